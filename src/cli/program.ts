@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** The `dogged` command line. Each subcommand lives in its own file under `commands/`. */
+export function createProgram(): Command {
+  const program = new Command('dogged')
+    .description(
+      'HTTP work that survives the real network: retries, backoff, Retry-After, durable batches.',
+    )
+    .version(packageVersion())
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      // commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl.
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.exitCode === 0
+      )
+        process.exit(0);
+      process.exit(2);
+    });
+  return program;
+}

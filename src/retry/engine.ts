@@ -1,0 +1,191 @@
+import type { AttemptState, Outcome } from './attempt-state.js';
+import { RetryError, TryAgain } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { MutableRun, StatisticsRecorder } from './statistics.js';
+import { checkDelay } from './wait.js';
+
+/** The attempted function: receives the frozen state of its attempt. */
+export type Attempt<T> = (state: AttemptState<T>) => T | PromiseLike<T>;
+
+function isThenable<V>(value: unknown): value is PromiseLike<V> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as PromiseLike<V>).then === 'function'
+  );
+}
+
+/** Settles with the attempt, or rejects with the abort reason the moment `signal` aborts. */
+function raceAbort<V>(pending: PromiseLike<V>, signal: AbortSignal): Promise<V> {
+  return new Promise<V>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function state<T>(
+  attempt: number,
+  elapsedMs: number,
+  idleMs: number,
+  lastDelayMs: number,
+  upcomingDelayMs: number | undefined,
+  outcome: Outcome<T> | undefined,
+  options: ResolvedOptions<T>,
+  signal: AbortSignal | undefined,
+): AttemptState<T> {
+  return Object.freeze({
+    attempt,
+    elapsedMs,
+    idleMs,
+    lastDelayMs,
+    upcomingDelayMs,
+    outcome,
+    signal,
+    name: options.name,
+    random: options.random,
+  });
+}
+
+function finish(
+  run: MutableRun,
+  stats: StatisticsRecorder,
+  now: number,
+  outcome: MutableRun['outcome'],
+): void {
+  run.endedAt = now;
+  run.outcome = outcome;
+  if (outcome === 'succeeded') stats.successes++;
+  else if (outcome === 'aborted') stats.aborts++;
+  else {
+    stats.failures++;
+    if (outcome === 'gave-up') stats.giveUps++;
+  }
+}
+
+/**
+ * The one place where "attempt, sleep or stop" is decided; `retry()`, `Retrying`, `wrap()` and
+ * the decorator all run through it.
+ *
+ * Order per attempt: `before` → the attempt → retry condition → `after` → wait → stop →
+ * `beforeSleep` → sleep. An abort wins over everything: the run rejects with the signal's reason.
+ */
+export async function execute<T>(
+  options: ResolvedOptions<T>,
+  fn: Attempt<T>,
+  stats: StatisticsRecorder,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal?.aborted) throw signal.reason;
+  const { clock } = options;
+  const startedAt = clock.now();
+  const run = stats.begin(startedAt);
+  let attempt = 1;
+  let idleMs = 0;
+  let lastDelayMs = 0;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const before = state<T>(
+        attempt,
+        clock.now() - startedAt,
+        idleMs,
+        lastDelayMs,
+        undefined,
+        undefined,
+        options,
+        signal,
+      );
+      if (options.before) {
+        const r = options.before(before);
+        if (isThenable(r)) await r;
+      }
+      run.attempts = attempt;
+      stats.attempts++;
+
+      let outcome: Outcome<T>;
+      try {
+        let value = fn(before);
+        if (isThenable<T>(value)) value = await (signal ? raceAbort(value, signal) : value);
+        outcome = { ok: true, value: value as T };
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        outcome = { ok: false, error };
+      }
+
+      const settled = state<T>(
+        attempt,
+        clock.now() - startedAt,
+        idleMs,
+        lastDelayMs,
+        undefined,
+        outcome,
+        options,
+        signal,
+      );
+      let again: boolean;
+      if (!outcome.ok && outcome.error instanceof TryAgain) {
+        again = true;
+      } else {
+        const r = options.retry(settled);
+        again = isThenable<boolean>(r) ? await r : r;
+      }
+      if (!again) {
+        finish(run, stats, clock.now(), outcome.ok ? 'succeeded' : 'failed');
+        if (outcome.ok) return outcome.value;
+        throw outcome.error;
+      }
+
+      if (options.after) {
+        const r = options.after(settled);
+        if (isThenable(r)) await r;
+      }
+      const delay = checkDelay(options.wait(settled), 'the wait strategy');
+      const planned = state<T>(
+        attempt,
+        settled.elapsedMs,
+        idleMs,
+        lastDelayMs,
+        delay,
+        outcome,
+        options,
+        signal,
+      );
+      if (options.stop(planned)) {
+        if (options.onGiveUp) {
+          const value = await options.onGiveUp(planned);
+          finish(run, stats, clock.now(), 'succeeded');
+          stats.giveUps++;
+          return value;
+        }
+        finish(run, stats, clock.now(), 'gave-up');
+        if (options.reraise && !outcome.ok) throw outcome.error;
+        throw new RetryError<T>(planned);
+      }
+      if (options.beforeSleep) {
+        const r = options.beforeSleep(planned);
+        if (isThenable(r)) await r;
+      }
+      await clock.sleep(delay, signal);
+      idleMs += delay;
+      run.idleMs = idleMs;
+      stats.idleMs += delay;
+      stats.retries++;
+      lastDelayMs = delay;
+      attempt++;
+    }
+  } catch (error) {
+    if (run.outcome === 'running')
+      finish(run, stats, clock.now(), signal?.aborted ? 'aborted' : 'failed');
+    throw error;
+  }
+}

@@ -1,0 +1,37 @@
+import ts from 'typescript';
+import type { Plugin } from 'vite';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Vite's default TypeScript transform leaves standard (TC39) decorators in place, and Node 20
+ * cannot parse them. Files that use decorator syntax are lowered by TypeScript itself first.
+ */
+function standardDecorators(): Plugin {
+  return {
+    name: 'dogged:standard-decorators',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('.ts') || !/(^|[\s;{(])@[A-Za-z_$]/m.test(code)) return null;
+      const out = ts.transpileModule(code, {
+        fileName: id,
+        compilerOptions: {
+          target: ts.ScriptTarget.ES2022,
+          module: ts.ModuleKind.ESNext,
+          sourceMap: true,
+          verbatimModuleSyntax: false,
+        },
+      });
+      return { code: out.outputText, map: out.sourceMapText ?? null };
+    },
+  };
+}
+
+export default defineConfig({
+  plugins: [standardDecorators()],
+  test: {
+    include: ['test/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 20_000,
+    hookTimeout: 20_000,
+  },
+});
