@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
@@ -28,6 +29,16 @@ function standardDecorators(): Plugin {
 
 export default defineConfig({
   plugins: [standardDecorators()],
+  resolve: {
+    // Examples and README snippets import the package by name, as users do.
+    alias: [
+      {
+        find: /^dogged\/testing$/,
+        replacement: fileURLToPath(new URL('./src/testing/index.ts', import.meta.url)),
+      },
+      { find: /^dogged$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     environment: 'node',

@@ -78,44 +78,57 @@ function finish(
  *
  * Order per attempt: `before` → the attempt → retry condition → `after` → wait → stop →
  * `beforeSleep` → sleep. An abort wins over everything: the run rejects with the signal's reason.
+ *
+ * Success is the common case and is kept cheap: one clock read, one frozen state, and no
+ * condition call when the condition can only retry failures.
  */
 export async function execute<T>(
   options: ResolvedOptions<T>,
   fn: Attempt<T>,
-  stats: StatisticsRecorder,
+  stats: StatisticsRecorder | undefined,
   signal: AbortSignal | undefined,
 ): Promise<T> {
   if (signal?.aborted) throw signal.reason;
   const { clock } = options;
   const startedAt = clock.now();
-  const run = stats.begin(startedAt);
+  const run = stats?.begin(startedAt);
+  const { skipResults } = options;
   let attempt = 1;
   let idleMs = 0;
   let lastDelayMs = 0;
   try {
     for (;;) {
       if (signal?.aborted) throw signal.reason;
-      const before = state<T>(
-        attempt,
-        clock.now() - startedAt,
-        idleMs,
-        lastDelayMs,
-        undefined,
-        undefined,
-        options,
-        signal,
-      );
+      const before =
+        attempt === 1 && signal === options.signal
+          ? options.firstState
+          : state<T>(
+              attempt,
+              attempt === 1 ? 0 : clock.now() - startedAt,
+              idleMs,
+              lastDelayMs,
+              undefined,
+              undefined,
+              options,
+              signal,
+            );
       if (options.before) {
         const r = options.before(before);
         if (isThenable(r)) await r;
       }
-      run.attempts = attempt;
-      stats.attempts++;
+      if (stats && run) {
+        run.attempts = attempt;
+        stats.attempts++;
+      }
 
       let outcome: Outcome<T>;
       try {
         let value = fn(before);
         if (isThenable<T>(value)) value = await (signal ? raceAbort(value, signal) : value);
+        if (skipResults) {
+          if (stats && run) finish(run, stats, clock.now(), 'succeeded');
+          return value as T;
+        }
         outcome = { ok: true, value: value as T };
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
@@ -140,7 +153,7 @@ export async function execute<T>(
         again = isThenable<boolean>(r) ? await r : r;
       }
       if (!again) {
-        finish(run, stats, clock.now(), outcome.ok ? 'succeeded' : 'failed');
+        if (stats && run) finish(run, stats, clock.now(), outcome.ok ? 'succeeded' : 'failed');
         if (outcome.ok) return outcome.value;
         throw outcome.error;
       }
@@ -163,11 +176,13 @@ export async function execute<T>(
       if (options.stop(planned)) {
         if (options.onGiveUp) {
           const value = await options.onGiveUp(planned);
-          finish(run, stats, clock.now(), 'succeeded');
-          stats.giveUps++;
+          if (stats && run) {
+            finish(run, stats, clock.now(), 'succeeded');
+            stats.giveUps++;
+          }
           return value;
         }
-        finish(run, stats, clock.now(), 'gave-up');
+        if (stats && run) finish(run, stats, clock.now(), 'gave-up');
         if (options.reraise && !outcome.ok) throw outcome.error;
         throw new RetryError<T>(planned);
       }
@@ -177,14 +192,16 @@ export async function execute<T>(
       }
       await clock.sleep(delay, signal);
       idleMs += delay;
-      run.idleMs = idleMs;
-      stats.idleMs += delay;
-      stats.retries++;
       lastDelayMs = delay;
+      if (stats && run) {
+        run.idleMs = idleMs;
+        stats.idleMs += delay;
+        stats.retries++;
+      }
       attempt++;
     }
   } catch (error) {
-    if (run.outcome === 'running')
+    if (stats && run?.outcome === 'running')
       finish(run, stats, clock.now(), signal?.aborted ? 'aborted' : 'failed');
     throw error;
   }

@@ -2,6 +2,7 @@ import type { AttemptState } from './attempt-state.js';
 import { type Clock, isClock, systemClock } from './clock.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import {
+  ignoresResults,
   type RetryCondition,
   type RetryConditionLike,
   retryIf,
@@ -135,6 +136,13 @@ export interface ResolvedOptions<T> {
   readonly stop: StopStrategy;
   readonly wait: WaitStrategy;
   readonly retry: RetryCondition<T>;
+  /** The condition can only retry failures: a success needs no evaluation. */
+  readonly skipResults: boolean;
+  /**
+   * The state of every run's first attempt (it depends on nothing but the options): frozen,
+   * so one shared copy is as good as a new one, and cheaper.
+   */
+  readonly firstState: AttemptState<T>;
   readonly before: RetryHook<T> | undefined;
   readonly after: RetryHook<T> | undefined;
   readonly beforeSleep: RetryHook<T> | undefined;
@@ -159,6 +167,24 @@ function optionalHook<T>(where: string, value: unknown): RetryHook<T> | undefine
   return value as RetryHook<T>;
 }
 
+function firstState<T>(
+  signal: AbortSignal | undefined,
+  name: string | undefined,
+  random: RandomSource,
+): AttemptState<T> {
+  return Object.freeze({
+    attempt: 1,
+    elapsedMs: 0,
+    idleMs: 0,
+    lastDelayMs: 0,
+    upcomingDelayMs: undefined,
+    outcome: undefined,
+    signal,
+    name,
+    random,
+  });
+}
+
 /** Validates options at the boundary; every mistake is a `TypeError` naming the option. */
 export function resolveOptions<T>(
   options: RetryOptions<T> | undefined,
@@ -181,13 +207,17 @@ export function resolveOptions<T>(
   if (o.name !== undefined && typeof o.name !== 'string') {
     throw new TypeError(`${where}: name must be a string, got ${showValue(o.name)}`);
   }
+  const retry =
+    o.retry === undefined
+      ? (defaults.retry as RetryCondition<T>)
+      : toRetryCondition<T>(o.retry, `${where}: retry`);
+  const random = (o.random as RandomSource | undefined) ?? defaultRandom;
   return Object.freeze({
+    firstState: firstState<T>(o.signal, o.name, random),
     stop: o.stop === undefined ? defaults.stop : toStop(o.stop, `${where}: stop`),
     wait: o.wait === undefined ? defaults.wait : toWait(o.wait, `${where}: wait`),
-    retry:
-      o.retry === undefined
-        ? (defaults.retry as RetryCondition<T>)
-        : toRetryCondition<T>(o.retry, `${where}: retry`),
+    retry,
+    skipResults: ignoresResults(retry),
     before: optionalHook<T>('before', o.before),
     after: optionalHook<T>('after', o.after),
     beforeSleep: optionalHook<T>('beforeSleep', o.beforeSleep),
@@ -195,7 +225,7 @@ export function resolveOptions<T>(
     reraise: o.reraise ?? false,
     signal: o.signal,
     clock: o.clock ?? systemClock,
-    random: (o.random as RandomSource | undefined) ?? defaultRandom,
+    random,
     name: o.name,
   });
 }
@@ -204,6 +234,8 @@ const DEFAULT_RESOLVED: ResolvedOptions<unknown> = Object.freeze({
   stop: defaults.stop,
   wait: defaults.wait,
   retry: defaults.retry,
+  skipResults: true,
+  firstState: firstState(undefined, undefined, defaultRandom),
   before: undefined,
   after: undefined,
   beforeSleep: undefined,

@@ -9,9 +9,9 @@ import { assertFunction, showValue } from './validate.js';
 export interface RetryCondition<T = unknown> {
   (state: AttemptState<T>): boolean | Promise<boolean>;
   /** Retries when either condition does. */
-  or(other: RetryConditionLike<T>): RetryCondition<T>;
+  or<U = T>(other: RetryConditionLike<U>): RetryCondition<T & U>;
   /** Retries only when both conditions do. */
-  and(other: RetryConditionLike<T>): RetryCondition<T>;
+  and<U = T>(other: RetryConditionLike<U>): RetryCondition<T & U>;
   /** Human-readable form, for logs. */
   readonly description: string;
 }
@@ -36,28 +36,49 @@ function isThenable<V>(value: unknown): value is PromiseLike<V> {
   );
 }
 
+/**
+ * Marks conditions that can only ever retry failures: the engine then skips evaluating them
+ * (and building their state) after a successful attempt, which keeps success cheap.
+ */
+const IGNORES_RESULTS = Symbol('dogged.ignoresResults');
+
+/** True when `condition` never retries a successful attempt. */
+export function ignoresResults(condition: unknown): boolean {
+  return (condition as { [IGNORES_RESULTS]?: boolean } | undefined)?.[IGNORES_RESULTS] === true;
+}
+
 function makeCondition<T>(
   test: (state: AttemptState<T>) => boolean | Promise<boolean>,
   description: string,
+  resultsIgnored = false,
 ): RetryCondition<T> {
   const condition = ((state: AttemptState<T>) => test(state)) as RetryCondition<T> & {
     description: string;
   };
-  condition.or = (other) => {
-    const b = toRetryCondition<T>(other, 'retryIf.or(other)');
-    return makeCondition<T>((s) => {
-      const a = test(s);
-      return isThenable<boolean>(a) ? Promise.resolve(a).then((v) => v || b(s)) : a || b(s);
-    }, `${description} | ${b.description}`);
+  condition.or = <U>(other: RetryConditionLike<U>) => {
+    const b = toRetryCondition<T & U>(other, 'retryIf.or(other)');
+    return makeCondition<T & U>(
+      (s) => {
+        const a = test(s);
+        return isThenable<boolean>(a) ? Promise.resolve(a).then((v) => v || b(s)) : a || b(s);
+      },
+      `${description} | ${b.description}`,
+      resultsIgnored && ignoresResults(b),
+    );
   };
-  condition.and = (other) => {
-    const b = toRetryCondition<T>(other, 'retryIf.and(other)');
-    return makeCondition<T>((s) => {
-      const a = test(s);
-      return isThenable<boolean>(a) ? Promise.resolve(a).then((v) => v && b(s)) : a && b(s);
-    }, `(${description} & ${b.description})`);
+  condition.and = <U>(other: RetryConditionLike<U>) => {
+    const b = toRetryCondition<T & U>(other, 'retryIf.and(other)');
+    return makeCondition<T & U>(
+      (s) => {
+        const a = test(s);
+        return isThenable<boolean>(a) ? Promise.resolve(a).then((v) => v && b(s)) : a && b(s);
+      },
+      `(${description} & ${b.description})`,
+      resultsIgnored || ignoresResults(b),
+    );
   };
   Object.defineProperty(condition, 'description', { value: description });
+  if (resultsIgnored) Object.defineProperty(condition, IGNORES_RESULTS, { value: true });
   return Object.freeze(condition);
 }
 
@@ -91,10 +112,17 @@ function toErrorTest(
     );
   });
   if (tests.length === 1) return tests[0] as (error: unknown) => boolean | Promise<boolean>;
-  return async (error) => {
-    for (const t of tests) if ((await t(error)) === true) return true;
+  // Synchronous as long as every matcher answers synchronously.
+  const from = (error: unknown, start: number): boolean | Promise<boolean> => {
+    for (let i = start; i < tests.length; i++) {
+      const r = (tests[i] as (error: unknown) => boolean | Promise<boolean>)(error);
+      if (isThenable<boolean>(r))
+        return Promise.resolve(r).then((v) => v === true || from(error, i + 1));
+      if (r === true) return true;
+    }
     return false;
   };
+  return (error) => from(error, 0);
 }
 
 function matcherNames(matchers: readonly ErrorMatcher[]): string {
@@ -133,6 +161,7 @@ export const retryIf = {
         return isThenable<boolean>(r) ? Promise.resolve(r).then(truthy) : r === true;
       },
       `retryIf.error(${matcherNames(matchers)})`,
+      true,
     );
   },
 
@@ -150,6 +179,7 @@ export const retryIf = {
         return isThenable<boolean>(r) ? Promise.resolve(r).then((v) => v !== true) : r !== true;
       },
       `retryIf.notError(${matcherNames(matchers)})`,
+      true,
     );
   },
 
@@ -210,6 +240,7 @@ export const retryIf = {
         return o !== undefined && !o.ok && test(messageOf(o.error));
       },
       `retryIf.errorMessage(${String(pattern)})`,
+      true,
     );
   },
 
@@ -217,17 +248,25 @@ export const retryIf = {
    * Retries errors that are transient: dogged's retriable errors and Node/undici network
    * error codes; never programming errors or aborts. The default condition.
    */
-  transient: makeCondition((s) => {
-    const o = s.outcome;
-    return o !== undefined && !o.ok && isTransientError(o.error);
-  }, 'retryIf.transient'),
+  transient: makeCondition(
+    (s) => {
+      const o = s.outcome;
+      return o !== undefined && !o.ok && isTransientError(o.error);
+    },
+    'retryIf.transient',
+    true,
+  ),
 
   /**
    * Retries whatever was thrown, errors of every kind and non-Error values alike (Tenacity's
    * default). Use it when every failure of your function is worth another try.
    * @example retry(flakyScrape, { retry: retryIf.anyError })
    */
-  anyError: makeCondition((s) => s.outcome !== undefined && !s.outcome.ok, 'retryIf.anyError'),
+  anyError: makeCondition(
+    (s) => s.outcome !== undefined && !s.outcome.ok,
+    'retryIf.anyError',
+    true,
+  ),
 
   /**
    * Retries every attempt, failed or not, until the stop strategy ends the run (which then
@@ -236,5 +275,5 @@ export const retryIf = {
   always: makeCondition(() => true, 'retryIf.always'),
 
   /** Never retries. */
-  never: makeCondition(() => false, 'retryIf.never'),
+  never: makeCondition(() => false, 'retryIf.never', true),
 } as const;

@@ -1,6 +1,5 @@
 import { type Attempt, execute } from './engine.js';
 import { type RetryOptions, resolveOptions } from './options.js';
-import { StatisticsRecorder } from './statistics.js';
 
 /**
  * Runs `fn` and retries it per `options` (safe defaults: 4 attempts or 60 s, full-jitter
@@ -23,5 +22,5 @@ export function retry<T>(fn: Attempt<T>, options?: RetryOptions<T>): Promise<T> 
   } catch (error) {
     return Promise.reject(error);
   }
-  return execute(resolved, fn, new StatisticsRecorder(), resolved.signal);
+  return execute(resolved, fn, undefined, resolved.signal);
 }

@@ -58,11 +58,15 @@ export class Retrying<T = unknown> {
     if (typeof fn !== 'function') return Promise.reject(fnTypeError(fn));
     let signal = this.#resolved.signal;
     if (runOptions !== undefined) {
-      assertPlainObject('Retrying.run options', runOptions);
-      assertKnownKeys('Retrying.run options', runOptions as Record<string, unknown>, ['signal']);
-      if (runOptions.signal !== undefined) {
-        assertAbortSignal('Retrying.run options: signal', runOptions.signal);
-        signal = signal ? AbortSignal.any([signal, runOptions.signal]) : runOptions.signal;
+      try {
+        assertPlainObject('Retrying.run options', runOptions);
+        assertKnownKeys('Retrying.run options', runOptions as Record<string, unknown>, ['signal']);
+        if (runOptions.signal !== undefined) {
+          assertAbortSignal('Retrying.run options: signal', runOptions.signal);
+          signal = signal ? AbortSignal.any([signal, runOptions.signal]) : runOptions.signal;
+        }
+      } catch (error) {
+        return Promise.reject(error);
       }
     }
     return execute(this.#resolved as unknown as ResolvedOptions<R>, fn, this.#stats, signal);
