@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { chaosCommand } from './commands/chaos.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -8,23 +9,30 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/** commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl. */
+function usageExitCodes(command: Command): Command {
+  return command.showHelpAfterError().exitOverride((err) => {
+    if (
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.exitCode === 0
+    ) {
+      process.exit(0);
+    }
+    process.exit(2);
+  });
+}
+
 /** The `dogged` command line. Each subcommand lives in its own file under `commands/`. */
 export function createProgram(): Command {
   const program = new Command('dogged')
     .description(
       'HTTP work that survives the real network: retries, backoff, Retry-After, durable batches.',
     )
-    .version(packageVersion())
-    .showHelpAfterError()
-    .exitOverride((err) => {
-      // commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl.
-      if (
-        err.code === 'commander.helpDisplayed' ||
-        err.code === 'commander.version' ||
-        err.exitCode === 0
-      )
-        process.exit(0);
-      process.exit(2);
-    });
+    .version(packageVersion());
+  usageExitCodes(program);
+  program.addCommand(chaosCommand());
+  // addCommand() does not pass the parent's settings on: every subcommand gets the same policy.
+  for (const command of program.commands) usageExitCodes(command);
   return program;
 }
