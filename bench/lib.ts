@@ -67,3 +67,51 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 export function fmt(n: number, digits = 2): string {
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
 }
+
+/** Starts bench/server.ts in a child process; resolves with its URL and a stop function. */
+export async function startBenchServer(): Promise<{ url: string; stop: () => void }> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
+/**
+ * Requests per second for `send`, run by `concurrency` workers until `total` requests are done.
+ */
+export async function throughput(
+  send: () => Promise<unknown>,
+  total: number,
+  concurrency: number,
+): Promise<number> {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const worker = async (): Promise<void> => {
+    while (next < total) {
+      next++;
+      await send();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return total / seconds;
+}
+
+export function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}

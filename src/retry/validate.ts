@@ -89,10 +89,7 @@ export function assertPositiveNumber(where: string, value: unknown): asserts val
   }
 }
 
-export function assertPlainObject(
-  where: string,
-  value: unknown,
-): asserts value is Record<string, unknown> {
+export function assertPlainObject(where: string, value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     fail(where, 'an options object', value);
 }

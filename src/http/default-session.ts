@@ -1,0 +1,54 @@
+import type { DoggedResponse } from './response.js';
+import { type RequestOptions, Session } from './session.js';
+
+let shared: Session | undefined;
+
+/** The session behind the module-level `get`, `post`, ... (created on first use, default settings). */
+export function defaultSession(): Session {
+  if (!shared || shared.closed) shared = new Session();
+  return shared;
+}
+
+type VerbOptions = Omit<RequestOptions, 'method'>;
+
+/**
+ * Sends a request on the default session.
+ * @example const res = await request('http://127.0.0.1:8080/echo', { method: 'POST', json: { a: 1 } });
+ */
+export function request(url: string | URL, options?: RequestOptions): Promise<DoggedResponse> {
+  return defaultSession().request(url, options);
+}
+/** GET on the default session. @example const res = await get('http://127.0.0.1:8080/status/200'); */
+export function get(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().get(url, options);
+}
+/** HEAD on the default session. */
+export function head(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().head(url, options);
+}
+/** POST on the default session. */
+export function post(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().post(url, options);
+}
+/** PUT on the default session. */
+export function put(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().put(url, options);
+}
+/** PATCH on the default session. */
+export function patch(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().patch(url, options);
+}
+/** DELETE on the default session (exported as `delete` too). */
+export function del(url: string | URL, options?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().delete(url, options);
+}
+/** OPTIONS on the default session. */
+export function options(url: string | URL, opts?: VerbOptions): Promise<DoggedResponse> {
+  return defaultSession().options(url, opts);
+}
+/** Closes the default session's connections (a later call opens a new one). */
+export async function closeDefaultSession(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  await s?.close();
+}

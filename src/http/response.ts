@@ -1,0 +1,225 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { classifyError } from './classify.js';
+import { DoggedError, HTTPStatusError, type RequestHistoryEntry } from './errors.js';
+import { toHeaders } from './headers.js';
+import { describeStatus } from './status.js';
+
+type RawResponse = Dispatcher.ResponseData;
+
+/**
+ * Called when reading the body failed: retries the request within the same policy (if it may)
+ * and returns the new attempt's response, or throws the final error.
+ */
+export type BodyRetry = (error: unknown) => Promise<DoggedResponse>;
+
+/** The most a drained response keeps in memory, and how long draining may take. */
+export const DRAIN_LIMIT_BYTES = 64 * 1024;
+export const DRAIN_TIMEOUT_MS = 1000;
+
+/**
+ * A response: status and headers at once, the body on demand. `text()`, `json()`,
+ * `arrayBuffer()` and `bytes()` read it whole — and when the body is cut short or stalls on a
+ * replay-safe request, they retry the request within the same policy, so you get the whole body
+ * or the final error, never a silently short one.
+ */
+export class DoggedResponse {
+  #raw: RawResponse;
+  #headers: Headers | undefined;
+  #buffered: Buffer | undefined;
+  #used = false;
+  #attempts: number;
+  #history: readonly RequestHistoryEntry[];
+  readonly #retryBody: BodyRetry | undefined;
+  /** The final URL (credentials removed). */
+  readonly url: string;
+  /** The request method. */
+  readonly method: string;
+
+  constructor(
+    raw: RawResponse,
+    init: {
+      url: string;
+      method: string;
+      attempts: number;
+      history: readonly RequestHistoryEntry[];
+      retryBody?: BodyRetry;
+    },
+  ) {
+    this.#raw = raw;
+    this.url = init.url;
+    this.method = init.method;
+    this.#attempts = init.attempts;
+    this.#history = init.history;
+    this.#retryBody = init.retryBody;
+  }
+
+  /** The HTTP status code. */
+  get status(): number {
+    return this.#raw.statusCode;
+  }
+
+  /** The reason phrase (or the standard one for the status). */
+  get statusText(): string {
+    return describeStatus(this.#raw.statusCode).replace(/^\d+ ?/, '');
+  }
+
+  /** True for a 2xx status. */
+  get ok(): boolean {
+    return this.#raw.statusCode >= 200 && this.#raw.statusCode < 300;
+  }
+
+  /** The response headers (WHATWG `Headers`, built on first use). */
+  get headers(): Headers {
+    if (!this.#headers) this.#headers = toHeaders(this.#raw.headers);
+    return this.#headers;
+  }
+
+  /** How many attempts this request took (1 when the first one succeeded). */
+  get attempts(): number {
+    return this.#attempts;
+  }
+
+  /** What happened on each earlier attempt. */
+  get history(): readonly RequestHistoryEntry[] {
+    return this.#history;
+  }
+
+  /**
+   * The body as a Node.js stream (undici's). Reading it yourself opts out of body retries.
+   */
+  get body(): Readable {
+    this.#used = true;
+    return this.#raw.body;
+  }
+
+  /** True once the body has been read or handed out. */
+  get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  /** The body as a Buffer. */
+  async bytes(): Promise<Buffer> {
+    if (this.#buffered) return this.#buffered;
+    if (this.#used) throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
+    this.#used = true;
+    try {
+      const data = Buffer.from(await this.#raw.body.arrayBuffer());
+      this.#buffered = data;
+      return data;
+    } catch (error) {
+      if (!this.#retryBody) throw this.#bodyError(error);
+      const next = await this.#retryBody(error);
+      const data = await next.bytes();
+      this.#adopt(next, data);
+      return data;
+    }
+  }
+
+  /** The body as UTF-8 text. */
+  async text(): Promise<string> {
+    return (await this.bytes()).toString('utf8');
+  }
+
+  /** The body parsed as JSON. */
+  async json<T = unknown>(): Promise<T> {
+    const text = await this.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw new SyntaxError(
+        `${this.method} ${this.url} answered ${this.status} with a body that is not JSON: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  /** The body as an ArrayBuffer. */
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const data = await this.bytes();
+    return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  }
+
+  /**
+   * Throws `HTTPStatusError` for a status of 400 or more (requests' `raise_for_status()`);
+   * returns the response otherwise, for chaining.
+   * @example const data = await (await session.get(url)).raiseForStatus().json();
+   */
+  raiseForStatus(): this {
+    if (this.status >= 400) {
+      throw new HTTPStatusError(
+        `${this.method} ${this.url} answered ${describeStatus(this.status)}`,
+        {
+          status: this.status,
+          response: this,
+          method: this.method,
+          url: this.url,
+          attempts: this.#attempts,
+        },
+      );
+    }
+    return this;
+  }
+
+  /**
+   * Reads up to `limit` bytes and keeps them (so an error can still show the body), within
+   * `timeoutMs`; a larger or slower body is discarded and its connection closed.
+   * @internal
+   */
+  async drain(limit = DRAIN_LIMIT_BYTES, timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
+    if (this.#used) return;
+    this.#used = true;
+    const body = this.#raw.body;
+    const declared = Number(this.#raw.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      body.destroy();
+      this.#buffered = Buffer.alloc(0);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(true), timeoutMs);
+      const finish = (destroy: boolean): void => {
+        clearTimeout(timer);
+        body.off('data', onData);
+        body.off('end', onEnd);
+        body.off('error', onError);
+        if (destroy) body.destroy();
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        if (size > limit) finish(true);
+        else chunks.push(chunk);
+      };
+      const onEnd = (): void => finish(false);
+      const onError = (): void => finish(true);
+      body.on('data', onData).on('end', onEnd).on('error', onError);
+    });
+    this.#buffered = Buffer.concat(chunks);
+  }
+
+  /** Turns a body-phase failure into dogged's taxonomy. */
+  #bodyError(error: unknown): unknown {
+    const classified = classifyError(error, {
+      method: this.method,
+      url: this.url,
+      phase: 'body',
+      attempts: this.#attempts,
+    });
+    if (classified instanceof DoggedError) classified.attempts = this.#attempts;
+    return classified ?? error;
+  }
+
+  /** After a body retry: this response now stands for the attempt that delivered the body. */
+  #adopt(next: DoggedResponse, data: Buffer): void {
+    this.#raw = next.#raw;
+    this.#headers = undefined;
+    this.#buffered = data;
+    this.#attempts = next.#attempts;
+    this.#history = next.#history;
+  }
+}

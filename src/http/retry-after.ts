@@ -1,0 +1,101 @@
+/**
+ * Retry-After (RFC 9110 §10.2.3): either delay-seconds or an HTTP-date in one of its three
+ * forms. Pure functions, no I/O.
+ */
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAY = '(?:mon|tue|wed|thu|fri|sat|sun)';
+const LONG_DAY = '(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+const MONTH = '(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)';
+
+/** IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+/** RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT` */
+const RFC_850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
+/** asctime: `Sun Nov  6 08:49:37 1994` */
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`, 'i');
+
+function utc(
+  year: number,
+  month: string,
+  day: number,
+  h: number,
+  m: number,
+  s: number,
+): number | undefined {
+  const monthIndex = MONTHS.indexOf(month.toLowerCase());
+  if (day < 1 || day > 31 || h > 23 || m > 59 || s > 60) return undefined;
+  const ms = Date.UTC(year, monthIndex, day, h, m, Math.min(s, 59));
+  // Reject 31 Feb and the like: Date.UTC would roll them over silently.
+  return new Date(ms).getUTCDate() === day ? ms : undefined;
+}
+
+/**
+ * Parses an HTTP-date (IMF-fixdate, RFC 850 or asctime) to epoch milliseconds, or undefined.
+ * RFC 850's two-digit year is read as the nearest year not more than 50 years ahead of `now`.
+ */
+export function parseHttpDate(value: string, now: number = Date.now()): number | undefined {
+  const text = value.trim();
+  let m = IMF_FIXDATE.exec(text);
+  if (m)
+    return utc(
+      Number(m[3]),
+      m[2] as string,
+      Number(m[1]),
+      Number(m[4]),
+      Number(m[5]),
+      Number(m[6]),
+    );
+  m = RFC_850.exec(text);
+  if (m) {
+    const yy = Number(m[3]);
+    const thisYear = new Date(now).getUTCFullYear();
+    let year = Math.floor(thisYear / 100) * 100 + yy;
+    if (year > thisYear + 50) year -= 100;
+    return utc(year, m[2] as string, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
+  }
+  m = ASCTIME.exec(text);
+  if (m)
+    return utc(
+      Number(m[6]),
+      m[1] as string,
+      Number((m[2] as string).trim()),
+      Number(m[3]),
+      Number(m[4]),
+      Number(m[5]),
+    );
+  return undefined;
+}
+
+/**
+ * The delay a Retry-After value asks for, in milliseconds, never negative; `undefined` when the
+ * value is missing or malformed (the caller then falls back to its backoff).
+ *
+ * @param value - the header value (delay-seconds or an HTTP-date)
+ * @param now - the current time in epoch milliseconds, for dates
+ * @example
+ * parseRetryAfter('120') // 120000
+ * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.UTC(2015, 9, 21, 7, 27, 30)) // 30000
+ * parseRetryAfter('soon') // undefined
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = String(value).trim();
+  if (text === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    const ms = Number(text) * 1000;
+    return Number.isFinite(ms) ? ms : undefined;
+  }
+  const date = parseHttpDate(text, now);
+  if (date === undefined) return undefined;
+  return Math.max(0, date - now);
+}
+
+/** Formats epoch milliseconds as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`). */
+export function formatHttpDate(epochMs: number): string {
+  return new Date(epochMs).toUTCString();
+}
