@@ -252,6 +252,26 @@ export class Exchange {
       throw final;
     }
     await response.drain();
+    if (!init.body.replayable && init.body.consumed()) {
+      const status = new HTTPStatusError(
+        `${init.method} ${init.url} answered ${describeStatus(response.status)}`,
+        {
+          status: response.status,
+          response,
+          method: init.method,
+          url: init.url,
+          attempts: this.#attempt,
+        },
+      );
+      const unreplayable = new UnreplayableBodyError({
+        cause: status,
+        method: init.method,
+        url: init.url,
+        attempts: this.#attempt,
+      });
+      this.#gaveUp(unreplayable);
+      throw unreplayable;
+    }
     this.#lastFailure = describeStatus(response.status);
     if (!(await this.#beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;

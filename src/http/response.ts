@@ -17,6 +17,8 @@ export type BodyRetry = (error: unknown) => Promise<DoggedResponse>;
 export const DRAIN_LIMIT_BYTES = 64 * 1024;
 export const DRAIN_TIMEOUT_MS = 1000;
 
+const ignoreError = (): void => {};
+
 /**
  * A response: status and headers at once, the body on demand. `text()`, `json()`,
  * `arrayBuffer()` and `bytes()` read it whole — and when the body is cut short or stalls on a
@@ -173,6 +175,9 @@ export class DoggedResponse {
     this.#used = true;
     const body = this.#raw.body;
     const declared = Number(this.#raw.headers['content-length']);
+    // Destroying an unfinished body makes undici emit an abort error; with no listener left it
+    // would be an uncaught exception.
+    body.on('error', ignoreError);
     if (Number.isFinite(declared) && declared > limit) {
       body.destroy();
       this.#buffered = Buffer.alloc(0);

@@ -12,13 +12,24 @@ import {
 import { wait } from '../../src/retry/index.js';
 
 const URL_ = 'http://127.0.0.1:8080/x';
-const res = (status: number, headers: Record<string, string> = {}) => ({ status, url: URL_, headers: new Headers(headers) });
+const res = (status: number, headers: Record<string, string> = {}) => ({
+  status,
+  url: URL_,
+  headers: new Headers(headers),
+});
 const net = (code: string) => Object.assign(new Error(`boom ${code}`), { code });
 
 describe('RetryPolicy (urllib3 semantics)', () => {
   it('has dogged defaults', () => {
     const p = new RetryPolicy();
-    expect(p.remaining).toEqual({ total: 3, connect: undefined, read: undefined, status: undefined, redirect: undefined, other: undefined });
+    expect(p.remaining).toEqual({
+      total: 3,
+      connect: undefined,
+      read: undefined,
+      status: undefined,
+      redirect: undefined,
+      other: undefined,
+    });
     expect(p.isRetry('GET', 503)).toBe(true);
     expect(p.isRetry('GET', 429)).toBe(true);
     expect(p.isRetry('GET', 408)).toBe(true);
@@ -34,7 +45,9 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     expect(p.isRetry('GET', 413, true)).toBe(true);
     expect(p.isRetry('GET', 413, false)).toBe(false);
     expect(p.with({ respectRetryAfterHeader: false }).isRetry('GET', 429, true)).toBe(false);
-    expect(new RetryPolicy({ total: 0, statusForcelist: [] }).isRetry('GET', 429, true)).toBe(false);
+    expect(new RetryPolicy({ total: 0, statusForcelist: [] }).isRetry('GET', 429, true)).toBe(
+      false,
+    );
   });
 
   it('increment returns a new policy, decrements the right counters and records history', () => {
@@ -68,7 +81,9 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     expect(m.reason).toBeInstanceOf(ConnectError);
     expect(m.cause).toBe(m.reason);
     expect(m.history).toHaveLength(2);
-    expect(m.message).toMatch(/^GET http:\/\/127\.0\.0\.1:8080\/x failed after 2 attempts: ConnectError: could not connect: boom ECONNREFUSED \(retries exhausted\)$/);
+    expect(m.message).toMatch(
+      /^GET http:\/\/127\.0\.0\.1:8080\/x failed after 2 attempts: ConnectError: could not connect: boom ECONNREFUSED \(retries exhausted\)$/,
+    );
   });
 
   it('exhausts status retries with the response as reason', () => {
@@ -82,24 +97,44 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     } catch (e) {
       expect((e as MaxRetryError).reason).toBe(last);
       expect((e as MaxRetryError).response).toBe(last);
-      expect((e as MaxRetryError).message).toMatch(/503 Service Unavailable \(too many 503 error responses; retries exhausted\)/);
+      expect((e as MaxRetryError).message).toMatch(
+        /503 Service Unavailable \(too many 503 error responses; retries exhausted\)/,
+      );
     }
   });
 
   it('retries connect-phase failures for every method, read-phase ones only for allowed methods', () => {
     const p = new RetryPolicy();
-    expect(p.increment({ method: 'POST', url: URL_, error: net('ECONNREFUSED') }).remaining.total).toBe(2);
-    expect(p.increment({ method: 'POST', url: URL_, error: net('UND_ERR_CONNECT_TIMEOUT') }).history[0]?.error).toBeInstanceOf(ConnectTimeoutError);
-    expect(() => p.increment({ method: 'POST', url: URL_, error: net('UND_ERR_HEADERS_TIMEOUT') })).toThrow(ReadTimeoutError);
-    expect(() => p.increment({ method: 'PATCH', url: URL_, error: net('ECONNRESET') })).toThrow(ConnectError);
-    expect(() => p.increment({ method: 'POST', url: URL_, error: new IncompleteBodyError('cut') })).toThrow(IncompleteBodyError);
-    expect(p.increment({ method: 'POST', url: URL_, error: net('ECONNRESET'), replaySafe: true }).remaining.total).toBe(2);
-    expect(p.increment({ method: 'PUT', url: URL_, error: net('ECONNRESET') }).remaining.total).toBe(2);
+    expect(
+      p.increment({ method: 'POST', url: URL_, error: net('ECONNREFUSED') }).remaining.total,
+    ).toBe(2);
+    expect(
+      p.increment({ method: 'POST', url: URL_, error: net('UND_ERR_CONNECT_TIMEOUT') }).history[0]
+        ?.error,
+    ).toBeInstanceOf(ConnectTimeoutError);
+    expect(() =>
+      p.increment({ method: 'POST', url: URL_, error: net('UND_ERR_HEADERS_TIMEOUT') }),
+    ).toThrow(ReadTimeoutError);
+    expect(() => p.increment({ method: 'PATCH', url: URL_, error: net('ECONNRESET') })).toThrow(
+      ConnectError,
+    );
+    expect(() =>
+      p.increment({ method: 'POST', url: URL_, error: new IncompleteBodyError('cut') }),
+    ).toThrow(IncompleteBodyError);
+    expect(
+      p.increment({ method: 'POST', url: URL_, error: net('ECONNRESET'), replaySafe: true })
+        .remaining.total,
+    ).toBe(2);
+    expect(
+      p.increment({ method: 'PUT', url: URL_, error: net('ECONNRESET') }).remaining.total,
+    ).toBe(2);
   });
 
   it('never retries TLS errors, programming errors or aborts', () => {
     const p = new RetryPolicy();
-    expect(() => p.increment({ method: 'GET', url: URL_, error: net('DEPTH_ZERO_SELF_SIGNED_CERT') })).toThrow(TLSError);
+    expect(() =>
+      p.increment({ method: 'GET', url: URL_, error: net('DEPTH_ZERO_SELF_SIGNED_CERT') }),
+    ).toThrow(TLSError);
     const bug = new TypeError('x is not a function');
     expect(() => p.increment({ method: 'GET', url: URL_, error: bug })).toThrow(bug);
     const abort = AbortSignal.abort().reason;
@@ -110,11 +145,15 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     const p = new RetryPolicy({ read: 0 });
     const timeout = new ReadTimeoutError('simulated', { method: 'GET', url: URL_ });
     expect(() => p.increment({ method: 'GET', url: URL_, error: timeout })).toThrow(MaxRetryError);
-    expect(new RetryPolicy().increment({ method: 'GET', url: URL_, error: timeout }).history[0]?.error).toBe(timeout);
+    expect(
+      new RetryPolicy().increment({ method: 'GET', url: URL_, error: timeout }).history[0]?.error,
+    ).toBe(timeout);
   });
 
   it('with total 0, errors pass through unwrapped', () => {
-    expect(() => RetryPolicy.from(false).increment({ method: 'GET', url: URL_, error: net('ECONNREFUSED') })).toThrow(ConnectError);
+    expect(() =>
+      RetryPolicy.from(false).increment({ method: 'GET', url: URL_, error: net('ECONNREFUSED') }),
+    ).toThrow(ConnectError);
   });
 
   it('counts redirects and resets the backoff run after one', () => {
@@ -128,7 +167,9 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     expect(p.getBackoffTime()).toBe(0);
     p = p.increment({ method: 'GET', url: URL_, response: res(503) });
     expect(p.getBackoffTime()).toBe(0);
-    expect(() => p.increment({ method: 'GET', url: URL_, response: res(301, { location: '/z' }) })).toThrow(/too many redirects/);
+    expect(() =>
+      p.increment({ method: 'GET', url: URL_, response: res(301, { location: '/z' }) }),
+    ).toThrow(/too many redirects/);
   });
 
   it('backoffFactor 100 gives 0, 200, 400, 800, 1600 ms', () => {
@@ -142,7 +183,12 @@ describe('RetryPolicy (urllib3 semantics)', () => {
   });
 
   it("the article's backoff_factor=1 (1000 ms) with jitter 0.5 s", () => {
-    let p = new RetryPolicy({ total: 5, backoffFactor: 1000, backoffJitter: 500, random: () => 0.5 });
+    let p = new RetryPolicy({
+      total: 5,
+      backoffFactor: 1000,
+      backoffJitter: 500,
+      random: () => 0.5,
+    });
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
       p = p.increment({ method: 'GET', url: URL_, response: res(503) });
@@ -162,15 +208,31 @@ describe('RetryPolicy (urllib3 semantics)', () => {
   });
 
   it('takes any wait strategy as backoff', () => {
-    const p = new RetryPolicy({ backoff: wait.fixed(250) }).increment({ method: 'GET', url: URL_, response: res(500) });
+    const p = new RetryPolicy({ backoff: wait.fixed(250) }).increment({
+      method: 'GET',
+      url: URL_,
+      response: res(500),
+    });
     expect(p.getBackoffTime()).toBe(250);
   });
 
   it('prefers a valid Retry-After, falls back on a malformed one, refuses one that is too long', () => {
-    const p = new RetryPolicy({ backoff: wait.fixed(250) }).increment({ method: 'GET', url: URL_, response: res(503) });
-    expect(p.getRetryDelay(res(503, { 'retry-after': '3' }))).toEqual({ delayMs: 3000, source: 'retry-after' });
-    expect(p.getRetryDelay(res(503, { 'retry-after': 'soon' }))).toEqual({ delayMs: 250, source: 'backoff' });
-    expect(p.with({ respectRetryAfterHeader: false }).getRetryDelay(res(503, { 'retry-after': '3' }))).toEqual({ delayMs: 0, source: 'backoff' });
+    const p = new RetryPolicy({ backoff: wait.fixed(250) }).increment({
+      method: 'GET',
+      url: URL_,
+      response: res(503),
+    });
+    expect(p.getRetryDelay(res(503, { 'retry-after': '3' }))).toEqual({
+      delayMs: 3000,
+      source: 'retry-after',
+    });
+    expect(p.getRetryDelay(res(503, { 'retry-after': 'soon' }))).toEqual({
+      delayMs: 250,
+      source: 'backoff',
+    });
+    expect(
+      p.with({ respectRetryAfterHeader: false }).getRetryDelay(res(503, { 'retry-after': '3' })),
+    ).toEqual({ delayMs: 0, source: 'backoff' });
     let thrown: unknown;
     try {
       p.getRetryDelay(res(429, { 'retry-after': '3600' }), { method: 'GET', url: URL_ });
@@ -185,7 +247,11 @@ describe('RetryPolicy (urllib3 semantics)', () => {
   });
 
   it('keeps credentials out of history and messages', () => {
-    const p = new RetryPolicy().increment({ method: 'GET', url: 'http://user:secret@127.0.0.1:1/x', error: net('ECONNREFUSED') });
+    const p = new RetryPolicy().increment({
+      method: 'GET',
+      url: 'http://user:secret@127.0.0.1:1/x',
+      error: net('ECONNREFUSED'),
+    });
     expect(p.history[0]?.url).toBe('http://127.0.0.1:1/x');
     expect(JSON.stringify(p.history)).not.toContain('secret');
   });
@@ -194,12 +260,20 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     expect(() => new RetryPolicy({ total: -1 })).toThrow(/total must be a non-negative integer/);
     expect(() => new RetryPolicy({ total: 1.5 })).toThrow(/got 1\.5/);
     // @ts-expect-error: wrong type on purpose
-    expect(() => new RetryPolicy({ statusForcelist: ['503'] })).toThrow(/statusForcelist must be an array of HTTP status codes/);
-    expect(() => new RetryPolicy({ backoff: wait.fixed(1), backoffFactor: 1 })).toThrow(/either backoff .* or backoffFactor/);
+    expect(() => new RetryPolicy({ statusForcelist: ['503'] })).toThrow(
+      /statusForcelist must be an array of HTTP status codes/,
+    );
+    expect(() => new RetryPolicy({ backoff: wait.fixed(1), backoffFactor: 1 })).toThrow(
+      /either backoff .* or backoffFactor/,
+    );
     expect(() => new RetryPolicy({ backoffJitter: 100 })).toThrow(/give backoffFactor too/);
-    expect(() => new RetryPolicy({ maxRetryAfter: -1 })).toThrow(/maxRetryAfter must be a non-negative number/);
+    expect(() => new RetryPolicy({ maxRetryAfter: -1 })).toThrow(
+      /maxRetryAfter must be a non-negative number/,
+    );
     // @ts-expect-error: wrong type on purpose
-    expect(() => new RetryPolicy({ status_forcelist: [503] })).toThrow(/unknown option "status_forcelist"; use statusForcelist/);
+    expect(() => new RetryPolicy({ status_forcelist: [503] })).toThrow(
+      /unknown option "status_forcelist"; use statusForcelist/,
+    );
   });
 
   it('with() swaps the backoff style cleanly', () => {
