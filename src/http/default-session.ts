@@ -52,3 +52,11 @@ export async function closeDefaultSession(): Promise<void> {
   shared = undefined;
   await s?.close();
 }
+
+/**
+ * A drop-in WHATWG `fetch` on the default session: retries, timeouts and logs included.
+ * @example const res = await fetch('http://127.0.0.1:8080/flaky/a?fail=2'); console.log(res.status);
+ */
+export function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  return defaultSession().fetch(input, init);
+}

@@ -318,3 +318,24 @@ export class CircuitOpenError extends DoggedError {
   override readonly code: string = 'ERR_DOGGED_CIRCUIT_OPEN';
 }
 brand(CircuitOpenError, 'CircuitOpenError');
+
+/** More redirects than `maxRedirects` (or the policy's `redirect` counter) allow. */
+export class TooManyRedirectsError extends DoggedError {
+  override name = 'TooManyRedirectsError';
+  override readonly code: string = 'ERR_DOGGED_TOO_MANY_REDIRECTS';
+  readonly history: readonly RequestHistoryEntry[];
+  /** The last redirect response (drained). */
+  readonly response: StatusResponse | undefined;
+  constructor(
+    message: string,
+    options: DoggedErrorOptions & {
+      history?: readonly RequestHistoryEntry[];
+      response?: StatusResponse;
+    },
+  ) {
+    super(message, { phase: 'none', ...options });
+    this.history = options.history ?? [];
+    this.response = options.response;
+  }
+}
+brand(TooManyRedirectsError, 'TooManyRedirectsError');

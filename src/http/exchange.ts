@@ -2,16 +2,17 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../retry/clock.js';
 import { describeError, formatDuration } from '../retry/describe.js';
 import type { Logger } from '../retry/log.js';
-import type { PreparedBody } from './body.js';
 import { classifyError } from './classify.js';
 import {
+  ConnectionResetError,
   DoggedError,
   HTTPStatusError,
   MaxRetryError,
+  RetryAfterTooLongError,
+  TooManyRedirectsError,
   TotalTimeoutError,
   UnreplayableBodyError,
 } from './errors.js';
-import type { HeaderRecord } from './headers.js';
 import type { HookLists } from './hooks.js';
 import {
   formatGiveUp,
@@ -22,6 +23,7 @@ import {
   retryChannel,
 } from './observe.js';
 import type { RetryPolicy } from './policy.js';
+import { REDIRECT_STATUSES, redirectTarget, type Target } from './redirect.js';
 import { DoggedResponse } from './response.js';
 import { describeStatus } from './status.js';
 import type { ResolvedTimeouts } from './timeouts.js';
@@ -29,13 +31,8 @@ import type { ResolvedTimeouts } from './timeouts.js';
 /** Everything one logical request needs; built by the Session. */
 export interface ExchangeInit {
   dispatcher: Dispatcher;
-  method: string;
-  origin: string;
-  path: string;
-  /** The URL for messages, logs and history: credentials removed. */
-  url: string;
-  headers: HeaderRecord;
-  body: PreparedBody;
+  /** Method, URL, headers and body of the first attempt; redirects change it. */
+  target: Target;
   policy: RetryPolicy;
   replaySafe: boolean;
   timeouts: ResolvedTimeouts;
@@ -44,6 +41,25 @@ export interface ExchangeInit {
   clock: Clock;
   signal: AbortSignal | undefined;
   throwOnStatus: boolean;
+  /** Redirects to follow at most; 0 returns the 3xx. */
+  maxRedirects: number;
+  /** `follow`, `manual` (return the 3xx) or `error` (throw on a redirect), as in fetch. */
+  redirect: 'follow' | 'manual' | 'error';
+  /**
+   * fetch semantics: when status retries run out (or a Retry-After is too long) the last
+   * response is returned as it is instead of an error.
+   */
+  returnLastResponse: boolean;
+}
+
+/** Extra headers for one attempt: a resumed download's Range and validator. */
+export interface ResumeFrom {
+  /** The first byte wanted. */
+  start: number;
+  /** A strong ETag: sent as If-Match. */
+  etag?: string;
+  /** Last-Modified: sent as If-Range when there is no strong ETag. */
+  lastModified?: string;
 }
 
 /**
@@ -53,8 +69,14 @@ export interface ExchangeInit {
  */
 export class Exchange {
   readonly #init: ExchangeInit;
+  #target: Target;
   #policy: RetryPolicy;
   #attempt = 0;
+  #redirects = 0;
+  /** The stale keep-alive retry is free, but only once per logical request. */
+  #staleRetried = false;
+  /** Range and validator for the next attempt, set by a download resume. */
+  #resume: ResumeFrom | undefined;
   #lastFailure: string | undefined;
   readonly #deadline: number | undefined;
   readonly #deadlineController: AbortController | undefined;
@@ -63,6 +85,7 @@ export class Exchange {
 
   constructor(init: ExchangeInit) {
     this.#init = init;
+    this.#target = init.target;
     this.#policy = init.policy;
     const total = init.timeouts.total;
     if (total !== undefined) {
@@ -86,23 +109,27 @@ export class Exchange {
     try {
       for (;;) {
         this.#attempt++;
+        const target = this.#target;
+        const headers = this.#resume
+          ? { ...target.headers, ...resumeHeaders(this.#resume) }
+          : target.headers;
         if (init.hooks.beforeRequest.length) {
           const context = Object.freeze({
-            method: init.method,
-            url: init.url,
+            method: target.method,
+            url: target.url,
             attempt: this.#attempt,
-            headers: init.headers,
+            headers,
           });
           for (const hook of init.hooks.beforeRequest) await hook(context);
         }
         let raw: Dispatcher.ResponseData;
         try {
           const options: Dispatcher.RequestOptions = {
-            origin: init.origin,
-            path: init.path,
-            method: init.method as Dispatcher.HttpMethod,
-            headers: init.headers,
-            body: init.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
+            origin: target.origin,
+            path: target.path,
+            method: target.method as Dispatcher.HttpMethod,
+            headers,
+            body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
             headersTimeout: init.timeouts.read,
             bodyTimeout: init.timeouts.read,
           };
@@ -112,18 +139,27 @@ export class Exchange {
           await this.#retryAfterError(error, 'request');
           continue;
         }
+        const resumedFrom = this.#resume?.start;
+        this.#resume = undefined;
         const response = new DoggedResponse(raw, {
-          url: init.url,
-          method: init.method,
+          url: target.url,
+          method: target.method,
           attempts: this.#attempt,
           history: this.#policy.history,
-          retryBody: (error) => this.#retryBody(error),
+          retryBody: (error, resume) => this.#retryBody(error, resume),
+          ...(resumedFrom !== undefined && { resumedFrom }),
         });
         for (const hook of init.hooks.response) await hook(response);
         const status = raw.statusCode;
         if (
+          REDIRECT_STATUSES.has(status) &&
+          raw.headers.location !== undefined &&
+          (await this.#redirect(response))
+        )
+          continue;
+        if (
           this.#policy.isRetry(
-            init.method,
+            target.method,
             status,
             raw.headers['retry-after'] !== undefined,
             init.replaySafe,
@@ -132,17 +168,17 @@ export class Exchange {
           if (await this.#retryStatus(response)) continue;
         }
         init.logger?.debug(
-          `${init.method} ${init.url} answered ${describeStatus(status)} (attempt ${this.#attempt})`,
+          `${target.method} ${target.url} answered ${describeStatus(status)} (attempt ${this.#attempt})`,
         );
         if (init.throwOnStatus && status >= 400) {
           await response.drain();
           const error = new HTTPStatusError(
-            `${init.method} ${init.url} answered ${describeStatus(status)}`,
+            `${target.method} ${target.url} answered ${describeStatus(status)}`,
             {
               status,
               response,
-              method: init.method,
-              url: init.url,
+              method: target.method,
+              url: target.url,
               attempts: this.#attempt,
             },
           );
@@ -154,6 +190,76 @@ export class Exchange {
     } finally {
       if (timer) clearTimeout(timer);
     }
+  }
+
+  /** A 3xx with a Location: true to follow it; false to return the response. */
+  async #redirect(response: DoggedResponse): Promise<boolean> {
+    const init = this.#init;
+    if (init.redirect === 'manual' || init.maxRedirects === 0) return false;
+    const target = this.#target;
+    if (init.redirect === 'error') {
+      await response.drain();
+      throw new TooManyRedirectsError(
+        `${target.method} ${target.url} was redirected (${describeStatus(response.status)}) and redirect is 'error'`,
+        {
+          method: target.method,
+          url: target.url,
+          attempts: this.#attempt,
+          history: this.#policy.history,
+          response,
+        },
+      );
+    }
+    const location = response.headers.get('location') ?? '';
+    const next = redirectTarget(
+      target,
+      response.status,
+      location,
+      this.#policy.removeHeadersOnRedirect,
+    );
+    if (!next) return false;
+    let policy: RetryPolicy | undefined;
+    try {
+      policy =
+        this.#redirects < init.maxRedirects
+          ? this.#policy.increment({ method: target.method, url: target.url, response })
+          : undefined;
+    } catch {
+      policy = undefined; // the policy's `redirect` counter ran out
+    }
+    await response.drain();
+    if (!policy) {
+      if (!this.#policy.raiseOnRedirect) return false;
+      const error = new TooManyRedirectsError(
+        `${target.method} ${target.url} was redirected more than ${Math.min(init.maxRedirects, this.#redirects)} times; the last Location was ${JSON.stringify(location)}`,
+        {
+          method: target.method,
+          url: target.url,
+          attempts: this.#attempt,
+          history: this.#policy.history,
+          response,
+        },
+      );
+      this.#gaveUp(error);
+      throw error;
+    }
+    if (!next.body.replayable && next.body.consumed()) {
+      const error = new UnreplayableBodyError({
+        cause: new Error(`redirected with ${response.status}`),
+        method: target.method,
+        url: target.url,
+        attempts: this.#attempt,
+      });
+      this.#gaveUp(error);
+      throw error;
+    }
+    init.logger?.debug(
+      `${target.method} ${target.url} redirected (${describeStatus(response.status)}) to ${next.method} ${next.url}`,
+    );
+    this.#redirects++;
+    this.#policy = policy;
+    this.#target = next;
+    return true;
   }
 
   /** The total deadline as a timer that aborts the attempt in flight. */
@@ -174,8 +280,8 @@ export class Exchange {
     const init = this.#init;
     const last = this.#lastFailure ? `; the last failure was ${this.#lastFailure}` : '';
     return new TotalTimeoutError(
-      `${init.method} ${init.url} hit its total timeout of ${formatDuration(init.timeouts.total ?? 0)} after ${this.#attempt} ${this.#attempt === 1 ? 'attempt' : 'attempts'}: ${what}${last}`,
-      { method: init.method, url: init.url, attempts: this.#attempt },
+      `${this.#target.method} ${this.#target.url} hit its total timeout of ${formatDuration(init.timeouts.total ?? 0)} after ${this.#attempt} ${this.#attempt === 1 ? 'attempt' : 'attempts'}: ${what}${last}`,
+      { method: this.#target.method, url: this.#target.url, attempts: this.#attempt },
     );
   }
 
@@ -189,20 +295,31 @@ export class Exchange {
       throw reason;
     }
     const classified = classifyError(error, {
-      method: init.method,
-      url: init.url,
+      method: this.#target.method,
+      url: this.#target.url,
       attempts: this.#attempt,
       ...(phase === 'body' && { phase: 'body' as const }),
     });
     if (classified === undefined) throw error;
     if (classified instanceof DoggedError) classified.attempts = this.#attempt;
     for (const hook of init.hooks.error)
-      await hook(classified, { method: init.method, url: init.url, attempt: this.#attempt });
+      await hook(classified, {
+        method: this.#target.method,
+        url: this.#target.url,
+        attempt: this.#attempt,
+      });
+    if (this.#isStaleConnection(error, classified)) {
+      // The stale keep-alive race: the server closed an idle pooled connection just as we
+      // reused it. The request never reached it; try once more at once, on a fresh connection.
+      this.#staleRetried = true;
+      await this.#beforeSleep(0, 'immediate', classified as DoggedError, undefined);
+      return;
+    }
     let next: RetryPolicy;
     try {
       next = this.#policy.increment({
-        method: init.method,
-        url: init.url,
+        method: this.#target.method,
+        url: this.#target.url,
         error: classified,
         replaySafe: init.replaySafe,
       });
@@ -211,11 +328,11 @@ export class Exchange {
       this.#gaveUp(final);
       throw final;
     }
-    if (!init.body.replayable && init.body.consumed()) {
+    if (!this.#target.body.replayable && this.#target.body.consumed()) {
       const unreplayable = new UnreplayableBodyError({
         cause: classified,
-        method: init.method,
-        url: init.url,
+        method: this.#target.method,
+        url: this.#target.url,
         attempts: this.#attempt,
       });
       this.#gaveUp(unreplayable);
@@ -238,35 +355,44 @@ export class Exchange {
     let delay: { delayMs: number; source: 'retry-after' | 'backoff' };
     try {
       next = this.#policy.increment({
-        method: init.method,
-        url: init.url,
+        method: this.#target.method,
+        url: this.#target.url,
         response,
         replaySafe: init.replaySafe,
       });
-      delay = next.getRetryDelay(response, { method: init.method, url: init.url, now: Date.now() });
+      delay = next.getRetryDelay(response, {
+        method: this.#target.method,
+        url: this.#target.url,
+        now: Date.now(),
+      });
     } catch (final) {
       if (final instanceof MaxRetryError && !this.#policy.raiseOnStatus) return false;
+      if (
+        init.returnLastResponse &&
+        (final instanceof MaxRetryError || final instanceof RetryAfterTooLongError)
+      )
+        return false;
       await response.drain();
       if (final instanceof DoggedError) final.attempts = this.#attempt;
       this.#gaveUp(final);
       throw final;
     }
     await response.drain();
-    if (!init.body.replayable && init.body.consumed()) {
+    if (!this.#target.body.replayable && this.#target.body.consumed()) {
       const status = new HTTPStatusError(
-        `${init.method} ${init.url} answered ${describeStatus(response.status)}`,
+        `${this.#target.method} ${this.#target.url} answered ${describeStatus(response.status)}`,
         {
           status: response.status,
           response,
-          method: init.method,
-          url: init.url,
+          method: this.#target.method,
+          url: this.#target.url,
           attempts: this.#attempt,
         },
       );
       const unreplayable = new UnreplayableBodyError({
         cause: status,
-        method: init.method,
-        url: init.url,
+        method: this.#target.method,
+        url: this.#target.url,
         attempts: this.#attempt,
       });
       this.#gaveUp(unreplayable);
@@ -280,10 +406,27 @@ export class Exchange {
     return true;
   }
 
-  /** Reading the body failed: retry within the same policy, or throw the final error. */
-  async #retryBody(error: unknown): Promise<DoggedResponse> {
+  /**
+   * Reading the body failed: retry within the same policy (from `resume.start` with a Range
+   * request when the download can be resumed), or throw the final error.
+   */
+  async #retryBody(error: unknown, resume: ResumeFrom | undefined): Promise<DoggedResponse> {
     await this.#retryAfterError(error, 'body');
+    this.#resume = resume;
     return this.send();
+  }
+
+  /** A reset before any response byte on a connection that had carried earlier responses. */
+  #isStaleConnection(raw: unknown, classified: unknown): boolean {
+    if (this.#staleRetried || !(classified instanceof ConnectionResetError)) return false;
+    const target = this.#target;
+    if (
+      !this.#policy.isMethodRetryable(target.method, this.#init.replaySafe) ||
+      !target.body.replayable
+    )
+      return false;
+    const socket = (raw as { socket?: { bytesRead?: unknown } } | null)?.socket;
+    return typeof socket?.bytesRead === 'number' && socket.bytesRead > 0;
   }
 
   /** Hooks, logs and events before a sleep; false when a hook vetoed the retry. */
@@ -295,8 +438,8 @@ export class Exchange {
   ): Promise<boolean> {
     const init = this.#init;
     const event: RetryEvent = Object.freeze({
-      method: init.method,
-      url: init.url,
+      method: this.#target.method,
+      url: this.#target.url,
       attempt: this.#attempt,
       maxAttempts: this.#maxAttempts,
       delayMs,
@@ -326,12 +469,19 @@ export class Exchange {
     const init = this.#init;
     if (!init.logger && !giveUpChannel.hasSubscribers) return;
     const event: GiveUpEvent = Object.freeze({
-      method: init.method,
-      url: init.url,
+      method: this.#target.method,
+      url: this.#target.url,
       attempts: this.#attempt,
       error,
     });
     init.logger?.warn(formatGiveUp(event));
     if (giveUpChannel.hasSubscribers) giveUpChannel.publish(event);
   }
+}
+
+function resumeHeaders(resume: ResumeFrom): Record<string, string> {
+  const headers: Record<string, string> = { range: `bytes=${resume.start}-` };
+  if (resume.etag) headers['if-match'] = resume.etag;
+  else if (resume.lastModified) headers['if-range'] = resume.lastModified;
+  return headers;
 }

@@ -5,6 +5,7 @@ export {
   defaultSession,
   del,
   del as delete,
+  fetch,
   get,
   head,
   options,
@@ -34,11 +35,13 @@ export {
   redactUrl,
   type StatusResponse,
   TLSError,
+  TooManyRedirectsError,
   TotalTimeoutError,
   UnreplayableBodyError,
 } from './errors.js';
 export type { HeadersLike } from './headers.js';
 export type { BeforeRequestContext, ErrorContext, SessionHooks } from './hooks.js';
+export { type RetryInterceptorOptions, retryInterceptor } from './interceptor.js';
 export type { GiveUpEvent, RetryEvent } from './observe.js';
 export {
   DEFAULT_ALLOWED_METHODS,

@@ -525,7 +525,14 @@ export class RetryPolicy {
   increment(input: IncrementInput): RetryPolicy {
     const { method, url, response, replaySafe = false } = input;
     const counts = { ...this.#state.counts };
-    if (counts.total !== undefined) counts.total -= 1;
+    const isRedirect =
+      input.error === undefined &&
+      response !== undefined &&
+      response.status >= 300 &&
+      response.status < 400 &&
+      Boolean(response.headers.get('location'));
+    // A redirect is not a failure: it spends the `redirect` counter only (urllib3 also spends `total`).
+    if (counts.total !== undefined && !isRedirect) counts.total -= 1;
     let error: DoggedError | undefined;
     let status: number | undefined;
     let redirectLocation: string | undefined;
@@ -549,12 +556,7 @@ export class RetryPolicy {
         counts.other -= 1;
       }
       cause = `${error.name}: ${error.message}`;
-    } else if (
-      response &&
-      response.status >= 300 &&
-      response.status < 400 &&
-      response.headers.get('location')
-    ) {
+    } else if (isRedirect && response) {
       if (counts.redirect !== undefined) counts.redirect -= 1;
       status = response.status;
       redirectLocation = response.headers.get('location') ?? undefined;

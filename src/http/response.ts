@@ -1,17 +1,33 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyError } from './classify.js';
-import { DoggedError, HTTPStatusError, type RequestHistoryEntry } from './errors.js';
+import {
+  DoggedError,
+  HTTPStatusError,
+  IncompleteBodyError,
+  type RequestHistoryEntry,
+} from './errors.js';
+import type { ResumeFrom } from './exchange.js';
 import { toHeaders } from './headers.js';
+import {
+  byteLength,
+  collect,
+  contentRangeStart,
+  resumeValidators,
+  resumingStream,
+  skipping,
+  type Validators,
+} from './resume.js';
 import { describeStatus } from './status.js';
 
 type RawResponse = Dispatcher.ResponseData;
 
 /**
- * Called when reading the body failed: retries the request within the same policy (if it may)
- * and returns the new attempt's response, or throws the final error.
+ * Called when reading the body failed: retries the request within the same policy (if it may),
+ * from `resume.start` with a Range request when given, and returns the new attempt's response,
+ * or throws the final error.
  */
-export type BodyRetry = (error: unknown) => Promise<DoggedResponse>;
+export type BodyRetry = (error: unknown, resume?: ResumeFrom) => Promise<DoggedResponse>;
 
 /** The most a drained response keeps in memory, and how long draining may take. */
 export const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -33,6 +49,10 @@ export class DoggedResponse {
   #attempts: number;
   #history: readonly RequestHistoryEntry[];
   readonly #retryBody: BodyRetry | undefined;
+  /** The absolute position of this body's first byte (not 0 for a resumed download). */
+  readonly #offset: number;
+  /** How to resume this body after a cut, when the server allows it. */
+  #validators: Validators | undefined;
   /** The final URL (credentials removed). */
   readonly url: string;
   /** The request method. */
@@ -46,6 +66,8 @@ export class DoggedResponse {
       attempts: number;
       history: readonly RequestHistoryEntry[];
       retryBody?: BodyRetry;
+      /** Set when this response answers a resumed download's Range request. */
+      resumedFrom?: number;
     },
   ) {
     this.#raw = raw;
@@ -54,6 +76,9 @@ export class DoggedResponse {
     this.#attempts = init.attempts;
     this.#history = init.history;
     this.#retryBody = init.retryBody;
+    this.#offset = init.resumedFrom ?? 0;
+    if (init.resumedFrom === undefined)
+      this.#validators = resumeValidators(init.method, raw.statusCode, raw.headers);
   }
 
   /** The HTTP status code. */
@@ -88,11 +113,19 @@ export class DoggedResponse {
   }
 
   /**
-   * The body as a Node.js stream (undici's). Reading it yourself opts out of body retries.
+   * The body as a Node.js stream. When the download can be resumed (a GET answered with
+   * `Accept-Ranges: bytes` and a strong ETag or Last-Modified), a cut is resumed with a Range
+   * request and the stream goes on where it stopped, never duplicating or dropping a byte;
+   * otherwise it is undici's body as it is.
    */
   get body(): Readable {
     this.#used = true;
-    return this.#raw.body;
+    const raw = this.#raw.body;
+    if (!this.#validators || !this.#retryBody) return raw;
+    return resumingStream(raw, async (error, delivered) => {
+      const next = await this.#continueAfterCut(error, delivered);
+      return next.status === 206 ? next.#raw.body : skipping(next.#raw.body, delivered);
+    });
   }
 
   /** True once the body has been read or handed out. */
@@ -100,22 +133,108 @@ export class DoggedResponse {
     return this.#used;
   }
 
-  /** The body as a Buffer. */
+  /**
+   * The body as a Buffer. A cut or stalled body on a replay-safe request is retried within the
+   * request's policy: resumed from where it stopped when the server supports ranges, else
+   * fetched again from byte 0 with the partial bytes discarded.
+   */
   async bytes(): Promise<Buffer> {
     if (this.#buffered) return this.#buffered;
     if (this.#used) throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
     this.#used = true;
+    const reading = collect(this.#raw.body);
     try {
-      const data = Buffer.from(await this.#raw.body.arrayBuffer());
-      this.#buffered = data;
-      return data;
+      this.#buffered = await reading;
     } catch (error) {
-      if (!this.#retryBody) throw this.#bodyError(error);
-      const next = await this.#retryBody(error);
-      const data = await next.bytes();
-      this.#adopt(next, data);
-      return data;
+      this.#buffered = await this.#recover(error, reading.chunks);
     }
+    return this.#buffered;
+  }
+
+  /** A buffered read failed after `partial` arrived: resume, restart, or throw. */
+  async #recover(error: unknown, partial: Buffer[]): Promise<Buffer> {
+    if (!this.#retryBody) throw this.#bodyError(error);
+    const delivered = byteLength(partial);
+    const next = await this.#continueAfterCut(error, delivered, true);
+    const rest = await next.bytes();
+    this.#attempts = next.#attempts;
+    this.#history = next.#history;
+    if (next.status === 206) return Buffer.concat([...partial, rest]);
+    // Restarted from byte 0: this response now stands for the attempt that delivered the body.
+    this.#raw = next.#raw;
+    this.#headers = undefined;
+    return rest;
+  }
+
+  /**
+   * After a cut at `delivered` bytes: the response that carries on — a 206 starting exactly at
+   * `delivered`, or (when the server ignored the Range, or `restartAllowed` and the bytes
+   * changed) a full 200 from byte 0.
+   */
+  async #continueAfterCut(
+    error: unknown,
+    delivered: number,
+    restartAllowed = false,
+  ): Promise<DoggedResponse> {
+    const retry = this.#retryBody as BodyRetry;
+    const v = this.#validators;
+    const start = this.#offset + delivered;
+    const resume: ResumeFrom | undefined =
+      v?.ranges && delivered > 0
+        ? { start, ...(v.etag ? { etag: v.etag } : { lastModified: v.lastModified as string }) }
+        : undefined;
+    let next = await retry(error, resume);
+    if (resume && next.status === 206) {
+      const at = contentRangeStart(next.headers.get('content-range'));
+      if (at !== start) {
+        await next.drain();
+        throw new IncompleteBodyError(
+          `a resumed download of ${this.url} started at byte ${at ?? '?'} instead of ${start}`,
+          {
+            method: this.method,
+            url: this.url,
+            attempts: next.#attempts,
+            received: start,
+          },
+        );
+      }
+      next.#validators = v;
+      return next;
+    }
+    if (resume && next.status === 412) {
+      // The resource changed since the cut: the bytes already read belong to another version.
+      await next.drain();
+      const changed = new IncompleteBodyError(
+        `${this.url} changed while it was being downloaded (412 on If-Match)`,
+        {
+          method: this.method,
+          url: this.url,
+          attempts: next.#attempts,
+        },
+      );
+      if (!restartAllowed) throw changed;
+      next = await (next.#retryBody as BodyRetry)(changed);
+    }
+    if (delivered > 0 && this.#offset === 0 && !restartAllowed) {
+      // A stream that restarts at 0 must be the same bytes to skip what was delivered.
+      const same =
+        v?.etag !== undefined
+          ? next.headers.get('etag') === v.etag
+          : next.headers.get('last-modified') === v?.lastModified;
+      if (!v || next.status !== 200 || !same) {
+        await next.drain();
+        throw new IncompleteBodyError(
+          `${this.url} could not be resumed after ${delivered} bytes: the server did not send the same bytes again`,
+          {
+            method: this.method,
+            url: this.url,
+            attempts: next.#attempts,
+            received: delivered,
+          },
+        );
+      }
+    }
+    return next;
   }
 
   /** The body as UTF-8 text. */
@@ -217,14 +336,5 @@ export class DoggedResponse {
     });
     if (classified instanceof DoggedError) classified.attempts = this.#attempts;
     return classified ?? error;
-  }
-
-  /** After a body retry: this response now stands for the attempt that delivered the body. */
-  #adopt(next: DoggedResponse, data: Buffer): void {
-    this.#raw = next.#raw;
-    this.#headers = undefined;
-    this.#buffered = data;
-    this.#attempts = next.#attempts;
-    this.#history = next.#history;
   }
 }

@@ -12,6 +12,7 @@ import {
 import { prepareBody, type RequestBody } from './body.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
+import { fromFetchArguments, toFetchError, toFetchResponse } from './fetch.js';
 import { type HeaderRecord, type HeadersLike, mergeHeaders } from './headers.js';
 import { type HookLists, mergeHooks, NO_HOOKS, type SessionHooks } from './hooks.js';
 import { environmentLogger } from './observe.js';
@@ -59,6 +60,14 @@ export interface MountOptions {
    * @example { hooks: { response: (res) => console.log(res.status, res.url) } }
    */
   hooks?: SessionHooks;
+  /**
+   * Redirects followed at most (301/302/303 turn a POST into a GET, 307/308 keep method and
+   * body; another origin loses `removeHeadersOnRedirect`). 0 returns the 3xx response; more
+   * throws `TooManyRedirectsError` (or returns the 3xx with `raiseOnRedirect: false`).
+   * @default 20
+   * @example { maxRedirects: 0 }
+   */
+  maxRedirects?: number;
 }
 
 /** Options of {@link Session}. */
@@ -151,6 +160,12 @@ export interface RequestOptions {
    */
   idempotencyKey?: boolean | string;
   /**
+   * Redirects followed at most for this request.
+   * @default the session's (20)
+   * @example { maxRedirects: 0 }
+   */
+  maxRedirects?: number;
+  /**
    * Throw `HTTPStatusError` for a final status of 400 or more (its `response` keeps the body).
    * @default false (like requests: check `ok` or call `raiseForStatus()`)
    */
@@ -162,12 +177,13 @@ const SESSION_KEYS = [
   'timeout',
   'headers',
   'hooks',
+  'maxRedirects',
   'baseURL',
   'logger',
   'dispatcher',
   'clock',
 ] as const;
-const MOUNT_KEYS = ['retry', 'timeout', 'headers', 'hooks'] as const;
+const MOUNT_KEYS = ['retry', 'timeout', 'headers', 'hooks', 'maxRedirects'] as const;
 const REQUEST_KEYS = [
   'method',
   'headers',
@@ -178,6 +194,7 @@ const REQUEST_KEYS = [
   'retry',
   'signal',
   'idempotencyKey',
+  'maxRedirects',
   'throwOnStatus',
 ] as const;
 const REQUEST_HINTS: Record<string, string> = {
@@ -193,6 +210,14 @@ interface Config {
   readonly timeouts: ResolvedTimeouts;
   readonly headers: HeaderRecord;
   readonly hooks: HookLists;
+  readonly maxRedirects: number;
+}
+
+function checkRedirects(where: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`${where} must be a non-negative integer, got ${showValue(value)}`);
+  }
+  return value;
 }
 
 function toPolicy(
@@ -220,6 +245,10 @@ function layer(base: Config, options: MountOptions, where: string): Config {
     timeouts: resolveTimeouts(options.timeout, base.timeouts, `${where}: timeout`),
     headers: Object.freeze(mergeHeaders({ ...base.headers }, options.headers, `${where}: headers`)),
     hooks: mergeHooks(base.hooks, options.hooks, `${where}: hooks`),
+    maxRedirects:
+      options.maxRedirects === undefined
+        ? base.maxRedirects
+        : checkRedirects(`${where}: maxRedirects`, options.maxRedirects),
   });
 }
 
@@ -293,6 +322,7 @@ export class Session {
       timeouts: DEFAULT_TIMEOUTS,
       headers: { 'user-agent': `dogged/${VERSION}` },
       hooks: NO_HOOKS,
+      maxRedirects: 20,
     };
     this.#base = layer(root, options, 'Session');
   }
@@ -371,9 +401,35 @@ export class Session {
 
   /**
    * Sends a request with the session's retries and timeouts; resolves once the response head
-   * arrives (read the body with `text()`, `json()`...).
+   * arrives (read the body with `text()`, `json()`...). Redirects are followed (up to
+   * `maxRedirects`).
    */
-  async request(input: string | URL, options: RequestOptions = {}): Promise<DoggedResponse> {
+  request(input: string | URL, options: RequestOptions = {}): Promise<DoggedResponse> {
+    return this.#send(input, options, 'follow', false);
+  }
+
+  /**
+   * A drop-in WHATWG `fetch` with the session's retries, timeouts, hooks and logs: `Request` or
+   * URL + init in, `Response` out. A status is never an error (when retries run out the last
+   * response is returned); a network failure rejects with `TypeError: fetch failed` whose
+   * `cause` is dogged's error. A `Request`'s body is buffered once so every retry can send it.
+   * @example const res = await session.fetch('http://127.0.0.1:8080/flaky/a?fail=2'); console.log(res.status);
+   */
+  async fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const call = await fromFetchArguments(input, init);
+    try {
+      return toFetchResponse(await this.#send(call.url, call.options, call.redirect, true));
+    } catch (error) {
+      throw toFetchError(error);
+    }
+  }
+
+  async #send(
+    input: string | URL,
+    options: RequestOptions,
+    redirect: 'follow' | 'manual' | 'error',
+    fetchMode: boolean,
+  ): Promise<DoggedResponse> {
     if (this.#closed) throw new Error('this Session is closed');
     assertPlainObject('request options', options);
     assertKnownKeys('request', options as Record<string, unknown>, REQUEST_KEYS, REQUEST_HINTS);
@@ -388,6 +444,10 @@ export class Session {
     const config = this.#configFor(href);
     const timeouts = resolveTimeouts(options.timeout, config.timeouts, 'request: timeout');
     const policy = toPolicy(options.retry, config.policy, 'request: retry');
+    const maxRedirects =
+      options.maxRedirects === undefined
+        ? config.maxRedirects
+        : checkRedirects('request: maxRedirects', options.maxRedirects);
     const headers = mergeHeaders({ ...config.headers }, options.headers, 'request: headers');
     const body = await prepareBody(
       options.body,
@@ -399,10 +459,11 @@ export class Session {
       headers['content-type'] = body.contentType;
     const key = options.idempotencyKey;
     if (key !== undefined && key !== false) {
-      if (key !== true && (typeof key !== 'string' || key === ''))
+      if (key !== true && (typeof key !== 'string' || key === '')) {
         throw new TypeError(
           `request: idempotencyKey must be true or a non-empty string, got ${showValue(key)}`,
         );
+      }
       headers['idempotency-key'] = key === true ? randomUUID() : key;
     }
     if (url.username || url.password) {
@@ -410,12 +471,14 @@ export class Session {
     }
     const exchange = new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
-      method,
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      url: redactUrl(href) as string,
-      headers,
-      body,
+      target: {
+        method,
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        url: redactUrl(href) as string,
+        headers,
+        body,
+      },
       policy,
       replaySafe: headers['idempotency-key'] !== undefined,
       timeouts,
@@ -424,6 +487,9 @@ export class Session {
       clock: this.#clock,
       signal: options.signal,
       throwOnStatus: options.throwOnStatus === true,
+      maxRedirects,
+      redirect,
+      returnLastResponse: fetchMode,
     });
     return exchange.send();
   }

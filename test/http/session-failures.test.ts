@@ -178,14 +178,6 @@ describe.each(KINDS)('$name', (kind) => {
   }
 });
 
-describe('the stale keep-alive connection race', () => {
-  // DESIGN.md: "A reset on a reused keep-alive socket before any response byte is retried at
-  // once for replay-safe requests". Not implemented yet: the exchange never tells classifyError
-  // that the socket was reused, so `reusedSocket` is always false and the retry waits for the
-  // normal backoff (RetryEvent's 'immediate' delay source is never produced).
-  it.todo('a reset on a reused socket before any byte is retried at once (delaySource immediate)');
-});
-
 describe('body-phase failures', () => {
   it('text() on a cut body retries within the same policy and returns the whole body', async () => {
     const response = await session.get(`${chaos.url}/flaky/b1?fail=2&mode=truncate`);
