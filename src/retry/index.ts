@@ -1,9 +1,26 @@
 export type { AttemptState, Outcome } from './attempt-state.js';
+export {
+  CircuitBreaker,
+  type CircuitBreakerJSON,
+  type CircuitChangeReason,
+  type CircuitPermit,
+  type CircuitState,
+  type CircuitStateChange,
+} from './breaker.js';
+export { BrokenCircuitError, type CircuitRefusal } from './breaker-error.js';
+export type {
+  CircuitBreakerCommonOptions,
+  CircuitBreakerOptions,
+  ConsecutiveBreakerOptions,
+  RatioBreakerOptions,
+} from './breaker-options.js';
+export { RetryBudget, type RetryBudgetOptions, type RetryBudgetSnapshot } from './budget.js';
 export { type Clock, systemClock } from './clock.js';
 export { getRetrying, retrying } from './decorator.js';
 export { describeError, formatDuration } from './describe.js';
 export type { Attempt } from './engine.js';
 export { RetryError, TryAgain } from './errors.js';
+export type { Listener, Subscription } from './events.js';
 export {
   formatRetryLine,
   type LogBeforeSleepOptions,
@@ -13,6 +30,16 @@ export {
 } from './log.js';
 export { defaults, type RetryHook, type RetryOptions } from './options.js';
 export { defaultRandom, type RandomSource, seededRandom } from './random.js';
+export {
+  type RateLimiter,
+  TokenBucketLimiter,
+  type TokenBucketLimiterOptions,
+} from './rate-limiter.js';
+export {
+  AdaptiveRateLimiter,
+  type AdaptiveRateLimiterOptions,
+  type AdaptiveRateSnapshot,
+} from './rate-limiter-adaptive.js';
 export { retry } from './retry.js';
 export {
   type ErrorClass,
