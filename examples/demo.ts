@@ -1,53 +1,133 @@
 /**
- * `npm run demo`: the retry engine on a local flaky task, no network needed.
+ * `npm run demo`: the crash-safe batch fetcher against a local chaos server, no network needed.
  *
- * A pretend API fails the way real ones do (resets, a temporary-failure JSON body), and dogged
- * retries it with full-jitter backoff, logging each retry, then reports its statistics.
+ * Starts the chaos server on loopback (two origins), writes 2,000 URLs that fail the way real
+ * ones do (503s, 429s with Retry-After, connection resets, truncated bodies, slow responses,
+ * read timeouts, 404s), and runs `dogged batch` over them with the progress bar and the summary.
+ * Then it checks the journal: every retriable URL done, the 404s failed without a retry, and
+ * every line recorded exactly once.
+ *
+ * `npm run demo -- --kill` also kills the batch with SIGKILL halfway and resumes it.
  */
-import { logBeforeSleep, RetryError, Retrying, retryIf, seededRandom, stop, wait } from 'dogged';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportRecords, Journal, seededRandom } from 'dogged';
+import { startChaosServer } from 'dogged/testing';
 
-type Body = { error?: string; rows?: number };
+const TOTAL = 2000;
+const root = fileURLToPath(new URL('..', import.meta.url));
+const killHalfway = process.argv.includes('--kill');
 
-const random = seededRandom(2026);
-const script: Array<() => Body> = [
-  () => {
-    throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-  },
-  () => ({ error: 'temporary_failure' }),
-  () => ({ rows: 1280 }),
+const chaos = await startChaosServer({ logLimit: 100 });
+const dir = mkdtempSync(join(tmpdir(), 'dogged-demo-'));
+const input = join(dir, 'urls.txt');
+const db = join(dir, 'run.sqlite');
+
+/** What each URL does, with its share of the 2,000. */
+const kinds: { share: number; kind: string; path: (i: number) => string }[] = [
+  { share: 0.4, kind: 'ok', path: (i) => `/bytes/512?seed=${i}` },
+  { share: 0.13, kind: '503', path: (i) => `/flaky/u${i}?fail=2&status=503` },
+  { share: 0.1, kind: '429', path: (i) => `/flaky/u${i}?fail=1&status=429&retry-after=1` },
+  { share: 0.1, kind: 'reset', path: (i) => `/flaky/u${i}?fail=1&mode=reset` },
+  { share: 0.1, kind: 'truncated', path: (i) => `/flaky/u${i}?fail=1&mode=truncate` },
+  { share: 0.05, kind: 'slow', path: (i) => `/delay/${200 + (i % 5) * 100}?key=u${i}` },
+  { share: 0.02, kind: 'timeout', path: (i) => `/flaky/u${i}?fail=1&mode=delay&delay=3000` },
+  { share: 0.1, kind: '404', path: (i) => `/status/404?key=u${i}` },
 ];
 
-function makeFlakyApi() {
-  let call = 0;
-  return async (): Promise<Body> => {
-    const step = script[Math.min(call++, script.length - 1)] as () => Body;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    return step();
-  };
+const random = seededRandom(2026);
+const expected = new Map<number, string>();
+const lines: string[] = [];
+let budget = kinds.map((k) => Math.round(k.share * TOTAL));
+for (let i = 0; i < TOTAL; i++) {
+  // A seeded shuffle of the kinds: the same file on every run.
+  let pick = Math.floor(random() * budget.reduce((a, b) => a + b, 0));
+  let k = 0;
+  while (pick >= (budget[k] ?? 0)) pick -= budget[k++] ?? 0;
+  budget = budget.map((b, j) => (j === k ? b - 1 : b));
+  const kind = kinds[k] ?? (kinds[0] as (typeof kinds)[number]);
+  const origin = i % 2 === 0 ? chaos.url : chaos.secondaryUrl;
+  lines.push(`${origin}${kind.path(i)}`);
+  expected.set(i + 1, kind.kind);
 }
+writeFileSync(input, `${lines.join('\n')}\n`);
 
-const polite = new Retrying<Body>({
-  name: 'fetchReport',
-  stop: stop.afterAttempt(5).or(stop.beforeDelay(10_000)),
-  wait: wait.fullJitter({ multiplier: 100, max: 2000 }),
-  retry: retryIf.transient.or(retryIf.result((body: Body) => body.error === 'temporary_failure')),
-  beforeSleep: logBeforeSleep(console),
-  random,
-});
+const args = [
+  'batch',
+  input,
+  '--db',
+  db,
+  '--concurrency',
+  '48',
+  '--per-host',
+  '24',
+  '--retries',
+  '4',
+  '--backoff',
+  '250ms',
+  '--timeout',
+  '2s,1500ms',
+  '--progress-interval',
+  '1s',
+];
+
+function runBatch(killAfterMs?: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      stdio: 'inherit',
+    });
+    const timer =
+      killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? (signal ? -1 : null));
+    });
+  });
+}
 
 console.log(
-  'dogged demo: a flaky task that resets, then answers "temporary_failure", then succeeds\n',
+  `dogged demo: ${TOTAL.toLocaleString('en-US')} URLs on a local chaos server (${chaos.url} and ${chaos.secondaryUrl})`,
 );
-const body = await polite.run(makeFlakyApi());
-console.log(`\nresult: ${JSON.stringify(body)}`);
-console.log('statistics:', polite.statistics);
-
-console.log('\nand a task that never recovers gives up cleanly after 3 attempts:\n');
-try {
-  await polite.with({ stop: stop.afterAttempt(3) }).run(async () => {
-    throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
-  });
-} catch (error) {
-  if (!(error instanceof RetryError)) throw error;
-  console.log(`RetryError: ${error.message}`);
+console.log(`mix: ${kinds.map((k) => `${Math.round(k.share * 100)}% ${k.kind}`).join(', ')}\n`);
+console.log(`$ dogged ${args.join(' ')}\n`);
+const started = performance.now();
+if (killHalfway) {
+  await runBatch(2500);
+  console.log('\n--- killed with SIGKILL mid-run; running the same command again resumes ---\n');
 }
+const code = await runBatch();
+const seconds = (performance.now() - started) / 1000;
+
+// Check the journal: what dogged recorded, line by line.
+const journal = Journal.open(db, { readonly: true });
+let recorded = 0;
+const wrong: string[] = [];
+for (const record of exportRecords(journal)) {
+  recorded++;
+  const kind = expected.get(record.line);
+  if (kind === '404') {
+    if (record.state !== 'failed' || record.status !== 404 || record.attempts !== 1)
+      wrong.push(`line ${record.line} (404): ${record.state} after ${record.attempts} attempts`);
+  } else if (record.state !== 'done' || record.status !== 200) {
+    wrong.push(
+      `line ${record.line} (${kind}): ${record.state} ${record.status ?? record.error?.code}`,
+    );
+  }
+}
+journal.close();
+await chaos.close();
+
+console.log(
+  `\nchecks: ${recorded.toLocaleString('en-US')} of ${TOTAL.toLocaleString('en-US')} lines recorded, each once; ` +
+    `every retriable URL done; the 404s failed without a retry: ${wrong.length === 0 ? 'all true' : `${wrong.length} wrong`}`,
+);
+for (const w of wrong.slice(0, 10)) console.log(`  ${w}`);
+console.log(
+  `exit code ${code} (10: finished, some lines failed: the 404s), ${seconds.toFixed(1)} s in all`,
+);
+console.log(`journal: ${db}  (try: npx tsx src/cli/main.ts status ${db})`);
+process.exitCode = wrong.length === 0 && recorded === TOTAL ? 0 : 1;

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { batchCommand } from './commands/batch.js';
 import { chaosCommand } from './commands/chaos.js';
+import { exportCommand } from './commands/export.js';
+import { getCommand } from './commands/get.js';
+import { planCommand } from './commands/plan.js';
+import { retryFailedCommand } from './commands/retry-failed.js';
+import { statusCommand } from './commands/status.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -32,6 +38,12 @@ export function createProgram(): Command {
     .version(packageVersion());
   usageExitCodes(program);
   program.addCommand(chaosCommand());
+  program.addCommand(getCommand());
+  program.addCommand(planCommand());
+  program.addCommand(batchCommand());
+  program.addCommand(statusCommand());
+  program.addCommand(exportCommand());
+  program.addCommand(retryFailedCommand());
   // addCommand() does not pass the parent's settings on: every subcommand gets the same policy.
   for (const command of program.commands) usageExitCodes(command);
   return program;

@@ -1,0 +1,232 @@
+/**
+ * The batch runner end to end on loopback, no failures: URLs/s of `runBatch` (input streamed,
+ * SQLite journal, exactly-once bookkeeping) against a plain undici loop with the same
+ * concurrency and no journal (goal: at least 0.7×), in interleaved rounds, medians reported.
+ * Then the peak RSS of `dogged batch` over 1,000,000 URLs (goal: under 200 MB), measured on the
+ * CLI as installed (compiled JavaScript, no tsx loader), from /proc on Linux.
+ *
+ * The server is the chaos server (`dogged chaos`) in its own process: `/bytes/1024` for the
+ * throughput rounds, `/status/204` for the million. Scale with BENCH_BATCH_URLS (per round,
+ * default 20,000), BENCH_ROUNDS (default 5), BENCH_MILLION (default 1,000,000; 0 skips it).
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { Agent, request } from 'undici';
+import { runBatch } from '../src/index.js';
+import { fmt, machine, medianOf, table } from './lib.js';
+
+const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const MILLION = Number(process.env.BENCH_MILLION ?? 1_000_000);
+const CONCURRENCY = 16;
+const root = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'dogged-bench-batch-'));
+
+/** `dogged chaos --port 0` in its own process. */
+async function startChaos(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'chaos', '--port', '0'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`chaos server exited with ${code}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+function* urls(base: string, n: number, round: number): Generator<string> {
+  for (let i = 0; i < n; i++) yield `${base}/bytes/1024?key=r${round}-${i}`;
+}
+
+async function undiciLoop(base: string, round: number): Promise<number> {
+  const agent = new Agent();
+  const list = urls(base, URLS, round);
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let next = list.next(); !next.done; next = list.next()) {
+        const res = await request(next.value, { dispatcher: agent });
+        await res.body.arrayBuffer();
+      }
+    }),
+  );
+  const rate = URLS / ((performance.now() - start) / 1000);
+  await agent.close();
+  return rate;
+}
+
+async function batch(base: string, round: number, bodies: 'none' | 'db'): Promise<number> {
+  const db = join(work, `round-${round}-${bodies}.sqlite`);
+  const start = performance.now();
+  const result = await runBatch({
+    db,
+    input: urls(base, URLS, round),
+    concurrency: CONCURRENCY,
+    perHost: CONCURRENCY,
+    bodies,
+  });
+  const rate = URLS / ((performance.now() - start) / 1000);
+  if (result.counts.done !== URLS)
+    throw new Error(`batch ended with ${JSON.stringify(result.counts)}`);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
+  return rate;
+}
+
+/**
+ * The CLI as installed: every source file transpiled to JavaScript (what `npm run build`
+ * emits), next to a copy of package.json, under node_modules/.cache so bare imports resolve.
+ */
+function compileCli(): string {
+  const out = join(root, 'node_modules', '.cache', 'dogged-bench');
+  rmSync(out, { recursive: true, force: true });
+  const walk = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? walk(path) : path.endsWith('.ts') ? [path] : [];
+    });
+  const src = join(root, 'src');
+  for (const file of walk(src)) {
+    const js = ts.transpileModule(readFileSync(file, 'utf8'), {
+      fileName: file,
+      compilerOptions: {
+        target: ts.ScriptTarget.ES2022,
+        module: ts.ModuleKind.ESNext,
+        verbatimModuleSyntax: false,
+      },
+    }).outputText;
+    const target = join(out, 'dist', relative(src, file)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, js);
+  }
+  copyFileSync(join(root, 'package.json'), join(out, 'package.json'));
+  return join(out, 'dist', 'cli', 'main.js');
+}
+
+function rssMiB(pid: number): number | undefined {
+  try {
+    const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(kib) ? kib / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function million(base: string): Promise<{ peak: number; rate: number; seconds: number }> {
+  const input = join(work, 'million.txt');
+  const file = createWriteStream(input);
+  for (let i = 0; i < MILLION; i++)
+    if (!file.write(`${base}/status/204?key=m${i}\n`)) await once(file, 'drain');
+  file.end();
+  await once(file, 'finish');
+  const cli = compileCli();
+  const start = performance.now();
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'batch',
+      input,
+      '--db',
+      join(work, 'million.sqlite'),
+      '--bodies',
+      'none',
+      '--concurrency',
+      '64',
+      '--per-host',
+      '64',
+      '-q',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssMiB(child.pid as number) ?? 0);
+  }, 100);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearInterval(sampler);
+  if (code !== 0) throw new Error(`dogged batch exited with ${code}`);
+  const seconds = (performance.now() - start) / 1000;
+  return { peak, rate: MILLION / seconds, seconds };
+}
+
+const chaos = await startChaos();
+try {
+  const samples = { undici: [] as number[], none: [] as number[], db: [] as number[] };
+  await undiciLoop(chaos.url, -1); // warm up connections and JIT
+  await batch(chaos.url, -1, 'none');
+  for (let round = 0; round < ROUNDS; round++) {
+    const order: (keyof typeof samples)[] =
+      round % 2 === 0 ? ['undici', 'none', 'db'] : ['db', 'none', 'undici'];
+    for (const which of order) {
+      samples[which].push(
+        which === 'undici'
+          ? await undiciLoop(chaos.url, round)
+          : await batch(chaos.url, round, which),
+      );
+    }
+  }
+  const raw = medianOf(samples.undici);
+  console.log(
+    `\n## Batch runner: ${URLS.toLocaleString('en-US')} URLs per round, ${CONCURRENCY} concurrent, no failures, chaos server /bytes/1024 (${machine()})\n`,
+  );
+  const rows: [string, number][] = [
+    ['plain undici loop (no journal)', raw],
+    ['dogged runBatch, bodies none', medianOf(samples.none)],
+    ['dogged runBatch, bodies in the journal', medianOf(samples.db)],
+  ];
+  console.log(
+    table(
+      ['runner', 'URLs/s', '× undici loop'],
+      rows.map(([name, rate]) => [name, fmt(rate), fmt(rate / raw)]),
+    ),
+  );
+  const ratio = medianOf(samples.none) / raw;
+  console.log(
+    `\nGoal (runBatch at least 0.7× the plain loop): ${ratio >= 0.7 ? 'met' : 'NOT met'} (${ratio.toFixed(3)})`,
+  );
+  if (MILLION > 0 && process.platform === 'linux') {
+    const m = await million(chaos.url);
+    console.log(
+      `\n## dogged batch over ${MILLION.toLocaleString('en-US')} URLs (compiled CLI, --bodies none, 64 concurrent, /status/204)\n`,
+    );
+    console.log(
+      table(
+        ['peak RSS', 'URLs/s', 'time'],
+        [[`${fmt(m.peak, 1)} MiB`, fmt(m.rate), `${fmt(m.seconds, 1)} s`]],
+      ),
+    );
+    console.log(
+      `\nGoal (under 200 MB RSS): ${m.peak * 1.048576 < 200 ? 'met' : 'NOT met'} (${fmt(m.peak * 1.048576, 1)} MB)`,
+    );
+  }
+} finally {
+  await chaos.stop();
+  rmSync(work, { recursive: true, force: true });
+}

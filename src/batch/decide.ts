@@ -1,0 +1,238 @@
+import { DoggedError, MaxRetryError, RetryAfterTooLongError } from '../http/errors.js';
+import type { RetryPolicy } from '../http/policy.js';
+import { describeError } from '../retry/describe.js';
+import type { EndReason, HistoryEntry } from './journal-schema.js';
+
+/** What one attempt produced. */
+export type AttemptResult =
+  | {
+      readonly kind: 'response';
+      readonly status: number;
+      readonly headers: Headers;
+      readonly body: Buffer;
+      readonly ttfbMs: number;
+      readonly durationMs: number;
+    }
+  | {
+      readonly kind: 'error';
+      readonly error: unknown;
+      /** The status, when the failure came after the response head (a body cut short). */
+      readonly status: number | undefined;
+      readonly ttfbMs: number | undefined;
+      readonly durationMs: number;
+    };
+
+/** The line as the decision needs it. */
+export interface DecisionInput {
+  readonly method: string;
+  readonly url: string;
+  readonly replaySafe: boolean;
+  /** The retries made so far (from the journal). */
+  readonly history: readonly HistoryEntry[];
+}
+
+/** What to write: the line is finished, or pending again until `nextAttemptAt`. */
+export interface Decision {
+  readonly state: 'done' | 'failed' | 'pending';
+  readonly reason: EndReason | null;
+  readonly nextAttemptAt: number;
+  readonly history: readonly HistoryEntry[];
+  readonly status: number | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  /** For a retry: the delay and where it came from. */
+  readonly delayMs: number | undefined;
+  readonly delaySource: HistoryEntry['source'] | undefined;
+}
+
+/** Limits of the batch that the in-memory policy does not know about. */
+export interface DecisionLimits {
+  /**
+   * The longest Retry-After the batch waits for (durably); longer ones fail the line.
+   * (The policy's own `maxRetryAfter` only bounds sleeps in memory; a batch never sleeps.)
+   */
+  readonly maxRetryAfterMs: number;
+}
+
+/** A failure of an earlier run, rebuilt to replay the policy's counters. */
+class ReplayedFailure extends DoggedError {
+  override name = 'ReplayedFailure';
+  override readonly code: string;
+  override readonly retriable: boolean = true;
+  constructor(code: string, phase: string) {
+    super(`replayed ${code}`, {
+      phase: (['connect', 'request', 'headers', 'body'].includes(phase)
+        ? phase
+        : 'none') as DoggedError['phase'],
+    });
+    this.code = code;
+  }
+}
+
+/**
+ * The policy as it stood before this attempt: the base policy with every recorded retry
+ * replayed through `increment()`, so urllib3's counters (connect, read, status...) and the
+ * backoff run survive restarts. Undefined when the history already exhausts the policy (the
+ * policy was made stricter since).
+ */
+export function replayPolicy(base: RetryPolicy, line: DecisionInput): RetryPolicy | undefined {
+  let policy = base;
+  try {
+    for (const h of line.history) {
+      policy = policy.increment(
+        h.status === undefined
+          ? {
+              method: line.method,
+              url: line.url,
+              error: new ReplayedFailure(h.code ?? 'ERR_DOGGED', h.phase ?? 'none'),
+              replaySafe: line.replaySafe,
+            }
+          : {
+              method: line.method,
+              url: line.url,
+              response: { status: h.status, url: line.url, headers: new Headers() },
+              replaySafe: line.replaySafe,
+            },
+      );
+    }
+  } catch {
+    return undefined;
+  }
+  return policy;
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return error instanceof Error ? error.name : 'ERR_DOGGED_UNKNOWN';
+}
+
+function final(
+  line: DecisionInput,
+  state: 'done' | 'failed',
+  reason: EndReason,
+  fields: { status?: number | undefined; errorCode?: string; errorMessage?: string },
+): Decision {
+  return {
+    state,
+    reason,
+    nextAttemptAt: 0,
+    history: line.history,
+    status: fields.status ?? null,
+    errorCode: fields.errorCode ?? null,
+    errorMessage: fields.errorMessage ?? null,
+    delayMs: undefined,
+    delaySource: undefined,
+  };
+}
+
+/**
+ * Decides what an attempt means for its line, with the policy's urllib3 semantics: finished
+ * (done, or failed and why), or pending again at `now + delay` (backoff or Retry-After). Pure:
+ * no I/O, no clock but `now`.
+ */
+export function decide(
+  base: RetryPolicy,
+  line: DecisionInput,
+  result: AttemptResult,
+  now: number,
+  limits: DecisionLimits,
+): Decision {
+  const policy = replayPolicy(base, line);
+  const { method, url, replaySafe } = line;
+
+  if (result.kind === 'response') {
+    const { status } = result;
+    const outcome = status < 400 ? 'done' : 'failed';
+    const endReason: EndReason = status < 400 ? 'ok' : 'http-status';
+    const hasRetryAfter = result.headers.has('retry-after');
+    if (!policy?.isRetry(method, status, hasRetryAfter, replaySafe)) {
+      if (!policy && status >= 400 && base.isRetry(method, status, hasRetryAfter, replaySafe))
+        return final(line, 'failed', 'retries-exhausted', { status });
+      return final(line, outcome, endReason, { status });
+    }
+    const response = { status, url, headers: result.headers };
+    let next: RetryPolicy;
+    try {
+      next = policy.increment({ method, url, response, replaySafe });
+    } catch (error) {
+      return final(
+        line,
+        outcome,
+        error instanceof MaxRetryError ? 'retries-exhausted' : endReason,
+        {
+          status,
+          errorMessage: describeError(error),
+        },
+      );
+    }
+    let delayMs: number;
+    let source: HistoryEntry['source'];
+    try {
+      ({ delayMs, source } = next.getRetryDelay(response, { method, url, now }));
+    } catch (error) {
+      if (!(error instanceof RetryAfterTooLongError)) throw error;
+      if (error.retryAfterMs > limits.maxRetryAfterMs) {
+        return final(line, 'failed', 'retry-after-too-long', {
+          status,
+          errorCode: error.code,
+          errorMessage: error.message.replace(
+            'maxRetryAfter',
+            'the batch limit (--max-retry-after)',
+          ),
+        });
+      }
+      // Too long to sleep on in memory, not too long to schedule: the journal waits instead.
+      delayMs = error.retryAfterMs;
+      source = 'retry-after';
+    }
+    return retry(line, now, { at: now, status, delayMs, source }, { status });
+  }
+
+  const { error } = result;
+  if (!policy) {
+    return final(line, 'failed', 'retries-exhausted', {
+      status: result.status,
+      errorCode: codeOf(error),
+      errorMessage: describeError(error),
+    });
+  }
+  let next: RetryPolicy;
+  try {
+    next = policy.increment({ method, url, error, replaySafe });
+  } catch (thrown) {
+    const exhausted = thrown instanceof MaxRetryError;
+    return final(line, 'failed', exhausted ? 'retries-exhausted' : 'not-retriable', {
+      status: result.status,
+      errorCode: codeOf(error),
+      errorMessage: exhausted ? thrown.message : describeError(thrown),
+    });
+  }
+  const delayMs = next.getBackoffTime();
+  const phase = error instanceof DoggedError ? error.phase : 'none';
+  return retry(
+    line,
+    now,
+    { at: now, code: codeOf(error), phase, delayMs, source: 'backoff' },
+    { status: result.status, errorCode: codeOf(error), errorMessage: describeError(error) },
+  );
+}
+
+function retry(
+  line: DecisionInput,
+  now: number,
+  entry: HistoryEntry,
+  fields: { status?: number | undefined; errorCode?: string; errorMessage?: string },
+): Decision {
+  return {
+    state: 'pending',
+    reason: null,
+    nextAttemptAt: now + Math.ceil(entry.delayMs),
+    history: [...line.history, entry],
+    status: fields.status ?? null,
+    errorCode: fields.errorCode ?? null,
+    errorMessage: fields.errorMessage ?? null,
+    delayMs: entry.delayMs,
+    delaySource: entry.source,
+  };
+}

@@ -1,0 +1,222 @@
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import type { Journal } from './journal.js';
+import type { HistoryEntry, LineState } from './journal-schema.js';
+
+/** One line of the journal as exported. Timestamps are ISO 8601; durations are ms. */
+export interface ExportRecord {
+  line: number;
+  key: string | null;
+  method: string | null;
+  url: string | null;
+  state: LineState;
+  status: number | null;
+  /** Why the line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, invalid. */
+  reason: string | null;
+  error: { code: string; message: string | null } | null;
+  attempts: number;
+  /** The retried attempts, oldest first. */
+  history: HistoryEntry[];
+  /** Response headers of the final attempt. */
+  headers: Record<string, string> | null;
+  bodySize: number | null;
+  bodyPath: string | null;
+  /** The body with `bodies: true`: UTF-8 text, or base64 (see `bodyEncoding`). */
+  body?: string | null;
+  bodyEncoding?: 'utf8' | 'base64';
+  firstAttemptAt: string | null;
+  finishedAt: string | null;
+  ttfbMs: number | null;
+  durationMs: number | null;
+  /** The input line itself, for invalid lines. */
+  raw?: string;
+}
+
+/** Options of {@link exportRecords} and {@link writeExport}. */
+export interface ExportOptions {
+  /**
+   * Include response bodies (those stored with `bodies: 'db'`).
+   * @default false
+   * @example { bodies: true }
+   */
+  bodies?: boolean;
+  /**
+   * Only lines in these states.
+   * @default every state
+   * @example { states: ['failed'] }
+   */
+  states?: readonly LineState[];
+}
+
+interface Row {
+  line: number;
+  key: string | null;
+  method: string | null;
+  url: string | null;
+  raw: string | null;
+  state: LineState;
+  status: number | null;
+  reason: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  history: string | null;
+  response_headers: string | null;
+  body_size: number | null;
+  body_path: string | null;
+  first_attempt_at: number | null;
+  finished_at: number | null;
+  ttfb_ms: number | null;
+  duration_ms: number | null;
+  body?: Buffer | null;
+}
+
+const STATES: readonly LineState[] = ['pending', 'in_flight', 'done', 'failed', 'invalid'];
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms * 10) / 10);
+
+function decodeBody(body: Buffer): { text: string; encoding: 'utf8' | 'base64' } {
+  try {
+    return { text: utf8.decode(body), encoding: 'utf8' };
+  } catch {
+    return { text: body.toString('base64'), encoding: 'base64' };
+  }
+}
+
+/**
+ * The journal's lines in line order, one at a time (a streaming query: memory stays flat).
+ * @example for (const record of exportRecords(journal, { states: ['failed'] })) console.log(record.url, record.status);
+ */
+export function* exportRecords(
+  journal: Journal,
+  options: ExportOptions = {},
+): Generator<ExportRecord> {
+  const states = options.states ?? STATES;
+  for (const s of states)
+    if (!STATES.includes(s))
+      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
+  const where =
+    states.length === STATES.length ? '' : `WHERE r.state IN (${states.map(() => '?').join(', ')})`;
+  const sql = `SELECT r.line, r.key, r.method, r.url, r.raw, r.state, r.status, r.reason, r.error_code, r.error_message,
+      r.attempts, r.history, b.headers AS response_headers, r.body_size, r.body_path, r.first_attempt_at, r.finished_at,
+      r.ttfb_ms, r.duration_ms${options.bodies ? ', b.body' : ''}
+    FROM requests AS r LEFT JOIN responses AS b ON b.line = r.line
+    ${where} ORDER BY r.line`;
+  const statement = journal.db.prepare(sql);
+  const rows = (
+    states.length === STATES.length ? statement.iterate() : statement.iterate(...states)
+  ) as IterableIterator<Row>;
+  for (const row of rows) {
+    const record: ExportRecord = {
+      line: row.line,
+      key: row.key,
+      method: row.method,
+      url: row.url,
+      state: row.state,
+      status: row.status,
+      reason: row.reason,
+      error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+      attempts: row.attempts,
+      history: row.history ? (JSON.parse(row.history) as HistoryEntry[]) : [],
+      headers: row.response_headers
+        ? (JSON.parse(row.response_headers) as Record<string, string>)
+        : null,
+      bodySize: row.body_size,
+      bodyPath: row.body_path,
+      firstAttemptAt: iso(row.first_attempt_at),
+      finishedAt: iso(row.finished_at),
+      ttfbMs: round(row.ttfb_ms),
+      durationMs: round(row.duration_ms),
+    };
+    if (row.raw !== null) record.raw = row.raw;
+    if (options.bodies) {
+      if (row.body) {
+        const { text, encoding } = decodeBody(row.body);
+        record.body = text;
+        record.bodyEncoding = encoding;
+      } else {
+        record.body = null;
+      }
+    }
+    yield record;
+  }
+}
+
+/** The CSV columns, in order. */
+export const CSV_COLUMNS = [
+  'line',
+  'key',
+  'method',
+  'url',
+  'state',
+  'status',
+  'reason',
+  'error_code',
+  'error_message',
+  'attempts',
+  'body_size',
+  'body_path',
+  'first_attempt_at',
+  'finished_at',
+  'ttfb_ms',
+  'duration_ms',
+] as const;
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** One CSV row (RFC 4180), with `body` and `body_encoding` columns when bodies are exported. */
+export function toCsvRow(record: ExportRecord, withBodies: boolean): string {
+  const cells: unknown[] = [
+    record.line,
+    record.key,
+    record.method,
+    record.url ?? record.raw,
+    record.state,
+    record.status,
+    record.reason,
+    record.error?.code,
+    record.error?.message,
+    record.attempts,
+    record.bodySize,
+    record.bodyPath,
+    record.firstAttemptAt,
+    record.finishedAt,
+    record.ttfbMs,
+    record.durationMs,
+  ];
+  if (withBodies) cells.push(record.body, record.bodyEncoding);
+  return `${cells.map(csvCell).join(',')}\r\n`;
+}
+
+/**
+ * Writes the journal to `out` as JSON Lines or CSV, honouring backpressure. Resolves with the
+ * number of records written.
+ * @example await writeExport(journal, process.stdout, { format: 'csv' });
+ */
+export async function writeExport(
+  journal: Journal,
+  out: Writable,
+  options: ExportOptions & { format: 'jsonl' | 'csv' },
+): Promise<number> {
+  let count = 0;
+  const withBodies = options.bodies ?? false;
+  const write = async (text: string): Promise<void> => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  if (options.format === 'csv')
+    await write(
+      `${[...CSV_COLUMNS, ...(withBodies ? ['body', 'body_encoding'] : [])].join(',')}\r\n`,
+    );
+  for (const record of exportRecords(journal, options)) {
+    await write(
+      options.format === 'csv' ? toCsvRow(record, withBodies) : `${JSON.stringify(record)}\n`,
+    );
+    count++;
+  }
+  return count;
+}

@@ -1,0 +1,41 @@
+export { type BodiesOption, parseBodiesOption } from './bodies.js';
+export {
+  type AttemptResult,
+  type Decision,
+  type DecisionInput,
+  type DecisionLimits,
+  decide,
+  replayPolicy,
+} from './decide.js';
+export {
+  InputChangedError,
+  JournalFormatError,
+  JournalLockedError,
+  type LockHolder,
+} from './errors.js';
+export {
+  CSV_COLUMNS,
+  type ExportOptions,
+  type ExportRecord,
+  exportRecords,
+  toCsvRow,
+  writeExport,
+} from './export.js';
+export { HostLimits, parseRate } from './host-limits.js';
+export type { BatchInput } from './input.js';
+export { type BatchRequest, type ParsedLine, parseInputLine } from './input-line.js';
+export { Journal, type JournalOpenOptions, type StateCounts } from './journal.js';
+export type { EndReason, HistoryEntry, LineState } from './journal-schema.js';
+export { lockHolder } from './lock.js';
+export { BATCH_RETRY_DEFAULTS, type BatchOptions } from './options.js';
+export type { BatchProgress, BatchRetryEvent } from './progress-state.js';
+export { type FailedFilter, resetFailed } from './retry-failed.js';
+export { type BatchEnd, type BatchResult, runBatch } from './runner.js';
+export {
+  type BatchSummary,
+  type FailureTally,
+  type HostSummary,
+  summarize,
+  type Tally,
+} from './summary.js';
+export { describeKind, type FormatSummaryOptions, formatSummary } from './summary-format.js';

@@ -1,0 +1,75 @@
+import { InputChangedError } from './errors.js';
+import { type BatchInput, readLines } from './input.js';
+import { hashLine, parseInputLine } from './input-line.js';
+import type { Journal, NewLine } from './journal.js';
+
+/** Lines per insert transaction: large enough to be cheap, small enough to start work early. */
+const BATCH_LINES = 1000;
+
+/** What one insert added. */
+export interface IngestProgress {
+  readonly pending: number;
+  readonly invalid: number;
+}
+
+/**
+ * Streams the input into the journal: each line once, under its line number (the stable id a
+ * resume finds again), in transactions of {@link BATCH_LINES}. Lines already recorded are
+ * checked against their fingerprint and left as they are; a changed line is an
+ * {@link InputChangedError}. Memory stays flat whatever the input's size.
+ */
+export async function ingest(
+  journal: Journal,
+  input: BatchInput,
+  signal: AbortSignal,
+  onInserted: (added: IngestProgress) => void,
+): Promise<number> {
+  let lineNumber = 0;
+  let batch: NewLine[] = [];
+  const flush = (): void => {
+    if (!batch.length) return;
+    const result = journal.insertLines(batch);
+    batch = [];
+    if (result.changedLine !== undefined)
+      throw new InputChangedError(journal.path, result.changedLine);
+    if (result.pending || result.invalid) onInserted(result);
+  };
+  for await (const text of readLines(input, signal)) {
+    lineNumber++;
+    const parsed = parseInputLine(text);
+    if (parsed.kind === 'skip') continue;
+    const now = Date.now();
+    const hash = hashLine(text);
+    batch.push(
+      parsed.kind === 'request'
+        ? {
+            kind: 'request',
+            line: lineNumber,
+            hash,
+            key: parsed.request.key,
+            method: parsed.request.method,
+            url: parsed.request.url,
+            host: parsed.request.host,
+            headers: parsed.request.headers,
+            body: parsed.request.body,
+            dueAt: now,
+          }
+        : {
+            kind: 'invalid',
+            line: lineNumber,
+            hash,
+            key: parsed.key,
+            raw: text,
+            reason: parsed.reason,
+            at: now,
+          },
+    );
+    if (batch.length >= BATCH_LINES) {
+      flush();
+      // Let the runner dispatch what was just added before reading on.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+  if (!signal.aborted) flush();
+  return lineNumber;
+}

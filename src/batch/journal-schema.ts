@@ -1,0 +1,87 @@
+/**
+ * The journal's tables. One row per input line, keyed by its line number (the stable id a resume
+ * finds again), plus the line's fingerprint so a changed input is noticed. Retries are durable:
+ * a line that must wait is `pending` with a future `next_attempt_at`, never a sleep in memory.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The runner that holds the journal (at most one row).
+CREATE TABLE IF NOT EXISTS runner (
+  id            INTEGER PRIMARY KEY CHECK (id = 1),
+  pid           INTEGER NOT NULL,
+  hostname      TEXT    NOT NULL,
+  started_at    INTEGER NOT NULL,
+  process_start TEXT
+);
+
+CREATE TABLE IF NOT EXISTS requests (
+  line             INTEGER PRIMARY KEY,  -- 1-based line number in the input: the stable id
+  line_hash        TEXT    NOT NULL,     -- fingerprint of the raw line
+  key              TEXT,                 -- the JSONL line's own "key"
+  method           TEXT,
+  url              TEXT,
+  host             TEXT,                 -- host:port, for per-host limits and the summary
+  request_headers  TEXT,                 -- JSON object
+  request_body     TEXT,
+  raw              TEXT,                 -- the line itself, for invalid lines only
+  state            TEXT    NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'failed', 'invalid')),
+  attempts         INTEGER NOT NULL DEFAULT 0,   -- attempts that got an outcome
+  next_attempt_at  INTEGER NOT NULL DEFAULT 0,   -- epoch ms; when a pending line is due
+  history          TEXT,                 -- JSON array: one entry per retried attempt
+  status           INTEGER,              -- HTTP status of the last attempt, if it got one
+  error_code       TEXT,                 -- error code of the last attempt, if it failed without a status
+  error_message    TEXT,
+  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, invalid
+  body_size        INTEGER,
+  body_path        TEXT,                 -- with --bodies dir:PATH
+  first_attempt_at INTEGER,
+  last_attempt_at  INTEGER,
+  finished_at      INTEGER,
+  ttfb_ms          REAL,                 -- of the last attempt: until the response head
+  duration_ms      REAL                  -- of the last attempt: until the body was read
+);
+
+-- The scheduler's queue: only pending lines, in due order.
+CREATE INDEX IF NOT EXISTS requests_due ON requests (next_attempt_at, line) WHERE state = 'pending';
+
+-- Final responses: headers, and the body with --bodies db. Kept apart, written once per line,
+-- so the requests table stays small to scan and its rows keep their size when they finish.
+CREATE TABLE IF NOT EXISTS responses (
+  line    INTEGER PRIMARY KEY,
+  headers TEXT,                          -- JSON object
+  body    BLOB
+);
+`;
+
+/** The states a line goes through. */
+export type LineState = 'pending' | 'in_flight' | 'done' | 'failed' | 'invalid';
+
+/** Why a line ended (the `reason` column). */
+export type EndReason =
+  | 'ok'
+  | 'http-status'
+  | 'retries-exhausted'
+  | 'not-retriable'
+  | 'retry-after-too-long'
+  | 'invalid';
+
+/** One retried attempt, as kept in the `history` column. */
+export interface HistoryEntry {
+  /** When the attempt ended, epoch ms. */
+  readonly at: number;
+  /** The status it got, when it got a response. */
+  readonly status?: number;
+  /** The error code, when it failed without a response. */
+  readonly code?: string;
+  /** Where it failed (connect, request, headers, body, none). */
+  readonly phase?: string;
+  /** The delay scheduled before the next attempt. */
+  readonly delayMs: number;
+  readonly source: 'retry-after' | 'backoff';
+}

@@ -1,0 +1,392 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+import { JournalFormatError } from './errors.js';
+import { type HistoryEntry, type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
+
+/** A pending line handed to the runner, marked `in_flight` in the same transaction. */
+export interface ClaimedLine {
+  readonly line: number;
+  readonly key: string | null;
+  readonly method: string;
+  readonly url: string;
+  readonly host: string;
+  /** JSON object text. */
+  readonly requestHeaders: string | null;
+  readonly requestBody: string | null;
+  readonly attempts: number;
+  /** JSON array text of {@link HistoryEntry}. */
+  readonly history: string | null;
+  readonly nextAttemptAt: number;
+}
+
+/** What one attempt changed, written by {@link Journal.record}. */
+export type LineUpdate =
+  | {
+      readonly kind: 'final' | 'retry';
+      readonly line: number;
+      readonly state: 'done' | 'failed' | 'pending';
+      readonly attempts: number;
+      readonly nextAttemptAt: number;
+      readonly history: readonly HistoryEntry[];
+      readonly status: number | null;
+      readonly errorCode: string | null;
+      readonly errorMessage: string | null;
+      readonly reason: string | null;
+      readonly responseHeaders: string | null;
+      readonly body: Buffer | null;
+      readonly bodySize: number | null;
+      readonly bodyPath: string | null;
+      readonly finishedAt: number | null;
+      readonly ttfbMs: number | null;
+      readonly durationMs: number | null;
+    }
+  /** The attempt was cut off by a stop: the line is pending again, the attempt not counted. */
+  | { readonly kind: 'released'; readonly line: number };
+
+/** A line to insert, from the input. */
+export type NewLine =
+  | {
+      readonly kind: 'request';
+      readonly line: number;
+      readonly hash: string;
+      readonly key: string | undefined;
+      readonly method: string;
+      readonly url: string;
+      readonly host: string;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly body: string | undefined;
+      readonly dueAt: number;
+    }
+  | {
+      readonly kind: 'invalid';
+      readonly line: number;
+      readonly hash: string;
+      readonly key: string | undefined;
+      readonly raw: string;
+      readonly reason: string;
+      readonly at: number;
+    };
+
+/** Lines per state. `retrying`: pending lines that already had an attempt (a scheduled retry). */
+export interface StateCounts {
+  pending: number;
+  in_flight: number;
+  done: number;
+  failed: number;
+  invalid: number;
+  retrying: number;
+}
+
+export interface JournalOpenOptions {
+  /**
+   * Open for reading only (status, export): never creates, never writes.
+   * @default false
+   * @example Journal.open('run.sqlite', { readonly: true })
+   */
+  readonly?: boolean;
+}
+
+/**
+ * better-sqlite3 is a native addon: it is loaded on first use, so `import 'dogged'` stays cheap
+ * for programs that never open a journal.
+ */
+let sqlite: typeof Database | undefined;
+function openDatabase(path: string, options: Database.Options): Database.Database {
+  sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  return new sqlite(path, options);
+}
+
+const CLAIM_COLUMNS =
+  'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt';
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insert: db.prepare(
+      `INSERT INTO requests (line, line_hash, key, method, url, host, request_headers, request_body, state, next_attempt_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (line) DO NOTHING`,
+    ),
+    insertInvalid: db.prepare(
+      `INSERT INTO requests (line, line_hash, key, raw, state, error_code, error_message, reason, finished_at)
+       VALUES (?, ?, ?, ?, 'invalid', 'ERR_DOGGED_INVALID_LINE', ?, 'invalid', ?) ON CONFLICT (line) DO NOTHING`,
+    ),
+    hashOf: db.prepare('SELECT line_hash FROM requests WHERE line = ?').pluck(),
+    markInFlight: db.prepare(
+      `UPDATE requests SET state = 'in_flight', last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)
+       WHERE line = ? AND state = 'pending'`,
+    ),
+    update: db.prepare(
+      `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
+         error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
+         ttfb_ms = ?, duration_ms = ?
+       WHERE line = ? AND state = 'in_flight'`,
+    ),
+    release: db.prepare(
+      "UPDATE requests SET state = 'pending' WHERE line = ? AND state = 'in_flight'",
+    ),
+    putResponse: db.prepare(
+      'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
+    ),
+    nextDue: db
+      .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
+      .pluck(),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * The SQLite journal of a batch (better-sqlite3, WAL). Every method is synchronous and most run
+ * in one transaction; the runner batches its writes so a run costs a few transactions per
+ * event-loop turn, not one per URL.
+ */
+export class Journal {
+  readonly path: string;
+  readonly db: Database.Database;
+  readonly readonly: boolean;
+  readonly #statements: Statements | undefined;
+  readonly #due = new Map<number, Database.Statement>();
+  readonly #dueAfter = new Map<number, Database.Statement>();
+
+  private constructor(path: string, db: Database.Database, readonly: boolean) {
+    this.path = path;
+    this.db = db;
+    this.readonly = readonly;
+    this.#statements = readonly ? undefined : prepareStatements(db);
+  }
+
+  /** Opens (and, unless read-only, creates) the journal at `path`. */
+  static open(path: string, options: JournalOpenOptions = {}): Journal {
+    const readonly = options.readonly ?? false;
+    if (readonly && !existsSync(path))
+      throw new JournalFormatError(`${path} does not exist (no batch has run with --db ${path})`);
+    let db: Database.Database;
+    try {
+      db = openDatabase(path, { readonly, fileMustExist: readonly });
+    } catch (error) {
+      throw new JournalFormatError(`cannot open ${path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    try {
+      db.pragma('busy_timeout = 5000');
+      if (!readonly) {
+        db.pragma('journal_mode = WAL');
+        // WAL + NORMAL: a committed transaction survives a crash or kill -9 of the process
+        // (only a power loss may drop the last ones), without an fsync per commit.
+        db.pragma('synchronous = NORMAL');
+        db.exec(SCHEMA_SQL);
+        Journal.#checkVersion(db, path, true);
+      } else {
+        Journal.#checkVersion(db, path, false);
+      }
+      return new Journal(path, db, readonly);
+    } catch (error) {
+      db.close();
+      if (error instanceof JournalFormatError) throw error;
+      throw new JournalFormatError(`${path} is not a dogged journal: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  static #checkVersion(db: Database.Database, path: string, initialise: boolean): void {
+    const hasMeta = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+      .get();
+    if (!hasMeta) throw new JournalFormatError(`${path} is not a dogged journal (no meta table)`);
+    const row = db.prepare("SELECT value FROM meta WHERE name = 'schema_version'").get() as
+      | { value: string }
+      | undefined;
+    if (!row) {
+      if (!initialise)
+        throw new JournalFormatError(`${path} is not a dogged journal (no schema version)`);
+      const insert = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?)');
+      insert.run('schema_version', String(SCHEMA_VERSION));
+      insert.run('created_at', new Date().toISOString());
+      return;
+    }
+    if (Number(row.value) !== SCHEMA_VERSION) {
+      throw new JournalFormatError(
+        `${path} is a journal of schema version ${row.value}; this dogged reads version ${SCHEMA_VERSION}`,
+      );
+    }
+  }
+
+  /**
+   * The due-lines query for one LIMIT. SQLite re-plans a statement whose LIMIT is a bound
+   * parameter on every run (about 10 µs), so each limit gets its own statement instead.
+   */
+  #dueStatement(limit: number, after: boolean): Database.Statement {
+    const cache = after ? this.#dueAfter : this.#due;
+    let statement = cache.get(limit);
+    if (!statement) {
+      statement = this.db.prepare(
+        `SELECT ${CLAIM_COLUMNS} FROM requests WHERE state = 'pending' AND next_attempt_at <= ?
+         ${after ? 'AND (next_attempt_at, line) > (?, ?)' : ''} ORDER BY next_attempt_at, line LIMIT ${limit}`,
+      );
+      cache.set(limit, statement);
+    }
+    return statement;
+  }
+
+  get #s(): Statements {
+    if (!this.#statements) throw new Error(`${this.path} was opened read-only`);
+    return this.#statements;
+  }
+
+  /** `fn` in one transaction (nested calls join it). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  getMeta(name: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  setMeta(name: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      )
+      .run(name, value);
+  }
+
+  /** The highest line number recorded (0 for an empty journal). */
+  maxLine(): number {
+    return (
+      (this.db.prepare('SELECT coalesce(max(line), 0) FROM requests').pluck().get() as number) ?? 0
+    );
+  }
+
+  /**
+   * Inserts new lines; a line already recorded is left as it is, after checking it is the same
+   * line (its fingerprint). Returns the number inserted per kind and the first changed line.
+   */
+  insertLines(lines: readonly NewLine[]): {
+    pending: number;
+    invalid: number;
+    changedLine: number | undefined;
+  } {
+    const s = this.#s;
+    let pending = 0;
+    let invalid = 0;
+    let changedLine: number | undefined;
+    this.transaction(() => {
+      for (const l of lines) {
+        const info =
+          l.kind === 'request'
+            ? s.insert.run(
+                l.line,
+                l.hash,
+                l.key ?? null,
+                l.method,
+                l.url,
+                l.host,
+                Object.keys(l.headers).length ? JSON.stringify(l.headers) : null,
+                l.body ?? null,
+                l.dueAt,
+              )
+            : s.insertInvalid.run(
+                l.line,
+                l.hash,
+                l.key ?? null,
+                l.raw.length > 2000 ? `${l.raw.slice(0, 1997)}...` : l.raw,
+                l.reason,
+                l.at,
+              );
+        if (info.changes === 1) {
+          if (l.kind === 'request') pending++;
+          else invalid++;
+        } else if (s.hashOf.get(l.line) !== l.hash) {
+          changedLine ??= l.line;
+        }
+      }
+    });
+    return { pending, invalid, changedLine };
+  }
+
+  /** Lines left `in_flight` by a runner that died go back to `pending`. Returns how many. */
+  releaseInFlight(): number {
+    return this.db.prepare("UPDATE requests SET state = 'pending' WHERE state = 'in_flight'").run()
+      .changes;
+  }
+
+  /** Up to `limit` due pending lines, in due order; after (`afterAt`, `afterLine`) when given. */
+  dueLines(now: number, limit: number, after?: { at: number; line: number }): ClaimedLine[] {
+    const n = Math.max(1, Math.min(1024, Math.trunc(limit)));
+    return (
+      after
+        ? this.#dueStatement(n, true).all(now, after.at, after.line)
+        : this.#dueStatement(n, false).all(now)
+    ) as ClaimedLine[];
+  }
+
+  /** Marks a pending line `in_flight`; false if it was not pending. */
+  markInFlight(line: number, now: number): boolean {
+    return this.#s.markInFlight.run(now, now, line).changes === 1;
+  }
+
+  /** Writes the outcomes of attempts (call inside {@link transaction} to batch them). */
+  record(update: LineUpdate): void {
+    const s = this.#s;
+    if (update.kind === 'released') {
+      s.release.run(update.line);
+      return;
+    }
+    const changed = s.update.run(
+      update.state,
+      update.attempts,
+      update.nextAttemptAt,
+      update.history.length ? JSON.stringify(update.history) : null,
+      update.status,
+      update.errorCode,
+      update.errorMessage,
+      update.reason,
+      update.bodySize,
+      update.bodyPath,
+      update.finishedAt,
+      update.ttfbMs,
+      update.durationMs,
+      update.line,
+    ).changes;
+    if (changed === 0 || update.kind !== 'final') return;
+    if (update.responseHeaders !== null || update.body !== null)
+      s.putResponse.run(update.line, update.responseHeaders, update.body);
+  }
+
+  /** When the earliest pending line is due (epoch ms), or undefined when none is pending. */
+  nextDueAt(): number | undefined {
+    const value = this.#s.nextDue.get() as number | null;
+    return value ?? undefined;
+  }
+
+  /** Lines per state (a full scan: for startup and `dogged status`). */
+  counts(): StateCounts {
+    const counts: StateCounts = {
+      pending: 0,
+      in_flight: 0,
+      done: 0,
+      failed: 0,
+      invalid: 0,
+      retrying: 0,
+    };
+    const rows = this.db
+      .prepare(
+        'SELECT state, sum(attempts > 0) AS retried, count(*) AS n FROM requests GROUP BY state',
+      )
+      .all() as { state: LineState; retried: number; n: number }[];
+    for (const row of rows) {
+      counts[row.state] = row.n;
+      if (row.state === 'pending') counts.retrying = row.retried;
+    }
+    return counts;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,224 @@
+import type { Dispatcher } from 'undici';
+import type { HeadersLike } from '../http/headers.js';
+import { RetryPolicy, type RetryPolicyOptions } from '../http/policy.js';
+import type { TimeoutOption } from '../http/timeouts.js';
+import type { RandomSource } from '../retry/random.js';
+import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
+import type { BodiesOption } from './bodies.js';
+import type { BatchInput } from './input.js';
+import type { BatchProgress, BatchRetryEvent } from './progress-state.js';
+
+/** Options of {@link runBatch}. Durations are milliseconds. */
+export interface BatchOptions {
+  /**
+   * Path of the SQLite journal. Created if missing; an existing journal is resumed.
+   * @example { db: 'run.sqlite' }
+   */
+  db: string;
+  /**
+   * The lines to fetch: a file of URLs or JSONL lines `{ url, method, headers, body, json,
+   * key, idempotencyKey }`, `'-'` for stdin, a stream, or an (async) iterable of lines. Omit it
+   * to finish the work already in the journal. Lines appended since the last run add work.
+   * @default undefined (only the journal's pending lines)
+   * @example { input: 'urls.txt' }
+   */
+  input?: BatchInput;
+  /**
+   * Requests in flight at once, all hosts together.
+   * @default 16
+   * @example { concurrency: 64 }
+   */
+  concurrency?: number;
+  /**
+   * Requests in flight at once to one `host:port`.
+   * @default 4
+   * @example { perHost: 8 }
+   */
+  perHost?: number;
+  /**
+   * Request starts per second to one host (spaced evenly); undefined for no limit.
+   * @default undefined
+   * @example { rate: 2 } // one request every 500 ms per host
+   */
+  rate?: number;
+  /**
+   * The retry policy (urllib3 semantics), applied durably: each retry is a journal entry with
+   * its due time, and the policy's counters are rebuilt from the journal after a restart.
+   * @default { total: 5 } (the RetryPolicy defaults otherwise)
+   * @example { retry: { total: 8, statusForcelist: [429, 503] } }
+   */
+  retry?: RetryPolicy | RetryPolicyOptions;
+  /**
+   * Timeouts of each attempt (`{ connect, read, total }`, `[connect, read]` or one number).
+   * @default { connect: 10000, read: 30000 }
+   * @example { timeout: [5000, 30_000] }
+   */
+  timeout?: TimeoutOption;
+  /**
+   * Headers sent with every request (a JSONL line's own headers win).
+   * @default { 'user-agent': 'dogged/<version>' }
+   * @example { headers: { authorization: 'Bearer abc' } }
+   */
+  headers?: HeadersLike;
+  /**
+   * Where response bodies go: the journal (`'db'`), nowhere (`'none'`: read, then dropped),
+   * or one file per line (`{ dir }`).
+   * @default 'db'
+   * @example { bodies: { dir: 'out/' } }
+   */
+  bodies?: BodiesOption;
+  /**
+   * The longest Retry-After the batch honours; the line is rescheduled (never slept on), so
+   * an hour is fine. A longer one fails the line with `ERR_DOGGED_RETRY_AFTER_TOO_LONG`.
+   * @default 86400000 (24 h)
+   * @example { maxRetryAfter: 3_600_000 }
+   */
+  maxRetryAfter?: number;
+  /**
+   * When nothing is left but lines scheduled later than this from now, stop (result
+   * `'deferred'`) instead of waiting; running the batch again later resumes them.
+   * @default Infinity (wait for them)
+   * @example { maxWait: 60_000 }
+   */
+  maxWait?: number;
+  /**
+   * The undici dispatcher to send through (a `ProxyAgent`, a mock...).
+   * @default a keep-alive Agent
+   * @example { dispatcher: new ProxyAgent('http://127.0.0.1:3128') }
+   */
+  dispatcher?: Dispatcher;
+  /**
+   * The random source of jittered backoffs (seed it for reproducible schedules).
+   * @default Math.random
+   * @example { random: seededRandom(7) }
+   */
+  random?: RandomSource;
+  /**
+   * Stops the run gracefully: no new attempts; attempts in flight get `graceMs` to finish,
+   * then are cut off and their lines go back to pending. The result is `'interrupted'`.
+   * @default undefined
+   * @example { signal: AbortSignal.timeout(60_000) }
+   */
+  signal?: AbortSignal;
+  /**
+   * How long attempts in flight may still finish after a stop.
+   * @default 2000
+   * @example { graceMs: 0 }
+   */
+  graceMs?: number;
+  /**
+   * Called with the run's counters when they change, at most every `progressIntervalMs`.
+   * @default undefined
+   * @example { onProgress: (p) => console.log(`${p.done}/${p.total}`) }
+   */
+  onProgress?: (progress: BatchProgress) => void;
+  /**
+   * How often `onProgress` may be called.
+   * @default 200
+   * @example { progressIntervalMs: 1000 }
+   */
+  progressIntervalMs?: number;
+  /**
+   * Extra name/value pairs to keep in the journal's `meta` table, written once the run holds
+   * the journal (the CLI keeps its flags there for `dogged retry-failed`).
+   * @default undefined
+   * @example { meta: { job: 'nightly-crawl' } }
+   */
+  meta?: Readonly<Record<string, string>>;
+  /**
+   * Called for every attempt that failed and was rescheduled (the CLI's `-v`).
+   * @default undefined
+   * @example { onRetry: (e) => console.error(`${e.url} retry in ${e.delayMs} ms`) }
+   */
+  onRetry?: (event: BatchRetryEvent) => void;
+}
+
+const KEYS = [
+  'db',
+  'input',
+  'concurrency',
+  'perHost',
+  'rate',
+  'retry',
+  'timeout',
+  'headers',
+  'bodies',
+  'maxRetryAfter',
+  'maxWait',
+  'dispatcher',
+  'random',
+  'signal',
+  'graceMs',
+  'onProgress',
+  'progressIntervalMs',
+  'onRetry',
+  'meta',
+] as const;
+
+/** The defaults of a batch's retry policy: a batch can afford more patience than one call. */
+export const BATCH_RETRY_DEFAULTS: RetryPolicyOptions = Object.freeze({ total: 5 });
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw new TypeError(`runBatch: ${name} must be a positive integer, got ${showValue(value)}`);
+  return value;
+}
+
+function duration(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
+    throw new TypeError(
+      `runBatch: ${name} must be a non-negative number of milliseconds, got ${showValue(value)}`,
+    );
+  return value;
+}
+
+/** The checked options with defaults applied. */
+export interface ResolvedBatchOptions {
+  readonly concurrency: number;
+  readonly perHost: number;
+  readonly rate: number | undefined;
+  readonly policy: RetryPolicy;
+  readonly maxRetryAfter: number;
+  readonly maxWait: number;
+  readonly graceMs: number;
+  readonly progressIntervalMs: number;
+}
+
+/** Checks `options` loudly at the boundary and applies the defaults. */
+export function resolveBatchOptions(options: BatchOptions): ResolvedBatchOptions {
+  assertPlainObject('runBatch options', options);
+  assertKnownKeys('runBatch', options as unknown as Record<string, unknown>, KEYS, {
+    database: 'use db',
+    journal: 'use db',
+    retries: 'use retry: { total: n }',
+    per_host: 'use perHost',
+  });
+  if (typeof options.db !== 'string' || options.db === '')
+    throw new TypeError(`runBatch: db must be the journal's path, got ${showValue(options.db)}`);
+  if (
+    options.rate !== undefined &&
+    (typeof options.rate !== 'number' || !(options.rate > 0) || !Number.isFinite(options.rate))
+  )
+    throw new TypeError(`runBatch: rate must be a positive number, got ${showValue(options.rate)}`);
+  const retry = options.retry;
+  const policy =
+    retry instanceof RetryPolicy
+      ? retry
+      : new RetryPolicy({
+          ...BATCH_RETRY_DEFAULTS,
+          ...(options.random && { random: options.random }),
+          ...retry,
+        });
+  return {
+    concurrency: positiveInteger('concurrency', options.concurrency, 16),
+    perHost: positiveInteger('perHost', options.perHost, 4),
+    rate: options.rate,
+    policy,
+    maxRetryAfter: duration('maxRetryAfter', options.maxRetryAfter, 86_400_000),
+    maxWait: duration('maxWait', options.maxWait, Number.POSITIVE_INFINITY),
+    graceMs: duration('graceMs', options.graceMs, 2000),
+    progressIntervalMs: duration('progressIntervalMs', options.progressIntervalMs, 200),
+  };
+}

@@ -1,0 +1,415 @@
+import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { Session } from '../http/session.js';
+import { describeError } from '../retry/describe.js';
+import { attemptOnce } from './attempt.js';
+import { BodyStore } from './bodies.js';
+import { decide } from './decide.js';
+import { ingest } from './ingest.js';
+import { describeInput } from './input.js';
+import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
+import type { HistoryEntry } from './journal-schema.js';
+import type { BatchOptions, ResolvedBatchOptions } from './options.js';
+import { type BatchProgress, RateMeter } from './progress-state.js';
+import { Scheduler } from './scheduler.js';
+
+/** How a run ended. */
+export type BatchEnd =
+  /** Every line is finished (done, failed or invalid). */
+  | 'complete'
+  /** Stopped by the signal (Ctrl-C); running again resumes. */
+  | 'interrupted'
+  /** Only lines scheduled beyond `maxWait` are left; running again later resumes them. */
+  | 'deferred';
+
+/** Outcomes are committed at least this often (ms): the most a crash can lose. */
+const FLUSH_MS = 50;
+
+/**
+ * One run over one journal: reads the input into it, starts attempts as slots free up,
+ * and records outcomes. All journal writes happen in one place (`#pump`), one transaction per
+ * turn, whatever the number of outcomes and claims in it.
+ */
+export class BatchRun {
+  readonly #journal: Journal;
+  readonly #options: BatchOptions;
+  readonly #o: ResolvedBatchOptions;
+  readonly #session: Session;
+  readonly #bodies: BodyStore;
+  readonly #scheduler: Scheduler;
+  readonly #maxAttempts: number;
+  readonly #counts: StateCounts;
+  readonly #inFlight = new Set<number>();
+  readonly #stopController = new AbortController();
+  readonly #attemptsController = new AbortController();
+  readonly #meter = new RateMeter();
+  readonly #startedAt = performance.now();
+  #updates: LineUpdate[] = [];
+  #pumpQueued = false;
+  #dirty = true;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #ingesting = false;
+  #stopping = false;
+  #fatal: unknown;
+  #attempts = 0;
+  #end: BatchEnd | undefined;
+  #resolveEnd: (end: BatchEnd) => void = () => {};
+
+  constructor(journal: Journal, options: BatchOptions, resolved: ResolvedBatchOptions) {
+    this.#journal = journal;
+    this.#options = options;
+    this.#o = resolved;
+    this.#session = new Session({
+      retry: false,
+      logger: false,
+      ...(options.timeout !== undefined && { timeout: options.timeout }),
+      ...(options.headers !== undefined && { headers: options.headers }),
+      ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
+    });
+    this.#bodies = new BodyStore(options.bodies ?? 'db');
+    this.#scheduler = new Scheduler(journal, resolved);
+    const retries = resolved.policy.remaining.total;
+    this.#maxAttempts = retries === undefined ? Number.POSITIVE_INFINITY : retries + 1;
+    this.#counts = journal.counts();
+    // Every attempt in flight listens to this one signal.
+    setMaxListeners(0, this.#attemptsController.signal);
+  }
+
+  /** Runs until every line is finished, a stop, or only far-off lines are left. */
+  async run(): Promise<{ end: BatchEnd; attempts: number; elapsedMs: number }> {
+    const journal = this.#journal;
+    const options = this.#options;
+    if (options.input !== undefined) journal.setMeta('input', describeInput(options.input));
+    journal.setMeta('bodies', this.#bodies.describe());
+    journal.setMeta('last_run_at', new Date().toISOString());
+    for (const [name, value] of Object.entries(options.meta ?? {})) journal.setMeta(name, value);
+    const ended = new Promise<BatchEnd>((resolve) => {
+      this.#resolveEnd = resolve;
+    });
+    const onAbort = (): void => this.stop();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const progressTimer = options.onProgress
+      ? setInterval(() => this.#report(), this.#o.progressIntervalMs)
+      : undefined;
+    let ingestion: Promise<unknown> = Promise.resolve();
+    if (options.input !== undefined && !options.signal?.aborted) {
+      this.#ingesting = true;
+      ingestion = ingest(journal, options.input, this.#stopController.signal, (added) => {
+        this.#counts.pending += added.pending;
+        this.#counts.invalid += added.invalid;
+        this.#changed();
+      })
+        .catch((error: unknown) => this.#failWith(error))
+        .finally(() => {
+          this.#ingesting = false;
+          this.#changed();
+        });
+    }
+    if (options.signal?.aborted) this.stop();
+    this.#queuePump();
+    const end = await ended;
+    clearInterval(progressTimer);
+    this.#stopController.abort();
+    await ingestion;
+    this.#clearTimers();
+    this.#journal.transaction(() => this.#write());
+    await this.#session.close();
+    options.signal?.removeEventListener('abort', onAbort);
+    if (this.#fatal !== undefined) throw this.#fatal;
+    this.#report();
+    return { end, attempts: this.#attempts, elapsedMs: performance.now() - this.#startedAt };
+  }
+
+  /** Graceful stop: no new attempts; in-flight ones get `graceMs`, then are cut off. */
+  stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#stopController.abort();
+    for (const line of this.#scheduler.drainReady()) this.#release(line);
+    if (this.#inFlight.size > 0)
+      this.#graceTimer = setTimeout(() => this.#attemptsController.abort(), this.#o.graceMs);
+    this.#queuePump();
+  }
+
+  #failWith(error: unknown): void {
+    this.#fatal ??= error;
+    this.stop();
+    this.#attemptsController.abort();
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#timer);
+    clearTimeout(this.#flushTimer);
+    clearTimeout(this.#graceTimer);
+    this.#timer = undefined;
+    this.#flushTimer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** New work may be reachable: refill soon. */
+  #changed(): void {
+    this.#dirty = true;
+    this.#scheduler.uncrowd();
+    this.#queuePump();
+  }
+
+  #queuePump(): void {
+    if (this.#pumpQueued || this.#end !== undefined) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      try {
+        this.#pump();
+      } catch (error) {
+        this.#failWith(error);
+        this.#finishIfIdle();
+      }
+    });
+  }
+
+  /** Records the buffered outcomes (inside a transaction). */
+  #write(): void {
+    const updates = this.#updates;
+    this.#updates = [];
+    for (const update of updates) this.#journal.record(update);
+  }
+
+  /** One turn: record outcomes and claim due lines in one transaction, then start what can. */
+  #pump(): void {
+    if (this.#end !== undefined) return;
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const now = Date.now();
+    let wake = Number.POSITIVE_INFINITY;
+    const refill = !this.#stopping && this.#dirty && this.#counts.pending > 0;
+    this.#dirty = false;
+    this.#journal.transaction(() => {
+      this.#write();
+      if (refill) {
+        const { claimed, wake: at } = this.#scheduler.refill(now);
+        wake = at;
+        for (const line of claimed) {
+          this.#counts.pending--;
+          this.#counts.in_flight++;
+          if (line.attempts > 0) this.#counts.retrying--;
+        }
+      }
+    });
+    wake = Math.min(wake, this.#startReady(now));
+    if (this.#finishIfIdle()) return;
+    if (this.#stopping) return;
+    const idle = this.#inFlight.size === 0 && this.#scheduler.readyCount === 0;
+    if (this.#counts.pending > 0 && this.#inFlight.size < this.#o.concurrency) {
+      const due = this.#journal.nextDueAt();
+      if (due !== undefined && due > now) {
+        if (idle && !this.#ingesting && wake === Number.POSITIVE_INFINITY) {
+          if (due - now > this.#o.maxWait) {
+            this.#finish('deferred');
+            return;
+          }
+        }
+        wake = Math.min(wake, due);
+      } else if (due !== undefined && idle) {
+        // Due lines and nothing running: a safety net, so a run can never stall.
+        wake = Math.min(wake, now + 50);
+      }
+    }
+    if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, now);
+  }
+
+  /** Starts ready lines while slots are free; returns when a rate-limited one may start. */
+  #startReady(now: number): number {
+    const wake = { at: Number.POSITIVE_INFINITY };
+    while (this.#inFlight.size < this.#o.concurrency && !this.#stopping) {
+      const line = this.#scheduler.next(now, wake);
+      if (!line) break;
+      this.#launch(line);
+    }
+    if (this.#scheduler.wantsRefill && this.#counts.pending > 0) {
+      this.#dirty = true;
+      this.#queuePump();
+    }
+    return wake.at;
+  }
+
+  #wakeAt(at: number, now: number): void {
+    if (this.#timer && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Number.POSITIVE_INFINITY;
+        this.#changed();
+      },
+      Math.max(0, at - now),
+    );
+  }
+
+  #release(line: ClaimedLine): void {
+    this.#updates.push({ kind: 'released', line: line.line });
+    this.#counts.in_flight--;
+    this.#counts.pending++;
+    if (line.attempts > 0) this.#counts.retrying++;
+  }
+
+  #launch(line: ClaimedLine): void {
+    this.#inFlight.add(line.line);
+    this.#attempt(line).catch((error: unknown) => {
+      this.#failWith(error);
+      this.#settle(line);
+      this.#queuePump();
+    });
+  }
+
+  /** The line leaves the in-flight set (its slot and host slot are free). */
+  #settle(line: ClaimedLine): void {
+    if (!this.#inFlight.delete(line.line)) return;
+    this.#scheduler.finished(line.host);
+  }
+
+  /** After an outcome: start the next ready line now; commit outcomes within FLUSH_MS. */
+  #afterOutcome(): void {
+    this.#dirty = true;
+    const wake = this.#startReady(Date.now());
+    if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, Date.now());
+    if (this.#stopping || this.#inFlight.size === 0) this.#queuePump();
+    else this.#flushTimer ??= setTimeout(() => this.#queuePump(), FLUSH_MS);
+  }
+
+  async #attempt(line: ClaimedLine): Promise<void> {
+    const headers = line.requestHeaders
+      ? (JSON.parse(line.requestHeaders) as Record<string, string>)
+      : undefined;
+    const result = await attemptOnce(
+      this.#session,
+      { url: line.url, method: line.method, headers, body: line.requestBody ?? undefined },
+      this.#attemptsController.signal,
+    );
+    if (!result) {
+      this.#settle(line);
+      this.#release(line);
+      this.#afterOutcome();
+      return;
+    }
+    const now = Date.now();
+    const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : [];
+    const decision = decide(
+      this.#o.policy,
+      {
+        method: line.method,
+        url: line.url,
+        replaySafe: headers?.['idempotency-key'] !== undefined,
+        history,
+      },
+      result,
+      now,
+      { maxRetryAfterMs: this.#o.maxRetryAfter },
+    );
+    const isFinal = decision.state !== 'pending';
+    const stored =
+      isFinal && result.kind === 'response'
+        ? await this.#bodies.store(line.line, result.body)
+        : undefined;
+    this.#settle(line);
+    this.#attempts++;
+    this.#updates.push({
+      kind: isFinal ? 'final' : 'retry',
+      line: line.line,
+      state: decision.state,
+      attempts: line.attempts + 1,
+      nextAttemptAt: decision.nextAttemptAt,
+      history: decision.history,
+      status: decision.status,
+      errorCode: decision.errorCode,
+      errorMessage: decision.errorMessage,
+      reason: decision.reason,
+      responseHeaders:
+        isFinal && result.kind === 'response'
+          ? JSON.stringify(Object.fromEntries(result.headers))
+          : null,
+      body: stored?.body ?? null,
+      bodySize: stored?.bodySize ?? null,
+      bodyPath: stored?.bodyPath ?? null,
+      finishedAt: isFinal ? now : null,
+      ttfbMs: result.ttfbMs ?? null,
+      durationMs: result.durationMs,
+    });
+    this.#counts.in_flight--;
+    if (decision.state === 'pending') {
+      this.#counts.pending++;
+      this.#counts.retrying++;
+      this.#options.onRetry?.({
+        line: line.line,
+        key: line.key ?? undefined,
+        method: line.method,
+        url: line.url,
+        attempt: line.attempts + 1,
+        maxAttempts: this.#maxAttempts,
+        status: decision.status ?? undefined,
+        errorCode: decision.errorCode ?? undefined,
+        message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
+        delayMs: decision.delayMs ?? 0,
+        delaySource: decision.delaySource ?? 'backoff',
+        nextAttemptAt: decision.nextAttemptAt,
+      });
+    } else {
+      this.#counts[decision.state]++;
+    }
+    this.#afterOutcome();
+  }
+
+  /** Ends the run when nothing is left to do now; true if it ended. */
+  #finishIfIdle(): boolean {
+    if (this.#end !== undefined) return true;
+    if (this.#inFlight.size > 0 || this.#scheduler.readyCount > 0) return false;
+    if (this.#stopping) {
+      if (this.#ingesting) return false;
+      this.#finish('interrupted');
+      return true;
+    }
+    if (!this.#ingesting && this.#counts.pending === 0) {
+      this.#finish('complete');
+      return true;
+    }
+    return false;
+  }
+
+  #finish(end: BatchEnd): void {
+    if (this.#end !== undefined) return;
+    this.#end = end;
+    clearTimeout(this.#graceTimer);
+    this.#resolveEnd(end);
+  }
+
+  #report(): void {
+    const onProgress = this.#options.onProgress;
+    if (!onProgress) return;
+    const c = this.#counts;
+    const finished = c.done + c.failed + c.invalid;
+    const now = performance.now();
+    this.#meter.sample(now, finished);
+    const rate = this.#meter.rate();
+    const left = c.pending + c.in_flight;
+    const progress: BatchProgress = {
+      total: finished + left,
+      inputComplete: !this.#ingesting,
+      pending: c.pending + this.#scheduler.readyCount,
+      inFlight: this.#inFlight.size,
+      done: c.done,
+      failed: c.failed,
+      invalid: c.invalid,
+      retrying: c.retrying,
+      finished,
+      attempts: this.#attempts,
+      ratePerSecond: rate,
+      etaMs: left === 0 ? 0 : rate > 0 && !this.#ingesting ? (left / rate) * 1000 : undefined,
+      elapsedMs: now - this.#startedAt,
+      stopping: this.#stopping,
+    };
+    onProgress(progress);
+  }
+}

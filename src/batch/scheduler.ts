@@ -1,0 +1,137 @@
+import { HostLimits } from './host-limits.js';
+import type { ClaimedLine, Journal } from './journal.js';
+
+/** Rows read per refill beyond the first window, when the due lines belong to busy hosts. */
+const MAX_SCAN = 1024;
+/** After a scan that found only busy hosts, read only the head of the queue for this long. */
+const CROWDED_MS = 100;
+
+/** Limits of a {@link Scheduler}. */
+export interface SchedulerLimits {
+  readonly concurrency: number;
+  readonly perHost: number;
+  readonly rate: number | undefined;
+}
+
+/**
+ * Picks the lines to attempt. Due lines are claimed from the journal in batches (marked
+ * `in_flight` in the caller's transaction) into a small ready queue (at most four
+ * times `concurrency` lines), so that when an attempt ends the next one starts at once, without
+ * touching the database. Per-host limits apply when a line starts; at most four times a host's
+ * concurrency of its lines wait in the queue, so one busy host cannot fill it while others
+ * wait.
+ */
+export class Scheduler {
+  readonly #journal: Journal;
+  readonly #limits: HostLimits;
+  readonly #capacity: number;
+  readonly #readyPerHost: number;
+  readonly #ready: ClaimedLine[] = [];
+  /** Ready lines per host. */
+  readonly #held = new Map<string, number>();
+  #crowdedUntil = 0;
+
+  constructor(journal: Journal, limits: SchedulerLimits) {
+    this.#journal = journal;
+    this.#limits = new HostLimits(limits.perHost, limits.rate);
+    // Room for several rounds of attempts: one refill transaction serves many of them.
+    this.#capacity = Math.max(8, limits.concurrency * 4);
+    this.#readyPerHost = Math.min(this.#capacity, limits.perHost * 4);
+  }
+
+  /** Lines claimed and waiting to start. */
+  get readyCount(): number {
+    return this.#ready.length;
+  }
+
+  /** True when the queue runs low (a refill then claims many lines in one transaction). */
+  get wantsRefill(): boolean {
+    return this.#ready.length <= this.#capacity >> 2;
+  }
+
+  /** Something changed that may make busy-host lines deeper in the queue reachable. */
+  uncrowd(): void {
+    this.#crowdedUntil = 0;
+  }
+
+  #hold(host: string, delta: number): void {
+    const n = (this.#held.get(host) ?? 0) + delta;
+    if (n <= 0) this.#held.delete(host);
+    else this.#held.set(host, n);
+  }
+
+  /**
+   * Claims due lines into the ready queue (call inside a transaction). Returns the claimed
+   * lines and the earliest time worth waking up for (`Infinity`: none).
+   */
+  refill(now: number): { claimed: ClaimedLine[]; wake: number } {
+    const claimed: ClaimedLine[] = [];
+    let room = this.#capacity - this.#ready.length;
+    let wake = Number.POSITIVE_INFINITY;
+    if (room <= 0) return { claimed, wake };
+    const crowded = now < this.#crowdedUntil;
+    // Read exactly what fits first; read further only when busy hosts' lines were skipped.
+    let window = crowded ? Math.min(room, 4) : room;
+    let after: { at: number; line: number } | undefined;
+    let scanned = 0;
+    let skipped = false;
+    for (;;) {
+      const rows = this.#journal.dueLines(now, window, after);
+      for (const row of rows) {
+        scanned++;
+        if ((this.#held.get(row.host) ?? 0) >= this.#readyPerHost) {
+          skipped = true;
+          continue;
+        }
+        if (!this.#journal.markInFlight(row.line, now)) continue;
+        this.#hold(row.host, 1);
+        this.#ready.push(row);
+        claimed.push(row);
+        room--;
+      }
+      const last = rows[rows.length - 1];
+      if (room === 0 || crowded) break;
+      if (rows.length < window || !last || scanned >= MAX_SCAN) {
+        // Room is left but the due lines belong to busy hosts: until something changes, read
+        // only the head of the queue instead of rescanning it after every attempt.
+        if (skipped) this.#crowdedUntil = now + CROWDED_MS;
+        break;
+      }
+      after = { at: last.nextAttemptAt, line: last.line };
+      window = Math.min(256, Math.max(32, room * 2));
+    }
+    if (room > 0 && now < this.#crowdedUntil) wake = this.#crowdedUntil;
+    return { claimed, wake };
+  }
+
+  /**
+   * The next ready line whose host may start now (it counts as started), or undefined. `wake`
+   * receives the earliest time a rate-limited ready line may start.
+   */
+  next(now: number, wake: { at: number }): ClaimedLine | undefined {
+    for (let i = 0; i < this.#ready.length; i++) {
+      const row = this.#ready[i] as ClaimedLine;
+      const at = this.#limits.readyAt(row.host, now);
+      if (at === 0) {
+        this.#ready.splice(i, 1);
+        this.#hold(row.host, -1);
+        this.#limits.start(row.host, now);
+        return row;
+      }
+      if (at < wake.at) wake.at = at;
+    }
+    return undefined;
+  }
+
+  /** A started line ended. */
+  finished(host: string): void {
+    this.#limits.finish(host);
+  }
+
+  /** Empties the ready queue (a stop): those lines go back to pending. */
+  drainReady(): ClaimedLine[] {
+    const rows = this.#ready.splice(0);
+    for (const row of rows) this.#hold(row.host, -1);
+    return rows;
+  }
+}

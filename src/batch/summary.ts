@@ -1,0 +1,123 @@
+import type { Journal, StateCounts } from './journal.js';
+
+/** How many lines share one value. */
+export interface Tally<T> {
+  readonly value: T;
+  readonly count: number;
+}
+
+/** Failed lines grouped by why they failed. */
+export interface FailureTally {
+  /** http-status, retries-exhausted, not-retriable, retry-after-too-long. */
+  readonly reason: string;
+  /** The final status, when the last attempt got one. */
+  readonly status: number | null;
+  /** The final error code, when the last attempt got no status. */
+  readonly errorCode: string | null;
+  readonly count: number;
+}
+
+/** One host's share of the journal. */
+export interface HostSummary {
+  readonly host: string;
+  readonly lines: number;
+  readonly done: number;
+  readonly failed: number;
+  /** Lines still pending or in flight. */
+  readonly left: number;
+  /** Retries scheduled for its lines. */
+  readonly retries: number;
+}
+
+/** Everything `dogged status` and the end of a run report about a journal. */
+export interface BatchSummary {
+  readonly counts: StateCounts;
+  /** Every line recorded. */
+  readonly total: number;
+  /** Final statuses of finished lines (done and failed). */
+  readonly statuses: readonly Tally<number>[];
+  /** Failed lines by reason and final status or error. */
+  readonly failures: readonly FailureTally[];
+  /** Failures that were retried, by kind: a status (`"503"`) or an error code. */
+  readonly retried: readonly Tally<string>[];
+  /** Finished lines by the attempts they took. */
+  readonly attempts: readonly Tally<number>[];
+  /** The busiest hosts (at most 10), and how many hosts there are in all. */
+  readonly hosts: readonly HostSummary[];
+  readonly hostCount: number;
+  /** Retries scheduled over the whole journal. */
+  readonly retries: number;
+  /** When the next pending line is due, epoch ms. */
+  readonly nextDueAt: number | undefined;
+}
+
+/**
+ * Summarises a journal with a few aggregate queries (they scan the journal once each: cheap
+ * for thousands of lines, about a second for a million).
+ */
+export function summarize(journal: Journal): BatchSummary {
+  const db = journal.db;
+  const counts = journal.counts();
+  const statuses = (
+    db
+      .prepare(
+        `SELECT status AS value, count(*) AS count FROM requests
+         WHERE state IN ('done', 'failed') AND status IS NOT NULL GROUP BY status ORDER BY status`,
+      )
+      .all() as Tally<number>[]
+  ).map((t) => ({ ...t }));
+  const failures = db
+    .prepare(
+      `SELECT coalesce(reason, 'unknown') AS reason, status, error_code AS errorCode, count(*) AS count
+       FROM requests WHERE state = 'failed' GROUP BY 1, 2, 3 ORDER BY count DESC, reason`,
+    )
+    .all() as FailureTally[];
+  const retried = db
+    .prepare(
+      `SELECT coalesce(CAST(json_extract(h.value, '$.status') AS TEXT), json_extract(h.value, '$.code'), 'unknown') AS value,
+              count(*) AS count
+       FROM requests, json_each(requests.history) AS h
+       WHERE requests.history IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
+    )
+    .all() as Tally<string>[];
+  const attempts = db
+    .prepare(
+      `SELECT attempts AS value, count(*) AS count FROM requests
+       WHERE state IN ('done', 'failed') GROUP BY attempts ORDER BY attempts`,
+    )
+    .all() as Tally<number>[];
+  const hosts = db
+    .prepare(
+      `SELECT host, count(*) AS lines, sum(state = 'done') AS done, sum(state = 'failed') AS failed,
+              sum(state IN ('pending', 'in_flight')) AS left,
+              sum(coalesce(json_array_length(history), 0)) AS retries
+       FROM requests WHERE host IS NOT NULL GROUP BY host ORDER BY lines DESC, host LIMIT 10`,
+    )
+    .all() as HostSummary[];
+  const hostCount = db
+    .prepare('SELECT count(DISTINCT host) FROM requests WHERE host IS NOT NULL')
+    .pluck()
+    .get() as number;
+  const retries = db
+    .prepare(
+      'SELECT coalesce(sum(json_array_length(history)), 0) FROM requests WHERE history IS NOT NULL',
+    )
+    .pluck()
+    .get() as number;
+  const nextDueAt = db
+    .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
+    .pluck()
+    .get() as number | null;
+  return {
+    counts,
+    total: counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid,
+    statuses,
+    failures,
+    retried,
+    attempts,
+    hosts,
+    hostCount,
+    retries,
+    nextDueAt: nextDueAt ?? undefined,
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * What `dogged batch` and `dogged retry-failed` share: the run flags, the progress view, signal
+ * handling (Ctrl-C stops gracefully, twice stops at once), the summary and the exit code.
+ */
+import { type Command, InvalidArgumentError } from 'commander';
+import { parseBodiesOption } from '../batch/bodies.js';
+import { JournalLockedError } from '../batch/errors.js';
+import { parseRate } from '../batch/host-limits.js';
+import type { BatchInput } from '../batch/input.js';
+import type { BatchOptions } from '../batch/options.js';
+import type { BatchResult } from '../batch/runner.js';
+import { formatDuration } from '../retry/describe.js';
+import { EXIT, exitCodeFor, printError } from './exit-codes.js';
+import { collect, headersFrom, integer, parseDuration, parseHeader } from './parse.js';
+import { createProgressView } from './progress-view.js';
+import { readProxyFile } from './proxies.js';
+import {
+  addRetryFlags,
+  addTimeoutFlag,
+  policyOptions,
+  type RetryFlags,
+  retryFlags,
+} from './retry-flags.js';
+
+/** The flags of a run, as commander parses them (undefined: not given). */
+export interface RunFlags extends Partial<RetryFlags> {
+  concurrency?: number;
+  perHost?: number;
+  rate?: number;
+  timeout?: { connect: number; read: number };
+  proxies?: string;
+  bodies?: string;
+  header?: string[];
+  maxWait?: number;
+  progressInterval?: number;
+  quiet?: boolean;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** Flags worth remembering in the journal, so `retry-failed` runs like the original run. */
+const REMEMBERED = [
+  'concurrency',
+  'perHost',
+  'rate',
+  'timeout',
+  'proxies',
+  'bodies',
+  'header',
+  'maxWait',
+  'retries',
+  'backoff',
+  'maxBackoff',
+  'jitter',
+  'retryOn',
+  'maxRetryAfter',
+] as const;
+
+function rate(text: string): number {
+  try {
+    return parseRate(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function bodies(text: string): string {
+  try {
+    parseBodiesOption(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return text;
+}
+
+/** Adds the run flags to `command`. */
+export function addRunFlags(command: Command): Command {
+  command
+    .option(
+      '--concurrency <n>',
+      'requests in flight, all hosts together (default: 16)',
+      integer(1, 10_000),
+    )
+    .option('--per-host <n>', 'requests in flight per host (default: 4)', integer(1, 10_000))
+    .option(
+      '--rate <rate>',
+      'request starts per host: 10 or 10/s, 600/m, 3600/h (default: no limit)',
+      rate,
+    )
+    .option(
+      '--proxies <file>',
+      'send through the proxies listed in this file (one URL a line), in turn',
+    )
+    .option(
+      '--bodies <where>',
+      'where response bodies go: db, none or dir:PATH (default: db)',
+      bodies,
+    )
+    .option(
+      '-H, --header <header>',
+      "a header for every request, 'Name: value' (repeatable)",
+      (value: string, previous: string[] | undefined) => {
+        parseHeader(value);
+        return collect(value, previous);
+      },
+    )
+    .option(
+      '--max-wait <duration>',
+      'stop (exit 11) instead of waiting longer than this for lines scheduled later (default: wait)',
+      parseDuration,
+    )
+    .option(
+      '--progress-interval <duration>',
+      'how often to print a progress line when stderr is not a terminal (default: 2s)',
+      parseDuration,
+    )
+    .option('-q, --quiet', 'no progress output')
+    .option('-v, --verbose', 'print every retry to stderr')
+    .option('--json', 'print the summary as JSON on stdout');
+  addTimeoutFlag(command);
+  addRetryFlags(command, { retries: 5, maxRetryAfter: '24h' });
+  return command;
+}
+
+/** The flags to store in the journal. */
+export function rememberedFlags(flags: RunFlags): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of REMEMBERED) if (flags[key] !== undefined) out[key] = flags[key];
+  return out;
+}
+
+/** `flags` over the ones remembered in the journal. */
+export function withRemembered(flags: RunFlags, stored: string | undefined): RunFlags {
+  if (!stored) return flags;
+  let remembered: Record<string, unknown>;
+  try {
+    remembered = JSON.parse(stored) as Record<string, unknown>;
+  } catch {
+    return flags;
+  }
+  const merged: Record<string, unknown> = {};
+  for (const key of REMEMBERED) if (remembered[key] !== undefined) merged[key] = remembered[key];
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  return merged as RunFlags;
+}
+
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** The command line that was run, for "resume with" hints. */
+export function thisCommandLine(): string {
+  return ['dogged', ...process.argv.slice(2)].map(shellQuote).join(' ');
+}
+
+/** Runs a batch from CLI flags; resolves with the exit code. */
+export async function runFromFlags(
+  db: string,
+  input: BatchInput | undefined,
+  flags: RunFlags,
+  commandName: string,
+): Promise<number> {
+  const { runBatch } = await import('../batch/runner.js');
+  const { formatSummary } = await import('../batch/summary-format.js');
+  const { proxyDispatcher } = await import('./proxies.js');
+  const policy = retryFlags(flags, { retries: 5 });
+  const { maxRetryAfter, ...retry } = policyOptions(policy);
+  const dispatcher = proxyDispatcher(flags.proxies ? readProxyFile(flags.proxies) : undefined);
+  const view = createProgressView({
+    ...(flags.quiet !== undefined && { quiet: flags.quiet }),
+    intervalMs: flags.progressInterval ?? 2000,
+  });
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      view.stop();
+      process.stderr.write(
+        `\ndogged ${commandName}: ${signal} again, stopping now; the lines in flight will be fetched again on resume.\n`,
+      );
+      process.exit(EXIT.interrupted);
+    }
+    view.log(
+      `dogged ${commandName}: ${signal}: stopping; letting the requests in flight finish (press Ctrl-C again to stop at once)`,
+    );
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const options: BatchOptions = {
+    db,
+    ...(input !== undefined && { input }),
+    ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
+    ...(flags.perHost !== undefined && { perHost: flags.perHost }),
+    ...(flags.rate !== undefined && { rate: flags.rate }),
+    retry,
+    ...(maxRetryAfter !== undefined && { maxRetryAfter }),
+    ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.header && { headers: headersFrom(flags.header) }),
+    ...(flags.bodies && { bodies: parseBodiesOption(flags.bodies) }),
+    ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
+    ...(dispatcher && { dispatcher }),
+    signal: controller.signal,
+    meta: { cli_options: JSON.stringify(rememberedFlags(flags)) },
+    progressIntervalMs: 125,
+    onProgress: (p) => view.update(p),
+    ...(flags.verbose && {
+      onRetry: (e) =>
+        view.log(
+          `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
+        ),
+    }),
+  };
+  let result: BatchResult;
+  try {
+    result = await runBatch(options);
+  } catch (error) {
+    view.stop();
+    printError(commandName, error);
+    if (error instanceof JournalLockedError) return EXIT.locked;
+    const code = exitCodeFor(error);
+    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await dispatcher?.close();
+  }
+  view.stop();
+  process.stdout.write(
+    flags.json
+      ? `${JSON.stringify({ end: result.end, elapsedMs: Math.round(result.elapsedMs), attemptsThisRun: result.attempts, recovered: result.recovered, ...result.summary })}\n`
+      : formatSummary(result.summary, { title: db, elapsedMs: result.elapsedMs }),
+  );
+  const left = result.counts.pending + result.counts.in_flight;
+  if (result.end === 'interrupted') {
+    process.stderr.write(
+      `dogged ${commandName}: interrupted with ${left.toLocaleString('en-US')} lines left; nothing is lost. Resume with:\n  ${thisCommandLine()}\n`,
+    );
+    return EXIT.interrupted;
+  }
+  if (result.end === 'deferred') {
+    const at = result.nextDueAt;
+    process.stderr.write(
+      `dogged ${commandName}: ${left.toLocaleString('en-US')} lines are scheduled later${at ? ` (the next at ${new Date(at).toISOString()}, in ${formatDuration(at - Date.now())})` : ''}, beyond --max-wait. Run again then:\n  ${thisCommandLine()}\n`,
+    );
+    return EXIT.batchDeferred;
+  }
+  return result.counts.failed + result.counts.invalid > 0 ? EXIT.batchFailures : EXIT.ok;
+}

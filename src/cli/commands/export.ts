@@ -1,0 +1,82 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Journal as JournalType } from '../../batch/journal.js';
+import type { LineState } from '../../batch/journal-schema.js';
+import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
+
+interface ExportCliOptions {
+  format: 'jsonl' | 'csv';
+  bodies?: boolean;
+  state?: LineState[];
+  output?: string;
+}
+
+const STATES = ['pending', 'in_flight', 'done', 'failed', 'invalid'] as const;
+
+function stateList(text: string): LineState[] {
+  const list = text.split(',').map((s) => s.trim());
+  for (const s of list)
+    if (!(STATES as readonly string[]).includes(s))
+      throw new InvalidArgumentError(
+        `unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`,
+      );
+  return list as LineState[];
+}
+
+/** `dogged export run.sqlite --format jsonl|csv`: the journal, one record per input line. */
+export function exportCommand(): Command {
+  return new Command('export')
+    .description(
+      'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings, optionally bodies).',
+    )
+    .argument('<db>', 'the journal (SQLite) of a dogged batch')
+    .addOption(
+      new Option('--format <format>', 'jsonl or csv').choices(['jsonl', 'csv']).default('jsonl'),
+    )
+    .option(
+      '--bodies',
+      'include response bodies (stored with --bodies db): UTF-8 text, else base64',
+    )
+    .option('--state <states>', 'only lines in these states, e.g. failed or done,failed', stateList)
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 2 bad usage or not a journal.
+
+Examples:
+  dogged export run.sqlite --format jsonl --bodies > results.jsonl
+  dogged export run.sqlite --format csv --state failed -o failed.csv`,
+    )
+    .action(async (db: string, options: ExportCliOptions) => {
+      const { Journal } = await import('../../batch/journal.js');
+      const { writeExport } = await import('../../batch/export.js');
+      let journal: JournalType;
+      try {
+        journal = Journal.open(db, { readonly: true });
+      } catch (error) {
+        printError('export', error);
+        process.exitCode = exitCodeFor(error);
+        return;
+      }
+      const out = options.output ? createWriteStream(options.output) : process.stdout;
+      try {
+        await writeExport(journal, out, {
+          format: options.format,
+          ...(options.bodies && { bodies: true }),
+          ...(options.state && { states: options.state }),
+        });
+        if (out !== process.stdout) {
+          out.end();
+          await once(out, 'finish');
+        }
+        process.exitCode = EXIT.ok;
+      } catch (error) {
+        printError('export', error);
+        process.exitCode = exitCodeFor(error);
+      } finally {
+        journal.close();
+      }
+    });
+}

@@ -1,0 +1,82 @@
+import { InputChangedError, JournalFormatError, JournalLockedError } from '../batch/errors.js';
+import {
+  ConnectError,
+  ConnectionResetError,
+  ConnectTimeoutError,
+  HTTPStatusError,
+  IncompleteBodyError,
+  InvalidURLError,
+  MaxRetryError,
+  NameResolutionError,
+  ProxyError,
+  ReadTimeoutError,
+  TLSError,
+  TotalTimeoutError,
+} from '../http/errors.js';
+
+/**
+ * dogged's exit codes. Where curl has a code for the same failure, dogged uses curl's, so
+ * scripts written for curl keep working.
+ */
+export const EXIT = Object.freeze({
+  /** Success: every request or line ended well. */
+  ok: 0,
+  /** An unexpected error: a bug, please report it. */
+  internal: 1,
+  /** Bad usage: unknown option, bad value, missing argument, a journal that does not fit. */
+  usage: 2,
+  /** The URL is malformed (curl 3). */
+  badUrl: 3,
+  /** The host name did not resolve (curl 6). */
+  resolve: 6,
+  /** Could not connect: refused, unreachable (curl 7). */
+  connect: 7,
+  /** The batch finished, but some lines failed or were invalid. */
+  batchFailures: 10,
+  /** The batch stopped with lines scheduled beyond --max-wait; run it again later. */
+  batchDeferred: 11,
+  /** Another runner holds the journal. */
+  locked: 12,
+  /** The response body was cut short (curl 18). */
+  partial: 18,
+  /** The final HTTP status was 400 or more (curl 22, as with --fail). */
+  httpStatus: 22,
+  /** Timed out: connect, read, or --max-time (curl 28). */
+  timeout: 28,
+  /** TLS failed (curl 35). */
+  tls: 35,
+  /** The connection dropped before a complete response (curl 56). */
+  reset: 56,
+  /** Every retry was used and the request still failed (EX_TEMPFAIL). */
+  retriesExhausted: 75,
+  /** A proxy failed (curl 97). */
+  proxy: 97,
+  /** Stopped by Ctrl-C (128 + SIGINT); a batch resumes when run again. */
+  interrupted: 130,
+});
+
+/** The exit code for an error that ended a command. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof MaxRetryError) return EXIT.retriesExhausted;
+  if (error instanceof HTTPStatusError) return EXIT.httpStatus;
+  if (error instanceof InvalidURLError) return EXIT.badUrl;
+  if (error instanceof NameResolutionError) return EXIT.resolve;
+  if (error instanceof ConnectTimeoutError) return EXIT.timeout;
+  if (error instanceof ConnectionResetError) return EXIT.reset;
+  if (error instanceof ConnectError) return EXIT.connect;
+  if (error instanceof ReadTimeoutError || error instanceof TotalTimeoutError) return EXIT.timeout;
+  if (error instanceof IncompleteBodyError) return EXIT.partial;
+  if (error instanceof TLSError) return EXIT.tls;
+  if (error instanceof ProxyError) return EXIT.proxy;
+  if (error instanceof JournalLockedError) return EXIT.locked;
+  if (error instanceof InputChangedError || error instanceof JournalFormatError) return EXIT.usage;
+  if (error instanceof TypeError && /must be|unknown option|give either/.test(error.message))
+    return EXIT.usage;
+  return EXIT.internal;
+}
+
+/** Prints `dogged <command>: <message>` to stderr. */
+export function printError(command: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`dogged ${command}: ${message}\n`);
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { type AttemptResult, decide, replayPolicy } from '../../src/batch/decide.js';
+import type { HistoryEntry } from '../../src/batch/journal-schema.js';
+import {
+  ConnectError,
+  ConnectionResetError,
+  ReadTimeoutError,
+  RetryPolicy,
+  TLSError,
+  wait,
+} from '../../src/index.js';
+
+const NOW = 1_700_000_000_000;
+const url = 'http://127.0.0.1:9/x';
+const limits = { maxRetryAfterMs: 86_400_000 };
+const policy = new RetryPolicy({ total: 3, backoff: wait.exponential({ multiplier: 100 }) });
+
+function response(status: number, headers: Record<string, string> = {}): AttemptResult {
+  return {
+    kind: 'response',
+    status,
+    headers: new Headers(headers),
+    body: Buffer.from(''),
+    ttfbMs: 1,
+    durationMs: 2,
+  };
+}
+
+function failure(error: unknown): AttemptResult {
+  return { kind: 'error', error, status: undefined, ttfbMs: undefined, durationMs: 1 };
+}
+
+const get = (history: HistoryEntry[] = []) => ({
+  method: 'GET',
+  url,
+  replaySafe: false,
+  history,
+});
+
+describe('the durable retry decision', () => {
+  it('finishes a 200 as done', () => {
+    const d = decide(policy, get(), response(200), NOW, limits);
+    expect(d).toMatchObject({ state: 'done', reason: 'ok', status: 200 });
+  });
+
+  it('fails a 404 at once, without a retry', () => {
+    const d = decide(policy, get(), response(404), NOW, limits);
+    expect(d).toMatchObject({ state: 'failed', reason: 'http-status', status: 404 });
+    expect(d.history).toEqual([]);
+  });
+
+  it('reschedules a 503 after the backoff instead of sleeping', () => {
+    const d = decide(policy, get(), response(503), NOW, limits);
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 100, delaySource: 'backoff' });
+    expect(d.history).toEqual([{ at: NOW, status: 503, delayMs: 100, source: 'backoff' }]);
+  });
+
+  it('grows the backoff with the retries recorded in the journal', () => {
+    const history: HistoryEntry[] = [
+      { at: NOW - 300, status: 503, delayMs: 100, source: 'backoff' },
+      { at: NOW - 100, status: 503, delayMs: 200, source: 'backoff' },
+    ];
+    const d = decide(policy, get(history), response(503), NOW, limits);
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 400 });
+  });
+
+  it('gives up when the recorded retries exhaust the policy', () => {
+    const history: HistoryEntry[] = [1, 2, 3].map((n) => ({
+      at: NOW - n,
+      status: 503,
+      delayMs: 1,
+      source: 'backoff' as const,
+    }));
+    const d = decide(policy, get(history), response(503), NOW, limits);
+    expect(d).toMatchObject({ state: 'failed', reason: 'retries-exhausted', status: 503 });
+  });
+
+  it('waits as long as Retry-After asks', () => {
+    const d = decide(policy, get(), response(429, { 'retry-after': '7' }), NOW, limits);
+    expect(d).toMatchObject({
+      state: 'pending',
+      nextAttemptAt: NOW + 7000,
+      delaySource: 'retry-after',
+    });
+  });
+
+  it('reschedules a Retry-After longer than the policy would sleep on (an hour)', () => {
+    const d = decide(policy, get(), response(503, { 'retry-after': '3600' }), NOW, limits);
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 3_600_000 });
+  });
+
+  it('fails a line whose Retry-After is beyond the batch limit', () => {
+    const d = decide(policy, get(), response(503, { 'retry-after': '3600' }), NOW, {
+      maxRetryAfterMs: 60_000,
+    });
+    expect(d).toMatchObject({
+      state: 'failed',
+      reason: 'retry-after-too-long',
+      errorCode: 'ERR_DOGGED_RETRY_AFTER_TOO_LONG',
+    });
+  });
+
+  it('reschedules a connection reset of a GET', () => {
+    const d = decide(
+      policy,
+      get(),
+      failure(new ConnectionResetError('reset', { method: 'GET', url })),
+      NOW,
+      limits,
+    );
+    expect(d).toMatchObject({ state: 'pending', errorCode: 'ERR_DOGGED_CONNECTION_RESET' });
+    expect(d.history[0]).toMatchObject({ code: 'ERR_DOGGED_CONNECTION_RESET', phase: 'headers' });
+  });
+
+  it('does not retry a POST that may have reached the server', () => {
+    const d = decide(
+      policy,
+      { method: 'POST', url, replaySafe: false, history: [] },
+      failure(new ReadTimeoutError('slow', { method: 'POST', url })),
+      NOW,
+      limits,
+    );
+    expect(d).toMatchObject({ state: 'failed', reason: 'not-retriable' });
+  });
+
+  it('retries a POST that carries an idempotency key', () => {
+    const d = decide(
+      policy,
+      { method: 'POST', url, replaySafe: true, history: [] },
+      failure(new ReadTimeoutError('slow', { method: 'POST', url })),
+      NOW,
+      limits,
+    );
+    expect(d.state).toBe('pending');
+  });
+
+  it('never retries a TLS failure', () => {
+    const d = decide(policy, get(), failure(new TLSError('bad cert')), NOW, limits);
+    expect(d).toMatchObject({
+      state: 'failed',
+      reason: 'not-retriable',
+      errorCode: 'ERR_DOGGED_TLS',
+    });
+  });
+
+  it("rebuilds urllib3's per-kind counters from the journal", () => {
+    const strict = new RetryPolicy({ total: 10, connect: 1, backoff: () => 0 });
+    const history: HistoryEntry[] = [
+      { at: NOW, code: 'ERR_DOGGED_CONNECT', phase: 'connect', delayMs: 0, source: 'backoff' },
+    ];
+    expect(replayPolicy(strict, get(history))?.remaining.connect).toBe(0);
+    const d = decide(strict, get(history), failure(new ConnectError('refused')), NOW, limits);
+    expect(d).toMatchObject({ state: 'failed', reason: 'retries-exhausted' });
+  });
+});

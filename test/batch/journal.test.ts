@@ -1,0 +1,117 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JournalFormatError, JournalLockedError } from '../../src/batch/errors.js';
+import { Journal, type NewLine } from '../../src/batch/journal.js';
+import { acquireLock, lockHolder } from '../../src/batch/lock.js';
+import { tempDir } from './batch-support.js';
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterEach(() => cleanup());
+
+function line(n: number, hash = `h${n}`): NewLine {
+  return {
+    kind: 'request',
+    line: n,
+    hash,
+    key: undefined,
+    method: 'GET',
+    url: `http://127.0.0.1:1/${n}`,
+    host: '127.0.0.1:1',
+    headers: {},
+    body: undefined,
+    dueAt: 1000 + n,
+  };
+}
+
+describe('the journal', () => {
+  it('records each line once, however often it is inserted', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    expect(journal.insertLines([line(1), line(2)])).toMatchObject({ pending: 2 });
+    expect(journal.insertLines([line(1), line(2), line(3)])).toMatchObject({
+      pending: 1,
+      changedLine: undefined,
+    });
+    expect(journal.counts()).toMatchObject({ pending: 3 });
+    journal.close();
+  });
+
+  it('notices a recorded line that reads differently now', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    journal.insertLines([line(1), line(2)]);
+    expect(journal.insertLines([line(1), line(2, 'other')]).changedLine).toBe(2);
+    journal.close();
+  });
+
+  it('hands out due lines in due order and skips lines in flight', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    journal.insertLines([line(3), line(1), line(2)]);
+    expect(journal.dueLines(1002, 10).map((l) => l.line)).toEqual([1, 2]);
+    expect(journal.markInFlight(1, 5000)).toBe(true);
+    expect(journal.markInFlight(1, 5000)).toBe(false);
+    expect(journal.dueLines(5000, 10).map((l) => l.line)).toEqual([2, 3]);
+    expect(journal.dueLines(5000, 10, { at: 1002, line: 2 }).map((l) => l.line)).toEqual([3]);
+    journal.close();
+  });
+
+  it('puts lines left in flight by a dead runner back to pending', () => {
+    const path = join(dir, 'j.sqlite');
+    const journal = Journal.open(path);
+    journal.insertLines([line(1), line(2)]);
+    journal.markInFlight(1, 5000);
+    journal.close();
+    const again = Journal.open(path);
+    expect(again.counts()).toMatchObject({ pending: 1, in_flight: 1 });
+    expect(again.releaseInFlight()).toBe(1);
+    expect(again.counts()).toMatchObject({ pending: 2, in_flight: 0 });
+    again.close();
+  });
+
+  it('refuses to open a file that is not a journal', () => {
+    const path = join(dir, 'not.sqlite');
+    writeFileSync(path, 'hello');
+    expect(() => Journal.open(path)).toThrow(JournalFormatError);
+    expect(() => Journal.open(join(dir, 'missing.sqlite'), { readonly: true })).toThrow(
+      /does not exist/,
+    );
+  });
+});
+
+describe('the runner lock', () => {
+  it('refuses a second runner while the first holds the journal', () => {
+    const path = join(dir, 'j.sqlite');
+    const first = Journal.open(path);
+    const release = acquireLock(first);
+    const second = Journal.open(path);
+    expect(() => acquireLock(second)).toThrow(JournalLockedError);
+    expect(lockHolder(second)).toMatchObject({ pid: process.pid });
+    release();
+    const releaseSecond = acquireLock(second);
+    releaseSecond();
+    first.close();
+    second.close();
+  });
+
+  it('takes over the lock of a runner that died', () => {
+    const path = join(dir, 'j.sqlite');
+    const journal = Journal.open(path);
+    // A pid that surely exited: a child that has already run to completion.
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid as number;
+    journal.db
+      .prepare(
+        'INSERT INTO runner (id, pid, hostname, started_at, process_start) VALUES (1, ?, ?, ?, NULL)',
+      )
+      .run(dead, hostname(), Date.now());
+    expect(lockHolder(journal)).toBeUndefined();
+    const release = acquireLock(journal);
+    expect(lockHolder(journal)).toMatchObject({ pid: process.pid });
+    release();
+    journal.close();
+  });
+});
