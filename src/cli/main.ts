@@ -6,6 +6,8 @@ createProgram()
   .catch((error: unknown) => {
     // Commands map the failures they expect to documented exit codes; anything that reaches
     // here is unexpected (exit 1, as documented), shown with its stack for the bug report.
-    process.stderr.write(`dogged: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `dogged: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 1;
   });
