@@ -9,6 +9,8 @@ export type AttemptResult =
       readonly kind: 'response';
       readonly status: number;
       readonly headers: Headers;
+      /** The same headers, raw (cheaper to read and to store); optional for hand-made results. */
+      readonly rawHeaders?: Readonly<Record<string, string | string[] | undefined>>;
       readonly body: Buffer;
       readonly ttfbMs: number;
       readonly durationMs: number;
@@ -145,7 +147,9 @@ export function decide(
     const { status } = result;
     const outcome = status < 400 ? 'done' : 'failed';
     const endReason: EndReason = status < 400 ? 'ok' : 'http-status';
-    const hasRetryAfter = result.headers.has('retry-after');
+    const hasRetryAfter = result.rawHeaders
+      ? result.rawHeaders['retry-after'] !== undefined
+      : result.headers.has('retry-after');
     if (!policy?.isRetry(method, status, hasRetryAfter, replaySafe)) {
       if (!policy && status >= 400 && base.isRetry(method, status, hasRetryAfter, replaySafe))
         return final(line, 'failed', 'retries-exhausted', { status });

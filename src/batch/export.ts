@@ -18,7 +18,7 @@ export interface ExportRecord {
   /** The retried attempts, oldest first. */
   history: HistoryEntry[];
   /** Response headers of the final attempt. */
-  headers: Record<string, string> | null;
+  headers: Record<string, string | string[]> | null;
   bodySize: number | null;
   bodyPath: string | null;
   /** The body with `bodies: true`: UTF-8 text, or base64 (see `bodyEncoding`). */
@@ -120,7 +120,7 @@ export function* exportRecords(
       attempts: row.attempts,
       history: row.history ? (JSON.parse(row.history) as HistoryEntry[]) : [],
       headers: row.response_headers
-        ? (JSON.parse(row.response_headers) as Record<string, string>)
+        ? (JSON.parse(row.response_headers) as Record<string, string | string[]>)
         : null,
       bodySize: row.body_size,
       bodyPath: row.body_path,

@@ -329,7 +329,7 @@ export class BatchRun {
       reason: decision.reason,
       responseHeaders:
         isFinal && result.kind === 'response'
-          ? JSON.stringify(Object.fromEntries(result.headers))
+          ? JSON.stringify(result.rawHeaders ?? Object.fromEntries(result.headers))
           : null,
       body: stored?.body ?? null,
       bodySize: stored?.bodySize ?? null,

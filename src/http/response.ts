@@ -102,6 +102,14 @@ export class DoggedResponse {
     return this.#headers;
   }
 
+  /**
+   * The response headers as undici parsed them: lower-case names, an array for a repeated
+   * header. Read-only, and cheaper than `headers` when you handle many responses.
+   */
+  get rawHeaders(): Readonly<Record<string, string | string[] | undefined>> {
+    return this.#raw.headers;
+  }
+
   /** How many attempts this request took (1 when the first one succeeded). */
   get attempts(): number {
     return this.#attempts;
