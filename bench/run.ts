@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const all = readdirSync(dir)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'lib.ts'].includes(f))
+  .filter(
+    (f) => f.endsWith('.ts') && !['run.ts', 'lib.ts', 'server.ts', 'peers-load.ts'].includes(f),
+  )
   .map((f) => f.slice(0, -3))
   .sort();
 const wanted = process.argv.slice(2);

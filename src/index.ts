@@ -1,3 +1,3 @@
+export * from './batch/index.js';
 export * from './http/index.js';
 export * from './retry/index.js';
-export * from './batch/index.js';

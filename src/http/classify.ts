@@ -6,10 +6,12 @@ import {
   DoggedError,
   IncompleteBodyError,
   NameResolutionError,
+  ProxyError,
   ReadTimeoutError,
   type RequestPhase,
   TLSError,
 } from './errors.js';
+import { ProxyAuthError } from './proxy-errors.js';
 
 /** What the caller knows about the failed request. */
 export interface FailureContext {
@@ -19,7 +21,33 @@ export interface FailureContext {
   phase?: RequestPhase;
   attempts?: number;
   reusedSocket?: boolean;
+  /** The proxy the attempt went through (credentials are removed from messages). */
+  proxy?: string | undefined;
 }
+
+/** Marks errors raised while reaching a proxy or opening its tunnel (set by the Session). */
+const PROXY_STAGE = Symbol.for('dogged.proxyStage');
+
+/**
+ * Marks `error` as a failure of the proxy itself (it happened before the tunnel to the target
+ * was open), so it is classified as a `ProxyError`. Returns the error.
+ */
+export function markProxyFailure(error: unknown): unknown {
+  if (error !== null && typeof error === 'object' && Object.isExtensible(error))
+    Object.defineProperty(error, PROXY_STAGE, { value: true });
+  return error;
+}
+
+function isProxyFailure(error: unknown): boolean {
+  return (
+    error !== null &&
+    typeof error === 'object' &&
+    (error as Record<symbol, unknown>)[PROXY_STAGE] === true
+  );
+}
+
+/** undici's words when a proxy answers CONNECT with anything but 200. */
+const TUNNEL_REFUSED = /Proxy response \((\d{3})\) !== 200 when HTTP Tunneling/;
 
 const NAME_RESOLUTION = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_FAIL', 'EAI_NODATA']);
 const CONNECT = new Set([
@@ -72,6 +100,9 @@ function messageOf(error: unknown): string {
  */
 export function classifyError(error: unknown, context: FailureContext = {}): unknown {
   if (error instanceof DoggedError) return error;
+  // Before the abort check: undici reports a refused CONNECT as a RequestAbortedError.
+  const proxied = classifyProxyFailure(error, context);
+  if (proxied) return proxied;
   if (
     isAbortError(error) ||
     codeOf(error) === 'UND_ERR_ABORTED' ||
@@ -132,4 +163,44 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
     return new TLSError(`TLS failed: ${messageOf(error)}`, base);
   }
   return error;
+}
+
+/** A failure of the proxy itself, or undefined when the error is not one. */
+function classifyProxyFailure(error: unknown, context: FailureContext): ProxyError | undefined {
+  const message = messageOf(error);
+  const code = codeOf(error);
+  const tunnel = TUNNEL_REFUSED.exec(message);
+  const authRefused =
+    code === 'UND_ERR_INVALID_ARG' && message === 'Proxy Authentication Required (407)';
+  if (!tunnel && !authRefused && !isProxyFailure(error) && code !== 'UND_ERR_PRX_TLS')
+    return undefined;
+  const proxy = context.proxy;
+  const options = {
+    cause: error,
+    ...(context.method !== undefined && { method: context.method }),
+    ...(context.url !== undefined && { url: context.url }),
+    ...(context.attempts !== undefined && { attempts: context.attempts }),
+    ...(proxy !== undefined && { proxy }),
+  };
+  const which = proxy === undefined ? 'the proxy' : `proxy ${proxy}`;
+  const status = authRefused ? 407 : tunnel ? Number(tunnel[1]) : undefined;
+  if (status === 407 || status === 401) {
+    return new ProxyAuthError(
+      `${which} refused the credentials (answered CONNECT with ${status}); check the user and password in the proxy URL`,
+      { ...options, proxyStatus: status },
+    );
+  }
+  if (status !== undefined) {
+    return new ProxyError(
+      `${which} could not open a tunnel to the target (answered CONNECT with ${status})`,
+      { ...options, proxyStatus: status },
+    );
+  }
+  if (code !== undefined && (CONNECT.has(code) || NAME_RESOLUTION.has(code)))
+    return new ProxyError(`could not connect to ${which}: ${message}`, options);
+  if (code !== undefined && CONNECT_TIMEOUT.has(code))
+    return new ProxyError(`${which} could not be reached in time: ${message}`, options);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new ProxyError(`${which} did not answer CONNECT within the connect timeout`, options);
+  return new ProxyError(`${which} failed: ${message}`, options);
 }

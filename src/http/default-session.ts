@@ -1,12 +1,32 @@
 import type { DoggedResponse } from './response.js';
-import { type RequestOptions, Session } from './session.js';
+import { type RequestOptions, Session, type SessionOptions } from './session.js';
 
 let shared: Session | undefined;
+let sharedOptions: SessionOptions = { proxyFromEnvironment: true };
 
-/** The session behind the module-level `get`, `post`, ... (created on first use, default settings). */
+/**
+ * The session behind the module-level `get`, `post`, ... (created on first use). It has the
+ * default settings plus `proxyFromEnvironment: true`: `HTTP_PROXY` / `HTTPS_PROXY` /
+ * `NO_PROXY` (lower-case first) are obeyed, loopback targets always go direct.
+ */
 export function defaultSession(): Session {
-  if (!shared || shared.closed) shared = new Session();
+  if (!shared || shared.closed) shared = new Session(sharedOptions);
   return shared;
+}
+
+/**
+ * Replaces the default session's settings (the current one is closed once its requests are
+ * done); returns the new session. The options are checked at once.
+ * @example configureDefaultSession({ proxyFromEnvironment: false }); // ignore HTTP(S)_PROXY
+ * @example configureDefaultSession({ logger: console, retry: { total: 5 } });
+ */
+export function configureDefaultSession(options: SessionOptions = {}): Session {
+  const next = new Session({ proxyFromEnvironment: true, ...options });
+  const previous = shared;
+  sharedOptions = { proxyFromEnvironment: true, ...options };
+  shared = next;
+  void previous?.close();
+  return next;
 }
 
 type VerbOptions = Omit<RequestOptions, 'method'>;

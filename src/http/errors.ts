@@ -156,13 +156,31 @@ export class IncompleteBodyError extends DoggedError {
 }
 brand(IncompleteBodyError, 'IncompleteBodyError');
 
-/** A proxy refused, failed or could not be reached. */
+/** What a proxy error knows about the proxy. */
+export interface ProxyErrorOptions extends DoggedErrorOptions {
+  /** The proxy's URL; credentials are removed before it is stored. */
+  proxy?: string;
+  /** The status the proxy answered a CONNECT with, when it answered. */
+  proxyStatus?: number;
+}
+
+/**
+ * A proxy refused, failed or could not be reached (connection refused, CONNECT answered with
+ * an error, tunnel closed). The request never reached its target, so any method may be retried
+ * through another proxy.
+ */
 export class ProxyError extends DoggedError {
   override name = 'ProxyError';
   override readonly code: string = 'ERR_DOGGED_PROXY';
   override readonly retriable: boolean = true;
-  constructor(message: string, options: DoggedErrorOptions = {}) {
+  /** The proxy, without credentials (`http://127.0.0.1:3128`). */
+  readonly proxy: string | undefined;
+  /** The status of the proxy's answer to CONNECT (407, 502...), when it answered. */
+  readonly proxyStatus: number | undefined;
+  constructor(message: string, options: ProxyErrorOptions = {}) {
     super(message, { phase: 'connect', ...options });
+    this.proxy = redactUrl(options.proxy);
+    this.proxyStatus = options.proxyStatus;
   }
 }
 brand(ProxyError, 'ProxyError');

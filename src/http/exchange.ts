@@ -1,7 +1,5 @@
 import type { Dispatcher } from 'undici';
-import type { Clock } from '../retry/clock.js';
-import { describeError, formatDuration } from '../retry/describe.js';
-import type { Logger } from '../retry/log.js';
+import { describeError } from '../retry/describe.js';
 import { classifyError } from './classify.js';
 import {
   ConnectionResetError,
@@ -10,106 +8,40 @@ import {
   MaxRetryError,
   RetryAfterTooLongError,
   TooManyRedirectsError,
-  TotalTimeoutError,
   UnreplayableBodyError,
 } from './errors.js';
-import type { HookLists } from './hooks.js';
-import {
-  formatGiveUp,
-  formatRetry,
-  type GiveUpEvent,
-  giveUpChannel,
-  type RetryEvent,
-  retryChannel,
-} from './observe.js';
+import { ExchangeBase, type ResumeFrom } from './exchange-base.js';
 import type { RetryPolicy } from './policy.js';
-import { REDIRECT_STATUSES, redirectTarget, type Target } from './redirect.js';
+import { REDIRECT_STATUSES, redirectTarget } from './redirect.js';
 import { DoggedResponse } from './response.js';
+import { parseRetryAfter } from './retry-after.js';
 import { describeStatus } from './status.js';
-import type { ResolvedTimeouts } from './timeouts.js';
 
-/** Everything one logical request needs; built by the Session. */
-export interface ExchangeInit {
-  dispatcher: Dispatcher;
-  /** Method, URL, headers and body of the first attempt; redirects change it. */
-  target: Target;
-  policy: RetryPolicy;
-  replaySafe: boolean;
-  timeouts: ResolvedTimeouts;
-  hooks: HookLists;
-  logger: Logger | undefined;
-  clock: Clock;
-  signal: AbortSignal | undefined;
-  throwOnStatus: boolean;
-  /** Redirects to follow at most; 0 returns the 3xx. */
-  maxRedirects: number;
-  /** `follow`, `manual` (return the 3xx) or `error` (throw on a redirect), as in fetch. */
-  redirect: 'follow' | 'manual' | 'error';
-  /**
-   * fetch semantics: when status retries run out (or a Retry-After is too long) the last
-   * response is returned as it is instead of an error.
-   */
-  returnLastResponse: boolean;
-}
-
-/** Extra headers for one attempt: a resumed download's Range and validator. */
-export interface ResumeFrom {
-  /** The first byte wanted. */
-  start: number;
-  /** A strong ETag: sent as If-Match. */
-  etag?: string;
-  /** Last-Modified: sent as If-Range when there is no strong ETag. */
-  lastModified?: string;
-}
+export type { ExchangeInit, ResumeFrom } from './exchange-base.js';
 
 /**
  * One logical request and its retries: the attempt loop of the Session. It asks the policy
  * what to do, sleeps on the Session's clock, drains what it will not return, and keeps its state
  * so that a body cut short later can be retried within the same policy.
  */
-export class Exchange {
-  readonly #init: ExchangeInit;
-  #target: Target;
-  #policy: RetryPolicy;
-  #attempt = 0;
+export class Exchange extends ExchangeBase {
   #redirects = 0;
   /** The stale keep-alive retry is free, but only once per logical request. */
   #staleRetried = false;
   /** Range and validator for the next attempt, set by a download resume. */
   #resume: ResumeFrom | undefined;
-  #lastFailure: string | undefined;
-  readonly #deadline: number | undefined;
-  readonly #deadlineController: AbortController | undefined;
-  readonly #signal: AbortSignal | undefined;
-  readonly #maxAttempts: number;
-
-  constructor(init: ExchangeInit) {
-    this.#init = init;
-    this.#target = init.target;
-    this.#policy = init.policy;
-    const total = init.timeouts.total;
-    if (total !== undefined) {
-      this.#deadline = init.clock.now() + total;
-      this.#deadlineController = new AbortController();
-      this.#signal = init.signal
-        ? AbortSignal.any([init.signal, this.#deadlineController.signal])
-        : this.#deadlineController.signal;
-    } else {
-      this.#signal = init.signal;
-    }
-    const retries = init.policy.remaining.total;
-    this.#maxAttempts = retries === undefined ? Number.POSITIVE_INFINITY : retries + 1;
-  }
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
-    const init = this.#init;
+    const init = this.init;
     init.signal?.throwIfAborted();
-    const timer = this.#armDeadline();
+    const timer = this.armDeadline();
     try {
       for (;;) {
-        this.#attempt++;
-        const target = this.#target;
+        const dispatcher = await this.route();
+        this.attempt++;
+        const target = this.target;
+        const proxy = this.rotation?.proxy;
         const headers = this.#resume
           ? { ...target.headers, ...resumeHeaders(this.#resume) }
           : target.headers;
@@ -117,8 +49,9 @@ export class Exchange {
           const context = Object.freeze({
             method: target.method,
             url: target.url,
-            attempt: this.#attempt,
+            attempt: this.attempt,
             headers,
+            ...(proxy !== undefined && { proxy }),
           });
           for (const hook of init.hooks.beforeRequest) await hook(context);
         }
@@ -133,9 +66,10 @@ export class Exchange {
             headersTimeout: init.timeouts.read,
             bodyTimeout: init.timeouts.read,
           };
-          if (this.#signal) options.signal = this.#signal;
-          raw = await init.dispatcher.request(options);
+          if (this.signal) options.signal = this.signal;
+          raw = await dispatcher.request(options);
         } catch (error) {
+          if (await this.rotateAfterFailure(error)) continue;
           await this.#retryAfterError(error, 'request');
           continue;
         }
@@ -144,13 +78,18 @@ export class Exchange {
         const response = new DoggedResponse(raw, {
           url: target.url,
           method: target.method,
-          attempts: this.#attempt,
-          history: this.#policy.history,
+          attempts: this.attempt,
+          history: this.policy.history,
           retryBody: (error, resume) => this.#retryBody(error, resume),
           ...(resumedFrom !== undefined && { resumedFrom }),
         });
         for (const hook of init.hooks.response) await hook(response);
         const status = raw.statusCode;
+        if (
+          this.rotation?.banned(status, retryAfterOf(raw)) &&
+          (await this.rotateAfterBan(response))
+        )
+          continue;
         if (
           REDIRECT_STATUSES.has(status) &&
           raw.headers.location !== undefined &&
@@ -158,7 +97,7 @@ export class Exchange {
         )
           continue;
         if (
-          this.#policy.isRetry(
+          this.policy.isRetry(
             target.method,
             status,
             raw.headers['retry-after'] !== undefined,
@@ -168,7 +107,7 @@ export class Exchange {
           if (await this.#retryStatus(response)) continue;
         }
         init.logger?.debug(
-          `${target.method} ${target.url} answered ${describeStatus(status)} (attempt ${this.#attempt})`,
+          `${target.method} ${target.url} answered ${describeStatus(status)} (attempt ${this.attempt}${proxy === undefined ? '' : ` via proxy ${proxy}`})`,
         );
         if (init.throwOnStatus && status >= 400) {
           await response.drain();
@@ -179,10 +118,10 @@ export class Exchange {
               response,
               method: target.method,
               url: target.url,
-              attempts: this.#attempt,
+              attempts: this.attempt,
             },
           );
-          this.#gaveUp(error);
+          this.gaveUp(error);
           throw error;
         }
         return response;
@@ -194,9 +133,9 @@ export class Exchange {
 
   /** A 3xx with a Location: true to follow it; false to return the response. */
   async #redirect(response: DoggedResponse): Promise<boolean> {
-    const init = this.#init;
+    const init = this.init;
     if (init.redirect === 'manual' || init.maxRedirects === 0) return false;
-    const target = this.#target;
+    const target = this.target;
     if (init.redirect === 'error') {
       await response.drain();
       throw new TooManyRedirectsError(
@@ -204,8 +143,8 @@ export class Exchange {
         {
           method: target.method,
           url: target.url,
-          attempts: this.#attempt,
-          history: this.#policy.history,
+          attempts: this.attempt,
+          history: this.policy.history,
           response,
         },
       );
@@ -215,32 +154,32 @@ export class Exchange {
       target,
       response.status,
       location,
-      this.#policy.removeHeadersOnRedirect,
+      this.policy.removeHeadersOnRedirect,
     );
     if (!next) return false;
     let policy: RetryPolicy | undefined;
     try {
       policy =
         this.#redirects < init.maxRedirects
-          ? this.#policy.increment({ method: target.method, url: target.url, response })
+          ? this.policy.increment({ method: target.method, url: target.url, response })
           : undefined;
     } catch {
       policy = undefined; // the policy's `redirect` counter ran out
     }
     await response.drain();
     if (!policy) {
-      if (!this.#policy.raiseOnRedirect) return false;
+      if (!this.policy.raiseOnRedirect) return false;
       const error = new TooManyRedirectsError(
         `${target.method} ${target.url} was redirected more than ${Math.min(init.maxRedirects, this.#redirects)} times; the last Location was ${JSON.stringify(location)}`,
         {
           method: target.method,
           url: target.url,
-          attempts: this.#attempt,
-          history: this.#policy.history,
+          attempts: this.attempt,
+          history: this.policy.history,
           response,
         },
       );
-      this.#gaveUp(error);
+      this.gaveUp(error);
       throw error;
     }
     if (!next.body.replayable && next.body.consumed()) {
@@ -248,161 +187,128 @@ export class Exchange {
         cause: new Error(`redirected with ${response.status}`),
         method: target.method,
         url: target.url,
-        attempts: this.#attempt,
+        attempts: this.attempt,
       });
-      this.#gaveUp(error);
+      this.gaveUp(error);
       throw error;
     }
     init.logger?.debug(
       `${target.method} ${target.url} redirected (${describeStatus(response.status)}) to ${next.method} ${next.url}`,
     );
     this.#redirects++;
-    this.#policy = policy;
-    this.#target = next;
+    this.policy = policy;
+    this.target = next;
     return true;
-  }
-
-  /** The total deadline as a timer that aborts the attempt in flight. */
-  #armDeadline(): ReturnType<typeof setTimeout> | undefined {
-    if (this.#deadline === undefined || !this.#deadlineController) return undefined;
-    const left = this.#deadline - this.#init.clock.now();
-    if (left <= 0) throw this.#deadlineError('the total timeout had already passed');
-    const controller = this.#deadlineController;
-    const timer = setTimeout(
-      () => controller.abort(this.#deadlineError('the attempt in flight was cut off')),
-      left,
-    );
-    timer.unref();
-    return timer;
-  }
-
-  #deadlineError(what: string): TotalTimeoutError {
-    const init = this.#init;
-    const last = this.#lastFailure ? `; the last failure was ${this.#lastFailure}` : '';
-    return new TotalTimeoutError(
-      `${this.#target.method} ${this.#target.url} hit its total timeout of ${formatDuration(init.timeouts.total ?? 0)} after ${this.#attempt} ${this.#attempt === 1 ? 'attempt' : 'attempts'}: ${what}${last}`,
-      { method: this.#target.method, url: this.#target.url, attempts: this.#attempt },
-    );
   }
 
   /** A failed attempt: throw the final error, or sleep and return to try again. */
   async #retryAfterError(error: unknown, phase: 'request' | 'body'): Promise<void> {
-    const init = this.#init;
+    const init = this.init;
     if (init.signal?.aborted) throw init.signal.reason;
-    if (this.#deadlineController?.signal.aborted) {
-      const reason = this.#deadlineController.signal.reason;
-      this.#gaveUp(reason);
+    if (this.deadlineController?.signal.aborted) {
+      const reason = this.deadlineController.signal.reason;
+      this.gaveUp(reason);
       throw reason;
     }
-    const classified = classifyError(error, {
-      method: this.#target.method,
-      url: this.#target.url,
-      attempts: this.#attempt,
-      ...(phase === 'body' && { phase: 'body' as const }),
-    });
+    const classified = classifyError(error, this.failureContext(phase));
     if (classified === undefined) throw error;
-    if (classified instanceof DoggedError) classified.attempts = this.#attempt;
-    for (const hook of init.hooks.error)
-      await hook(classified, {
-        method: this.#target.method,
-        url: this.#target.url,
-        attempt: this.#attempt,
-      });
+    if (classified instanceof DoggedError) classified.attempts = this.attempt;
+    await this.errorHooks(classified);
     if (this.#isStaleConnection(error, classified)) {
       // The stale keep-alive race: the server closed an idle pooled connection just as we
       // reused it. The request never reached it; try once more at once, on a fresh connection.
       this.#staleRetried = true;
-      await this.#beforeSleep(0, 'immediate', classified as DoggedError, undefined);
+      await this.beforeSleep(0, 'immediate', classified as DoggedError, undefined);
       return;
     }
     let next: RetryPolicy;
     try {
-      next = this.#policy.increment({
-        method: this.#target.method,
-        url: this.#target.url,
+      next = this.policy.increment({
+        method: this.target.method,
+        url: this.target.url,
         error: classified,
         replaySafe: init.replaySafe,
       });
     } catch (final) {
-      if (final instanceof DoggedError) final.attempts = this.#attempt;
-      this.#gaveUp(final);
+      if (final instanceof DoggedError) final.attempts = this.attempt;
+      this.gaveUp(final);
       throw final;
     }
-    if (!this.#target.body.replayable && this.#target.body.consumed()) {
+    if (!this.target.body.replayable && this.target.body.consumed()) {
       const unreplayable = new UnreplayableBodyError({
         cause: classified,
-        method: this.#target.method,
-        url: this.#target.url,
-        attempts: this.#attempt,
+        method: this.target.method,
+        url: this.target.url,
+        attempts: this.attempt,
       });
-      this.#gaveUp(unreplayable);
+      this.gaveUp(unreplayable);
       throw unreplayable;
     }
     const { delayMs, source } = next.getRetryDelay();
-    this.#lastFailure = describeError(classified);
-    if (!(await this.#beforeSleep(delayMs, source, classified as DoggedError, undefined))) {
-      this.#gaveUp(classified);
+    this.lastFailure = describeError(classified);
+    if (!(await this.beforeSleep(delayMs, source, classified as DoggedError, undefined))) {
+      this.gaveUp(classified);
       throw classified;
     }
-    this.#policy = next;
-    await this.#sleep(delayMs);
+    this.policy = next;
+    await this.sleep(delayMs);
   }
 
   /** A retriable status: true to try again; false to return the response as it is. */
   async #retryStatus(response: DoggedResponse): Promise<boolean> {
-    const init = this.#init;
+    const init = this.init;
     let next: RetryPolicy;
     let delay: { delayMs: number; source: 'retry-after' | 'backoff' };
     try {
-      next = this.#policy.increment({
-        method: this.#target.method,
-        url: this.#target.url,
+      next = this.policy.increment({
+        method: this.target.method,
+        url: this.target.url,
         response,
         replaySafe: init.replaySafe,
       });
       delay = next.getRetryDelay(response, {
-        method: this.#target.method,
-        url: this.#target.url,
+        method: this.target.method,
+        url: this.target.url,
         now: Date.now(),
       });
     } catch (final) {
-      if (final instanceof MaxRetryError && !this.#policy.raiseOnStatus) return false;
+      if (final instanceof MaxRetryError && !this.policy.raiseOnStatus) return false;
       if (
         init.returnLastResponse &&
         (final instanceof MaxRetryError || final instanceof RetryAfterTooLongError)
       )
         return false;
       await response.drain();
-      if (final instanceof DoggedError) final.attempts = this.#attempt;
-      this.#gaveUp(final);
+      if (final instanceof DoggedError) final.attempts = this.attempt;
+      this.gaveUp(final);
       throw final;
     }
     await response.drain();
-    if (!this.#target.body.replayable && this.#target.body.consumed()) {
+    if (!this.target.body.replayable && this.target.body.consumed()) {
       const status = new HTTPStatusError(
-        `${this.#target.method} ${this.#target.url} answered ${describeStatus(response.status)}`,
+        `${this.target.method} ${this.target.url} answered ${describeStatus(response.status)}`,
         {
           status: response.status,
           response,
-          method: this.#target.method,
-          url: this.#target.url,
-          attempts: this.#attempt,
+          method: this.target.method,
+          url: this.target.url,
+          attempts: this.attempt,
         },
       );
       const unreplayable = new UnreplayableBodyError({
         cause: status,
-        method: this.#target.method,
-        url: this.#target.url,
-        attempts: this.#attempt,
+        method: this.target.method,
+        url: this.target.url,
+        attempts: this.attempt,
       });
-      this.#gaveUp(unreplayable);
+      this.gaveUp(unreplayable);
       throw unreplayable;
     }
-    this.#lastFailure = describeStatus(response.status);
-    if (!(await this.#beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
+    this.lastFailure = describeStatus(response.status);
+    if (!(await this.beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;
-    this.#policy = next;
-    await this.#sleep(delay.delayMs);
+    this.policy = next;
+    await this.sleep(delay.delayMs);
     return true;
   }
 
@@ -419,64 +325,22 @@ export class Exchange {
   /** A reset before any response byte on a connection that had carried earlier responses. */
   #isStaleConnection(raw: unknown, classified: unknown): boolean {
     if (this.#staleRetried || !(classified instanceof ConnectionResetError)) return false;
-    const target = this.#target;
+    const target = this.target;
     if (
-      !this.#policy.isMethodRetryable(target.method, this.#init.replaySafe) ||
+      !this.policy.isMethodRetryable(target.method, this.init.replaySafe) ||
       !target.body.replayable
     )
       return false;
     const socket = (raw as { socket?: { bytesRead?: unknown } } | null)?.socket;
     return typeof socket?.bytesRead === 'number' && socket.bytesRead > 0;
   }
+}
 
-  /** Hooks, logs and events before a sleep; false when a hook vetoed the retry. */
-  async #beforeSleep(
-    delayMs: number,
-    source: RetryEvent['delaySource'],
-    error: DoggedError | undefined,
-    status: number | undefined,
-  ): Promise<boolean> {
-    const init = this.#init;
-    const event: RetryEvent = Object.freeze({
-      method: this.#target.method,
-      url: this.#target.url,
-      attempt: this.#attempt,
-      maxAttempts: this.#maxAttempts,
-      delayMs,
-      delaySource: source,
-      error,
-      status,
-    });
-    for (const hook of init.hooks.beforeRetry) if ((await hook(event)) === false) return false;
-    init.logger?.warn(formatRetry(event));
-    if (retryChannel.hasSubscribers) retryChannel.publish(event);
-    return true;
-  }
-
-  async #sleep(delayMs: number): Promise<void> {
-    const init = this.#init;
-    if (this.#deadline !== undefined && init.clock.now() + delayMs >= this.#deadline) {
-      const error = this.#deadlineError(
-        `the next retry, ${formatDuration(delayMs)} away, would cross it`,
-      );
-      this.#gaveUp(error);
-      throw error;
-    }
-    await init.clock.sleep(delayMs, this.#signal);
-  }
-
-  #gaveUp(error: unknown): void {
-    const init = this.#init;
-    if (!init.logger && !giveUpChannel.hasSubscribers) return;
-    const event: GiveUpEvent = Object.freeze({
-      method: this.#target.method,
-      url: this.#target.url,
-      attempts: this.#attempt,
-      error,
-    });
-    init.logger?.warn(formatGiveUp(event));
-    if (giveUpChannel.hasSubscribers) giveUpChannel.publish(event);
-  }
+/** The Retry-After of a ban answer in ms, when it has a valid one (it sets the bench). */
+function retryAfterOf(raw: Dispatcher.ResponseData): number | undefined {
+  const value = raw.headers['retry-after'];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined ? undefined : parseRetryAfter(text, Date.now());
 }
 
 function resumeHeaders(resume: ResumeFrom): Record<string, string> {

@@ -12,6 +12,8 @@ export interface BeforeRequestContext {
   readonly attempt: number;
   /** The request headers (lower-case names), mutable. */
   readonly headers: HeaderRecord;
+  /** The proxy this attempt goes through (credentials removed); absent when direct. */
+  readonly proxy?: string;
 }
 
 /** What `error` hooks see next to the error. */
@@ -19,6 +21,8 @@ export interface ErrorContext {
   readonly method: string;
   readonly url: string;
   readonly attempt: number;
+  /** The proxy the attempt went through (credentials removed); absent when direct. */
+  readonly proxy?: string;
 }
 
 type OneOrMany<F> = F | readonly F[];

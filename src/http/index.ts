@@ -2,6 +2,7 @@ export type { RequestBody } from './body.js';
 export { classifyError, type FailureContext } from './classify.js';
 export {
   closeDefaultSession,
+  configureDefaultSession,
   defaultSession,
   del,
   del as delete,
@@ -14,6 +15,7 @@ export {
   put,
   request,
 } from './default-session.js';
+export type { TlsOptions } from './dispatchers.js';
 export {
   BudgetExhaustedError,
   CircuitOpenError,
@@ -28,6 +30,7 @@ export {
   MaxRetryError,
   NameResolutionError,
   ProxyError,
+  type ProxyErrorOptions,
   ReadTimeoutError,
   type RequestHistoryEntry,
   type RequestPhase,
@@ -42,6 +45,7 @@ export {
 export type { HeadersLike } from './headers.js';
 export type { BeforeRequestContext, ErrorContext, SessionHooks } from './hooks.js';
 export { type RetryInterceptorOptions, retryInterceptor } from './interceptor.js';
+export { NoProxyList, type NoProxyOption } from './no-proxy.js';
 export type { GiveUpEvent, RetryEvent } from './observe.js';
 export {
   DEFAULT_ALLOWED_METHODS,
@@ -51,6 +55,11 @@ export {
   RetryPolicy,
   type RetryPolicyOptions,
 } from './policy.js';
+export type { ProxyEnvironmentOptions } from './proxy-env.js';
+export { NoProxyAvailableError, ProxyAuthError } from './proxy-errors.js';
+export { type ProxyEntry, type ProxyPick, ProxyPool } from './proxy-pool.js';
+export type { ProxyPoolOptions, ProxyStrategy, WhenAllBenched } from './proxy-pool-options.js';
+export type { ProxyStatistics } from './proxy-statistics.js';
 export { DoggedResponse } from './response.js';
 export { formatHttpDate, parseHttpDate, parseRetryAfter } from './retry-after.js';
 export {

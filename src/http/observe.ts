@@ -15,12 +15,17 @@ export interface RetryEvent {
   readonly maxAttempts: number;
   /** The delay before the next attempt, ms. */
   readonly delayMs: number;
-  /** Where the delay came from. */
-  readonly delaySource: 'retry-after' | 'backoff' | 'immediate';
+  /**
+   * Where the delay came from: `immediate` for the free stale-connection retry, `rotation` for a
+   * ban or a proxy failure retried at once through another proxy of the pool.
+   */
+  readonly delaySource: 'retry-after' | 'backoff' | 'immediate' | 'rotation';
   /** The failure: an error, or undefined when a status is retried. */
   readonly error: DoggedError | undefined;
   /** The retried status, when a response is retried. */
   readonly status: number | undefined;
+  /** The proxy the failed attempt went through (credentials removed), if any. */
+  readonly proxy: string | undefined;
 }
 
 /** Published on `dogged:giveup` when a request fails for good. */
@@ -55,15 +60,21 @@ export function environmentLogger(env: NodeJS.ProcessEnv = process.env): Logger 
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** `GET http://127.0.0.1:8080/status/503 attempt 1/4 failed: 503 Service Unavailable; retrying in 412 ms (backoff)` */
+/**
+ * `GET http://127.0.0.1:8080/status/503 attempt 1/4 failed: 503 Service Unavailable; retrying in 412 ms (backoff)`;
+ * through a pool: `... attempt 1/4 via proxy http://127.0.0.1:3128 failed: 403 Forbidden; rotating to another proxy at once`
+ */
 export function formatRetry(event: RetryEvent): string {
   const of = Number.isFinite(event.maxAttempts) ? `/${event.maxAttempts}` : '';
   const cause = event.error ? describeError(event.error) : describeStatus(event.status ?? 0);
   const when =
-    event.delaySource === 'immediate'
-      ? 'retrying at once'
-      : `retrying in ${formatDuration(event.delayMs)} (${event.delaySource})`;
-  return `${event.method} ${event.url} attempt ${event.attempt}${of} failed: ${cause}; ${when}`;
+    event.delaySource === 'rotation'
+      ? 'rotating to another proxy at once'
+      : event.delaySource === 'immediate'
+        ? 'retrying at once'
+        : `retrying in ${formatDuration(event.delayMs)} (${event.delaySource})`;
+  const via = event.proxy === undefined ? '' : ` via proxy ${event.proxy}`;
+  return `${event.method} ${event.url} attempt ${event.attempt}${of}${via} failed: ${cause}; ${when}`;
 }
 
 export function formatGiveUp(event: GiveUpEvent): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { type Clock, isClock, systemClock } from '../retry/clock.js';
 import type { Logger } from '../retry/log.js';
 import {
@@ -9,261 +9,43 @@ import {
   assertPlainObject,
   showValue,
 } from '../retry/validate.js';
-import { prepareBody, type RequestBody } from './body.js';
+import { prepareBody } from './body.js';
+import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
 import { fromFetchArguments, toFetchError, toFetchResponse } from './fetch.js';
-import { type HeaderRecord, type HeadersLike, mergeHeaders } from './headers.js';
-import { type HookLists, mergeHooks, NO_HOOKS, type SessionHooks } from './hooks.js';
+import { mergeHeaders } from './headers.js';
+import { NO_HOOKS } from './hooks.js';
 import { environmentLogger } from './observe.js';
-import { RetryPolicy, type RetryPolicyOptions } from './policy.js';
+import { RetryPolicy } from './policy.js';
+import { checkRotations, mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
+import { type EnvironmentProxies, proxiesFromEnvironment } from './proxy-env.js';
+import type { ProxyRouting } from './proxy-rotation.js';
 import type { DoggedResponse } from './response.js';
+import { appendQuery, type Config, checkRedirects, layer, toPolicy } from './session-config.js';
 import {
-  DEFAULT_TIMEOUTS,
-  type ResolvedTimeouts,
-  resolveTimeouts,
-  type TimeoutOption,
-} from './timeouts.js';
+  MOUNT_KEYS,
+  type MountOptions,
+  REQUEST_HINTS,
+  REQUEST_KEYS,
+  type RequestOptions,
+  SESSION_KEYS,
+  type SessionOptions,
+} from './session-options.js';
+import { DEFAULT_TIMEOUTS, resolveTimeouts } from './timeouts.js';
+
+export type {
+  MountOptions,
+  RequestOptions,
+  RetryOption,
+  SessionOptions,
+} from './session-options.js';
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }
 ).version;
-
-/** What a retry option may be: a policy, its options, a number of retries, or `false` for none. */
-export type RetryOption = RetryPolicy | RetryPolicyOptions | number | false;
-
-/** Settings that a `mount()` can override for a URL prefix. */
-export interface MountOptions {
-  /**
-   * The retry policy.
-   * @default new RetryPolicy() (3 retries, full-jitter backoff, Retry-After obeyed)
-   * @example { retry: { total: 5, backoffFactor: 1000 } }
-   */
-  retry?: RetryOption;
-  /**
-   * Timeouts in ms: `{ connect, read, total }`, `[connect, read]`, or one number for both.
-   * @default { connect: 10000, read: 30000 }
-   * @example { timeout: [5000, 10_000] }
-   */
-  timeout?: TimeoutOption;
-  /**
-   * Headers sent with every request (a request's own headers win; `undefined` removes one).
-   * @default { 'user-agent': 'dogged/<version>' }
-   * @example { headers: { authorization: `Bearer ${token}` } }
-   */
-  headers?: HeadersLike;
-  /**
-   * Lifecycle hooks, appended to the session's.
-   * @default undefined
-   * @example { hooks: { response: (res) => console.log(res.status, res.url) } }
-   */
-  hooks?: SessionHooks;
-  /**
-   * Redirects followed at most (301/302/303 turn a POST into a GET, 307/308 keep method and
-   * body; another origin loses `removeHeadersOnRedirect`). 0 returns the 3xx response; more
-   * throws `TooManyRedirectsError` (or returns the 3xx with `raiseOnRedirect: false`).
-   * @default 20
-   * @example { maxRedirects: 0 }
-   */
-  maxRedirects?: number;
-}
-
-/** Options of {@link Session}. */
-export interface SessionOptions extends MountOptions {
-  /**
-   * Prefix for relative URLs: `baseURL + '/' + url`, slashes joined once (no `new URL()` surprises).
-   * @default undefined
-   * @example { baseURL: 'http://127.0.0.1:8080/api/v1' }
-   */
-  baseURL?: string | URL;
-  /**
-   * Where retry lines (`warn`) and request lines (`debug`) go: `console`, pino, winston...
-   * `false` silences even `DOGGED_LOG`.
-   * @default the stderr logger of `DOGGED_LOG=debug|info|warn`, if set; else none
-   * @example { logger: console }
-   */
-  logger?: Logger | false;
-  /**
-   * The undici dispatcher to send through; dogged's own keep-alive `Agent` when not given.
-   * (With your own dispatcher, the connect timeout is the dispatcher's.)
-   * @default a new undici Agent per session
-   * @example { dispatcher: new Agent({ connections: 16 }) }
-   */
-  dispatcher?: Dispatcher;
-  /**
-   * The clock that retries sleep on (tests pass `FakeClock`).
-   * @default the system clock
-   * @example { clock: new FakeClock({ autoAdvance: true }) }
-   */
-  clock?: Clock;
-}
-
-/** Options of one request. */
-export interface RequestOptions {
-  /**
-   * The method.
-   * @default 'GET'
-   */
-  method?: string;
-  /**
-   * Headers for this request, over the session's (`undefined` removes one).
-   * @default undefined
-   */
-  headers?: HeadersLike;
-  /**
-   * The body: string, Uint8Array, ArrayBuffer, URLSearchParams, FormData, Blob, a stream, or a
-   * function returning a fresh body per attempt (makes a stream replayable).
-   * @default undefined
-   * @example { method: 'POST', body: () => createReadStream('upload.bin') }
-   */
-  body?: RequestBody;
-  /**
-   * A value sent as JSON (sets `content-type: application/json`).
-   * @default undefined
-   * @example { method: 'POST', json: { name: 'Ada' } }
-   */
-  json?: unknown;
-  /**
-   * Query parameters appended to the URL.
-   * @default undefined
-   * @example { query: { page: 2, tags: ['a', 'b'] } }
-   */
-  query?:
-    | Record<
-        string,
-        string | number | boolean | readonly (string | number | boolean)[] | null | undefined
-      >
-    | URLSearchParams;
-  /**
-   * Timeouts for this request, over the session's.
-   * @default the session's
-   */
-  timeout?: TimeoutOption;
-  /**
-   * The retry policy for this request.
-   * @default the session's (or the mount's)
-   */
-  retry?: RetryOption;
-  /**
-   * Aborts the request (and any retry sleep) at once; rejects with the signal's reason.
-   * @default undefined
-   */
-  signal?: AbortSignal;
-  /**
-   * Sends an `Idempotency-Key` so the server can deduplicate, which makes any method safe to
-   * retry: `true` generates one key per logical request (the same on every attempt), a string
-   * is used as given.
-   * @default false
-   * @example { method: 'POST', json: order, idempotencyKey: true }
-   */
-  idempotencyKey?: boolean | string;
-  /**
-   * Redirects followed at most for this request.
-   * @default the session's (20)
-   * @example { maxRedirects: 0 }
-   */
-  maxRedirects?: number;
-  /**
-   * Throw `HTTPStatusError` for a final status of 400 or more (its `response` keeps the body).
-   * @default false (like requests: check `ok` or call `raiseForStatus()`)
-   */
-  throwOnStatus?: boolean;
-}
-
-const SESSION_KEYS = [
-  'retry',
-  'timeout',
-  'headers',
-  'hooks',
-  'maxRedirects',
-  'baseURL',
-  'logger',
-  'dispatcher',
-  'clock',
-] as const;
-const MOUNT_KEYS = ['retry', 'timeout', 'headers', 'hooks', 'maxRedirects'] as const;
-const REQUEST_KEYS = [
-  'method',
-  'headers',
-  'body',
-  'json',
-  'query',
-  'timeout',
-  'retry',
-  'signal',
-  'idempotencyKey',
-  'maxRedirects',
-  'throwOnStatus',
-] as const;
-const REQUEST_HINTS: Record<string, string> = {
-  params: 'use query',
-  data: 'use body (or json)',
-  timeoutMs: 'use timeout',
-  retries: 'use retry: { total: n }',
-  idempotent: 'use idempotencyKey: true',
-};
-
-interface Config {
-  readonly policy: RetryPolicy;
-  readonly timeouts: ResolvedTimeouts;
-  readonly headers: HeaderRecord;
-  readonly hooks: HookLists;
-  readonly maxRedirects: number;
-}
-
-function checkRedirects(where: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`${where} must be a non-negative integer, got ${showValue(value)}`);
-  }
-  return value;
-}
-
-function toPolicy(
-  value: RetryOption | undefined,
-  fallback: RetryPolicy,
-  where: string,
-): RetryPolicy {
-  if (value === undefined) return fallback;
-  if (
-    value !== false &&
-    typeof value !== 'number' &&
-    !(value instanceof RetryPolicy) &&
-    (value === null || typeof value !== 'object')
-  ) {
-    throw new TypeError(
-      `${where} must be a RetryPolicy, its options, a number of retries or false, got ${showValue(value)}`,
-    );
-  }
-  return RetryPolicy.from(value);
-}
-
-function layer(base: Config, options: MountOptions, where: string): Config {
-  return Object.freeze({
-    policy: toPolicy(options.retry, base.policy, `${where}: retry`),
-    timeouts: resolveTimeouts(options.timeout, base.timeouts, `${where}: timeout`),
-    headers: Object.freeze(mergeHeaders({ ...base.headers }, options.headers, `${where}: headers`)),
-    hooks: mergeHooks(base.hooks, options.hooks, `${where}: hooks`),
-    maxRedirects:
-      options.maxRedirects === undefined
-        ? base.maxRedirects
-        : checkRedirects(`${where}: maxRedirects`, options.maxRedirects),
-  });
-}
-
-function appendQuery(url: URL, query: RequestOptions['query'], where: string): void {
-  if (query === undefined) return;
-  if (query instanceof URLSearchParams) {
-    for (const [k, v] of query) url.searchParams.append(k, v);
-    return;
-  }
-  assertPlainObject(`${where}: query`, query);
-  for (const [key, value] of Object.entries(query)) {
-    if (value === undefined || value === null) continue;
-    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(v));
-  }
-}
 
 /**
  * A configured, pooled HTTP client: keep-alive connections (an undici `Agent`), a retry policy
@@ -282,7 +64,8 @@ export class Session {
   readonly #clock: Clock;
   readonly #ownDispatcher: boolean;
   readonly #dispatcher: Dispatcher | undefined;
-  readonly #agents = new Map<number, Agent>();
+  readonly #dispatchers: Dispatchers;
+  readonly #environment: EnvironmentProxies | undefined;
   #closed = false;
 
   constructor(options: SessionOptions = {}) {
@@ -317,14 +100,31 @@ export class Session {
     this.#clock = options.clock ?? systemClock;
     this.#dispatcher = options.dispatcher;
     this.#ownDispatcher = options.dispatcher === undefined;
+    if (options.dispatcher !== undefined) {
+      const clash = (['proxies', 'tls', 'proxyFromEnvironment'] as const).find(
+        (name) => options[name] !== undefined && options[name] !== false,
+      );
+      if (clash)
+        throw new TypeError(
+          `Session: ${clash} needs dogged's own dispatchers; pass either dispatcher or ${clash}, not both`,
+        );
+    }
+    this.#dispatchers = new Dispatchers(
+      options.tls === undefined ? undefined : checkTls(options.tls, 'Session: tls'),
+    );
+    this.#environment =
+      options.proxyFromEnvironment === undefined
+        ? undefined
+        : proxiesFromEnvironment(options.proxyFromEnvironment, this.#clock);
     const root: Config = {
       policy: new RetryPolicy(),
       timeouts: DEFAULT_TIMEOUTS,
       headers: { 'user-agent': `dogged/${VERSION}` },
       hooks: NO_HOOKS,
       maxRedirects: 20,
+      proxy: ROOT_PROXY_CONFIG,
     };
-    this.#base = layer(root, options, 'Session');
+    this.#base = layer(root, options, 'Session', this.#clock);
   }
 
   static #checkBase(value: string | URL): string {
@@ -355,7 +155,12 @@ export class Session {
       );
     assertPlainObject('Session.mount options', options);
     assertKnownKeys('Session.mount', options as Record<string, unknown>, MOUNT_KEYS);
-    const config = layer(this.#base, options, `Session.mount(${JSON.stringify(prefix)})`);
+    const where = `Session.mount(${JSON.stringify(prefix)})`;
+    if (this.#dispatcher && options.proxies !== undefined && options.proxies !== false)
+      throw new TypeError(
+        `${where}: proxies need dogged's own dispatchers, and this session has a dispatcher`,
+      );
+    const config = layer(this.#base, options, where, this.#clock);
     const existing = this.#mounts.findIndex((m) => m.prefix === prefix);
     if (existing >= 0) this.#mounts.splice(existing, 1);
     this.#mounts.push({ prefix, config });
@@ -369,13 +174,38 @@ export class Session {
   }
 
   #dispatcherFor(connectTimeout: number): Dispatcher {
-    if (this.#dispatcher) return this.#dispatcher;
-    let agent = this.#agents.get(connectTimeout);
-    if (!agent) {
-      agent = new Agent({ connect: { timeout: connectTimeout } });
-      this.#agents.set(connectTimeout, agent);
-    }
-    return agent;
+    return this.#dispatcher ?? this.#dispatchers.direct(connectTimeout);
+  }
+
+  /** How the request's attempts find their proxy; undefined when they always go direct. */
+  #routing(
+    config: Config,
+    connectTimeout: number,
+    options: RequestOptions,
+  ): ProxyRouting | undefined {
+    if (
+      options.proxyKey !== undefined &&
+      (typeof options.proxyKey !== 'string' || options.proxyKey === '')
+    )
+      throw new TypeError(
+        `request: proxyKey must be a non-empty string, got ${showValue(options.proxyKey)}`,
+      );
+    const maxRotations =
+      options.proxyRotations === undefined
+        ? config.proxy.rotations
+        : checkRotations('request: proxyRotations', options.proxyRotations);
+    const environment = this.#environment;
+    if (!mayProxy(config.proxy, environment)) return undefined;
+    return {
+      poolFor: (url) => poolFor(config.proxy, environment, url),
+      dispatcher: (proxy) =>
+        proxy === undefined
+          ? this.#dispatcherFor(connectTimeout)
+          : this.#dispatchers.proxy(proxy, connectTimeout),
+      maxRotations,
+      key: options.proxyKey,
+      logger: this.#logger,
+    };
   }
 
   #resolveUrl(input: string | URL, query: RequestOptions['query']): URL {
@@ -471,6 +301,7 @@ export class Session {
     }
     const exchange = new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
+      routing: this.#routing(config, timeouts.connect, options),
       target: {
         method,
         origin: url.origin,
@@ -530,9 +361,7 @@ export class Session {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const agents = [...this.#agents.values()];
-    this.#agents.clear();
-    await Promise.all(agents.map((a) => a.close()));
+    await this.#dispatchers.close();
   }
 
   /** `await using session = new Session()` closes it at the end of the block. */

@@ -18,7 +18,11 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/** `http://host:port`, with IPv6 addresses bracketed. */
-export function httpOrigin(address: string, port: number): string {
-  return `http://${isIPv6(address) ? `[${address}]` : address}:${port}`;
+/** `http://host:port` (or `https://`), with IPv6 addresses bracketed. */
+export function httpOrigin(
+  address: string,
+  port: number,
+  scheme: 'http' | 'https' = 'http',
+): string {
+  return `${scheme}://${isIPv6(address) ? `[${address}]` : address}:${port}`;
 }

@@ -67,6 +67,14 @@ export interface ChaosServerOptions {
    * @example startChaosServer({ onArrival: (a) => console.log(a.method, a.target) })
    */
   onArrival?: (arrival: ChaosArrival) => void;
+  /**
+   * Serve HTTPS instead of HTTP on both listeners, with this certificate and private key (PEM).
+   * Tests generate a throwaway self-signed pair and trust it on the client side (a Session's
+   * `tls: { ca: cert }`). `url` and `secondaryUrl` then start with `https://`.
+   * @default undefined (plain HTTP)
+   * @example startChaosServer({ tls: { key: readFileSync('key.pem'), cert: readFileSync('cert.pem') } })
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** {@link ChaosServerOptions} with every default filled in and every value checked. */
@@ -80,6 +88,7 @@ export interface ResolvedChaosOptions {
   readonly maxBodyBytes: number;
   readonly keepAliveTimeoutMs: number;
   readonly onArrival: ((arrival: ChaosArrival) => void) | undefined;
+  readonly tls: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
 }
 
 function integerOption(name: string, value: unknown, fallback: number, min: number, max: number) {
@@ -110,6 +119,14 @@ export function resolveChaosOptions(options: ChaosServerOptions): ResolvedChaosO
   if (options.onArrival !== undefined && typeof options.onArrival !== 'function') {
     throw new TypeError('startChaosServer: onArrival must be a function');
   }
+  const tls = options.tls;
+  const isPem = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+  if (
+    tls !== undefined &&
+    (tls === null || typeof tls !== 'object' || !isPem(tls.key) || !isPem(tls.cert))
+  ) {
+    throw new TypeError('startChaosServer: tls must be { key, cert } with PEM strings or Buffers');
+  }
   return {
     host,
     port: integerOption('port', options.port, 0, 0, 65_535),
@@ -126,5 +143,6 @@ export function resolveChaosOptions(options: ChaosServerOptions): ResolvedChaosO
       2 ** 31 - 1,
     ),
     onArrival: options.onArrival,
+    tls: tls === undefined ? undefined : { key: tls.key, cert: tls.cert },
   };
 }

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createSecureServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ChaosArrival, ChaosListenerName } from './arrival-log.js';
 import { httpOrigin } from './loopback.js';
@@ -9,7 +10,7 @@ import { ChaosState } from './state.js';
 
 /** A running chaos server: two listeners (two origins) sharing one set of endpoints and state. */
 export interface ChaosServer {
-  /** `http://127.0.0.1:<port>` of the main listener. */
+  /** `http://127.0.0.1:<port>` of the main listener (`https://` with the `tls` option). */
   readonly url: string;
   readonly port: number;
   /** The address actually bound, e.g. `127.0.0.1` or `::1`. */
@@ -88,13 +89,20 @@ export async function startChaosServer(options: ChaosServerOptions = {}): Promis
   };
 
   const createListener = (name: ChaosListenerName): Server => {
-    const server = createServer({ requireHostHeader: false }, createRequestListener(runtime, name));
+    const listener = createRequestListener(runtime, name);
+    const tls = resolved.tls;
+    const server: Server = tls
+      ? createSecureServer({ key: tls.key, cert: tls.cert, requireHostHeader: false }, listener)
+      : createServer({ requireHostHeader: false }, listener);
     server.keepAliveTimeout = resolved.keepAliveTimeoutMs;
     server.on('connection', (socket: Socket) => {
-      connectionIds.set(socket, ++connections);
+      if (!tls) connectionIds.set(socket, ++connections);
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
     });
+    // Over TLS, requests see the TLS socket: that is the one to number.
+    if (tls)
+      server.on('secureConnection', (socket: Socket) => connectionIds.set(socket, ++connections));
     return server;
   };
   const primary = createListener('primary');
@@ -119,8 +127,9 @@ export async function startChaosServer(options: ChaosServerOptions = {}): Promis
     await close();
     throw error;
   }
-  runtime.origins.primary = httpOrigin(primaryAddress.address, primaryAddress.port);
-  runtime.origins.secondary = httpOrigin(secondaryAddress.address, secondaryAddress.port);
+  const scheme = resolved.tls ? 'https' : 'http';
+  runtime.origins.primary = httpOrigin(primaryAddress.address, primaryAddress.port, scheme);
+  runtime.origins.secondary = httpOrigin(secondaryAddress.address, secondaryAddress.port, scheme);
 
   return {
     url: runtime.origins.primary,

@@ -1,0 +1,77 @@
+import { assertPlainObject, showValue } from '../retry/validate.js';
+import { type HeaderRecord, mergeHeaders } from './headers.js';
+import { type HookLists, mergeHooks } from './hooks.js';
+import { RetryPolicy } from './policy.js';
+import { layerProxyConfig, type ProxyConfig } from './proxy-config.js';
+import type { MountOptions, RequestOptions, RetryOption } from './session-options.js';
+import { type ResolvedTimeouts, resolveTimeouts } from './timeouts.js';
+
+/** The settings of a Session, or of one of its mounts, resolved and checked. */
+export interface Config {
+  readonly policy: RetryPolicy;
+  readonly timeouts: ResolvedTimeouts;
+  readonly headers: HeaderRecord;
+  readonly hooks: HookLists;
+  readonly maxRedirects: number;
+  readonly proxy: ProxyConfig;
+}
+
+export function checkRedirects(where: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new TypeError(`${where} must be a non-negative integer, got ${showValue(value)}`);
+  }
+  return value;
+}
+
+export function toPolicy(
+  value: RetryOption | undefined,
+  fallback: RetryPolicy,
+  where: string,
+): RetryPolicy {
+  if (value === undefined) return fallback;
+  if (
+    value !== false &&
+    typeof value !== 'number' &&
+    !(value instanceof RetryPolicy) &&
+    (value === null || typeof value !== 'object')
+  ) {
+    throw new TypeError(
+      `${where} must be a RetryPolicy, its options, a number of retries or false, got ${showValue(value)}`,
+    );
+  }
+  return RetryPolicy.from(value);
+}
+
+/** `options` over `base`, every value checked. */
+export function layer(
+  base: Config,
+  options: MountOptions,
+  where: string,
+  clock: { now(): number },
+): Config {
+  return Object.freeze({
+    proxy: layerProxyConfig(base.proxy, options, where, clock),
+    policy: toPolicy(options.retry, base.policy, `${where}: retry`),
+    timeouts: resolveTimeouts(options.timeout, base.timeouts, `${where}: timeout`),
+    headers: Object.freeze(mergeHeaders({ ...base.headers }, options.headers, `${where}: headers`)),
+    hooks: mergeHooks(base.hooks, options.hooks, `${where}: hooks`),
+    maxRedirects:
+      options.maxRedirects === undefined
+        ? base.maxRedirects
+        : checkRedirects(`${where}: maxRedirects`, options.maxRedirects),
+  });
+}
+
+/** Appends `query` to the URL's search parameters. */
+export function appendQuery(url: URL, query: RequestOptions['query'], where: string): void {
+  if (query === undefined) return;
+  if (query instanceof URLSearchParams) {
+    for (const [k, v] of query) url.searchParams.append(k, v);
+    return;
+  }
+  assertPlainObject(`${where}: query`, query);
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null) continue;
+    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(key, String(v));
+  }
+}

@@ -1,0 +1,239 @@
+import { CircuitBreaker, type CircuitPermit } from '../retry/breaker.js';
+import type { CircuitBreakerOptions } from '../retry/breaker-options.js';
+import { RetryBudget, type RetryBudgetOptions } from '../retry/budget.js';
+import type { Clock } from '../retry/clock.js';
+import { formatDuration } from '../retry/describe.js';
+import { type RateLimiter, TokenBucketLimiter } from '../retry/rate-limiter.js';
+import {
+  AdaptiveRateLimiter,
+  type AdaptiveRateLimiterOptions,
+} from '../retry/rate-limiter-adaptive.js';
+import { showValue } from '../retry/validate.js';
+import { CircuitOpenError, RetryAfterTooLongError } from './errors.js';
+
+/**
+ * A client-side rate limit per origin: `{ perSecond, burst }` (a token bucket), `'adaptive'`
+ * (AWS SDK style: cut on 429, grows back on success), `{ adaptive: options }`, or any
+ * `RateLimiter` object (shared by every origin).
+ */
+export type RateLimitOption =
+  | { perSecond: number; burst?: number }
+  | 'adaptive'
+  | { adaptive: AdaptiveRateLimiterOptions }
+  | RateLimiter
+  | false;
+
+/** Retry-storm protection settings of a Session or a mount. */
+export interface StormOptions {
+  /**
+   * The retry budget: retries beyond it fail fast with `BudgetExhaustedError`. Options give one
+   * budget per origin; a `RetryBudget` object is shared by every origin (and every session it
+   * is given to). `false` turns it off.
+   * @default one `new RetryBudget()` per origin (20% of requests, plus 10 retries/s)
+   * @example { budget: new RetryBudget({ percentCanRetry: 0.1 }) }
+   */
+  budget?: RetryBudget | RetryBudgetOptions | false;
+  /**
+   * A circuit breaker: opt-in. Options give one breaker per origin; a `CircuitBreaker` object is
+   * shared. An open circuit fails fast with `CircuitOpenError`.
+   * @default false
+   * @example { breaker: { mode: 'consecutive', threshold: 5, halfOpenAfterMs: 10_000 } }
+   */
+  breaker?: CircuitBreaker | CircuitBreakerOptions | false;
+  /**
+   * A client-side rate limit per origin: opt-in.
+   * @default false
+   * @example { rateLimit: 'adaptive' } // or { rateLimit: { perSecond: 10, burst: 20 } }
+   */
+  rateLimit?: RateLimitOption;
+  /**
+   * After a 429 or 503 with Retry-After from an origin, hold every new request to that origin
+   * until then, not only the one that got it.
+   * @default true
+   * @example { cooldown: false }
+   */
+  cooldown?: boolean;
+}
+
+const MAX_ORIGINS = 10_000;
+
+/** What one origin's requests share: budget, breaker, limiter and cooldown. */
+export class OriginGuard {
+  readonly origin: string;
+  readonly budget: RetryBudget | undefined;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly limiter: RateLimiter | undefined;
+  readonly #cooldown: boolean;
+  readonly #clock: Clock;
+  #cooldownUntil = 0;
+
+  constructor(
+    origin: string,
+    parts: {
+      budget?: RetryBudget;
+      breaker?: CircuitBreaker;
+      limiter?: RateLimiter;
+      cooldown: boolean;
+      clock: Clock;
+    },
+  ) {
+    this.origin = origin;
+    this.budget = parts.budget;
+    this.breaker = parts.breaker;
+    this.limiter = parts.limiter;
+    this.#cooldown = parts.cooldown;
+    this.#clock = parts.clock;
+  }
+
+  /** Milliseconds left of this origin's Retry-After hold (0 when none). */
+  get cooldownMs(): number {
+    return Math.max(0, this.#cooldownUntil - this.#clock.now());
+  }
+
+  /** A Retry-After from this origin: hold new requests until it has passed. */
+  holdFor(ms: number): void {
+    if (this.#cooldown) this.#cooldownUntil = Math.max(this.#cooldownUntil, this.#clock.now() + ms);
+  }
+
+  /**
+   * Waits for what stands between a request and the origin (the cooldown, then the rate limit),
+   * then asks the breaker. Resolves with the breaker's permit (if any) to report the outcome to.
+   */
+  async admit(context: {
+    method: string;
+    url: string;
+    attempt: number;
+    signal: AbortSignal | undefined;
+    maxRetryAfterMs: number;
+    sleep: (ms: number) => Promise<void>;
+  }): Promise<CircuitPermit | undefined> {
+    const held = this.cooldownMs;
+    if (held > 0) {
+      if (held > context.maxRetryAfterMs) {
+        throw new RetryAfterTooLongError({
+          retryAfterMs: held,
+          maxRetryAfterMs: context.maxRetryAfterMs,
+          method: context.method,
+          url: context.url,
+          attempts: context.attempt,
+        });
+      }
+      await context.sleep(held);
+    }
+    if (this.limiter) await this.limiter.acquire(context.signal);
+    if (!this.breaker) return undefined;
+    const permit = this.breaker.tryAcquire();
+    if (permit.allowed) return permit;
+    throw new CircuitOpenError(
+      `the circuit for ${this.origin} is ${permit.state}: failing fast; it lets a request through in ${formatDuration(permit.retryAfterMs)}`,
+      {
+        method: context.method,
+        url: context.url,
+        attempts: context.attempt,
+        ...(permit.lastFailure !== undefined && { cause: permit.lastFailure }),
+        phase: 'none',
+      },
+    );
+  }
+
+  /** The origin said "slow down" (429): an adaptive limiter cuts its rate. */
+  throttled(): void {
+    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onThrottle();
+  }
+
+  /** Any other answer: an adaptive limiter grows back. */
+  answered(): void {
+    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onSuccess();
+  }
+}
+
+function isRateLimiter(value: unknown): value is RateLimiter {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as RateLimiter).acquire === 'function' &&
+    typeof (value as RateLimiter).tryAcquire === 'function'
+  );
+}
+
+/** Checks storm options at the boundary; returns a factory of per-origin guards. */
+export class StormControl {
+  readonly #options: StormOptions;
+  readonly #clock: Clock;
+  readonly #guards = new Map<string, OriginGuard>();
+
+  constructor(options: StormOptions, clock: Clock, where: string) {
+    const { budget, breaker, rateLimit, cooldown } = options;
+    if (budget !== undefined && budget !== false && !(budget instanceof RetryBudget))
+      new RetryBudget({ ...budget, clock });
+    if (breaker !== undefined && breaker !== false && !(breaker instanceof CircuitBreaker))
+      new CircuitBreaker({ ...breaker, clock } as CircuitBreakerOptions);
+    if (
+      rateLimit !== undefined &&
+      rateLimit !== false &&
+      rateLimit !== 'adaptive' &&
+      !isRateLimiter(rateLimit)
+    ) {
+      if (typeof rateLimit !== 'object' || rateLimit === null) {
+        throw new TypeError(
+          `${where}: rateLimit must be { perSecond, burst }, 'adaptive', { adaptive: options }, a RateLimiter or false, got ${showValue(rateLimit)}`,
+        );
+      }
+      if ('adaptive' in rateLimit) new AdaptiveRateLimiter({ ...rateLimit.adaptive, clock });
+      else new TokenBucketLimiter({ ...rateLimit, clock });
+    }
+    if (cooldown !== undefined && typeof cooldown !== 'boolean')
+      throw new TypeError(`${where}: cooldown must be a boolean, got ${showValue(cooldown)}`);
+    this.#options = options;
+    this.#clock = clock;
+  }
+
+  /** The guard of `origin`, made on first use (the least recently used are forgotten past 10,000 origins). */
+  forOrigin(origin: string): OriginGuard {
+    let guard = this.#guards.get(origin);
+    if (guard) {
+      this.#guards.delete(origin);
+      this.#guards.set(origin, guard);
+      return guard;
+    }
+    guard = this.#make(origin);
+    this.#guards.set(origin, guard);
+    if (this.#guards.size > MAX_ORIGINS) {
+      const oldest = this.#guards.keys().next().value;
+      if (oldest !== undefined) this.#guards.delete(oldest);
+    }
+    return guard;
+  }
+
+  #make(origin: string): OriginGuard {
+    const o = this.#options;
+    const clock = this.#clock;
+    const budget =
+      o.budget === false
+        ? undefined
+        : o.budget instanceof RetryBudget
+          ? o.budget
+          : new RetryBudget({ ...(o.budget ?? {}), clock });
+    const breaker =
+      o.breaker === undefined || o.breaker === false
+        ? undefined
+        : o.breaker instanceof CircuitBreaker
+          ? o.breaker
+          : new CircuitBreaker({ name: origin, ...o.breaker, clock } as CircuitBreakerOptions);
+    const r = o.rateLimit;
+    let limiter: RateLimiter | undefined;
+    if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
+    else if (r !== undefined && r !== false) {
+      if (isRateLimiter(r)) limiter = r;
+      else if ('adaptive' in r) limiter = new AdaptiveRateLimiter({ ...r.adaptive, clock });
+      else limiter = new TokenBucketLimiter({ ...r, clock });
+    }
+    return new OriginGuard(origin, {
+      ...(budget && { budget }),
+      ...(breaker && { breaker }),
+      ...(limiter && { limiter }),
+      cooldown: o.cooldown !== false,
+      clock,
+    });
+  }
+}
