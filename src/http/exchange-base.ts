@@ -3,7 +3,7 @@ import type { Clock } from '../retry/clock.js';
 import { describeError, formatDuration } from '../retry/describe.js';
 import type { Logger } from '../retry/log.js';
 import { classifyError, type FailureContext } from './classify.js';
-import { type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
+import { BudgetExhaustedError, type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
 import type { HookLists } from './hooks.js';
 import {
   formatGiveUp,
@@ -18,6 +18,7 @@ import { ProxyRotation, type ProxyRouting } from './proxy-rotation.js';
 import type { Target } from './redirect.js';
 import type { DoggedResponse } from './response.js';
 import { describeStatus } from './status.js';
+import type { OriginGuard, StormControl } from './storm.js';
 import type { ResolvedTimeouts } from './timeouts.js';
 
 /** Everything one logical request needs; built by the Session. */
@@ -26,6 +27,8 @@ export interface ExchangeInit {
   dispatcher: Dispatcher;
   /** Proxy routing (pools, noProxy, environment), when the session has any. */
   routing: ProxyRouting | undefined;
+  /** Retry budget, circuit breaker, rate limit and cooldown, per origin. */
+  storm: StormControl;
   /** Method, URL, headers and body of the first attempt; redirects change it. */
   target: Target;
   policy: RetryPolicy;
@@ -118,6 +121,35 @@ export abstract class ExchangeBase {
       `${this.target.method} ${this.target.url} hit its total timeout of ${formatDuration(init.timeouts.total ?? 0)} after ${this.attempt} ${this.attempt === 1 ? 'attempt' : 'attempts'}: ${what}${last}`,
       { method: this.target.method, url: this.target.url, attempts: this.attempt },
     );
+  }
+
+  /** The storm-control guard of the origin the next attempt goes to. */
+  protected guard(): OriginGuard {
+    return this.init.storm.forOrigin(this.target.origin);
+  }
+
+  /**
+   * Takes one retry from the origin's budget: false when it is spent, and the caller fails
+   * fast with the real last outcome instead of adding load to a struggling server.
+   */
+  protected spendBudget(guard: OriginGuard): boolean {
+    return guard.budget === undefined || guard.budget.tryRetry();
+  }
+
+  protected budgetExhausted(guard: OriginGuard, cause: unknown): BudgetExhaustedError {
+    const snapshot = guard.budget?.snapshot();
+    const error = new BudgetExhaustedError(
+      `${this.target.method} ${this.target.url}: the retry budget for ${guard.origin} is spent (${snapshot?.totals.retries ?? 0} retries in the last ${formatDuration(snapshot?.ttlMs ?? 0)}), so it fails fast after ${this.attempt} ${this.attempt === 1 ? 'attempt' : 'attempts'} instead of adding load; the last failure was ${this.lastFailure ?? describeError(cause)}`,
+      {
+        method: this.target.method,
+        url: this.target.url,
+        attempts: this.attempt,
+        cause,
+        phase: 'none',
+      },
+    );
+    this.gaveUp(error);
+    return error;
   }
 
   /** The dispatcher of the next attempt: direct, or through the proxy the pool picks. */

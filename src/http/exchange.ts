@@ -30,6 +30,8 @@ export class Exchange extends ExchangeBase {
   #staleRetried = false;
   /** Range and validator for the next attempt, set by a download resume. */
   #resume: ResumeFrom | undefined;
+  /** The request was counted in its origin's retry budget (once per logical request). */
+  #counted = false;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
@@ -38,6 +40,20 @@ export class Exchange extends ExchangeBase {
     const timer = this.armDeadline();
     try {
       for (;;) {
+        const guard = this.guard();
+        if (!this.#counted) {
+          this.#counted = true;
+          guard.budget?.recordRequest();
+        }
+        // Cooldown after a Retry-After, client-side rate limit, circuit breaker.
+        const permit = await guard.admit({
+          method: this.target.method,
+          url: this.target.url,
+          attempt: this.attempt + 1,
+          signal: this.signal,
+          maxRetryAfterMs: this.policy.maxRetryAfter,
+          sleep: (ms) => this.sleep(ms),
+        });
         const dispatcher = await this.route();
         this.attempt++;
         const target = this.target;
@@ -69,6 +85,8 @@ export class Exchange extends ExchangeBase {
           if (this.signal) options.signal = this.signal;
           raw = await dispatcher.request(options);
         } catch (error) {
+          if (this.signal?.aborted) permit?.release();
+          else permit?.failure(error);
           if (await this.rotateAfterFailure(error)) continue;
           await this.#retryAfterError(error, 'request');
           continue;
@@ -83,8 +101,12 @@ export class Exchange extends ExchangeBase {
           retryBody: (error, resume) => this.#retryBody(error, resume),
           ...(resumedFrom !== undefined && { resumedFrom }),
         });
-        for (const hook of init.hooks.response) await hook(response);
         const status = raw.statusCode;
+        if (status === 429) guard.throttled();
+        else guard.answered();
+        if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
+        else permit?.success();
+        for (const hook of init.hooks.response) await hook(response);
         if (
           this.rotation?.banned(status, retryAfterOf(raw)) &&
           (await this.rotateAfterBan(response))
@@ -124,6 +146,8 @@ export class Exchange extends ExchangeBase {
           this.gaveUp(error);
           throw error;
         }
+        // A retry that ended well gives its budget token back.
+        if (status < 500 && this.attempt > 1) this.guard().budget?.recordSuccess(this.attempt);
         return response;
       }
     } finally {
@@ -246,6 +270,8 @@ export class Exchange extends ExchangeBase {
     }
     const { delayMs, source } = next.getRetryDelay();
     this.lastFailure = describeError(classified);
+    const guard = this.guard();
+    if (!this.spendBudget(guard)) throw this.budgetExhausted(guard, classified);
     if (!(await this.beforeSleep(delayMs, source, classified as DoggedError, undefined))) {
       this.gaveUp(classified);
       throw classified;
@@ -272,6 +298,8 @@ export class Exchange extends ExchangeBase {
         now: Date.now(),
       });
     } catch (final) {
+      if (final instanceof RetryAfterTooLongError)
+        this.#holdOrigin(response.status, final.retryAfterMs);
       if (final instanceof MaxRetryError && !this.policy.raiseOnStatus) return false;
       if (
         init.returnLastResponse &&
@@ -305,6 +333,24 @@ export class Exchange extends ExchangeBase {
       throw unreplayable;
     }
     this.lastFailure = describeStatus(response.status);
+    if (delay.source === 'retry-after') this.#holdOrigin(response.status, delay.delayMs);
+    const guard = this.guard();
+    if (!this.spendBudget(guard)) {
+      if (!this.policy.raiseOnStatus || init.returnLastResponse) return false;
+      throw this.budgetExhausted(
+        guard,
+        new HTTPStatusError(
+          `${this.target.method} ${this.target.url} answered ${describeStatus(response.status)}`,
+          {
+            status: response.status,
+            response,
+            method: this.target.method,
+            url: this.target.url,
+            attempts: this.attempt,
+          },
+        ),
+      );
+    }
     if (!(await this.beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;
     this.policy = next;
@@ -320,6 +366,11 @@ export class Exchange extends ExchangeBase {
     await this.#retryAfterError(error, 'body');
     this.#resume = resume;
     return this.send();
+  }
+
+  /** A 429 or 503 with Retry-After holds every new request to that origin until then. */
+  #holdOrigin(status: number, ms: number): void {
+    if (status === 429 || status === 503) this.guard().holdFor(ms);
   }
 
   /** A reset before any response byte on a connection that had carried earlier responses. */

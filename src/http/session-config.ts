@@ -1,10 +1,14 @@
+import type { Clock } from '../retry/clock.js';
 import { assertPlainObject, showValue } from '../retry/validate.js';
 import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { type HookLists, mergeHooks } from './hooks.js';
 import { RetryPolicy } from './policy.js';
 import { layerProxyConfig, type ProxyConfig } from './proxy-config.js';
 import type { MountOptions, RequestOptions, RetryOption } from './session-options.js';
+import { StormControl, type StormOptions } from './storm.js';
 import { type ResolvedTimeouts, resolveTimeouts } from './timeouts.js';
+
+const STORM_KEYS = ['budget', 'breaker', 'rateLimit', 'cooldown'] as const;
 
 /** The settings of a Session, or of one of its mounts, resolved and checked. */
 export interface Config {
@@ -14,6 +18,10 @@ export interface Config {
   readonly hooks: HookLists;
   readonly maxRedirects: number;
   readonly proxy: ProxyConfig;
+  /** Budget, breaker, rate limit and cooldown, per origin. */
+  readonly storm: StormControl;
+  /** The storm options this level was built from (a mount layers its own over them). */
+  readonly stormOptions: StormOptions;
 }
 
 export function checkRedirects(where: string, value: unknown): number {
@@ -43,13 +51,15 @@ export function toPolicy(
 }
 
 /** `options` over `base`, every value checked. */
-export function layer(
-  base: Config,
-  options: MountOptions,
-  where: string,
-  clock: { now(): number },
-): Config {
+export function layer(base: Config, options: MountOptions, where: string, clock: Clock): Config {
+  const stormKeys = STORM_KEYS.filter((k) => options[k] !== undefined);
+  const stormOptions: StormOptions = stormKeys.length
+    ? { ...base.stormOptions, ...Object.fromEntries(stormKeys.map((k) => [k, options[k]])) }
+    : base.stormOptions;
   return Object.freeze({
+    // A level with storm settings of its own gets its own per-origin guards.
+    storm: stormKeys.length ? new StormControl(stormOptions, clock, where) : base.storm,
+    stormOptions,
     proxy: layerProxyConfig(base.proxy, options, where, clock),
     policy: toPolicy(options.retry, base.policy, `${where}: retry`),
     timeouts: resolveTimeouts(options.timeout, base.timeouts, `${where}: timeout`),

@@ -9,13 +9,14 @@ import type { NoProxyOption } from './no-proxy.js';
 import type { RetryPolicy, RetryPolicyOptions } from './policy.js';
 import type { ProxyEnvironmentOptions } from './proxy-env.js';
 import type { ProxyPool } from './proxy-pool.js';
+import type { StormOptions } from './storm.js';
 import type { TimeoutOption } from './timeouts.js';
 
 /** What a retry option may be: a policy, its options, a number of retries, or `false` for none. */
 export type RetryOption = RetryPolicy | RetryPolicyOptions | number | false;
 
-/** Settings that a `mount()` can override for a URL prefix. */
-export interface MountOptions {
+/** Settings that a `mount()` can override for a URL prefix (storm control included). */
+export interface MountOptions extends StormOptions {
   /**
    * The retry policy.
    * @default new RetryPolicy() (3 retries, full-jitter backoff, Retry-After obeyed)
@@ -223,6 +224,10 @@ export const SESSION_KEYS = [
   'proxyRotations',
   'tls',
   'proxyFromEnvironment',
+  'budget',
+  'breaker',
+  'rateLimit',
+  'cooldown',
 ] as const;
 export const MOUNT_KEYS = [
   'retry',
@@ -233,6 +238,10 @@ export const MOUNT_KEYS = [
   'proxies',
   'noProxy',
   'proxyRotations',
+  'budget',
+  'breaker',
+  'rateLimit',
+  'cooldown',
 ] as const;
 export const REQUEST_KEYS = [
   'method',

@@ -32,6 +32,7 @@ import {
   SESSION_KEYS,
   type SessionOptions,
 } from './session-options.js';
+import { StormControl } from './storm.js';
 import { DEFAULT_TIMEOUTS, resolveTimeouts } from './timeouts.js';
 
 export type {
@@ -123,6 +124,8 @@ export class Session {
       hooks: NO_HOOKS,
       maxRedirects: 20,
       proxy: ROOT_PROXY_CONFIG,
+      storm: new StormControl({}, this.#clock, 'Session'),
+      stormOptions: {},
     };
     this.#base = layer(root, options, 'Session', this.#clock);
   }
@@ -302,6 +305,7 @@ export class Session {
     const exchange = new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
       routing: this.#routing(config, timeouts.connect, options),
+      storm: config.storm,
       target: {
         method,
         origin: url.origin,
