@@ -133,16 +133,7 @@ export class Exchange extends ExchangeBase {
         );
         if (init.throwOnStatus && status >= 400) {
           await response.drain();
-          const error = new HTTPStatusError(
-            `${target.method} ${target.url} answered ${describeStatus(status)}`,
-            {
-              status,
-              response,
-              method: target.method,
-              url: target.url,
-              attempts: this.attempt,
-            },
-          );
+          const error = this.#statusError(response);
           this.gaveUp(error);
           throw error;
         }
@@ -313,18 +304,8 @@ export class Exchange extends ExchangeBase {
     }
     await response.drain();
     if (!this.target.body.replayable && this.target.body.consumed()) {
-      const status = new HTTPStatusError(
-        `${this.target.method} ${this.target.url} answered ${describeStatus(response.status)}`,
-        {
-          status: response.status,
-          response,
-          method: this.target.method,
-          url: this.target.url,
-          attempts: this.attempt,
-        },
-      );
       const unreplayable = new UnreplayableBodyError({
-        cause: status,
+        cause: this.#statusError(response),
         method: this.target.method,
         url: this.target.url,
         attempts: this.attempt,
@@ -337,19 +318,7 @@ export class Exchange extends ExchangeBase {
     const guard = this.guard();
     if (!this.spendBudget(guard)) {
       if (!this.policy.raiseOnStatus || init.returnLastResponse) return false;
-      throw this.budgetExhausted(
-        guard,
-        new HTTPStatusError(
-          `${this.target.method} ${this.target.url} answered ${describeStatus(response.status)}`,
-          {
-            status: response.status,
-            response,
-            method: this.target.method,
-            url: this.target.url,
-            attempts: this.attempt,
-          },
-        ),
-      );
+      throw this.budgetExhausted(guard, this.#statusError(response));
     }
     if (!(await this.beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;
@@ -366,6 +335,18 @@ export class Exchange extends ExchangeBase {
     await this.#retryAfterError(error, 'body');
     this.#resume = resume;
     return this.send();
+  }
+
+  /** The error that stands for a response's status (its `response` keeps the drained body). */
+  #statusError(response: DoggedResponse): HTTPStatusError {
+    const { method, url } = this.target;
+    return new HTTPStatusError(`${method} ${url} answered ${describeStatus(response.status)}`, {
+      status: response.status,
+      response,
+      method,
+      url,
+      attempts: this.attempt,
+    });
   }
 
   /** A 429 or 503 with Retry-After holds every new request to that origin until then. */
