@@ -9,7 +9,18 @@ import { fileURLToPath } from 'node:url';
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const all = readdirSync(dir)
   .filter(
-    (f) => f.endsWith('.ts') && !['run.ts', 'lib.ts', 'server.ts', 'peers-load.ts'].includes(f),
+    (f) =>
+      f.endsWith('.ts') &&
+      ![
+        'run.ts',
+        'lib.ts',
+        'server.ts',
+        'peers-load.ts',
+        'storm-kit.ts',
+        'storm-outage.ts',
+        'storm-herd.ts',
+        'storm-limits.ts',
+      ].includes(f),
   )
   .map((f) => f.slice(0, -3))
   .sort();

@@ -12,8 +12,21 @@
  * - `run=ID`: one PRNG stream per run ID (default: the whole query string), so that every client
  *   in a benchmark sees the same fault sequence in arrival order when given the same seed.
  * `GET /stats?run=ID` answers `{ arrivals, s503, resets }` for that run, as JSON.
+ *
+ * Storm runs (bench/storm.ts), selected by `storm=ID` in the query string:
+ * - `GET /storm/start?run=ID&downAt=0&downFor=10000` starts (or restarts) run ID now: every
+ *   `storm=ID` request that arrives from `downAt` ms to `downAt + downFor` ms after that gets
+ *   503 with a short body and no Retry-After (a dead upstream behind a load balancer);
+ * - `storm=ID&rps=100&burst=100`: outside an outage, a token bucket shared by the whole run
+ *   (chaos `/ratelimit` semantics: starts full, refills at `rps`; empty: 429 with Retry-After in
+ *   whole seconds, at least 1);
+ * - otherwise 200 and the body;
+ * - `GET /storm/log?run=ID` answers the run's arrival log as JSON counts per 10 ms bin from the
+ *   start: `{ binMs, arrivals, retries, ok, s503, s429 }` (a request whose `x-attempt` header
+ *   is above 1 is a retry). A `storm=ID` request for a run not started starts it.
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { TokenBucket } from '../src/testing/chaos/token-bucket.js';
 
 const body = Buffer.alloc(1024, 'x');
 const busy = Buffer.from('busy, retry\n');
@@ -71,10 +84,125 @@ function ok(res: ServerResponse): void {
   res.end(body);
 }
 
+const BIN_MS = 10;
+
+/** One storm run: its clock origin, outage window, rate limit and arrival counts per bin. */
+interface StormRun {
+  start: number;
+  downFrom: number;
+  downUntil: number;
+  bucket: TokenBucket | undefined;
+  arrivals: number[];
+  retries: number[];
+  ok: number[];
+  s503: number[];
+  s429: number[];
+}
+
+const runs = new Map<string, StormRun>();
+const MAX_RUNS = 100;
+
+function newRun(id: string, downAt: number, downFor: number): StormRun {
+  if (runs.size >= MAX_RUNS) runs.clear();
+  const start = performance.now();
+  const run: StormRun = {
+    start,
+    downFrom: start + downAt,
+    downUntil: start + downAt + downFor,
+    bucket: undefined,
+    arrivals: [],
+    retries: [],
+    ok: [],
+    s503: [],
+    s429: [],
+  };
+  runs.set(id, run);
+  return run;
+}
+
+function bump(bins: number[], bin: number): void {
+  while (bins.length <= bin) bins.push(0);
+  bins[bin] = (bins[bin] ?? 0) + 1;
+}
+
+function nonNegative(value: string | null): number {
+  const n = Number(value ?? 0);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function json(req: IncomingMessage, res: ServerResponse, value: unknown): void {
+  const text = JSON.stringify(value);
+  req.resume();
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(text);
+  });
+}
+
+/** `/storm/start`, `/storm/log` and `storm=ID` requests. */
+function storm(req: IncomingMessage, res: ServerResponse, path: string, query: string): void {
+  const params = new URLSearchParams(query);
+  if (path === '/storm/start') {
+    const id = params.get('run') ?? '';
+    newRun(id, nonNegative(params.get('downAt')), nonNegative(params.get('downFor')));
+    json(req, res, { run: id });
+    return;
+  }
+  if (path === '/storm/log') {
+    const run = runs.get(params.get('run') ?? '');
+    json(req, res, {
+      binMs: BIN_MS,
+      arrivals: run?.arrivals ?? [],
+      retries: run?.retries ?? [],
+      ok: run?.ok ?? [],
+      s503: run?.s503 ?? [],
+      s429: run?.s429 ?? [],
+    });
+    return;
+  }
+  const id = params.get('storm') ?? '';
+  const run = runs.get(id) ?? newRun(id, 0, 0);
+  const now = performance.now();
+  const bin = Math.floor((now - run.start) / BIN_MS);
+  bump(run.arrivals, bin);
+  if (Number(req.headers['x-attempt'] ?? 1) > 1) bump(run.retries, bin);
+  let status = 200;
+  let retryAfter: string | undefined;
+  if (now >= run.downFrom && now < run.downUntil) status = 503;
+  else if (params.has('rps')) {
+    run.bucket ??= new TokenBucket(
+      Math.max(nonNegative(params.get('rps')), 0.000_001),
+      Math.max(1, Math.floor(nonNegative(params.get('burst')) || 1)),
+      now,
+    );
+    const decision = run.bucket.take(now);
+    if (!decision.allowed) {
+      status = 429;
+      retryAfter = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
+    }
+  }
+  if (status === 200) bump(run.ok, bin);
+  else bump(status === 503 ? run.s503 : run.s429, bin);
+  req.resume();
+  req.on('end', () => {
+    if (status === 200) return ok(res);
+    res.writeHead(status, {
+      'content-type': 'text/plain',
+      'content-length': busy.length,
+      ...(retryAfter !== undefined && { 'retry-after': retryAfter }),
+    });
+    res.end(busy);
+  });
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const query = q === -1 ? '' : url.slice(q + 1);
+  if (url.startsWith('/storm/') || query.includes('storm=')) {
+    storm(req, res, q === -1 ? url : url.slice(0, q), query);
+    return;
+  }
   if (url.startsWith('/stats?')) {
     const stream = streams.get(new URLSearchParams(query).get('run') ?? '');
     const json = JSON.stringify({
