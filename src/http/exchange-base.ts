@@ -138,8 +138,9 @@ export abstract class ExchangeBase {
 
   protected budgetExhausted(guard: OriginGuard, cause: unknown): BudgetExhaustedError {
     const snapshot = guard.budget?.snapshot();
+    const retries = snapshot?.window.retries ?? 0;
     const error = new BudgetExhaustedError(
-      `${this.target.method} ${this.target.url}: the retry budget for ${guard.origin} is spent (${snapshot?.totals.retries ?? 0} retries in the last ${formatDuration(snapshot?.ttlMs ?? 0)}), so it fails fast after ${this.attempt} ${this.attempt === 1 ? 'attempt' : 'attempts'} instead of adding load; the last failure was ${this.lastFailure ?? describeError(cause)}`,
+      `${this.target.method} ${this.target.url}: the retry budget for ${guard.origin} is spent (${retries} ${retries === 1 ? 'retry' : 'retries'} in the last ${formatDuration(snapshot?.ttlMs ?? 0)}), so it fails fast after ${this.attempt} ${this.attempt === 1 ? 'attempt' : 'attempts'} instead of adding load; the last failure was ${this.lastFailure ?? describeError(cause)}`,
       {
         method: this.target.method,
         url: this.target.url,

@@ -32,6 +32,8 @@ export class Exchange extends ExchangeBase {
   #resume: ResumeFrom | undefined;
   /** The request was counted in its origin's retry budget (once per logical request). */
   #counted = false;
+  /** The backoff slept before the current attempt (decorrelated jitter grows from it). */
+  #slept = 0;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
@@ -72,6 +74,7 @@ export class Exchange extends ExchangeBase {
           for (const hook of init.hooks.beforeRequest) await hook(context);
         }
         let raw: Dispatcher.ResponseData;
+        const sentAt = init.clock.now();
         try {
           const options: Dispatcher.RequestOptions = {
             origin: target.origin,
@@ -102,7 +105,7 @@ export class Exchange extends ExchangeBase {
           ...(resumedFrom !== undefined && { resumedFrom }),
         });
         const status = raw.statusCode;
-        if (status === 429) guard.throttled();
+        if (status === 429) guard.throttled(sentAt);
         else guard.answered();
         if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
         else permit?.success();
@@ -243,6 +246,7 @@ export class Exchange extends ExchangeBase {
         url: this.target.url,
         error: classified,
         replaySafe: init.replaySafe,
+        sleptMs: this.#slept,
       });
     } catch (final) {
       if (final instanceof DoggedError) final.attempts = this.attempt;
@@ -268,6 +272,7 @@ export class Exchange extends ExchangeBase {
       throw classified;
     }
     this.policy = next;
+    this.#slept = delayMs;
     await this.sleep(delayMs);
   }
 
@@ -282,6 +287,7 @@ export class Exchange extends ExchangeBase {
         url: this.target.url,
         response,
         replaySafe: init.replaySafe,
+        sleptMs: this.#slept,
       });
       delay = next.getRetryDelay(response, {
         method: this.target.method,
@@ -323,6 +329,7 @@ export class Exchange extends ExchangeBase {
     if (!(await this.beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;
     this.policy = next;
+    this.#slept = delay.delayMs;
     await this.sleep(delay.delayMs);
     return true;
   }

@@ -195,6 +195,12 @@ export interface IncrementInput {
   error?: unknown;
   /** The request carries an Idempotency-Key: safe to replay whatever its method. */
   replaySafe?: boolean;
+  /**
+   * The delay slept before the attempt that failed (0 for the first): strategies that grow from
+   * the previous delay (`wait.decorrelatedJitter`) need it.
+   * @default 0
+   */
+  sleptMs?: number;
 }
 
 /** The delay before the next attempt and where it came from. */
@@ -258,6 +264,9 @@ interface PolicyState {
   readonly options: Readonly<RetryPolicyOptions>;
   readonly counts: Readonly<Record<Counter, number | undefined>>;
   readonly history: readonly RequestHistoryEntry[];
+  /** The delay slept before the last failed attempt, and all sleeps so far. */
+  readonly lastDelayMs: number;
+  readonly idleMs: number;
 }
 
 /**
@@ -350,6 +359,8 @@ export class RetryPolicy {
         other: o.other,
       }),
       history: Object.freeze([]),
+      lastDelayMs: 0,
+      idleMs: 0,
     };
   }
 
@@ -469,9 +480,9 @@ export class RetryPolicy {
     return (this.#backoff as WaitStrategy)(
       Object.freeze({
         attempt: n,
-        elapsedMs: 0,
-        idleMs: 0,
-        lastDelayMs: 0,
+        elapsedMs: this.#state.idleMs,
+        idleMs: this.#state.idleMs,
+        lastDelayMs: this.#state.lastDelayMs,
         upcomingDelayMs: undefined,
         outcome: last?.error ? { ok: false as const, error: last.error } : undefined,
         signal: undefined,
@@ -584,6 +595,9 @@ export class RetryPolicy {
       options: this.#state.options,
       counts: Object.freeze(counts),
       history,
+      lastDelayMs: input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0,
+      idleMs:
+        this.#state.idleMs + (input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0),
     });
     if (next.isExhausted()) {
       // With no retries allowed at all, wrapping adds nothing: the error itself is the answer.

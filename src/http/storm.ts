@@ -29,7 +29,7 @@ export interface StormOptions {
    * The retry budget: retries beyond it fail fast with `BudgetExhaustedError`. Options give one
    * budget per origin; a `RetryBudget` object is shared by every origin (and every session it
    * is given to). `false` turns it off.
-   * @default one `new RetryBudget()` per origin (20% of requests, plus 10 retries/s)
+   * @default one `new RetryBudget({ ttlMs: 2000 })` per origin (20% of requests, plus 10 retries/s, over 2 s)
    * @example { budget: new RetryBudget({ percentCanRetry: 0.1 }) }
    */
   budget?: RetryBudget | RetryBudgetOptions | false;
@@ -56,6 +56,8 @@ export interface StormOptions {
 }
 
 const MAX_ORIGINS = 10_000;
+/** The window of the Session's default budgets. */
+export const SESSION_BUDGET_TTL_MS = 2000;
 
 /** What one origin's requests share: budget, breaker, limiter and cooldown. */
 export class OriginGuard {
@@ -136,9 +138,9 @@ export class OriginGuard {
     );
   }
 
-  /** The origin said "slow down" (429): an adaptive limiter cuts its rate. */
-  throttled(): void {
-    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onThrottle();
+  /** The origin said "slow down" (429) to a request sent at `sentAtMs`: an adaptive limiter cuts its rate. */
+  throttled(sentAtMs: number): void {
+    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onThrottle(sentAtMs);
   }
 
   /** Any other answer: an adaptive limiter grows back. */
@@ -208,12 +210,14 @@ export class StormControl {
   #make(origin: string): OriginGuard {
     const o = this.#options;
     const clock = this.#clock;
+    // The Session's budgets count over 2 s, not 10: healthy traffic before an outage must not
+    // bank retries that the outage then spends (measured in bench/storm.ts).
     const budget =
       o.budget === false
         ? undefined
         : o.budget instanceof RetryBudget
           ? o.budget
-          : new RetryBudget({ ...(o.budget ?? {}), clock });
+          : new RetryBudget({ ttlMs: SESSION_BUDGET_TTL_MS, ...(o.budget ?? {}), clock });
     const breaker =
       o.breaker === undefined || o.breaker === false
         ? undefined

@@ -104,6 +104,8 @@ export class AdaptiveRateLimiter implements RateLimiter {
   #throttles = 0;
   #measuredRate = 0;
   #count = 0;
+  /** When the first response was counted: the rate estimate before a bucket has ended. */
+  #firstMs: number | undefined;
   #lastBucket: number;
 
   constructor(options?: AdaptiveRateLimiterOptions) {
@@ -156,10 +158,18 @@ export class AdaptiveRateLimiter implements RateLimiter {
     return this.#bucket ? this.#bucket.tryTake() : true;
   }
 
-  /** The server said "slow down" (a 429, a throttling error): cut the rate by `beta`. */
-  onThrottle(): void {
+  /**
+   * The server said "slow down" (a 429, a throttling error): cut the rate by `beta`.
+   *
+   * Pass `sentAtMs` (the clock time the throttled request was sent) when you have it: a throttle
+   * of a request sent before the last cut says nothing about the new rate and is not cut again
+   * (one cut per round trip, as TCP does), so a burst of requests in flight does not collapse
+   * the rate to `minRate` with one cut each.
+   */
+  onThrottle(sentAtMs?: number): void {
     const now = this.#clock.now();
     const measured = this.#measure(now);
+    if (sentAtMs !== undefined && this.#throttles > 0 && sentAtMs < this.#lastThrottleMs) return;
     const rateToUse = this.#bucket ? Math.min(measured, this.#bucket.perSecond) : measured;
     this.#throttles++;
     this.#lastMaxRate = rateToUse;
@@ -206,9 +216,15 @@ export class AdaptiveRateLimiter implements RateLimiter {
     return (Math.floor(nowMs / BUCKET_MS) * BUCKET_MS) / 1000;
   }
 
-  /** Counts one response and returns the measured rate (updated when a bucket ends). */
+  /**
+   * Counts one response and returns the measured rate (updated when a bucket ends). Before the
+   * first bucket has ended, the rate so far (responses over the time since the first, at least
+   * 100 ms): a throttle in the first half second then cuts from what was really sent instead
+   * of dropping to `minRate` and crawling back for seconds.
+   */
   #measure(nowMs: number): number {
     const bucket = this.#bucketOf(nowMs);
+    this.#firstMs ??= nowMs;
     this.#count++;
     if (bucket > this.#lastBucket) {
       const current = this.#count / (bucket - this.#lastBucket);
@@ -216,6 +232,8 @@ export class AdaptiveRateLimiter implements RateLimiter {
       this.#count = 0;
       this.#lastBucket = bucket;
     }
+    if (this.#measuredRate === 0)
+      return this.#count / Math.max((nowMs - this.#firstMs) / 1000, 0.1);
     return this.#measuredRate;
   }
 }

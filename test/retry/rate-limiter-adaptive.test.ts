@@ -130,10 +130,39 @@ describe('AdaptiveRateLimiter: throttles (multiplicative decrease)', () => {
     expect(limiter.rate).toBe(0.5);
   });
 
-  it('a throttle before any rate was measured drops to minRate', () => {
+  it('a throttle as the very first response counts one request in the first 100 ms: 0.7 × 10 = 7', () => {
     const limiter = new AdaptiveRateLimiter({ minRate: 2, clock: new FakeClock() });
     limiter.onThrottle();
-    expect(limiter.rate).toBe(2);
+    expect(limiter.rate).toBeCloseTo(7, 9);
+  });
+
+  it('the rate never goes below minRate', () => {
+    const limiter = new AdaptiveRateLimiter({ minRate: 20, clock: new FakeClock() });
+    limiter.onThrottle();
+    expect(limiter.rate).toBe(20);
+  });
+
+  it('a throttle before the first half-second has ended cuts from the rate so far', async () => {
+    const clock = new FakeClock();
+    const limiter = new AdaptiveRateLimiter({ clock });
+    for (let i = 0; i < 19; i++) limiter.onSuccess();
+    await clock.advance(200);
+    limiter.onThrottle(); // 20 responses in 200 ms: 100/s measured, cut to 70/s
+    expect(limiter.rate).toBeCloseTo(70, 9);
+  });
+
+  it('a throttle of a request sent before the last cut does not cut again', async () => {
+    const clock = new FakeClock();
+    const limiter = new AdaptiveRateLimiter({ clock });
+    for (let i = 0; i < 19; i++) limiter.onSuccess();
+    await clock.advance(200);
+    limiter.onThrottle(100);
+    const afterFirst = limiter.rate;
+    for (let i = 0; i < 10; i++) limiter.onThrottle(150); // in flight when the first cut came
+    expect(limiter.rate).toBe(afterFirst);
+    await clock.advance(50);
+    limiter.onThrottle(220); // sent after the cut: it counts
+    expect(limiter.rate).toBeLessThan(afterFirst);
   });
 });
 
