@@ -207,6 +207,23 @@ describe('RetryPolicy (urllib3 semantics)', () => {
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
   });
 
+  it('gives the backoff the previous delay, so decorrelated jitter grows', () => {
+    let p = new RetryPolicy({
+      total: 10,
+      backoff: wait.decorrelatedJitter({ base: 100 }),
+      random: () => 1,
+    });
+    let slept = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      p = p.increment({ method: 'GET', url: URL_, error: net('ECONNRESET'), sleptMs: slept });
+      slept = p.getBackoffTime();
+      delays.push(slept);
+    }
+    // U(base, 3·previous) with random 1: 300, then 900 from 300, 2700, 8100.
+    expect(delays).toEqual([300, 900, 2700, 8100]);
+  });
+
   it('takes any wait strategy as backoff', () => {
     const p = new RetryPolicy({ backoff: wait.fixed(250) }).increment({
       method: 'GET',
