@@ -203,6 +203,19 @@ export async function writeExport(
   out: Writable,
   options: ExportOptions & { format: 'jsonl' | 'csv' },
 ): Promise<number> {
+  return writeRecords(exportRecords(journal, options), out, options);
+}
+
+/**
+ * Writes records (from a journal or a distributed job's store) to `out` as JSON Lines or CSV,
+ * honouring backpressure. Resolves with the number of records written.
+ * @example await writeRecords(storeRecords(store, 'crawl'), process.stdout, { format: 'jsonl' });
+ */
+export async function writeRecords(
+  records: Iterable<ExportRecord> | AsyncIterable<ExportRecord>,
+  out: Writable,
+  options: { format: 'jsonl' | 'csv'; bodies?: boolean },
+): Promise<number> {
   let count = 0;
   const withBodies = options.bodies ?? false;
   const write = async (text: string): Promise<void> => {
@@ -212,7 +225,7 @@ export async function writeExport(
     await write(
       `${[...CSV_COLUMNS, ...(withBodies ? ['body', 'body_encoding'] : [])].join(',')}\r\n`,
     );
-  for (const record of exportRecords(journal, options)) {
+  for await (const record of records) {
     await write(
       options.format === 'csv' ? toCsvRow(record, withBodies) : `${JSON.stringify(record)}\n`,
     );

@@ -8,6 +8,28 @@ export {
   replayPolicy,
 } from './decide.js';
 export {
+  QueueUnavailableError,
+  StoreUnavailableError,
+  UnknownJobError,
+} from './distributed/errors.js';
+export {
+  FLEET_BUDGET_DEFAULTS,
+  type FleetBudgetSpec,
+  type JobConfig,
+  policyFromSpec,
+  policyOptionsFromSpec,
+  type RetryJitter,
+  type RetrySpec,
+} from './distributed/job-config.js';
+export type {
+  DistributedBatchOptions,
+  DistributedTarget,
+  WorkerTuning,
+} from './distributed/options.js';
+export type { HostStatus, JobStatus, WorkerStatus } from './distributed/status.js';
+export type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
+export { exportJobRecords, jobStatus, runWorker, summarizeJob } from './distributed-api.js';
+export {
   InputChangedError,
   JournalFormatError,
   JournalLockedError,
@@ -20,6 +42,7 @@ export {
   exportRecords,
   toCsvRow,
   writeExport,
+  writeRecords,
 } from './export.js';
 export { HostLimits, parseRate } from './host-limits.js';
 export type { BatchInput } from './input.js';
@@ -30,7 +53,7 @@ export { lockHolder } from './lock.js';
 export { BATCH_RETRY_DEFAULTS, type BatchOptions } from './options.js';
 export type { BatchProgress, BatchRetryEvent } from './progress-state.js';
 export { type FailedFilter, resetFailed } from './retry-failed.js';
-export { type BatchEnd, type BatchResult, runBatch } from './runner.js';
+export { type BatchEnd, type BatchResult, isDistributed, runBatch } from './runner.js';
 export {
   type BatchSummary,
   type FailureTally,

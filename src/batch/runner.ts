@@ -1,3 +1,4 @@
+import type { DistributedBatchOptions } from './distributed/options.js';
 import { Journal, type StateCounts } from './journal.js';
 import { acquireLock } from './lock.js';
 import { type BatchOptions, resolveBatchOptions } from './options.js';
@@ -22,17 +23,39 @@ export interface BatchResult {
   readonly summary: BatchSummary;
 }
 
+/** True for the options of a distributed batch (`queue`, `store` and `job` instead of `db`). */
+export function isDistributed(
+  options: BatchOptions | DistributedBatchOptions,
+): options is DistributedBatchOptions {
+  return typeof options === 'object' && options !== null && 'queue' in options;
+}
+
 /**
  * Runs a batch: every input line is fetched with the retry policy and its outcome recorded
- * exactly once in the SQLite journal at `options.db`. Retries are durable (a line that must
- * wait is rescheduled in the journal, never slept on), per-host concurrency and rate are
- * honoured, and a run that was killed resumes where it stopped when run again.
+ * exactly once. Retries are durable (a line that must wait is rescheduled, never slept on),
+ * per-host concurrency and rate are honoured, and a run that was killed resumes where it
+ * stopped when run again.
+ *
+ * Two backends, one behaviour: with `db`, the embedded SQLite journal (one process); with
+ * `queue`, `store` and `job`, the distributed backend (BullMQ on Redis for the work, PostgreSQL
+ * for the records, any number of `dogged worker` processes on any machines, limits fleet-wide;
+ * see docs/scaling-out.md). Both resolve with the same {@link BatchResult}.
  *
  * @example
  * const result = await runBatch({ input: 'urls.txt', db: 'run.sqlite', concurrency: 32 });
  * console.log(result.end, result.counts); // 'complete' { done: 1990, failed: 10, ... }
+ * @example
+ * await runBatch({ input: 'urls.txt', queue: 'redis://127.0.0.1:6379/0',
+ *   store: 'postgres://postgres@127.0.0.1/crawl', job: 'nightly' });
  */
-export async function runBatch(options: BatchOptions): Promise<BatchResult> {
+export async function runBatch(
+  options: BatchOptions | DistributedBatchOptions,
+): Promise<BatchResult> {
+  if (isDistributed(options)) {
+    // Loaded on first use: programs that never scale out never load BullMQ or pg.
+    const { runDistributedBatch } = await import('./distributed/run-distributed.js');
+    return runDistributedBatch(options);
+  }
   const resolved = resolveBatchOptions(options);
   const journal = Journal.open(options.db);
   let release: (() => void) | undefined;

@@ -4,10 +4,12 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseBodiesOption } from '../batch/bodies.js';
+import type { DistributedBatchOptions } from '../batch/distributed/options.js';
 import { JournalLockedError } from '../batch/errors.js';
 import { parseRate } from '../batch/host-limits.js';
 import type { BatchInput } from '../batch/input.js';
 import type { BatchOptions } from '../batch/options.js';
+import type { BatchRetryEvent } from '../batch/progress-state.js';
 import type { BatchResult } from '../batch/runner.js';
 import { formatDuration } from '../retry/describe.js';
 import { EXIT, exitCodeFor, printError } from './exit-codes.js';
@@ -36,7 +38,20 @@ export interface RunFlags extends Partial<RetryFlags> {
   quiet?: boolean;
   verbose?: boolean;
   json?: boolean;
+  retryBudget?: boolean;
+  lockDuration?: number;
 }
+
+/** Where a batch runs: a local journal, or a distributed job (Redis + PostgreSQL). */
+export type BatchTarget =
+  | { readonly kind: 'local'; readonly db: string }
+  | {
+      readonly kind: 'distributed';
+      readonly queue: string;
+      readonly store: string;
+      readonly job: string;
+      readonly enqueueOnly: boolean;
+    };
 
 /** Flags worth remembering in the journal, so `retry-failed` runs like the original run. */
 const REMEMBERED = [
@@ -153,13 +168,52 @@ export function thisCommandLine(): string {
   return ['dogged', ...process.argv.slice(2)].map(shellQuote).join(' ');
 }
 
+/** The options of a distributed batch, from the same flags. */
+function distributedOptions(
+  target: Extract<BatchTarget, { kind: 'distributed' }>,
+  input: BatchInput | undefined,
+  flags: RunFlags,
+): DistributedBatchOptions {
+  const policy = retryFlags(flags, { retries: 5 });
+  const bodies = flags.bodies ? parseBodiesOption(flags.bodies) : 'db';
+  if (typeof bodies === 'object')
+    throw new TypeError(
+      '--bodies must be db or none with --queue: the store keeps the bodies (dir: is local to one machine)',
+    );
+  return {
+    queue: target.queue,
+    store: target.store,
+    job: target.job,
+    ...(input !== undefined && { input }),
+    ...(target.enqueueOnly && { enqueueOnly: true }),
+    ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
+    ...(flags.perHost !== undefined && { perHost: flags.perHost }),
+    ...(flags.rate !== undefined && { rate: flags.rate }),
+    retry: {
+      total: policy.retries,
+      jitter: policy.jitter,
+      backoff: policy.backoff,
+      maxBackoff: policy.maxBackoff,
+      ...(policy.retryOn && { statusForcelist: policy.retryOn }),
+    },
+    ...(policy.maxRetryAfter !== undefined && { maxRetryAfter: policy.maxRetryAfter }),
+    ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.header && { headers: headersFrom(flags.header) }),
+    bodies,
+    ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
+    ...(flags.retryBudget === false && { budget: false }),
+    ...(flags.lockDuration !== undefined && { lockDurationMs: flags.lockDuration }),
+  };
+}
+
 /** Runs a batch from CLI flags; resolves with the exit code. */
 export async function runFromFlags(
-  db: string,
+  target: BatchTarget,
   input: BatchInput | undefined,
   flags: RunFlags,
   commandName: string,
 ): Promise<number> {
+  const title = target.kind === 'local' ? target.db : `job ${target.job}`;
   const { runBatch } = await import('../batch/runner.js');
   const { formatSummary } = await import('../batch/summary-format.js');
   const { proxyDispatcher } = await import('./proxies.js');
@@ -188,8 +242,21 @@ export async function runFromFlags(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const options: BatchOptions = {
-    db,
+  const onRetry = (e: BatchRetryEvent): void =>
+    view.log(
+      `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
+    );
+  let distributed: DistributedBatchOptions | undefined;
+  try {
+    distributed =
+      target.kind === 'distributed' ? distributedOptions(target, input, flags) : undefined;
+  } catch (error) {
+    view.stop();
+    printError(commandName, error);
+    return EXIT.usage;
+  }
+  const local: BatchOptions = {
+    db: target.kind === 'local' ? target.db : '',
     ...(input !== undefined && { input }),
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.perHost !== undefined && { perHost: flags.perHost }),
@@ -205,16 +272,22 @@ export async function runFromFlags(
     meta: { cli_options: JSON.stringify(rememberedFlags(flags)) },
     progressIntervalMs: 125,
     onProgress: (p) => view.update(p),
-    ...(flags.verbose && {
-      onRetry: (e) =>
-        view.log(
-          `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
-        ),
-    }),
+    ...(flags.verbose && { onRetry }),
   };
   let result: BatchResult;
   try {
-    result = await runBatch(options);
+    result = await runBatch(
+      distributed
+        ? {
+            ...distributed,
+            signal: controller.signal,
+            ...(dispatcher && { dispatcher }),
+            progressIntervalMs: 250,
+            onProgress: (p) => view.update(p),
+            ...(flags.verbose && { onRetry }),
+          }
+        : local,
+    );
   } catch (error) {
     view.stop();
     printError(commandName, error);
@@ -227,10 +300,19 @@ export async function runFromFlags(
     await dispatcher?.close();
   }
   view.stop();
+  if (target.kind === 'distributed' && target.enqueueOnly) {
+    const c = result.counts;
+    process.stdout.write(
+      flags.json
+        ? `${JSON.stringify({ end: 'enqueued', job: target.job, ...result.summary })}\n`
+        : `job ${target.job}: ${result.summary.total.toLocaleString('en-US')} lines recorded, ${c.pending.toLocaleString('en-US')} waiting for workers (dogged worker --queue ${target.queue} --store ...)\n`,
+    );
+    return EXIT.ok;
+  }
   process.stdout.write(
     flags.json
       ? `${JSON.stringify({ end: result.end, elapsedMs: Math.round(result.elapsedMs), attemptsThisRun: result.attempts, recovered: result.recovered, ...result.summary })}\n`
-      : formatSummary(result.summary, { title: db, elapsedMs: result.elapsedMs }),
+      : formatSummary(result.summary, { title, elapsedMs: result.elapsedMs }),
   );
   const left = result.counts.pending + result.counts.in_flight;
   if (result.end === 'interrupted') {

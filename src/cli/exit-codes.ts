@@ -1,3 +1,8 @@
+import {
+  QueueUnavailableError,
+  StoreUnavailableError,
+  UnknownJobError,
+} from '../batch/distributed/errors.js';
 import { InputChangedError, JournalFormatError, JournalLockedError } from '../batch/errors.js';
 import {
   ConnectError,
@@ -37,6 +42,10 @@ export const EXIT = Object.freeze({
   batchDeferred: 11,
   /** Another runner holds the journal. */
   locked: 12,
+  /** Redis (--queue) cannot be reached. */
+  queueUnavailable: 13,
+  /** PostgreSQL (--store) cannot be reached. */
+  storeUnavailable: 14,
   /** The response body was cut short (curl 18). */
   partial: 18,
   /** The final HTTP status was 400 or more (curl 22, as with --fail). */
@@ -69,6 +78,9 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof TLSError) return EXIT.tls;
   if (error instanceof ProxyError) return EXIT.proxy;
   if (error instanceof JournalLockedError) return EXIT.locked;
+  if (error instanceof QueueUnavailableError) return EXIT.queueUnavailable;
+  if (error instanceof StoreUnavailableError) return EXIT.storeUnavailable;
+  if (error instanceof UnknownJobError) return EXIT.usage;
   if (error instanceof InputChangedError || error instanceof JournalFormatError) return EXIT.usage;
   if (error instanceof TypeError && /must be|unknown option|give either/.test(error.message))
     return EXIT.usage;

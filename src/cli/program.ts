@@ -7,6 +7,7 @@ import { getCommand } from './commands/get.js';
 import { planCommand } from './commands/plan.js';
 import { retryFailedCommand } from './commands/retry-failed.js';
 import { statusCommand } from './commands/status.js';
+import { workerCommand } from './commands/worker.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -44,6 +45,7 @@ export function createProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(exportCommand());
   program.addCommand(retryFailedCommand());
+  program.addCommand(workerCommand());
   // addCommand() does not pass the parent's settings on: every subcommand gets the same policy.
   for (const command of program.commands) usageExitCodes(command);
   return program;

@@ -19,7 +19,11 @@ afterAll(async () => {
 
 const LINES = 400;
 
-/** Deterministic content: every line's final answer is the same in every run. */
+/**
+ * Deterministic content: every line's final answer is the same in every run. The slow lines
+ * keep the work longer than the ten kill rounds together (at most 3 s), so every round is killed
+ * mid-run even on a fast, idle machine.
+ */
 function writeInput(path: string): void {
   const u = chaos.url;
   const lines: string[] = [];
@@ -36,7 +40,7 @@ function writeInput(path: string): void {
               ? `${u}/status/404?key=n${i}`
               : kind === 4
                 ? `{"url":"${u}/bytes/48?seed=${i}","key":"k${i}"}`
-                : `${u}/delay/25?key=d${i}`,
+                : `${u}/delay/60?key=d${i}`,
     );
   }
   lines.splice(7, 0, 'this line is not a URL');

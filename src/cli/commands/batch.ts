@@ -1,42 +1,94 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
-import { addRunFlags, type RunFlags, runFromFlags } from '../batch-run.js';
+import { addRunFlags, type BatchTarget, type RunFlags, runFromFlags } from '../batch-run.js';
+import {
+  addDistributedFlags,
+  type DistributedFlags,
+  distributedTarget,
+} from '../distributed-flags.js';
 import { EXIT, printError } from '../exit-codes.js';
+import { parseDuration } from '../parse.js';
 
-interface BatchCliOptions extends RunFlags {
-  db: string;
+interface BatchCliOptions extends RunFlags, DistributedFlags {
+  db?: string;
+  enqueueOnly?: boolean;
 }
 
 /**
  * `dogged batch INPUT --db run.sqlite`: fetches every line of INPUT and records each outcome
- * exactly once in the journal; running the same command again resumes.
+ * exactly once in the journal; running the same command again resumes. With `--queue`,
+ * `--store` and `--job`, the same on the distributed backend (docs/scaling-out.md).
  */
 export function batchCommand(): Command {
   const command = new Command('batch')
     .description(
-      'Fetch every URL of INPUT (a file of URLs or JSONL lines, - for stdin) with durable retries, recording each outcome exactly once in a SQLite journal. Run the same command again to resume after a crash, kill -9 or Ctrl-C.',
+      'Fetch every URL of INPUT (a file of URLs or JSONL lines, - for stdin) with durable retries, recording each outcome exactly once: in a SQLite journal (--db), or in PostgreSQL with the work shared by workers on any machine through Redis (--queue, --store, --job). Run the same command again to resume after a crash, kill -9 or Ctrl-C.',
     )
     .argument(
       '[input]',
-      "file of URLs or JSONL {url, method, headers, body, key} lines; - for stdin; omit to finish the journal's pending lines",
+      'file of URLs or JSONL {url, method, headers, body, key} lines; - for stdin; omit to finish the pending lines',
     )
-    .requiredOption('--db <path>', 'the journal (SQLite); created if missing, resumed if present');
+    .option('--db <path>', 'the journal (SQLite); created if missing, resumed if present');
+  addDistributedFlags(command, { job: true });
+  command
+    .option(
+      '--enqueue-only',
+      'with --queue: record and enqueue the input, leave the fetching to dogged worker',
+    )
+    .option(
+      '--lock-duration <duration>',
+      'with --queue: how long a dead worker keeps its lines before others take them over (default: 10s)',
+      parseDuration,
+    )
+    .option(
+      '--no-retry-budget',
+      'with --queue: no fleet-wide retry budget (default: 20% of requests + 10/s per host)',
+    );
   addRunFlags(command);
   command.addHelpText(
     'after',
     `
 Exit codes: 0 every line done, 2 bad usage (or a journal made from another input),
 10 finished with failed or invalid lines, 11 lines left scheduled beyond --max-wait,
-12 another runner holds the journal, 130 interrupted (run again to resume).
+12 another runner holds the journal, 13 Redis (--queue) unreachable,
+14 PostgreSQL (--store) unreachable, 130 interrupted (run again to resume).
 
 Examples:
   dogged batch urls.txt --db run.sqlite --concurrency 32 --per-host 8
   dogged batch urls.txt --db run.sqlite        # again: resumes, adds appended lines
-  dogged status run.sqlite && dogged export run.sqlite --format csv > results.csv`,
+  dogged status run.sqlite && dogged export run.sqlite --format csv > results.csv
+  dogged batch urls.txt --queue redis://10.0.0.5:6379/0 --store postgres://dogged@10.0.0.6/crawl --job nightly
+  dogged worker --queue redis://10.0.0.5:6379/0 --store postgres://dogged@10.0.0.6/crawl   # on other machines`,
   );
   command.action(async (input: string | undefined, options: BatchCliOptions) => {
-    if (input === undefined && !existsSync(options.db)) {
-      printError('batch', new Error(`give an INPUT file (or -): ${options.db} does not exist yet`));
+    let target: BatchTarget;
+    try {
+      const distributed = distributedTarget(options, { jobRequired: true });
+      if (distributed && options.db !== undefined)
+        throw new Error(
+          'give either --db (a local journal) or --queue, --store and --job, not both',
+        );
+      if (!distributed && options.db === undefined)
+        throw new Error(
+          "required option '--db <path>' not specified (or --queue, --store and --job)",
+        );
+      if (!distributed && options.enqueueOnly)
+        throw new Error('--enqueue-only needs --queue, --store and --job');
+      target = distributed
+        ? {
+            kind: 'distributed',
+            ...distributed,
+            job: distributed.job as string,
+            enqueueOnly: options.enqueueOnly ?? false,
+          }
+        : { kind: 'local', db: options.db as string };
+    } catch (error) {
+      printError('batch', error);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    if (target.kind === 'local' && input === undefined && !existsSync(target.db)) {
+      printError('batch', new Error(`give an INPUT file (or -): ${target.db} does not exist yet`));
       process.exitCode = EXIT.usage;
       return;
     }
@@ -45,7 +97,7 @@ Examples:
       process.exitCode = EXIT.usage;
       return;
     }
-    process.exitCode = await runFromFlags(options.db, input, options, 'batch');
+    process.exitCode = await runFromFlags(target, input, options, 'batch');
   });
   return command;
 }

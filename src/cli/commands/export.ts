@@ -3,9 +3,10 @@ import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import type { LineState } from '../../batch/journal-schema.js';
+import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
 
-interface ExportCliOptions {
+interface ExportCliOptions extends DistributedFlags {
   format: 'jsonl' | 'csv';
   bodies?: boolean;
   state?: LineState[];
@@ -24,13 +25,45 @@ function stateList(text: string): LineState[] {
   return list as LineState[];
 }
 
+/** `dogged export --store URL --job NAME`: a distributed job's records. */
+async function distributedExport(options: ExportCliOptions): Promise<number> {
+  if (options.store === undefined || options.job === undefined) {
+    printError('export', new Error('give --store and --job'));
+    return EXIT.usage;
+  }
+  const { exportJobRecords } = await import('../../batch/distributed-api.js');
+  const { writeRecords } = await import('../../batch/export.js');
+  const out = options.output ? createWriteStream(options.output) : process.stdout;
+  try {
+    await writeRecords(
+      exportJobRecords(options.store, options.job, {
+        ...(options.bodies && { bodies: true }),
+        ...(options.state && { states: options.state }),
+      }),
+      out,
+      { format: options.format, ...(options.bodies && { bodies: true }) },
+    );
+    if (out !== process.stdout) {
+      out.end();
+      await once(out, 'finish');
+    }
+    return EXIT.ok;
+  } catch (error) {
+    printError('export', error);
+    const code = exitCodeFor(error);
+    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+  }
+}
+
 /** `dogged export run.sqlite --format jsonl|csv`: the journal, one record per input line. */
 export function exportCommand(): Command {
   return new Command('export')
     .description(
       'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings, optionally bodies).',
     )
-    .argument('<db>', 'the journal (SQLite) of a dogged batch')
+    .argument('[db]', 'the journal (SQLite) of a dogged batch')
+    .option('--store <url>', 'the PostgreSQL of a distributed batch (with --job)')
+    .option('--job <name>', 'the name of a distributed batch')
     .addOption(
       new Option('--format <format>', 'jsonl or csv').choices(['jsonl', 'csv']).default('jsonl'),
     )
@@ -47,9 +80,19 @@ Exit codes: 0 ok, 2 bad usage or not a journal.
 
 Examples:
   dogged export run.sqlite --format jsonl --bodies > results.jsonl
+  dogged export --store postgres://127.0.0.1/crawl --job nightly --format csv > results.csv
   dogged export run.sqlite --format csv --state failed -o failed.csv`,
     )
-    .action(async (db: string, options: ExportCliOptions) => {
+    .action(async (db: string | undefined, options: ExportCliOptions) => {
+      if (options.store !== undefined || options.job !== undefined) {
+        process.exitCode = await distributedExport(options);
+        return;
+      }
+      if (db === undefined) {
+        printError('export', new Error('give a journal, or --store and --job'));
+        process.exitCode = EXIT.usage;
+        return;
+      }
       const { Journal } = await import('../../batch/journal.js');
       const { writeExport } = await import('../../batch/export.js');
       let journal: JournalType;

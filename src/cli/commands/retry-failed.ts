@@ -81,7 +81,7 @@ Examples:
     }
     const { status: _s, code: _c, resetOnly: _r, ...flags } = options;
     process.exitCode = await runFromFlags(
-      db,
+      { kind: 'local', db },
       undefined,
       withRemembered(flags, remembered),
       'retry-failed',

@@ -1,10 +1,40 @@
 import { Command } from 'commander';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import { formatDuration } from '../../retry/describe.js';
+import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
 
-interface StatusCliOptions {
+interface StatusCliOptions extends DistributedFlags {
   json?: boolean;
+}
+
+/** `dogged status --queue URL --job NAME [--store URL]`: a distributed job. */
+async function distributedStatus(options: StatusCliOptions): Promise<number> {
+  if (options.queue === undefined || options.job === undefined) {
+    printError(
+      'status',
+      new Error('give --queue and --job (and optionally --store for the full summary)'),
+    );
+    return EXIT.usage;
+  }
+  const { jobStatus, formatJobStatus } = await import('../../batch/distributed/status.js');
+  const { summarizeJob } = await import('../../batch/distributed-api.js');
+  const { formatSummary } = await import('../../batch/summary-format.js');
+  try {
+    const status = await jobStatus(options.queue, options.job);
+    const summary = options.store ? await summarizeJob(options.store, options.job) : undefined;
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ ...status, ...(summary && { summary }) })}\n`);
+    } else {
+      if (summary) process.stdout.write(formatSummary(summary, { title: `job ${options.job}` }));
+      process.stdout.write(formatJobStatus(status));
+    }
+    return EXIT.ok;
+  } catch (error) {
+    printError('status', error);
+    const code = exitCodeFor(error);
+    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+  }
 }
 
 /** `dogged status run.sqlite`: where a batch stands, running or not. */
@@ -13,17 +43,33 @@ export function statusCommand(): Command {
     .description(
       'Show where a batch stands: lines per state, status codes, why lines failed, retries, hosts, and whether a runner is at work.',
     )
-    .argument('<db>', 'the journal (SQLite) of a dogged batch')
+    .argument('[db]', 'the journal (SQLite) of a dogged batch')
+    .option(
+      '--queue <url>',
+      'the Redis of a distributed batch (with --job): counts per state, per host, rate',
+    )
+    .option('--job <name>', 'the name of a distributed batch')
+    .option('--store <url>', 'with --queue: also the full summary from PostgreSQL')
     .option('--json', 'print the status as JSON')
     .addHelpText(
       'after',
       `
-Exit codes: 0 ok, 2 not a journal.
+Exit codes: 0 ok, 2 not a journal (or an unknown job), 13 Redis unreachable, 14 PostgreSQL unreachable.
 
-Example:
-  dogged status run.sqlite`,
+Examples:
+  dogged status run.sqlite
+  dogged status --queue redis://127.0.0.1:6379/0 --job nightly [--store postgres://127.0.0.1/crawl]`,
     )
-    .action(async (db: string, options: StatusCliOptions) => {
+    .action(async (db: string | undefined, options: StatusCliOptions) => {
+      if (options.queue !== undefined || options.job !== undefined) {
+        process.exitCode = await distributedStatus(options);
+        return;
+      }
+      if (db === undefined) {
+        printError('status', new Error('give a journal, or --queue and --job'));
+        process.exitCode = EXIT.usage;
+        return;
+      }
       const { Journal } = await import('../../batch/journal.js');
       const { lockHolder } = await import('../../batch/lock.js');
       const { summarize } = await import('../../batch/summary.js');

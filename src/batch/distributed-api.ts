@@ -1,0 +1,82 @@
+/**
+ * The distributed backend's entry points, loaded on first use: `import 'dogged'` stays cheap
+ * for programs that never touch BullMQ, ioredis or pg.
+ */
+
+import type { JobStatus } from './distributed/status.js';
+import type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
+import type { ExportOptions, ExportRecord } from './export.js';
+import type { BatchSummary } from './summary.js';
+
+/**
+ * Works on distributed batches until `signal` aborts (`dogged worker`): see
+ * docs/scaling-out.md.
+ * @example await runWorker({ queue: 'redis://127.0.0.1:6379/0', store: 'postgres://127.0.0.1/crawl', signal });
+ */
+export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult> {
+  return (await import('./distributed/worker.js')).runWorker(options);
+}
+
+/**
+ * Where a distributed job stands, from Redis (`dogged status --queue --job`).
+ * @example console.log((await jobStatus('redis://127.0.0.1:6379/0', 'crawl')).ratePerSecond);
+ */
+export async function jobStatus(queue: string, job: string): Promise<JobStatus> {
+  return (await import('./distributed/status.js')).jobStatus(queue, job);
+}
+
+/** Opens the store, runs `fn`, closes it. */
+async function withStore<T>(
+  store: string,
+  fn: (pg: import('./distributed/store.js').PgStore) => Promise<T>,
+): Promise<T> {
+  const { parseStoreUrl } = await import('./distributed/connections.js');
+  const { PgStore } = await import('./distributed/store.js');
+  const opened = await PgStore.open(parseStoreUrl(store));
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+/**
+ * The summary of a distributed job from its store: the same {@link BatchSummary} as
+ * `summarize(journal)`.
+ * @example formatSummary(await summarizeJob('postgres://127.0.0.1/crawl', 'nightly'))
+ */
+export async function summarizeJob(store: string, job: string): Promise<BatchSummary> {
+  const { summarizeStore } = await import('./distributed/store-reports.js');
+  const config: typeof import('./distributed/job-config.js') = await import(
+    './distributed/job-config.js'
+  );
+  config.assertJobName(job);
+  return withStore(store, (pg) => summarizeStore(pg, job));
+}
+
+/**
+ * Every record of a distributed job, in line order, as `exportRecords(journal)` gives them.
+ * @example for await (const r of exportJobRecords('postgres://127.0.0.1/crawl', 'nightly')) console.log(r.url);
+ */
+export async function* exportJobRecords(
+  store: string,
+  job: string,
+  options: ExportOptions = {},
+): AsyncGenerator<ExportRecord> {
+  const { storeRecords } = await import('./distributed/store-reports.js');
+  const config: typeof import('./distributed/job-config.js') = await import(
+    './distributed/job-config.js'
+  );
+  const { UnknownJobError } = await import('./distributed/errors.js');
+  config.assertJobName(job);
+  const { parseStoreUrl } = await import('./distributed/connections.js');
+  const { PgStore } = await import('./distributed/store.js');
+  const location = parseStoreUrl(store);
+  const pg = await PgStore.open(location);
+  try {
+    if (!(await pg.hasJob(job))) throw new UnknownJobError(job, location.where);
+    yield* storeRecords(pg, job, options);
+  } finally {
+    await pg.close();
+  }
+}

@@ -1,0 +1,141 @@
+import { RetryPolicy, type RetryPolicyOptions } from '../../http/policy.js';
+import type { TimeoutOption } from '../../http/timeouts.js';
+import { wait } from '../../retry/wait.js';
+
+/** The backoff styles of a {@link RetrySpec} (as `--jitter`). */
+export type RetryJitter = 'full' | 'equal' | 'none' | 'urllib3';
+
+/**
+ * A retry policy as plain data, so that every worker of a job, on any machine, applies the same
+ * one (a `RetryPolicy` holds functions and cannot travel through Redis).
+ */
+export interface RetrySpec {
+  /**
+   * Retries after the first attempt.
+   * @default 5
+   * @example { total: 8 }
+   */
+  total?: number;
+  /**
+   * The backoff style: `full` (uniform 0..exponential), `equal`, `none` (plain exponential) or
+   * `urllib3` (0, 2b, 4b, ...).
+   * @default 'full'
+   * @example { jitter: 'equal' }
+   */
+  jitter?: RetryJitter;
+  /**
+   * The first backoff step, ms (the exponential multiplier; urllib3's factor).
+   * @default 500
+   * @example { backoff: 250 }
+   */
+  backoff?: number;
+  /**
+   * The cap of each backoff delay, ms.
+   * @default 30000
+   * @example { maxBackoff: 10_000 }
+   */
+  maxBackoff?: number;
+  /**
+   * Statuses that are retried.
+   * @default [408, 429, 500, 502, 503, 504]
+   * @example { statusForcelist: [429, 503] }
+   */
+  statusForcelist?: number[];
+}
+
+/** Fleet-wide retry budget of a job (the `RetryBudget` model, counted in Redis). */
+export interface FleetBudgetSpec {
+  /**
+   * Retry tokens each first attempt deposits.
+   * @default 0.2
+   * @example { percentCanRetry: 0.1 }
+   */
+  percentCanRetry: number;
+  /**
+   * Retries always allowed per second of the window (the reserve), per host.
+   * @default 10
+   * @example { minRetriesPerSecond: 2 }
+   */
+  minRetriesPerSecond: number;
+  /**
+   * The window, ms (whole seconds; counted in fixed windows).
+   * @default 10000
+   * @example { ttlMs: 60_000 }
+   */
+  ttlMs: number;
+}
+
+/**
+ * What every worker of a job applies, written to Redis by `dogged batch` and read by each worker:
+ * the same policy and the same limits everywhere.
+ */
+export interface JobConfig {
+  readonly version: 1;
+  readonly job: string;
+  readonly perHost: number;
+  readonly rate: number | null;
+  readonly retry: RetrySpec;
+  readonly maxRetryAfter: number;
+  readonly timeout: TimeoutOption | null;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly bodies: 'db' | 'none';
+  readonly budget: FleetBudgetSpec | false;
+  readonly cooldown: boolean;
+  readonly input: string | null;
+  readonly createdAt: string;
+}
+
+/** The defaults of a fleet-wide retry budget (Finagle's, as `RetryBudget`). */
+export const FLEET_BUDGET_DEFAULTS: FleetBudgetSpec = Object.freeze({
+  percentCanRetry: 0.2,
+  minRetriesPerSecond: 10,
+  ttlMs: 10_000,
+});
+
+const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
+
+/** Throws a `TypeError` unless `name` is a usable job name. */
+export function assertJobName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !JOB_NAME.test(name))
+    throw new TypeError(
+      `a job name must be 1 to 100 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(name)}`,
+    );
+}
+
+/** The RetryPolicy options a {@link RetrySpec} describes. */
+export function policyOptionsFromSpec(spec: RetrySpec): RetryPolicyOptions {
+  const multiplier = spec.backoff ?? 500;
+  const max = spec.maxBackoff ?? 30_000;
+  const jitter = spec.jitter ?? 'full';
+  const style: RetryPolicyOptions =
+    jitter === 'urllib3'
+      ? { backoffFactor: multiplier, backoffMax: max }
+      : {
+          backoff:
+            jitter === 'full'
+              ? wait.fullJitter({ multiplier, max })
+              : jitter === 'equal'
+                ? wait.equalJitter({ multiplier, max })
+                : wait.exponential({ multiplier, max }),
+        };
+  return {
+    total: spec.total ?? 5,
+    ...style,
+    ...(spec.statusForcelist && { statusForcelist: spec.statusForcelist }),
+  };
+}
+
+/** The RetryPolicy a {@link RetrySpec} describes. */
+export function policyFromSpec(spec: RetrySpec): RetryPolicy {
+  return new RetryPolicy(policyOptionsFromSpec(spec));
+}
+
+/** Parses a stored config, refusing one written by an incompatible dogged. */
+export function parseJobConfig(text: string, job: string): JobConfig {
+  const value = JSON.parse(text) as JobConfig;
+  if (value.version !== 1)
+    throw new TypeError(
+      `job ${job} was written by another version of dogged (config v${String(value.version)})`,
+    );
+  return value;
+}

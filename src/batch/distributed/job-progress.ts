@@ -1,0 +1,59 @@
+import { performance } from 'node:perf_hooks';
+import type { Queue } from 'bullmq';
+import type { BatchProgress } from '../progress-state.js';
+import type { JobCounters, JobStats } from './stats.js';
+
+/** The queue's side of a job: lines waiting, in flight, delayed (retries and holds). */
+export interface QueueCounts {
+  readonly waiting: number;
+  readonly active: number;
+  readonly delayed: number;
+  /** Jobs BullMQ gave up on after infrastructure failures (they are enqueued again). */
+  readonly failed: number;
+}
+
+/** Reads the queue's counts of a job. */
+export async function queueCounts(queue: Queue): Promise<QueueCounts> {
+  const c = await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed');
+  return {
+    waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+    active: c.active ?? 0,
+    delayed: c.delayed ?? 0,
+    failed: c.failed ?? 0,
+  };
+}
+
+/**
+ * A job's progress fleet-wide, in the shape the local runner reports (`BatchProgress`), so the
+ * same progress bar and lines show it.
+ */
+export async function jobProgress(
+  counters: JobCounters,
+  queue: Queue,
+  local: { attempts: number; startedAt: number; stopping: boolean },
+): Promise<{ progress: BatchProgress; stats: JobStats; queue: QueueCounts }> {
+  const [stats, q, rate] = await Promise.all([
+    counters.read(),
+    queueCounts(queue),
+    counters.rate(5),
+  ]);
+  const finished = stats.done + stats.failed + stats.invalid;
+  const left = Math.max(0, stats.lines - finished);
+  const progress: BatchProgress = {
+    total: stats.lines,
+    inputComplete: stats.inputComplete,
+    pending: Math.max(0, left - q.active),
+    inFlight: Math.min(left, q.active),
+    done: stats.done,
+    failed: stats.failed,
+    invalid: stats.invalid,
+    retrying: Math.min(left, q.delayed),
+    finished,
+    attempts: local.attempts,
+    ratePerSecond: rate,
+    etaMs: left === 0 ? 0 : rate > 0 && stats.inputComplete ? (left / rate) * 1000 : undefined,
+    elapsedMs: performance.now() - local.startedAt,
+    stopping: local.stopping,
+  };
+  return { progress, stats, queue: q };
+}

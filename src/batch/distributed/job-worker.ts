@@ -1,0 +1,133 @@
+import { setMaxListeners } from 'node:events';
+import { type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Dispatcher } from 'undici';
+import { Session } from '../../http/session.js';
+import { BodyStore } from '../bodies.js';
+import type { BatchRetryEvent } from '../progress-state.js';
+import { bullConnection, type QueueLocation } from './connections.js';
+import { FleetGate } from './fleet-gate.js';
+import { type JobConfig, policyFromSpec } from './job-config.js';
+import { jobKeys, PREFIX } from './keys.js';
+import { processLine } from './processor.js';
+import { JobCounters } from './stats.js';
+import type { PgStore, QueuedLine } from './store.js';
+
+/** Options of one job's worker. */
+export interface JobWorkerOptions {
+  readonly queue: QueueLocation;
+  readonly redis: Redis;
+  readonly store: PgStore;
+  readonly config: JobConfig;
+  readonly concurrency: number;
+  readonly workerId: string;
+  readonly lockDurationMs: number;
+  readonly dispatcher?: Dispatcher | undefined;
+  readonly onRetry?: ((event: BatchRetryEvent) => void) | undefined;
+  readonly onError?: ((error: unknown) => void) | undefined;
+}
+
+/** Infrastructure failures (the store unreachable for a minute...) are retried by BullMQ. */
+const INFRA_ATTEMPTS = 50;
+
+/** BullMQ options of a line's job: a stable id (so enqueueing twice adds it once) and cleanup. */
+export function lineJobOptions(line: number) {
+  return {
+    jobId: `l${line}`,
+    removeOnComplete: true,
+    removeOnFail: true,
+    attempts: INFRA_ATTEMPTS,
+    backoff: { type: 'infra' },
+  } as const;
+}
+
+/**
+ * A BullMQ worker for one job: `concurrency` lines at once, each through {@link processLine}.
+ * A worker that dies leaves its jobs locked; once their lock (`lockDurationMs`) runs out,
+ * BullMQ's stalled-job check hands them to another worker.
+ */
+export class JobWorker {
+  readonly job: string;
+  readonly #worker: Worker<QueuedLine>;
+  readonly #session: Session;
+  readonly #attempts = new AbortController();
+  #attemptCount = 0;
+
+  constructor(options: JobWorkerOptions) {
+    const { config } = options;
+    this.job = config.job;
+    setMaxListeners(0, this.#attempts.signal);
+    this.#session = new Session({
+      retry: false,
+      logger: false,
+      ...(config.timeout !== null && { timeout: config.timeout }),
+      ...(Object.keys(config.headers).length && { headers: config.headers }),
+      ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
+    });
+    const keys = jobKeys(config.job);
+    const ctx = {
+      job: config.job,
+      config,
+      policy: policyFromSpec(config.retry),
+      store: options.store,
+      gate: new FleetGate(options.redis, keys, {
+        perHost: config.perHost,
+        rate: config.rate,
+        budget: config.budget,
+        cooldown: config.cooldown,
+      }),
+      counters: new JobCounters(options.redis, keys),
+      session: this.#session,
+      bodies: new BodyStore(config.bodies),
+      workerId: options.workerId,
+      attemptsSignal: this.#attempts.signal,
+      onRetry: options.onRetry,
+      onAttempt: () => {
+        this.#attemptCount++;
+      },
+    };
+    this.#worker = new Worker<QueuedLine>(
+      config.job,
+      async (job: Job<QueuedLine>, token?: string) => processLine(ctx, job, token ?? ''),
+      {
+        connection: bullConnection(options.queue),
+        prefix: PREFIX,
+        name: options.workerId,
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs,
+        stalledInterval: Math.max(1000, Math.round(options.lockDurationMs / 2)),
+        maxStalledCount: 1000,
+        drainDelay: 1,
+        settings: {
+          backoffStrategy: (attemptsMade: number) => Math.min(30_000, 500 * 2 ** attemptsMade),
+        },
+      },
+    );
+    this.#worker.on('error', (error) => options.onError?.(error));
+    this.#worker.on('failed', (_job, error) => options.onError?.(error));
+  }
+
+  /** Attempts this worker made. */
+  get attempts(): number {
+    return this.#attemptCount;
+  }
+
+  /** Resolves once the worker is connected and fetching. */
+  async ready(): Promise<void> {
+    await this.#worker.waitUntilReady();
+  }
+
+  /**
+   * Stops: no new lines; lines in flight get `graceMs`, then are cut off (they go back to the
+   * queue, their attempt not counted).
+   */
+  async stop(graceMs: number): Promise<void> {
+    const timer = setTimeout(() => this.#attempts.abort(), graceMs);
+    try {
+      await this.#worker.close();
+    } finally {
+      clearTimeout(timer);
+      await this.#session.close();
+    }
+  }
+}

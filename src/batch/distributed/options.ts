@@ -1,0 +1,235 @@
+import type { Dispatcher } from 'undici';
+import { RetryPolicy } from '../../http/policy.js';
+import type { TimeoutOption } from '../../http/timeouts.js';
+import { assertKnownKeys, assertPlainObject, showValue } from '../../retry/validate.js';
+import type { BatchInput } from '../input.js';
+import type { BatchProgress, BatchRetryEvent } from '../progress-state.js';
+import type { FleetBudgetSpec, RetrySpec } from './job-config.js';
+import { assertJobName } from './job-config.js';
+
+/** Where a distributed job lives: Redis for the work, PostgreSQL for the results. */
+export interface DistributedTarget {
+  /**
+   * The Redis of the queue: `redis://HOST:PORT/DB` (`rediss://` for TLS).
+   * @example { queue: 'redis://127.0.0.1:6379/0' }
+   */
+  queue: string;
+  /**
+   * The PostgreSQL of the results; `?schema=NAME` picks the schema of dogged's tables.
+   * @default schema 'dogged'
+   * @example { store: 'postgres://dogged@127.0.0.1:5432/crawl' }
+   */
+  store: string;
+  /**
+   * The job's name: its lines are keyed by (job, line) in both.
+   * @example { job: 'nightly-crawl' }
+   */
+  job: string;
+}
+
+/** What a worker process runs with (`dogged worker`, `runWorker`). */
+export interface WorkerTuning {
+  /**
+   * Lines in flight at once in this process (per job).
+   * @default 16
+   * @example { concurrency: 64 }
+   */
+  concurrency?: number;
+  /**
+   * How long a line's lock lasts without renewal: a worker that dies holds its lines this long
+   * before another worker takes them over (renewed every half of it while a line runs).
+   * @default 10000
+   * @example { lockDurationMs: 30_000 }
+   */
+  lockDurationMs?: number;
+  /**
+   * How long lines in flight may still finish after a stop.
+   * @default 2000
+   * @example { graceMs: 0 }
+   */
+  graceMs?: number;
+  /**
+   * The undici dispatcher to send through (a `ProxyAgent`...).
+   * @default a keep-alive Agent
+   * @example { dispatcher: new ProxyAgent('http://127.0.0.1:3128') }
+   */
+  dispatcher?: Dispatcher;
+  /**
+   * Stops gracefully (Ctrl-C): no new lines; lines in flight get `graceMs`.
+   * @default undefined
+   * @example { signal: controller.signal }
+   */
+  signal?: AbortSignal;
+  /**
+   * Every attempt of this process that failed and was rescheduled.
+   * @default undefined
+   * @example { onRetry: (e) => console.error(e.url, e.delayMs) }
+   */
+  onRetry?: (event: BatchRetryEvent) => void;
+}
+
+/**
+ * Options of a distributed batch (`runBatch` with `queue`, `store` and `job`). Everything a
+ * worker applies (policy, limits, timeouts, headers) is written to the job, so every worker of
+ * the job, on any machine, applies the same.
+ */
+export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning {
+  /**
+   * The lines (as `runBatch`'s `input`). Lines already recorded for the job are not added again;
+   * lines appended since add work. Omit it to join the job's remaining work.
+   * @default undefined
+   * @example { input: 'urls.txt' }
+   */
+  input?: BatchInput;
+  /**
+   * Only record and enqueue the input; workers (`dogged worker`) do the fetching.
+   * @default false
+   * @example { enqueueOnly: true }
+   */
+  enqueueOnly?: boolean;
+  /**
+   * Requests in flight per `host:port`, all workers together.
+   * @default 4
+   * @example { perHost: 8 }
+   */
+  perHost?: number;
+  /**
+   * Request starts per second per host, all workers together, evenly spaced.
+   * @default undefined (no limit)
+   * @example { rate: 5 }
+   */
+  rate?: number;
+  /**
+   * The retry policy, as plain data (every worker rebuilds the same policy from it).
+   * @default { total: 5, jitter: 'full', backoff: 500, maxBackoff: 30000 }
+   * @example { retry: { total: 8, statusForcelist: [429, 503] } }
+   */
+  retry?: RetrySpec;
+  /**
+   * Timeouts of each attempt: ms, `[connect, read]` or `{ connect, read, total }`.
+   * @default { connect: 10000, read: 30000 }
+   * @example { timeout: [5000, 30_000] }
+   */
+  timeout?: TimeoutOption;
+  /**
+   * Headers sent with every request (a JSONL line's own headers win).
+   * @default { 'user-agent': 'dogged/<version>' }
+   * @example { headers: { authorization: 'Bearer abc' } }
+   */
+  headers?: Record<string, string>;
+  /**
+   * Response bodies: in the store (`'db'`) or read and dropped (`'none'`).
+   * @default 'db'
+   * @example { bodies: 'none' }
+   */
+  bodies?: 'db' | 'none';
+  /**
+   * The longest Retry-After honoured (by rescheduling); longer fails the line.
+   * @default 86400000 (24 h)
+   * @example { maxRetryAfter: 3_600_000 }
+   */
+  maxRetryAfter?: number;
+  /**
+   * Stop (result `'deferred'`) rather than wait longer than this for lines scheduled later.
+   * @default Infinity
+   * @example { maxWait: 60_000 }
+   */
+  maxWait?: number;
+  /**
+   * The fleet-wide retry budget per host, or `false` for none.
+   * @default { percentCanRetry: 0.2, minRetriesPerSecond: 10, ttlMs: 10000 }
+   * @example { budget: { percentCanRetry: 0.1 } }
+   */
+  budget?: Partial<FleetBudgetSpec> | false;
+  /**
+   * After a 429/503 with Retry-After from a host, hold every worker off that host until then.
+   * @default true
+   * @example { cooldown: false }
+   */
+  cooldown?: boolean;
+  /**
+   * Called with the job's counters (fleet-wide) every `progressIntervalMs`.
+   * @default undefined
+   * @example { onProgress: (p) => console.log(`${p.finished}/${p.total}`) }
+   */
+  onProgress?: (progress: BatchProgress) => void;
+  /**
+   * How often `onProgress` is called.
+   * @default 250
+   * @example { progressIntervalMs: 1000 }
+   */
+  progressIntervalMs?: number;
+}
+
+const KEYS = [
+  'queue',
+  'store',
+  'job',
+  'input',
+  'enqueueOnly',
+  'concurrency',
+  'perHost',
+  'rate',
+  'retry',
+  'timeout',
+  'headers',
+  'bodies',
+  'maxRetryAfter',
+  'maxWait',
+  'budget',
+  'cooldown',
+  'signal',
+  'graceMs',
+  'onProgress',
+  'progressIntervalMs',
+  'onRetry',
+  'lockDurationMs',
+  'dispatcher',
+] as const;
+
+function positive(name: string, value: unknown, integer: boolean): void {
+  if (value === undefined) return;
+  if (
+    typeof value !== 'number' ||
+    !(value > 0) ||
+    !Number.isFinite(value) ||
+    (integer && !Number.isInteger(value))
+  )
+    throw new TypeError(
+      `runBatch: ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${showValue(value)}`,
+    );
+}
+
+/** Checks the options of a distributed batch loudly at the boundary. */
+export function checkDistributedOptions(options: DistributedBatchOptions): void {
+  assertPlainObject('runBatch options', options);
+  assertKnownKeys('runBatch', options as unknown as Record<string, unknown>, KEYS, {
+    db: 'a distributed batch has no db: give queue, store and job, or only db',
+    redis: 'use queue',
+    postgres: 'use store',
+  });
+  if (typeof options.queue !== 'string')
+    throw new TypeError(`runBatch: queue must be a redis:// URL, got ${showValue(options.queue)}`);
+  if (typeof options.store !== 'string')
+    throw new TypeError(
+      `runBatch: store must be a postgres:// URL, got ${showValue(options.store)}`,
+    );
+  assertJobName(options.job);
+  positive('concurrency', options.concurrency, true);
+  positive('perHost', options.perHost, true);
+  positive('rate', options.rate, false);
+  positive('lockDurationMs', options.lockDurationMs, false);
+  if (
+    options.retry !== undefined &&
+    (options.retry === null ||
+      typeof options.retry !== 'object' ||
+      options.retry instanceof RetryPolicy)
+  )
+    throw new TypeError(
+      'runBatch: a distributed batch takes retry as plain data ({ total, jitter, backoff, maxBackoff, statusForcelist }), so that every worker rebuilds the same policy',
+    );
+  if (options.bodies !== undefined && options.bodies !== 'db' && options.bodies !== 'none')
+    throw new TypeError(
+      `runBatch: a distributed batch stores bodies in 'db' or 'none', got ${showValue(options.bodies)}`,
+    );
+}

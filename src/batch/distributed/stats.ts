@@ -1,0 +1,126 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { JobKeys } from './keys.js';
+
+/**
+ * Counts a line once: sets its bit in a bitmap and, only if the bit was clear, increments the
+ * given fields of the stats hash (and, when asked, the current second's finish counter). A line
+ * executed twice, or a worker that died between the store's write and this count and whose line
+ * was executed again, still counts once. (No library counts "once per id"; this is four lines.)
+ */
+const COUNT_ONCE = `
+if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end
+for i = 3, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
+if ARGV[2] == '1' then redis.call('INCR', KEYS[3]); redis.call('EXPIRE', KEYS[3], 120) end
+return 1`;
+
+type CountOnce = (
+  bitmap: string,
+  stats: string,
+  rateKey: string,
+  line: number,
+  countRate: '0' | '1',
+  ...fields: string[]
+) => Promise<number>;
+
+interface CountOnceClient {
+  doggedCountOnce: CountOnce;
+}
+
+/** Adds the `doggedCountOnce` command to a client (once per client). */
+export function defineCountOnce(redis: Redis): void {
+  if ('doggedCountOnce' in redis) return;
+  redis.defineCommand('doggedCountOnce', { numberOfKeys: 3, lua: COUNT_ONCE });
+}
+
+/** A job's counters as the stats hash holds them. */
+export interface JobStats {
+  readonly lines: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly invalid: number;
+  readonly inputComplete: boolean;
+  /** Per host: lines, done, failed. */
+  readonly hosts: ReadonlyMap<string, { lines: number; done: number; failed: number }>;
+}
+
+/** The counters of one job in Redis: lines added and finished, per state and host, per second. */
+export class JobCounters {
+  readonly #redis: Redis;
+  readonly #keys: JobKeys;
+
+  constructor(redis: Redis, keys: JobKeys) {
+    defineCountOnce(redis);
+    this.#redis = redis;
+    this.#keys = keys;
+  }
+
+  #rateKey(at: number): string {
+    return `${this.#keys.rate}:${Math.floor(at / 1000)}`;
+  }
+
+  /** Queues "line added" counts on a pipeline (the caller executes it). */
+  added(
+    pipeline: ChainableCommander,
+    line: number,
+    host: string | null,
+    state: 'pending' | 'invalid',
+  ): void {
+    const k = this.#keys;
+    const fields = ['lines', ...(host ? [`h:${host}:lines`] : [])];
+    const finish = state === 'invalid';
+    const p = pipeline as unknown as CountOnceClient;
+    void p.doggedCountOnce(k.added, k.stats, this.#rateKey(Date.now()), line, '0', ...fields);
+    if (finish)
+      void p.doggedCountOnce(k.finished, k.stats, this.#rateKey(Date.now()), line, '0', 'invalid');
+  }
+
+  /** Counts a line as finished in `state`, once. */
+  async finished(line: number, host: string | null, state: 'done' | 'failed'): Promise<void> {
+    const k = this.#keys;
+    const fields = [state, ...(host ? [`h:${host}:${state}`] : [])];
+    await (this.#redis as unknown as CountOnceClient).doggedCountOnce(
+      k.finished,
+      k.stats,
+      this.#rateKey(Date.now()),
+      line,
+      '1',
+      ...fields,
+    );
+  }
+
+  async setInputComplete(complete: boolean): Promise<void> {
+    await this.#redis.hset(this.#keys.stats, 'input_complete', complete ? '1' : '0');
+  }
+
+  /** The counters now. */
+  async read(): Promise<JobStats> {
+    const raw = await this.#redis.hgetall(this.#keys.stats);
+    const num = (name: string): number => Number(raw[name] ?? 0);
+    const hosts = new Map<string, { lines: number; done: number; failed: number }>();
+    for (const [name, value] of Object.entries(raw)) {
+      if (!name.startsWith('h:')) continue;
+      const cut = name.lastIndexOf(':');
+      const host = name.slice(2, cut);
+      const field = name.slice(cut + 1) as 'lines' | 'done' | 'failed';
+      const entry = hosts.get(host) ?? { lines: 0, done: 0, failed: 0 };
+      if (field in entry) entry[field] = Number(value);
+      hosts.set(host, entry);
+    }
+    return {
+      lines: num('lines'),
+      done: num('done'),
+      failed: num('failed'),
+      invalid: num('invalid'),
+      inputComplete: raw.input_complete === '1',
+      hosts,
+    };
+  }
+
+  /** Lines finished per second over the last `seconds` whole seconds, fleet-wide. */
+  async rate(seconds = 10): Promise<number> {
+    const now = Math.floor(Date.now() / 1000);
+    const keys = Array.from({ length: seconds }, (_, i) => `${this.#keys.rate}:${now - 1 - i}`);
+    const values = await this.#redis.mget(...keys);
+    return values.reduce((sum, v) => sum + Number(v ?? 0), 0) / seconds;
+  }
+}

@@ -1,0 +1,157 @@
+import type { ExportOptions, ExportRecord } from '../export.js';
+import type { HistoryEntry, LineState } from '../journal-schema.js';
+import type { BatchSummary, FailureTally, HostSummary, Tally } from '../summary.js';
+import type { PgStore } from './store.js';
+
+const STATES: readonly LineState[] = ['pending', 'in_flight', 'done', 'failed', 'invalid'];
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms * 10) / 10);
+
+/**
+ * The same summary as `summarize(journal)`, from the store: counts, statuses, failures, the
+ * failures retries overcame, attempts, the busiest hosts.
+ */
+export async function summarizeStore(store: PgStore, job: string): Promise<BatchSummary> {
+  const t = `${store.schema}.requests`;
+  const counts = await store.counts(job);
+  const statuses = await store.query<Tally<number>>(
+    `SELECT status AS value, count(*)::int AS count FROM ${t}
+     WHERE job = $1 AND state IN ('done', 'failed') AND status IS NOT NULL GROUP BY status ORDER BY status`,
+    [job],
+  );
+  const failures = await store.query<FailureTally>(
+    `SELECT coalesce(reason, 'unknown') AS reason, status, error_code AS "errorCode", count(*)::int AS count
+     FROM ${t} WHERE job = $1 AND state = 'failed' GROUP BY 1, 2, 3 ORDER BY count DESC, reason`,
+    [job],
+  );
+  const retried = await store.query<Tally<string>>(
+    `SELECT coalesce(h.value->>'status', h.value->>'code', 'unknown') AS value, count(*)::int AS count
+     FROM ${t} AS r, jsonb_array_elements(r.history) AS h
+     WHERE r.job = $1 AND r.history IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
+    [job],
+  );
+  const attempts = await store.query<Tally<number>>(
+    `SELECT attempts AS value, count(*)::int AS count FROM ${t}
+     WHERE job = $1 AND state IN ('done', 'failed') GROUP BY attempts ORDER BY attempts`,
+    [job],
+  );
+  const hosts = await store.query<HostSummary>(
+    `SELECT host, count(*)::int AS lines, count(*) FILTER (WHERE state = 'done')::int AS done,
+            count(*) FILTER (WHERE state = 'failed')::int AS failed,
+            count(*) FILTER (WHERE state = 'pending')::int AS left,
+            coalesce(sum(jsonb_array_length(history)), 0)::int AS retries
+     FROM ${t} WHERE job = $1 AND host IS NOT NULL GROUP BY host ORDER BY lines DESC, host LIMIT 10`,
+    [job],
+  );
+  const [more] = await store.query<{ hosts: number; retries: number }>(
+    `SELECT count(DISTINCT host)::int AS hosts, coalesce(sum(jsonb_array_length(history)), 0)::int AS retries
+     FROM ${t} WHERE job = $1`,
+    [job],
+  );
+  return {
+    counts,
+    total: counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid,
+    statuses,
+    failures,
+    retried,
+    attempts,
+    hosts,
+    hostCount: more?.hosts ?? 0,
+    retries: more?.retries ?? 0,
+    nextDueAt: await store.nextDueAt(job),
+  };
+}
+
+interface Row {
+  line: number;
+  key: string | null;
+  method: string | null;
+  url: string | null;
+  raw: string | null;
+  state: LineState;
+  status: number | null;
+  reason: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  history: HistoryEntry[] | null;
+  response_headers: Record<string, string | string[]> | null;
+  body_size: number | null;
+  body_path: string | null;
+  first_attempt_at: number | null;
+  finished_at: number | null;
+  ttfb_ms: number | null;
+  duration_ms: number | null;
+  body?: Buffer | null;
+}
+
+/**
+ * The job's records in line order, as `exportRecords(journal)` gives them, read in pages of
+ * `pageSize` lines (memory stays flat).
+ */
+export async function* storeRecords(
+  store: PgStore,
+  job: string,
+  options: ExportOptions = {},
+  pageSize = 1000,
+): AsyncGenerator<ExportRecord> {
+  const states = options.states ?? STATES;
+  for (const s of states)
+    if (!STATES.includes(s))
+      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
+  // The store has no in_flight state: a line in flight is pending there.
+  const stored = states.map((s) => (s === 'in_flight' ? 'pending' : s));
+  let after = 0;
+  for (;;) {
+    const rows = await store.query<Row>(
+      `SELECT line, key, method, url, raw, state, status, reason, error_code, error_message, attempts, history,
+         response_headers, body_size, body_path, first_attempt_at::float8 AS first_attempt_at,
+         finished_at::float8 AS finished_at, ttfb_ms, duration_ms${options.bodies ? ', body' : ''}
+       FROM ${store.schema}.requests WHERE job = $1 AND line > $2 AND state = ANY($3::text[])
+       ORDER BY line LIMIT $4`,
+      [job, after, stored, pageSize],
+    );
+    for (const row of rows) yield toRecord(row, options.bodies ?? false);
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < pageSize) return;
+    after = last.line;
+  }
+}
+
+function toRecord(row: Row, bodies: boolean): ExportRecord {
+  const record: ExportRecord = {
+    line: row.line,
+    key: row.key,
+    method: row.method,
+    url: row.url,
+    state: row.state,
+    status: row.status,
+    reason: row.reason,
+    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+    attempts: row.attempts,
+    history: row.history ?? [],
+    headers: row.response_headers,
+    bodySize: row.body_size,
+    bodyPath: row.body_path,
+    firstAttemptAt: iso(row.first_attempt_at),
+    finishedAt: iso(row.finished_at),
+    ttfbMs: round(row.ttfb_ms),
+    durationMs: round(row.duration_ms),
+  };
+  if (row.raw !== null) record.raw = row.raw;
+  if (bodies) {
+    if (row.body) {
+      try {
+        record.body = utf8.decode(row.body);
+        record.bodyEncoding = 'utf8';
+      } catch {
+        record.body = row.body.toString('base64');
+        record.bodyEncoding = 'base64';
+      }
+    } else {
+      record.body = null;
+    }
+  }
+  return record;
+}

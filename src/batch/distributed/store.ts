@@ -1,0 +1,331 @@
+import type { Pool, PoolClient } from 'pg';
+import { retry } from '../../retry/retry.js';
+import { retryIf } from '../../retry/retry-if.js';
+import { stop } from '../../retry/stop.js';
+import { wait } from '../../retry/wait.js';
+import type { StateCounts } from '../journal.js';
+import type { HistoryEntry } from '../journal-schema.js';
+import type { StoreLocation } from './connections.js';
+import { probeStore } from './connections.js';
+import { StoreUnavailableError } from './errors.js';
+import type { JobConfig } from './job-config.js';
+import { type InsertResult, insertLines } from './store-lines.js';
+import { storeSchemaSql } from './store-schema.js';
+
+/** A line as a worker needs it: what the BullMQ job carries. */
+export interface QueuedLine {
+  readonly line: number;
+  readonly method: string;
+  readonly url: string;
+  readonly host: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string;
+  readonly key?: string;
+}
+
+/** An input line to record: a request to fetch, or an invalid line. */
+export type StoreLine =
+  | ({ readonly kind: 'request'; readonly hash: string } & QueuedLine)
+  | {
+      readonly kind: 'invalid';
+      readonly line: number;
+      readonly hash: string;
+      readonly key: string | undefined;
+      readonly raw: string;
+      readonly reason: string;
+    };
+
+/** Where a line stands in the store. */
+export interface LineRecordState {
+  readonly state: 'pending' | 'done' | 'failed' | 'invalid';
+  readonly attempts: number;
+  readonly history: readonly HistoryEntry[];
+  readonly nextAttemptAt: number;
+  readonly host: string | null;
+}
+
+/** What one attempt wrote. */
+export interface AttemptRecord {
+  readonly state: 'pending' | 'done' | 'failed';
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly history: readonly HistoryEntry[];
+  readonly status: number | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly reason: string | null;
+  readonly responseHeaders: string | null;
+  readonly body: Buffer | null;
+  readonly bodySize: number | null;
+  readonly bodyPath: string | null;
+  readonly startedAt: number;
+  readonly finishedAt: number | null;
+  readonly ttfbMs: number | null;
+  readonly durationMs: number | null;
+  readonly worker: string;
+}
+
+/** PostgreSQL failures worth another try: the connection, not the query. */
+export function isTransientStoreError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (/^(08|57P0)/.test(code) || code === '53300') return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code))
+    return true;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(
+    message,
+  );
+}
+
+/**
+ * The results of distributed batches in PostgreSQL (node-postgres). Every write is keyed by
+ * (job, line) and guarded by the attempt count it follows, so it is applied at most once
+ * whatever the number of times a line was executed. Queries that fail on the connection are
+ * retried (with backoff, for up to `retryForMs`) on a fresh connection of the pool.
+ */
+export class PgStore {
+  readonly where: string;
+  readonly schema: string;
+  readonly pool: Pool;
+  readonly #retryForMs: number;
+
+  private constructor(location: StoreLocation, pool: Pool, retryForMs: number) {
+    this.where = location.where;
+    this.schema = location.schema;
+    this.pool = pool;
+    this.#retryForMs = retryForMs;
+  }
+
+  /** Connects (failing at once with {@link StoreUnavailableError}) and creates the tables. */
+  static async open(
+    location: StoreLocation,
+    options: { poolSize?: number; retryForMs?: number } = {},
+  ): Promise<PgStore> {
+    await probeStore(location);
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({
+      ...location.config,
+      max: options.poolSize ?? 8,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 10_000,
+      application_name: 'dogged',
+    });
+    // An idle client whose server went away: the pool drops it; the next query reconnects.
+    pool.on('error', () => {});
+    const store = new PgStore(location, pool, options.retryForMs ?? 60_000);
+    await store.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+        `dogged:${location.schema}`,
+      ]);
+      await client.query(storeSchemaSql(location.schema));
+    });
+    return store;
+  }
+
+  /** `fn` with retries on connection failures. */
+  async #retrying<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await retry(fn, {
+        stop: stop.afterDelay(this.#retryForMs),
+        wait: wait.fullJitter({ multiplier: 200, max: 3000 }),
+        retry: retryIf.error(isTransientStoreError),
+        reraise: true,
+        name: 'PostgreSQL',
+      });
+    } catch (error) {
+      if (isTransientStoreError(error))
+        throw new StoreUnavailableError(this.where, (error as Error).message, { cause: error });
+      throw error;
+    }
+  }
+
+  /** One query, retried on connection failures. */
+  async query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return this.#retrying(async () => (await this.pool.query<R>(sql, params)).rows);
+  }
+
+  /** `fn` in one transaction (retried whole on connection failures). */
+  async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.#retrying(async () => {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await fn(client);
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  get #t(): string {
+    return `${this.schema}.requests`;
+  }
+
+  async upsertJob(config: JobConfig): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.schema}.jobs (job, config, input) VALUES ($1, $2, $3)
+       ON CONFLICT (job) DO UPDATE SET config = excluded.config, input = coalesce(excluded.input, ${this.schema}.jobs.input), updated_at = now()`,
+      [config.job, JSON.stringify(config), config.input],
+    );
+  }
+
+  async hasJob(job: string): Promise<boolean> {
+    const rows = await this.query(`SELECT 1 FROM ${this.schema}.jobs WHERE job = $1`, [job]);
+    return rows.length > 0;
+  }
+
+  /**
+   * Records new lines; see {@link insertLines}.
+   */
+  async insertLines(job: string, lines: readonly StoreLine[]): Promise<InsertResult> {
+    return insertLines(this, job, lines);
+  }
+
+  /** Where a line stands, or undefined if the store has no such line. */
+  async loadLine(job: string, line: number): Promise<LineRecordState | undefined> {
+    const rows = await this.query<{
+      state: LineRecordState['state'];
+      attempts: number;
+      history: HistoryEntry[] | null;
+      next: number;
+      host: string | null;
+    }>(
+      `SELECT state, attempts, history, next_attempt_at::float8 AS next, host FROM ${this.#t} WHERE job = $1 AND line = $2`,
+      [job, line],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      state: row.state,
+      attempts: row.attempts,
+      history: row.history ?? [],
+      nextAttemptAt: row.next,
+      host: row.host,
+    };
+  }
+
+  /**
+   * Writes an attempt's outcome, once: only if the line is still pending after exactly
+   * `previousAttempts` attempts. False when another execution of the line got there first.
+   */
+  async recordAttempt(
+    job: string,
+    line: number,
+    previousAttempts: number,
+    r: AttemptRecord,
+  ): Promise<boolean> {
+    const rows = await this.query(
+      `UPDATE ${this.#t} SET state = $4, attempts = $5, next_attempt_at = $6, history = $7::jsonb, status = $8,
+         error_code = $9, error_message = $10, reason = $11, response_headers = $12::jsonb, body = $13,
+         body_size = $14, body_path = $15, first_attempt_at = coalesce(first_attempt_at, $16),
+         last_attempt_at = $16, finished_at = $17, ttfb_ms = $18, duration_ms = $19,
+         worker = CASE WHEN $4 = 'pending' THEN worker ELSE $20 END
+       WHERE job = $1 AND line = $2 AND state = 'pending' AND attempts = $3 RETURNING line`,
+      [
+        job,
+        line,
+        previousAttempts,
+        r.state,
+        r.attempts,
+        r.nextAttemptAt,
+        r.history.length ? JSON.stringify(r.history) : null,
+        r.status,
+        r.errorCode,
+        r.errorMessage,
+        r.reason,
+        r.responseHeaders,
+        r.body,
+        r.bodySize,
+        r.bodyPath,
+        r.startedAt,
+        r.finishedAt,
+        r.ttfbMs,
+        r.durationMs,
+        r.worker,
+      ],
+    );
+    return rows.length === 1;
+  }
+
+  /** Lines per state (`in_flight` is the queue's business: always 0 here). */
+  async counts(job: string): Promise<StateCounts> {
+    const rows = await this.query<{ state: string; n: number; retried: number }>(
+      `SELECT state, count(*)::int AS n, count(*) FILTER (WHERE attempts > 0)::int AS retried
+       FROM ${this.#t} WHERE job = $1 GROUP BY state`,
+      [job],
+    );
+    const counts: StateCounts = {
+      pending: 0,
+      in_flight: 0,
+      done: 0,
+      failed: 0,
+      invalid: 0,
+      retrying: 0,
+    };
+    for (const row of rows) {
+      if (
+        row.state === 'pending' ||
+        row.state === 'done' ||
+        row.state === 'failed' ||
+        row.state === 'invalid'
+      )
+        counts[row.state] = row.n;
+      if (row.state === 'pending') counts.retrying = row.retried;
+    }
+    return counts;
+  }
+
+  /** Whether any line of the job is still pending (the partial index answers it at once). */
+  async anyPending(job: string): Promise<boolean> {
+    const rows = await this.query<{ pending: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM ${this.#t} WHERE job = $1 AND state = 'pending') AS pending`,
+      [job],
+    );
+    return rows[0]?.pending ?? false;
+  }
+
+  /** Pending lines after `afterLine`, in line order (to enqueue again what the queue lost). */
+  async pendingLines(job: string, afterLine: number, limit: number): Promise<QueuedLine[]> {
+    const rows = await this.query<{
+      line: number;
+      method: string;
+      url: string;
+      host: string;
+      request_headers: Record<string, string> | null;
+      request_body: string | null;
+      key: string | null;
+    }>(
+      `SELECT line, method, url, host, request_headers, request_body, key FROM ${this.#t}
+       WHERE job = $1 AND state = 'pending' AND line > $2 ORDER BY line LIMIT $3`,
+      [job, afterLine, limit],
+    );
+    return rows.map((r) => ({
+      line: r.line,
+      method: r.method,
+      url: r.url,
+      host: r.host,
+      ...(r.request_headers && { headers: r.request_headers }),
+      ...(r.request_body !== null && { body: r.request_body }),
+      ...(r.key !== null && { key: r.key }),
+    }));
+  }
+
+  /** When the earliest pending line is due, if any. */
+  async nextDueAt(job: string): Promise<number | undefined> {
+    const rows = await this.query<{ at: number | null }>(
+      `SELECT min(next_attempt_at)::float8 AS at FROM ${this.#t} WHERE job = $1 AND state = 'pending'`,
+      [job],
+    );
+    return rows[0]?.at ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+}

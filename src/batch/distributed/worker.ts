@@ -1,0 +1,220 @@
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Queue } from 'bullmq';
+import type { BatchProgress } from '../progress-state.js';
+import { openRedis } from './backend-connections.js';
+import { bullConnection, parseQueueUrl, parseStoreUrl, probeQueue } from './connections.js';
+import { assertJobName, parseJobConfig } from './job-config.js';
+import { jobProgress } from './job-progress.js';
+import { JobWorker } from './job-worker.js';
+import { JOBS_KEY, jobKeys, PREFIX } from './keys.js';
+import type { WorkerTuning } from './options.js';
+import { JobCounters } from './stats.js';
+import { PgStore } from './store.js';
+
+/** Options of {@link runWorker} (`dogged worker`). */
+export interface RunWorkerOptions extends WorkerTuning {
+  /**
+   * The Redis of the queue, as given to `dogged batch --queue`.
+   * @example { queue: 'redis://10.0.0.5:6379/0' }
+   */
+  queue: string;
+  /**
+   * The PostgreSQL of the results, as given to `dogged batch --store`.
+   * @example { store: 'postgres://dogged@10.0.0.6/crawl' }
+   */
+  store: string;
+  /**
+   * Work on this job only.
+   * @default every job enqueued on the queue, including jobs enqueued later
+   * @example { job: 'nightly-crawl' }
+   */
+  job?: string;
+  /**
+   * Called when a job is joined or left, and for errors that do not stop the worker.
+   * @default undefined
+   * @example { onEvent: (message) => console.error(message) }
+   */
+  onEvent?: (message: string) => void;
+  /**
+   * Called with each joined job's progress (fleet-wide, as `runBatch` reports it) every
+   * `progressIntervalMs`.
+   * @default undefined
+   * @example { onProgress: (job, p) => console.error(job, `${p.finished}/${p.total}`) }
+   */
+  onProgress?: (job: string, progress: BatchProgress) => void;
+  /**
+   * How often `onProgress` is called.
+   * @default 10000
+   * @example { progressIntervalMs: 2000 }
+   */
+  progressIntervalMs?: number;
+  /**
+   * How often the list of jobs is read again (when no `job` is given).
+   * @default 2000
+   * @example { discoverEveryMs: 10_000 }
+   */
+  discoverEveryMs?: number;
+}
+
+/** What a worker did, when it stops. */
+export interface WorkerResult {
+  readonly attempts: number;
+  readonly jobs: readonly string[];
+}
+
+/**
+ * Works on distributed batches until `signal` aborts: joins the job (or every job on the queue,
+ * as they appear), fetches lines with the job's policy under the fleet-wide limits, and records
+ * each outcome once. Any number of workers on any number of machines may run at once. Fails at
+ * once, naming which and where, when Redis or PostgreSQL cannot be reached at start; survives
+ * their restarts afterwards.
+ * @example await runWorker({ queue: 'redis://127.0.0.1:6379/0', store: 'postgres://127.0.0.1/dogged', signal });
+ */
+export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult> {
+  if (options.job !== undefined) assertJobName(options.job);
+  const queue = parseQueueUrl(options.queue);
+  const storeLocation = parseStoreUrl(options.store);
+  await probeQueue(queue);
+  const store = await PgStore.open(storeLocation);
+  const redis = await openRedis(queue);
+  const workers = new Map<string, JobWorker>();
+  const workerId = `${hostname()}:${process.pid}`;
+  let attempts = 0;
+  const event = (message: string): void => options.onEvent?.(message);
+  const errorsSeen = new Set<string>();
+  const onError = (error: unknown): void => {
+    const message = error instanceof Error ? error.message : String(error);
+    // One line per kind of error, not one per line: a Redis restart fails many at once.
+    if (errorsSeen.has(message)) return;
+    errorsSeen.add(message);
+    setTimeout(() => errorsSeen.delete(message), 10_000).unref();
+    event(`error: ${message}`);
+  };
+
+  const join = async (job: string): Promise<void> => {
+    const text = await redis.get(jobKeys(job).config);
+    if (text === null) {
+      if (options.job !== undefined)
+        event(`job ${job} has no configuration yet: waiting for dogged batch --job ${job}`);
+      return;
+    }
+    const worker = new JobWorker({
+      queue,
+      redis,
+      store,
+      config: parseJobConfig(text, job),
+      concurrency: options.concurrency ?? 16,
+      workerId,
+      lockDurationMs: options.lockDurationMs ?? 10_000,
+      dispatcher: options.dispatcher,
+      onRetry: options.onRetry,
+      onError,
+    });
+    workers.set(job, worker);
+    await worker.ready();
+    event(`working on job ${job}`);
+  };
+
+  const leave = async (job: string, why: string): Promise<void> => {
+    const worker = workers.get(job);
+    if (!worker) return;
+    workers.delete(job);
+    await worker.stop(options.graceMs ?? 2000);
+    attempts += worker.attempts;
+    event(`left job ${job}: ${why}`);
+  };
+
+  /** A job whose every line is finished and whose queue is empty leaves the list of jobs. */
+  const retireFinished = async (): Promise<void> => {
+    for (const job of workers.keys()) {
+      const stats = await new JobCounters(redis, jobKeys(job)).read();
+      if (!stats.inputComplete || stats.done + stats.failed + stats.invalid < stats.lines) continue;
+      const queueOfJob = new Queue(job, { connection: bullConnection(queue), prefix: PREFIX });
+      queueOfJob.on('error', () => {});
+      try {
+        const c = await queueOfJob.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
+        const left = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) + (c.delayed ?? 0);
+        if (left === 0) await redis.srem(JOBS_KEY, job);
+      } finally {
+        await queueOfJob.close().catch(() => {});
+      }
+    }
+  };
+
+  const discover = async (): Promise<void> => {
+    if (options.job === undefined) await retireFinished();
+    const jobs = options.job !== undefined ? [options.job] : await redis.smembers(JOBS_KEY);
+    for (const job of jobs) if (!workers.has(job)) await join(job);
+    if (options.job === undefined)
+      for (const job of [...workers.keys()])
+        if (!jobs.includes(job)) await leave(job, 'it is finished');
+  };
+
+  const heartbeat = async (): Promise<void> => {
+    const beat = JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      at: Date.now(),
+      concurrency: options.concurrency ?? 16,
+    });
+    const pipeline = redis.pipeline();
+    for (const job of workers.keys()) {
+      pipeline.hset(jobKeys(job).workers, workerId, beat);
+      pipeline.pexpire(jobKeys(job).workers, 60_000);
+    }
+    await pipeline.exec();
+  };
+
+  const startedAt = performance.now();
+  const report = async (): Promise<void> => {
+    const onProgress = options.onProgress;
+    if (!onProgress) return;
+    for (const [job, worker] of workers) {
+      const queueOfJob = new Queue(job, { connection: bullConnection(queue), prefix: PREFIX });
+      queueOfJob.on('error', () => {});
+      try {
+        const { progress } = await jobProgress(new JobCounters(redis, jobKeys(job)), queueOfJob, {
+          attempts: worker.attempts,
+          startedAt,
+          stopping: false,
+        });
+        onProgress(job, progress);
+      } finally {
+        await queueOfJob.close().catch(() => {});
+      }
+    }
+  };
+  const progressTimer = options.onProgress
+    ? setInterval(() => void report().catch(onError), options.progressIntervalMs ?? 10_000)
+    : undefined;
+
+  const joined: string[] = [];
+  try {
+    while (!options.signal?.aborted) {
+      await discover().catch(onError);
+      for (const job of workers.keys()) if (!joined.includes(job)) joined.push(job);
+      await heartbeat().catch(onError);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.discoverEveryMs ?? 2000);
+        options.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+  } finally {
+    clearInterval(progressTimer);
+    for (const job of [...workers.keys()]) {
+      await redis.hdel(jobKeys(job).workers, workerId).catch(() => {});
+      await leave(job, 'stopping');
+    }
+    redis.disconnect();
+    await store.close();
+  }
+  return { attempts, jobs: joined };
+}

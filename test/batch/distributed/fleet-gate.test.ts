@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleetGate } from '../../../src/batch/distributed/fleet-gate.js';
+import { jobKeys } from '../../../src/batch/distributed/keys.js';
+import { type Sandbox, sandbox } from './distributed-support.js';
+
+let box: Sandbox;
+beforeAll(async () => {
+  box = await sandbox(13);
+});
+afterAll(async () => {
+  await box.cleanup();
+});
+
+/** Three gates on one Redis: three workers of one job, as far as the limits can tell. */
+function fleet(
+  job: string,
+  limits: Partial<ConstructorParameters<typeof FleetGate>[2]> = {},
+): FleetGate[] {
+  return [0, 1, 2].map(
+    () =>
+      new FleetGate(box.redis, jobKeys(job), {
+        perHost: 4,
+        rate: null,
+        budget: false,
+        cooldown: true,
+        ...limits,
+      }),
+  );
+}
+
+describe('FleetGate: the limits every worker of a job shares', () => {
+  it('lets at most perHost requests to a host be in flight across all workers', async () => {
+    const gates = fleet('slots', { perHost: 4 });
+    const admissions = await Promise.all(
+      Array.from({ length: 9 }, (_, i) =>
+        (gates[i % 3] as FleetGate).admit('a.test:80', { isRetry: false }),
+      ),
+    );
+    const granted = admissions.filter((a) => a.ok);
+    expect(granted).toHaveLength(4);
+    // The others are sent back to the queue for a moment, not failed.
+    for (const a of admissions) if (!a.ok) expect(a.reason).toBe('busy');
+    // Another host is not held by the first one's slots.
+    expect((await (gates[0] as FleetGate).admit('b.test:80', { isRetry: false })).ok).toBe(true);
+    for (const a of granted) if (a.ok) await a.release();
+    expect((await (gates[1] as FleetGate).admit('a.test:80', { isRetry: false })).ok).toBe(true);
+  }, 20_000);
+
+  it('shares one retry budget: retries beyond reserve + 20% of first attempts wait for the next window', async () => {
+    // A reserve of 1 retry/s over 5 s = 5 retries; each first attempt deposits 0.2.
+    const gates = fleet('budget', {
+      perHost: 1000,
+      budget: { percentCanRetry: 0.2, minRetriesPerSecond: 1, ttlMs: 5000 },
+    });
+    let retries = 0;
+    let refused = 0;
+    for (let i = 0; i < 12; i++) {
+      const a = await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: true });
+      if (a.ok) {
+        retries++;
+        await a.release();
+      } else {
+        refused++;
+        expect(a.reason).toBe('budget');
+        expect(a.until).toBeGreaterThan(Date.now());
+      }
+    }
+    expect(retries).toBe(5);
+    expect(refused).toBe(7);
+    // 10 first attempts deposit 2 retries, wherever they were made.
+    for (let i = 0; i < 10; i++) {
+      const a = await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: false });
+      if (a.ok) await a.release();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // deposits are not awaited
+    const more = [];
+    for (let i = 0; i < 4; i++)
+      more.push((await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: true })).ok);
+    expect(more).toEqual([true, true, false, false]);
+    // A retry that succeeded gives its token back.
+    await (gates[2] as FleetGate).refundRetry('c.test:80');
+    expect((await (gates[0] as FleetGate).admit('c.test:80', { isRetry: true })).ok).toBe(true);
+  }, 20_000);
+
+  it('holds every worker off a host during a Retry-After cooldown', async () => {
+    const gates = fleet('cool');
+    await (gates[0] as FleetGate).holdHost('d.test:80', 5000);
+    const a = await (gates[1] as FleetGate).admit('d.test:80', { isRetry: false });
+    expect(a.ok).toBe(false);
+    if (!a.ok) {
+      expect(a.reason).toBe('cooldown');
+      expect(a.until - Date.now()).toBeGreaterThan(4000);
+    }
+    // A shorter Retry-After does not shorten the hold.
+    await (gates[2] as FleetGate).holdHost('d.test:80', 100);
+    expect(await (gates[2] as FleetGate).cooldownUntil('d.test:80')).toBeGreaterThan(
+      Date.now() + 4000,
+    );
+    // A short hold is waited out in-process.
+    await (gates[0] as FleetGate).holdHost('e.test:80', 300);
+    const started = Date.now();
+    const b = await (gates[1] as FleetGate).admit('e.test:80', { isRetry: false });
+    expect(b.ok).toBe(true);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  }, 20_000);
+});
