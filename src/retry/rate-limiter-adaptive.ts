@@ -59,6 +59,9 @@ const ADAPTIVE_HINTS: Record<string, string> = {
   maxRate: 'chain a TokenBucketLimiter to cap the rate',
 };
 
+/** The burst the bucket allows, in seconds of the current rate (see the class comment). */
+const BURST_SECONDS = 0.1;
+
 /** Responses are counted in half-second buckets (the AWS SDKs' `RateClocker`). */
 const BUCKET_MS = 500;
 
@@ -75,7 +78,10 @@ const BUCKET_MS = 500;
  *   `C · (t − K)³ + W_max`. It starts at `beta · W_max`, climbs quickly then flattens as it
  *   nears `W_max` (reached at `t = K`), and past it probes higher, slowly then faster.
  * - Always: rate = `min(that, 2 · m)` (never far above what is really sent), at least `minRate`;
- *   the bucket holds `max(rate, 1)` tokens and starts empty at the first throttle.
+ *   the bucket holds a tenth of a second of it, `max(rate / 10, 1)` tokens, and starts empty at
+ *   the first throttle. Requests go out paced, never in a burst larger than that, not even after
+ *   a pause (a `Retry-After` cooldown) during which a bucket of a whole second would have refilled
+ *   and let every waiting caller out at once into the server's limit.
  *
  * Call `acquire()` before each request, then `onThrottle()` for a 429 (or another "slow down"
  * answer) and `onSuccess()` for any other response. Share one limiter per server.
@@ -206,7 +212,7 @@ export class AdaptiveRateLimiter implements RateLimiter {
 
   #setRate(rate: number): void {
     const perSecond = Math.max(rate, this.#minRate);
-    const capacity = Math.max(rate, 1);
+    const capacity = Math.max(rate * BURST_SECONDS, 1);
     if (this.#bucket) this.#bucket.setRate(perSecond, capacity);
     else this.#bucket = new PacedBucket(this.#clock, perSecond, capacity, 0);
   }

@@ -46,9 +46,10 @@ describe('retry budget', () => {
       (o) => o instanceof BudgetExhaustedError,
     ) as BudgetExhaustedError[];
     expect(exhausted.length).toBeGreaterThan(80);
-    expect(exhausted[0]?.cause).toBeInstanceOf(HTTPStatusError);
-    expect((exhausted[0]?.cause as HTTPStatusError).status).toBe(503);
-    expect(exhausted[0]?.message).toMatch(/retry budget for http:\/\/127\.0\.0\.1:\d+ is spent/);
+    const first = exhausted[0] as BudgetExhaustedError;
+    expect(first.cause).toBeInstanceOf(HTTPStatusError);
+    expect((first.cause as HTTPStatusError).status).toBe(503);
+    expect(first.message).toMatch(/retry budget for http:\/\/127\.0\.0\.1:\d+ is spent/);
 
     // The outage ends; once the window has moved on, retries flow again.
     await clock.advance(20_000);

@@ -231,6 +231,29 @@ describe('AdaptiveRateLimiter: pacing', () => {
     ]);
   });
 
+  it('after a pause the bucket lets out a tenth of a second of the rate at once, no more', async () => {
+    const { limiter, clock } = await throttledAt100(); // 70/s: holds 7 tokens
+    await clock.advance(5_000); // a Retry-After cooldown: nothing sent, nothing answered
+    let granted = 0;
+    while (limiter.tryAcquire()) granted++;
+    expect(granted).toBe(7);
+    // The rest are paced: one every 1/70 s.
+    let later = 0;
+    for (let i = 0; i < 7; i++) void limiter.acquire().then(() => later++);
+    await clock.advance(1000 / 70);
+    expect(later).toBe(1);
+    await clock.advance((6 * 1000) / 70);
+    expect(later).toBe(7);
+  });
+
+  it('the burst is at least one request, however low the rate', async () => {
+    const { limiter, clock } = await throttledAt100();
+    for (let i = 0; i < 50; i++) limiter.onThrottle(); // down to minRate, 0.5/s
+    await clock.advance(60_000);
+    expect(limiter.tryAcquire()).toBe(true);
+    expect(limiter.tryAcquire()).toBe(false);
+  });
+
   it('a throttle while a request waits re-plans its wait at the lower rate', async () => {
     const { limiter, clock } = await throttledAt100(); // 70/s: next token at 500 + 14.29 ms
     let grantedAt = 0;
