@@ -63,6 +63,8 @@ export interface LoadOptions {
   /** Pass an AbortSignal, and abort requests still in flight `graceMs` after `stopAfterMs`. */
   abort?: boolean;
   graceMs?: number;
+  /** Append `&i=N` to the URL, N the request's number, so the server can tell requests apart. */
+  numbered?: boolean;
 }
 
 /** Runs requests with `concurrency` workers until `total` are done or the time is up. */
@@ -87,10 +89,11 @@ export async function runLoad(send: Send, url: string, options: LoadOptions): Pr
   const stopIssuing = start + (capMs ?? Number.POSITIVE_INFINITY);
   const worker = async (): Promise<void> => {
     while (run.issued < total && performance.now() < stopIssuing) {
+      const target = options.numbered ? `${url}&i=${run.issued}` : url;
       run.issued++;
       let label: string | undefined;
       try {
-        if (await send(url, signal)) run.ok++;
+        if (await send(target, signal)) run.ok++;
         else label = 'non-200 status';
       } catch (error) {
         if (signal?.aborted) {

@@ -5,11 +5,14 @@
  * (a) no failures: requests/s, and the ratio to raw `undici.request` (the limit);
  * (b) a seeded 20% of arrivals answered 503 with `Retry-After: 0`: requests/s and success rate;
  * (c) a seeded 10% of arrivals reset (RST) before any response byte: success rate.
+ * (b′), (c′) the same faults, transient: a seeded 20% (10%) of requests meet the fault on their
+ *   first attempt only; any retry gets 200. Success rate.
  * Rounds are interleaved (order alternates) and requests/s is the median round; success rates
  * pool every round. A request succeeds when it ends in a 200 with the whole 1 KiB body.
  *
- * Faults are drawn per arrival, retries included (every client sees the same seeded sequence),
- * so k retries reach at best 1 - p^(k+1): the report prints that ceiling beside each rate.
+ * In (b) and (c) faults are drawn per arrival, retries included (every client sees the same
+ * seeded sequence), so k retries reach at best 1 - p^(k+1): the report prints that ceiling beside
+ * each rate. In (b′) and (c′) one retry is enough: 100% is every retrying client's ceiling.
  * Every fault run is capped: no new request after BENCH_CAP_MS, and whatever is still in flight
  * (sleeping in a long backoff) BENCH_GRACE_MS later is aborted and reported as unfinished, so a
  * peer whose defaults back off for seconds is measured, not waited for.
@@ -276,6 +279,11 @@ const faults: LoadOptions = {
 const b = await scenario('b', 'p503=0.2', FAULT_ROUNDS, faults);
 log(`(c) 10% resets: ${FAULT_ROUNDS} rounds × ${FAULT_REQUESTS} requests, cap ${CAP_MS} ms`);
 const c = await scenario('c', 'preset=0.1', FAULT_ROUNDS, faults);
+const once: LoadOptions = { ...faults, numbered: true };
+log(`(b′) a 503 on the first attempt of 20% of requests: ${FAULT_ROUNDS} rounds`);
+const b1 = await scenario('b1', 'p503=0.2&once=1', FAULT_ROUNDS, once);
+log(`(c′) a reset on the first attempt of 10% of requests: ${FAULT_ROUNDS} rounds`);
+const c1 = await scenario('c1', 'preset=0.1&once=1', FAULT_ROUNDS, once);
 log(`measured in ${((performance.now() - began) / 1000).toFixed(0)} s`);
 
 // ---------------------------------------------------------------------------------------------
@@ -295,7 +303,7 @@ const ceiling = (p: number, k: number): string =>
 
 const rawRps = rps(a.get('raw undici.request'));
 const rows = clients.map((client) => {
-  if (!client.send) return [client.name, '(not available)', '', '', '', ''];
+  if (!client.send) return [client.name, '(not available)', '', '', '', '', '', ''];
   const ta = a.get(client.name);
   const tb = b.get(client.name);
   return [
@@ -305,6 +313,8 @@ const rows = clients.map((client) => {
     tb ? `${fmt(rps(tb))}${tb.capped ? ' *' : ''}` : '–',
     tb ? percent(tb) : '–',
     c.has(client.name) ? percent(c.get(client.name)) : '–',
+    b1.has(client.name) ? percent(b1.get(client.name)) : '–',
+    c1.has(client.name) ? percent(c1.get(client.name)) : '–',
   ];
 });
 
@@ -312,12 +322,26 @@ console.log(
   `\n## Peers: GET, ${CONCURRENCY} concurrent, ${BODY_BYTES} B bodies, default retry settings (${machine()})\n`,
 );
 console.log(
-  table(['client', '(a) req/s', '(a) × raw', '(b) req/s', '(b) success %', '(c) success %'], rows),
+  table(
+    [
+      'client',
+      '(a) req/s',
+      '(a) × raw',
+      '(b) req/s',
+      '(b) success %',
+      '(c) success %',
+      '(b′) success %',
+      '(c′) success %',
+    ],
+    rows,
+  ),
 );
 console.log(
   `\n(a) no failures: median of ${ROUNDS} interleaved rounds of ${SAMPLE_MS} ms per client. ` +
     '(b) 20% of arrivals get 503 + Retry-After: 0; (c) 10% of arrivals are reset before any ' +
     `response byte; faults are drawn per arrival (seeded, same sequence for every client); ` +
+    '(b′), (c′): the same faults on the first attempt of a seeded 20% (10%) of requests only, ' +
+    'a retry always succeeds; ' +
     `${FAULT_ROUNDS} rounds of up to ${FAULT_REQUESTS} requests, req/s the median round, ` +
     `success pooled. * = capped: no new request after ${CAP_MS / 1000} s, requests still in ` +
     `flight ${GRACE_MS / 1000} s later aborted and left out of the success rate (which flatters ` +
@@ -327,14 +351,21 @@ console.log(
 const failing: string[] = [];
 for (const client of available) {
   const reasons: string[] = [];
-  for (const [name, totals, p] of [
-    ['b', b, 0.2],
-    ['c', c, 0.1],
+  for (const [name, totals, p, transient] of [
+    ['b', b, 0.2, false],
+    ['c', c, 0.1, false],
+    ['b′', b1, 0.2, true],
+    ['c′', c1, 0.1, true],
   ] as const) {
     const t = totals.get(client.name);
     if (!t || complete(t)) continue;
-    const k = client.retries[name];
-    const why = k === 0 ? 'no retries' : `${k} retries: expect about ${ceiling(p, k)}`;
+    const k = client.retries[name === 'b′' ? 'b' : name === 'c′' ? 'c' : name];
+    const why =
+      k === 0
+        ? 'no retries'
+        : transient
+          ? `${k} retries, and one is enough`
+          : `${k} retries: expect about ${ceiling(p, k)}`;
     reasons.push(`(${name}) ${percent(t)}% (${why}${t.capped ? ', capped' : ''})`);
   }
   if (reasons.length) failing.push(`${client.name} ${reasons.join(', ')}`);
@@ -359,11 +390,22 @@ if (doggedFetch) {
 for (const name of ['dogged Session.request', 'dogged fetch']) {
   const tb = b.get(name);
   const tc = c.get(name);
-  if (!tb || !tc) continue;
+  const tb1 = b1.get(name);
+  const tc1 = c1.get(name);
+  if (!tb || !tc || !tb1 || !tc1) continue;
   goal(
-    `${name} 100% success in (b) and (c) with defaults`,
+    `${name} 100% success with defaults, transient faults (b′) and (c′)`,
+    complete(tb1) && complete(tc1),
+    `${percent(tb1)}%, ${percent(tc1)}%; ${tb1.settled - tb1.ok + tc1.settled - tc1.ok} failed of ${tb1.settled + tc1.settled}`,
+  );
+  const withinCeiling =
+    success(tb) >= 1 - 2 * 0.2 ** 4 && success(tc) >= 1 - 2 * 0.1 ** 4 && !tb.capped && !tc.capped;
+  goal(
+    `${name} 100% success with defaults, faults on every arrival (b) and (c)`,
     complete(tb) && complete(tc),
-    `${percent(tb)}%, ${percent(tc)}%; ${tb.settled - tb.ok + tc.settled - tc.ok} failed of ${tb.settled + tc.settled}`,
+    `${percent(tb)}%, ${percent(tc)}%; ${tb.settled - tb.ok + tc.settled - tc.ok} failed of ${tb.settled + tc.settled}; ` +
+      `no finite retry count guarantees it: 3 retries reach about ${ceiling(0.2, 3)} and ${ceiling(0.1, 3)}` +
+      `${withinCeiling ? ', and dogged is within sampling noise of that' : ''}`,
   );
 }
 
@@ -377,12 +419,15 @@ for (const client of clients) {
     continue;
   }
   const parts = [`(a) ${fmt(medianOf(a.get(client.name)?.cpuUs ?? [0]), 0)} µs CPU/req`];
-  for (const [name, totals, p] of [
-    ['b', b, 0.2],
-    ['c', c, 0.1],
+  for (const [name, totals, p, transient] of [
+    ['b', b, 0.2, false],
+    ['c', c, 0.1, false],
+    ['b′', b1, 0.2, true],
+    ['c′', c1, 0.1, true],
   ] as const) {
     const t = totals.get(client.name);
     if (!t) continue;
+    const k = client.retries[name === 'b′' ? 'b' : name === 'c′' ? 'c' : name];
     const failures = [...t.failures]
       .sort((x, y) => y[1] - x[1])
       .map(([label, n]) => `${n}× ${label}`)
@@ -391,7 +436,7 @@ for (const client of clients) {
     const unfinished = t.unfinished ? `, ${t.unfinished} unfinished at the cap` : '';
     parts.push(
       `(${name}) ${(t.arrivals / Math.max(t.issued, 1)).toFixed(2)} attempts/req, ` +
-        `ceiling ${ceiling(p, client.retries[name])}${issued}${unfinished}` +
+        `ceiling ${transient && k > 0 ? '100%' : ceiling(p, transient ? 0 : k)}${issued}${unfinished}` +
         `${failures ? `; ${failures}` : ''}`,
     );
   }

@@ -11,6 +11,9 @@
  * - `seed=7`: the PRNG seed (default 1);
  * - `run=ID`: one PRNG stream per run ID (default: the whole query string), so that every client
  *   in a benchmark sees the same fault sequence in arrival order when given the same seed.
+ * - `once=1`: a transient fault instead: only the first arrival of each request (told apart by
+ *   its `i=N` parameter) may be faulted; its retries always get 200. Without it a fault is as
+ *   likely on a retry as on a first attempt.
  * `GET /stats?run=ID` answers `{ arrivals, s503, resets }` for that run, as JSON.
  *
  * Storm runs (bench/storm.ts), selected by `storm=ID` in the query string:
@@ -50,6 +53,8 @@ interface FaultStream {
   arrivals: number;
   s503: number;
   resets: number;
+  /** With `once=1`: the request ids seen so far (their retries are never faulted). */
+  seen: Set<string> | undefined;
 }
 
 const streams = new Map<string, FaultStream>();
@@ -73,6 +78,7 @@ function streamFor(query: string): FaultStream {
       arrivals: 0,
       s503: 0,
       resets: 0,
+      seen: params.get('once') === '1' ? new Set() : undefined,
     };
     streams.set(key, stream);
   }
@@ -224,6 +230,15 @@ const server = createServer((req, res) => {
   }
   const stream = streamFor(query);
   stream.arrivals++;
+  if (stream.seen) {
+    const id = new URLSearchParams(query).get('i') ?? '';
+    if (stream.seen.has(id)) {
+      req.resume();
+      req.on('end', () => ok(res));
+      return;
+    }
+    stream.seen.add(id);
+  }
   const u = stream.random();
   if (u < stream.preset) {
     stream.resets++;
