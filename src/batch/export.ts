@@ -48,7 +48,11 @@ export interface ExportOptions {
   states?: readonly LineState[];
 }
 
-interface Row {
+/**
+ * A line's row as the export reads it, from either backend: SQLite keeps `history` and
+ * `response_headers` as JSON text, PostgreSQL as parsed JSON.
+ */
+export interface ExportRow<History = string, Headers = string> {
   line: number;
   key: string | null;
   method: string | null;
@@ -60,8 +64,8 @@ interface Row {
   error_code: string | null;
   error_message: string | null;
   attempts: number;
-  history: string | null;
-  response_headers: string | null;
+  history: History | null;
+  response_headers: Headers | null;
   body_size: number | null;
   body_path: string | null;
   first_attempt_at: number | null;
@@ -71,6 +75,9 @@ interface Row {
   body?: Buffer | null;
 }
 
+type Row = ExportRow;
+
+/** Every state a line can be in, in the order exports list them. */
 const STATES: readonly LineState[] = ['pending', 'in_flight', 'done', 'failed', 'invalid'];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -84,6 +91,15 @@ function decodeBody(body: Buffer): { text: string; encoding: 'utf8' | 'base64' }
   }
 }
 
+/** The states `options` asks for (every state by default); an unknown one is a TypeError. */
+export function statesOf(options: ExportOptions): readonly LineState[] {
+  const states = options.states ?? STATES;
+  for (const s of states)
+    if (!STATES.includes(s))
+      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
+  return states;
+}
+
 /**
  * The journal's lines in line order, one at a time (a streaming query: memory stays flat).
  * @example for (const record of exportRecords(journal, { states: ['failed'] })) console.log(record.url, record.status);
@@ -92,10 +108,7 @@ export function* exportRecords(
   journal: Journal,
   options: ExportOptions = {},
 ): Generator<ExportRecord> {
-  const states = options.states ?? STATES;
-  for (const s of states)
-    if (!STATES.includes(s))
-      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
+  const states = statesOf(options);
   const where =
     states.length === STATES.length ? '' : `WHERE r.state IN (${states.map(() => '?').join(', ')})`;
   const sql = `SELECT r.line, r.key, r.method, r.url, r.raw, r.state, r.status, r.reason, r.error_code, r.error_message,
@@ -107,40 +120,54 @@ export function* exportRecords(
   const rows = (
     states.length === STATES.length ? statement.iterate() : statement.iterate(...states)
   ) as IterableIterator<Row>;
-  for (const row of rows) {
-    const record: ExportRecord = {
-      line: row.line,
-      key: row.key,
-      method: row.method,
-      url: row.url,
-      state: row.state,
-      status: row.status,
-      reason: row.reason,
-      error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
-      attempts: row.attempts,
-      history: row.history ? (JSON.parse(row.history) as HistoryEntry[]) : [],
-      headers: row.response_headers
-        ? (JSON.parse(row.response_headers) as Record<string, string | string[]>)
-        : null,
-      bodySize: row.body_size,
-      bodyPath: row.body_path,
-      firstAttemptAt: iso(row.first_attempt_at),
-      finishedAt: iso(row.finished_at),
-      ttfbMs: round(row.ttfb_ms),
-      durationMs: round(row.duration_ms),
-    };
-    if (row.raw !== null) record.raw = row.raw;
-    if (options.bodies) {
-      if (row.body) {
-        const { text, encoding } = decodeBody(row.body);
-        record.body = text;
-        record.bodyEncoding = encoding;
-      } else {
-        record.body = null;
-      }
+  for (const row of rows)
+    yield recordOf(
+      {
+        ...row,
+        history: row.history ? (JSON.parse(row.history) as HistoryEntry[]) : null,
+        response_headers: row.response_headers
+          ? (JSON.parse(row.response_headers) as Record<string, string | string[]>)
+          : null,
+      },
+      options.bodies ?? false,
+    );
+}
+
+/** A line's export record from its row (history and headers parsed), with its body or not. */
+export function recordOf(
+  row: ExportRow<HistoryEntry[], Record<string, string | string[]>>,
+  bodies: boolean,
+): ExportRecord {
+  const record: ExportRecord = {
+    line: row.line,
+    key: row.key,
+    method: row.method,
+    url: row.url,
+    state: row.state,
+    status: row.status,
+    reason: row.reason,
+    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+    attempts: row.attempts,
+    history: row.history ?? [],
+    headers: row.response_headers,
+    bodySize: row.body_size,
+    bodyPath: row.body_path,
+    firstAttemptAt: iso(row.first_attempt_at),
+    finishedAt: iso(row.finished_at),
+    ttfbMs: round(row.ttfb_ms),
+    durationMs: round(row.duration_ms),
+  };
+  if (row.raw !== null) record.raw = row.raw;
+  if (bodies) {
+    if (row.body) {
+      const { text, encoding } = decodeBody(row.body);
+      record.body = text;
+      record.bodyEncoding = encoding;
+    } else {
+      record.body = null;
     }
-    yield record;
   }
+  return record;
 }
 
 /** The CSV columns, in order. */

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { JournalFormatError } from './errors.js';
-import { type HistoryEntry, type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
+import { type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
+import type { AttemptOutcome } from './outcome.js';
 
 /** A pending line handed to the runner, marked `in_flight` in the same transaction. */
 export interface ClaimedLine {
@@ -22,25 +23,7 @@ export interface ClaimedLine {
 
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
-  | {
-      readonly kind: 'final' | 'retry';
-      readonly line: number;
-      readonly state: 'done' | 'failed' | 'pending';
-      readonly attempts: number;
-      readonly nextAttemptAt: number;
-      readonly history: readonly HistoryEntry[];
-      readonly status: number | null;
-      readonly errorCode: string | null;
-      readonly errorMessage: string | null;
-      readonly reason: string | null;
-      readonly responseHeaders: string | null;
-      readonly body: Buffer | null;
-      readonly bodySize: number | null;
-      readonly bodyPath: string | null;
-      readonly finishedAt: number | null;
-      readonly ttfbMs: number | null;
-      readonly durationMs: number | null;
-    }
+  | ({ readonly kind: 'final' | 'retry'; readonly line: number } & AttemptOutcome)
   /** The attempt was cut off by a stop: the line is pending again, the attempt not counted. */
   | { readonly kind: 'released'; readonly line: number };
 

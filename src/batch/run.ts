@@ -10,6 +10,7 @@ import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
 import type { HistoryEntry } from './journal-schema.js';
 import type { BatchOptions, ResolvedBatchOptions } from './options.js';
+import { outcomeOf } from './outcome.js';
 import { type BatchProgress, RateMeter } from './progress-state.js';
 import { Scheduler } from './scheduler.js';
 
@@ -319,24 +320,7 @@ export class BatchRun {
     this.#updates.push({
       kind: isFinal ? 'final' : 'retry',
       line: line.line,
-      state: decision.state,
-      attempts: line.attempts + 1,
-      nextAttemptAt: decision.nextAttemptAt,
-      history: decision.history,
-      status: decision.status,
-      errorCode: decision.errorCode,
-      errorMessage: decision.errorMessage,
-      reason: decision.reason,
-      responseHeaders:
-        isFinal && result.kind === 'response'
-          ? JSON.stringify(result.rawHeaders ?? Object.fromEntries(result.headers))
-          : null,
-      body: stored?.body ?? null,
-      bodySize: stored?.bodySize ?? null,
-      bodyPath: stored?.bodyPath ?? null,
-      finishedAt: isFinal ? now : null,
-      ttfbMs: result.ttfbMs ?? null,
-      durationMs: result.durationMs,
+      ...outcomeOf(decision, result, stored, line.attempts + 1, now),
     });
     this.#counts.in_flight--;
     if (decision.state === 'pending') {

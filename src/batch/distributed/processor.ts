@@ -6,6 +6,7 @@ import { describeError } from '../../retry/describe.js';
 import { attemptOnce } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide } from '../decide.js';
+import { outcomeOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
 import type { JobConfig } from './job-config.js';
@@ -114,25 +115,8 @@ export async function processLine(
       ? await ctx.bodies.store(line.line, result.body)
       : undefined;
   const written = await ctx.store.recordAttempt(ctx.job, line.line, record.attempts, {
-    state: decision.state,
-    attempts: record.attempts + 1,
-    nextAttemptAt: decision.nextAttemptAt,
-    history: decision.history,
-    status: decision.status,
-    errorCode: decision.errorCode,
-    errorMessage: decision.errorMessage,
-    reason: decision.reason,
-    responseHeaders:
-      isFinal && result.kind === 'response'
-        ? JSON.stringify(result.rawHeaders ?? Object.fromEntries(result.headers))
-        : null,
-    body: stored?.body ?? null,
-    bodySize: stored?.bodySize ?? null,
-    bodyPath: stored?.bodyPath ?? null,
+    ...outcomeOf(decision, result, stored, record.attempts + 1, now),
     startedAt,
-    finishedAt: isFinal ? now : null,
-    ttfbMs: result.ttfbMs ?? null,
-    durationMs: result.durationMs,
     worker: ctx.workerId,
   });
   if (!written) {

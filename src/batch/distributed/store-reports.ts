@@ -1,12 +1,13 @@
-import type { ExportOptions, ExportRecord } from '../export.js';
-import type { HistoryEntry, LineState } from '../journal-schema.js';
+import {
+  type ExportOptions,
+  type ExportRecord,
+  type ExportRow,
+  recordOf,
+  statesOf,
+} from '../export.js';
+import type { HistoryEntry } from '../journal-schema.js';
 import type { BatchSummary, FailureTally, HostSummary, Tally } from '../summary.js';
 import type { PgStore } from './store.js';
-
-const STATES: readonly LineState[] = ['pending', 'in_flight', 'done', 'failed', 'invalid'];
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms * 10) / 10);
 
 /**
  * The same summary as `summarize(journal)`, from the store: counts, statuses, failures, the
@@ -63,28 +64,7 @@ export async function summarizeStore(store: PgStore, job: string): Promise<Batch
   };
 }
 
-interface Row {
-  line: number;
-  key: string | null;
-  method: string | null;
-  url: string | null;
-  raw: string | null;
-  state: LineState;
-  status: number | null;
-  reason: string | null;
-  error_code: string | null;
-  error_message: string | null;
-  attempts: number;
-  history: HistoryEntry[] | null;
-  response_headers: Record<string, string | string[]> | null;
-  body_size: number | null;
-  body_path: string | null;
-  first_attempt_at: number | null;
-  finished_at: number | null;
-  ttfb_ms: number | null;
-  duration_ms: number | null;
-  body?: Buffer | null;
-}
+type Row = ExportRow<HistoryEntry[], Record<string, string | string[]>>;
 
 /**
  * The job's records in line order, as `exportRecords(journal)` gives them, read in pages of
@@ -96,10 +76,7 @@ export async function* storeRecords(
   options: ExportOptions = {},
   pageSize = 1000,
 ): AsyncGenerator<ExportRecord> {
-  const states = options.states ?? STATES;
-  for (const s of states)
-    if (!STATES.includes(s))
-      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
+  const states = statesOf(options);
   // The store has no in_flight state: a line in flight is pending there.
   const stored = states.map((s) => (s === 'in_flight' ? 'pending' : s));
   let after = 0;
@@ -112,46 +89,9 @@ export async function* storeRecords(
        ORDER BY line LIMIT $4`,
       [job, after, stored, pageSize],
     );
-    for (const row of rows) yield toRecord(row, options.bodies ?? false);
+    for (const row of rows) yield recordOf(row, options.bodies ?? false);
     const last = rows[rows.length - 1];
     if (!last || rows.length < pageSize) return;
     after = last.line;
   }
-}
-
-function toRecord(row: Row, bodies: boolean): ExportRecord {
-  const record: ExportRecord = {
-    line: row.line,
-    key: row.key,
-    method: row.method,
-    url: row.url,
-    state: row.state,
-    status: row.status,
-    reason: row.reason,
-    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
-    attempts: row.attempts,
-    history: row.history ?? [],
-    headers: row.response_headers,
-    bodySize: row.body_size,
-    bodyPath: row.body_path,
-    firstAttemptAt: iso(row.first_attempt_at),
-    finishedAt: iso(row.finished_at),
-    ttfbMs: round(row.ttfb_ms),
-    durationMs: round(row.duration_ms),
-  };
-  if (row.raw !== null) record.raw = row.raw;
-  if (bodies) {
-    if (row.body) {
-      try {
-        record.body = utf8.decode(row.body);
-        record.bodyEncoding = 'utf8';
-      } catch {
-        record.body = row.body.toString('base64');
-        record.bodyEncoding = 'base64';
-      }
-    } else {
-      record.body = null;
-    }
-  }
-  return record;
 }

@@ -5,6 +5,7 @@ import { stop } from '../../retry/stop.js';
 import { wait } from '../../retry/wait.js';
 import type { StateCounts } from '../journal.js';
 import type { HistoryEntry } from '../journal-schema.js';
+import type { AttemptOutcome } from '../outcome.js';
 import type { StoreLocation } from './connections.js';
 import { probeStore } from './connections.js';
 import { StoreUnavailableError } from './errors.js';
@@ -44,24 +45,9 @@ export interface LineRecordState {
   readonly host: string | null;
 }
 
-/** What one attempt wrote. */
-export interface AttemptRecord {
-  readonly state: 'pending' | 'done' | 'failed';
-  readonly attempts: number;
-  readonly nextAttemptAt: number;
-  readonly history: readonly HistoryEntry[];
-  readonly status: number | null;
-  readonly errorCode: string | null;
-  readonly errorMessage: string | null;
-  readonly reason: string | null;
-  readonly responseHeaders: string | null;
-  readonly body: Buffer | null;
-  readonly bodySize: number | null;
-  readonly bodyPath: string | null;
+/** What one attempt wrote: its outcome, when it started and which worker made it. */
+export interface AttemptRecord extends AttemptOutcome {
   readonly startedAt: number;
-  readonly finishedAt: number | null;
-  readonly ttfbMs: number | null;
-  readonly durationMs: number | null;
   readonly worker: string;
 }
 

@@ -1,0 +1,60 @@
+import type { StoredBody } from './bodies.js';
+import type { AttemptResult, Decision } from './decide.js';
+import type { HistoryEntry } from './journal-schema.js';
+
+/**
+ * What one attempt changed in its line, as either backend writes it (the SQLite journal and the
+ * distributed store).
+ */
+export interface AttemptOutcome {
+  readonly state: 'done' | 'failed' | 'pending';
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly history: readonly HistoryEntry[];
+  readonly status: number | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly reason: string | null;
+  /** JSON object text; final responses only. */
+  readonly responseHeaders: string | null;
+  readonly body: Buffer | null;
+  readonly bodySize: number | null;
+  readonly bodyPath: string | null;
+  readonly finishedAt: number | null;
+  readonly ttfbMs: number | null;
+  readonly durationMs: number | null;
+}
+
+/**
+ * The outcome to record for an attempt: the decision, and for a final response its headers and
+ * the body as stored. `attempts` counts this attempt.
+ */
+export function outcomeOf(
+  decision: Decision,
+  result: AttemptResult,
+  stored: StoredBody | undefined,
+  attempts: number,
+  now: number,
+): AttemptOutcome {
+  const final = decision.state !== 'pending';
+  return {
+    state: decision.state,
+    attempts,
+    nextAttemptAt: decision.nextAttemptAt,
+    history: decision.history,
+    status: decision.status,
+    errorCode: decision.errorCode,
+    errorMessage: decision.errorMessage,
+    reason: decision.reason,
+    responseHeaders:
+      final && result.kind === 'response'
+        ? JSON.stringify(result.rawHeaders ?? Object.fromEntries(result.headers))
+        : null,
+    body: stored?.body ?? null,
+    bodySize: stored?.bodySize ?? null,
+    bodyPath: stored?.bodyPath ?? null,
+    finishedAt: final ? now : null,
+    ttfbMs: result.ttfbMs ?? null,
+    durationMs: result.durationMs,
+  };
+}
