@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   MaxRetryError,
   ProxyAuthError,
@@ -8,27 +8,22 @@ import {
   ProxyPool,
   Session,
 } from '../../src/http/index.js';
-import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
+import type { ChaosServer } from '../../src/testing/index.js';
 import {
   clientOf,
   PROXY_PASSWORD,
   PROXY_USER,
   type ProxyFleet,
-  startProxyFleet,
+  useProxyFleetAndChaos,
 } from './proxy-support.js';
 import { closedPort, recordingLogger, rejectionOf } from './session-support.js';
 
 let fleet: ProxyFleet;
 let chaos: ChaosServer;
-beforeAll(async () => {
-  fleet = await startProxyFleet();
-  chaos = await startChaosServer();
+useProxyFleetAndChaos((f, c) => {
+  fleet = f;
+  chaos = c;
 });
-afterAll(async () => {
-  await fleet?.close();
-  await chaos?.close();
-});
-beforeEach(() => chaos.reset());
 
 const wrong = (): string => fleet.auth.withCredentials(PROXY_USER, 'wrong-password');
 

@@ -1,26 +1,21 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type BeforeRequestContext,
   MaxRetryError,
   ProxyError,
   type RetryEvent,
 } from '../../src/http/index.js';
-import { type ChaosServer, startBlackhole, startChaosServer } from '../../src/testing/index.js';
-import { flag, type ProxyFleet, proxiedSession, startProxyFleet } from './proxy-support.js';
+import { type ChaosServer, startBlackhole } from '../../src/testing/index.js';
+import { flag, type ProxyFleet, proxiedSession, useProxyFleetAndChaos } from './proxy-support.js';
 import { closedPort, recordingLogger, rejectionOf } from './session-support.js';
 
 let fleet: ProxyFleet;
 let chaos: ChaosServer;
-beforeAll(async () => {
-  fleet = await startProxyFleet();
-  chaos = await startChaosServer();
+useProxyFleetAndChaos((f, c) => {
+  fleet = f;
+  chaos = c;
 });
-afterAll(async () => {
-  await fleet?.close();
-  await chaos?.close();
-});
-beforeEach(() => chaos.reset());
 
 describe('proxy failures', () => {
   it('a dead proxy (closed port) is skipped: the request moves on at once', async () => {

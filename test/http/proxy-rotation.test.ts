@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   NoProxyAvailableError,
   ProxyError,
@@ -14,21 +14,16 @@ import {
   flag,
   type ProxyFleet,
   proxiedSession,
-  startProxyFleet,
+  useProxyFleetAndChaos,
 } from './proxy-support.js';
 import { recordingLogger, rejectionOf } from './session-support.js';
 
 let fleet: ProxyFleet;
 let chaos: ChaosServer;
-beforeAll(async () => {
-  fleet = await startProxyFleet();
-  chaos = await startChaosServer();
+useProxyFleetAndChaos((f, c) => {
+  fleet = f;
+  chaos = c;
 });
-afterAll(async () => {
-  await fleet?.close();
-  await chaos?.close();
-});
-beforeEach(() => chaos.reset());
 
 /** The client addresses the chaos server saw for `path`, in order. */
 function clients(path: string): string[] {

@@ -3,6 +3,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import {
   ProxyPool,
   type ProxyPoolOptions,
@@ -10,7 +11,7 @@ import {
   type SessionOptions,
 } from '../../src/http/index.js';
 import { seededRandom } from '../../src/retry/index.js';
-import { FakeClock } from '../../src/testing/index.js';
+import { type ChaosServer, FakeClock, startChaosServer } from '../../src/testing/index.js';
 
 /**
  * Real proxies for the proxy tests: Debian's `tinyproxy` (package `tinyproxy-bin`), one
@@ -294,4 +295,25 @@ export async function flag(proxy: Tinyproxy, url: string, times: number): Promis
     logger: false,
   });
   for (let i = 0; i < times; i++) await (await session.get(url)).text();
+}
+
+/**
+ * Starts a proxy fleet and a chaos server for the file's tests (the chaos server is reset before
+ * each test) and hands both to `ready`; stops both after the last test.
+ */
+export function useProxyFleetAndChaos(
+  ready: (fleet: ProxyFleet, chaos: ChaosServer) => void,
+): void {
+  let fleet: ProxyFleet | undefined;
+  let chaos: ChaosServer | undefined;
+  beforeAll(async () => {
+    fleet = await startProxyFleet();
+    chaos = await startChaosServer();
+    ready(fleet, chaos);
+  });
+  afterAll(async () => {
+    await fleet?.close();
+    await chaos?.close();
+  });
+  beforeEach(() => chaos?.reset());
 }
