@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { HeadersLike } from '../http/headers.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../http/policy.js';
+import type { ProxyPool } from '../http/proxy-pool.js';
 import type { TimeoutOption } from '../http/timeouts.js';
 import type { RandomSource } from '../retry/random.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
@@ -88,6 +89,14 @@ export interface BatchOptions {
    */
   dispatcher?: Dispatcher;
   /**
+   * Proxies to send through: a `ProxyPool`, or proxy URLs that become one with its defaults.
+   * A proxy that answers with a ban status (403, 429 by default) or fails is benched, and the
+   * attempt moves on at once through another (rotations do not count as attempts).
+   * @default undefined (direct)
+   * @example { proxies: ['http://127.0.0.1:3128', 'http://127.0.0.1:3129'] }
+   */
+  proxies?: ProxyPool | readonly (string | URL)[];
+  /**
    * The random source of jittered backoffs (seed it for reproducible schedules).
    * @default Math.random
    * @example { random: seededRandom(7) }
@@ -146,6 +155,7 @@ const KEYS = [
   'maxRetryAfter',
   'maxWait',
   'dispatcher',
+  'proxies',
   'random',
   'signal',
   'graceMs',

@@ -69,6 +69,7 @@ export class BatchRun {
       ...(options.timeout !== undefined && { timeout: options.timeout }),
       ...(options.headers !== undefined && { headers: options.headers }),
       ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
+      ...(options.proxies !== undefined && { proxies: options.proxies }),
     });
     this.#bodies = new BodyStore(options.bodies ?? 'db');
     this.#scheduler = new Scheduler(journal, resolved);

@@ -104,7 +104,7 @@ export function addRunFlags(command: Command): Command {
     )
     .option(
       '--proxies <file>',
-      'send through the proxies listed in this file (one URL a line), in turn',
+      'send through the proxies listed in this file (one URL a line), rotated: a proxy answering 403 or 429 is benched and the request moves on through another',
     )
     .option(
       '--bodies <where>',
@@ -216,10 +216,9 @@ export async function runFromFlags(
   const title = target.kind === 'local' ? target.db : `job ${target.job}`;
   const { runBatch } = await import('../batch/runner.js');
   const { formatSummary } = await import('../batch/summary-format.js');
-  const { proxyDispatcher } = await import('./proxies.js');
   const policy = retryFlags(flags, { retries: 5 });
   const { maxRetryAfter, ...retry } = policyOptions(policy);
-  const dispatcher = proxyDispatcher(flags.proxies ? readProxyFile(flags.proxies) : undefined);
+  const proxies = flags.proxies ? readProxyFile(flags.proxies) : undefined;
   const view = createProgressView({
     ...(flags.quiet !== undefined && { quiet: flags.quiet }),
     intervalMs: flags.progressInterval ?? 2000,
@@ -267,7 +266,7 @@ export async function runFromFlags(
     ...(flags.header && { headers: headersFrom(flags.header) }),
     ...(flags.bodies && { bodies: parseBodiesOption(flags.bodies) }),
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
-    ...(dispatcher && { dispatcher }),
+    ...(proxies && { proxies }),
     signal: controller.signal,
     meta: { cli_options: JSON.stringify(rememberedFlags(flags)) },
     progressIntervalMs: 125,
@@ -281,7 +280,7 @@ export async function runFromFlags(
         ? {
             ...distributed,
             signal: controller.signal,
-            ...(dispatcher && { dispatcher }),
+            ...(proxies && { proxies }),
             progressIntervalMs: 250,
             onProgress: (p) => view.update(p),
             ...(flags.verbose && { onRetry }),
@@ -297,7 +296,6 @@ export async function runFromFlags(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await dispatcher?.close();
   }
   view.stop();
   if (target.kind === 'distributed' && target.enqueueOnly) {

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { type Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
+import type { ProxyPool } from '../../http/proxy-pool.js';
 import { Session } from '../../http/session.js';
 import { BodyStore } from '../bodies.js';
 import type { BatchRetryEvent } from '../progress-state.js';
@@ -23,6 +24,7 @@ export interface JobWorkerOptions {
   readonly workerId: string;
   readonly lockDurationMs: number;
   readonly dispatcher?: Dispatcher | undefined;
+  readonly proxies?: ProxyPool | readonly (string | URL)[] | undefined;
   readonly onRetry?: ((event: BatchRetryEvent) => void) | undefined;
   readonly onError?: ((error: unknown) => void) | undefined;
 }
@@ -63,6 +65,7 @@ export class JobWorker {
       ...(config.timeout !== null && { timeout: config.timeout }),
       ...(Object.keys(config.headers).length && { headers: config.headers }),
       ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
+      ...(options.proxies !== undefined && { proxies: options.proxies }),
     });
     const keys = jobKeys(config.job);
     const ctx = {

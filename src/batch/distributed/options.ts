@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { RetryPolicy } from '../../http/policy.js';
+import type { ProxyPool } from '../../http/proxy-pool.js';
 import type { TimeoutOption } from '../../http/timeouts.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../../retry/validate.js';
 import type { BatchInput } from '../input.js';
@@ -54,6 +55,14 @@ export interface WorkerTuning {
    * @example { dispatcher: new ProxyAgent('http://127.0.0.1:3128') }
    */
   dispatcher?: Dispatcher;
+  /**
+   * Proxies to send through: a `ProxyPool`, or proxy URLs that become one with its defaults.
+   * A proxy that answers with a ban status (403, 429 by default) or fails is benched, and the
+   * attempt moves on at once through another (rotations do not count as attempts).
+   * @default undefined (direct)
+   * @example { proxies: ['http://127.0.0.1:3128', 'http://127.0.0.1:3129'] }
+   */
+  proxies?: ProxyPool | readonly (string | URL)[];
   /**
    * Stops gracefully (Ctrl-C): no new lines; lines in flight get `graceMs`.
    * @default undefined
@@ -185,6 +194,7 @@ const KEYS = [
   'onRetry',
   'lockDurationMs',
   'dispatcher',
+  'proxies',
 ] as const;
 
 function positive(name: string, value: unknown, integer: boolean): void {

@@ -107,6 +107,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
       workerId: `${hostname()}:${process.pid}`,
       lockDurationMs: options.lockDurationMs ?? 10_000,
       dispatcher: options.dispatcher,
+      proxies: options.proxies,
       onRetry: options.onRetry,
     });
     const report = async (): Promise<void> => {

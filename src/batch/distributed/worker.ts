@@ -108,6 +108,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
       workerId,
       lockDurationMs: options.lockDurationMs ?? 10_000,
       dispatcher: options.dispatcher,
+      proxies: options.proxies,
       onRetry: options.onRetry,
       onError,
     });

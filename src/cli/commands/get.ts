@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from '../../retry/log.js';
 import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
 import { collect, headersFrom, parseHeader, parsePositiveDuration } from '../parse.js';
-import { parseProxyUrl, proxyDispatcher } from '../proxies.js';
+import { parseProxyUrl } from '../proxies.js';
 import {
   addRetryFlags,
   addTimeoutFlag,
@@ -84,7 +84,7 @@ export function getCommand(): Command {
     )
     .option(
       '--proxy <url>',
-      'send through this HTTP proxy (repeatable: each attempt takes the next one)',
+      'send through this HTTP proxy (repeatable: a pool, rotated; one answering 403 or 429 is benched and the request moves on through another)',
       (value: string, previous: string[] | undefined) => collect(parseProxyUrl(value), previous),
     )
     .option(
@@ -131,7 +131,6 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
     options.request ?? (body !== undefined || options.json !== undefined ? 'POST' : 'GET')
   ).toUpperCase();
   const flags = retryFlags(options, { retries: 3 });
-  const dispatcher = proxyDispatcher(options.proxy);
   const session = new Session({
     // Statuses that run out of retries return the last response: its status is the answer.
     retry: { ...policyOptions(flags), raiseOnStatus: false },
@@ -140,7 +139,7 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
       ...(options.timeout ?? {}),
       ...(options.maxTime !== undefined && { total: options.maxTime }),
     },
-    ...(dispatcher && { dispatcher }),
+    ...(options.proxy?.length && { proxies: options.proxy }),
   });
   try {
     const response = await session.request(url, {
@@ -170,6 +169,5 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
     return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
   } finally {
     await session.close();
-    await dispatcher?.close();
   }
 }

@@ -37,7 +37,7 @@ export function workerCommand(): Command {
     )
     .option(
       '--proxies <file>',
-      'send through the proxies listed in this file (one URL a line), in turn',
+      'send through the proxies listed in this file (one URL a line), rotated: a proxy answering 403 or 429 is benched and the request moves on through another',
     )
     .option(
       '--progress-interval <duration>',
@@ -67,10 +67,7 @@ Examples:
         return;
       }
       const { runWorker } = await import('../../batch/distributed/worker.js');
-      const { proxyDispatcher } = await import('../proxies.js');
-      const dispatcher = proxyDispatcher(
-        options.proxies ? readProxyFile(options.proxies) : undefined,
-      );
+      const proxies = options.proxies ? readProxyFile(options.proxies) : undefined;
       const controller = new AbortController();
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
@@ -92,7 +89,7 @@ Examples:
           ...(options.job !== undefined && { job: options.job }),
           ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
           ...(options.lockDuration !== undefined && { lockDurationMs: options.lockDuration }),
-          ...(dispatcher && { dispatcher }),
+          ...(proxies && { proxies }),
           signal: controller.signal,
           ...(!options.quiet && {
             progressIntervalMs: options.progressInterval ?? 10_000,
@@ -126,7 +123,6 @@ Examples:
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await dispatcher?.close();
       }
     });
   return command;
