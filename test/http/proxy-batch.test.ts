@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exportRecords, Journal, ProxyPool, runBatch } from '../../src/index.js';
 import type { ChaosServer } from '../../src/testing/index.js';
 import { runCli, tempDir } from '../batch/batch-support.js';
+import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
 import { flag, type ProxyFleet, useProxyFleetAndChaos } from './proxy-support.js';
 
 let fleet: ProxyFleet;
@@ -14,6 +15,13 @@ useProxyFleetAndChaos((f, c) => {
 });
 let dir: string;
 let cleanup: () => void;
+let box: Sandbox;
+beforeAll(async () => {
+  box = await sandbox(15);
+});
+afterAll(async () => {
+  await box?.cleanup();
+});
 beforeEach(() => {
   ({ dir, cleanup } = tempDir());
 });
@@ -81,6 +89,33 @@ describe('batch jobs through proxies', () => {
       '-q',
     ]);
     expect(stdout).toMatch(/9 lines in .*: 9 done, 0 failed/);
+    expect(code).toBe(0);
+  });
+
+  it('dogged batch --queue --store --job --proxies: the distributed worker rotates too', async () => {
+    await banA();
+    const proxies = join(dir, 'proxies.txt');
+    writeFileSync(proxies, `${fleet.a.url}\n${fleet.b.url}\n${fleet.c.url}\n`);
+    const urls = join(dir, 'urls.txt');
+    writeFileSync(urls, `${Array.from({ length: 9 }, (_, i) => banned(`q${i}`)).join('\n')}\n`);
+    const { code, stdout } = await runCli([
+      'batch',
+      urls,
+      '--queue',
+      box.queue,
+      '--store',
+      box.store,
+      '--job',
+      'proxied',
+      '--proxies',
+      proxies,
+      '--concurrency',
+      '1',
+      '--retries',
+      '0',
+      '-q',
+    ]);
+    expect(stdout).toMatch(/job proxied: 9 lines in .*: 9 done, 0 failed/);
     expect(code).toBe(0);
   });
 
