@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import { SlidingCounters } from './sliding-window.js';
-import { assertNonNegativeNumber, readClock, readOptions } from './storm-validate.js';
+import { assertNumberAtLeast, EPSILON, readClock, readOptions } from './storm-validate.js';
 import { assertNumberInRange, assertPositiveInteger, assertPositiveNumber } from './validate.js';
 
 /**
@@ -50,7 +50,6 @@ const BUDGET_HINTS: Record<string, string> = {
 };
 
 /** Token sums are products of decimal fractions: compare with a tolerance, report rounded. */
-const EPSILON = 1e-9;
 const round = (value: number): number => Math.round(value * 1e9) / 1e9;
 
 /** A read-only picture of a {@link RetryBudget}, from `snapshot()` or `toJSON()`. */
@@ -138,7 +137,7 @@ export class RetryBudget {
     const minRetriesPerSecond = o.minRetriesPerSecond ?? 10;
     const ttlMs = o.ttlMs ?? 10_000;
     assertNumberInRange('RetryBudget: percentCanRetry', percentCanRetry, 0, 1000);
-    assertNonNegativeNumber('RetryBudget: minRetriesPerSecond', minRetriesPerSecond);
+    assertNumberAtLeast('RetryBudget: minRetriesPerSecond', minRetriesPerSecond, 0);
     assertPositiveNumber('RetryBudget: ttlMs', ttlMs);
     const clock = readClock('RetryBudget', o.clock);
     this.#percentCanRetry = percentCanRetry;

@@ -33,10 +33,6 @@ export class Emitter<T> {
     return { dispose, [Symbol.dispose]: dispose };
   }
 
-  get size(): number {
-    return this.#listeners.length;
-  }
-
   emit(event: T): void {
     const errors: unknown[] = [];
     // A copy-on-write array: a listener that (un)subscribes does not disturb this loop.

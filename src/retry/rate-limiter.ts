@@ -1,5 +1,5 @@
 import type { Clock } from './clock.js';
-import { assertNumberAtLeast, readClock, readOptions } from './storm-validate.js';
+import { assertNumberAtLeast, EPSILON, readClock, readOptions } from './storm-validate.js';
 import { assertAbortSignal, assertPositiveNumber } from './validate.js';
 
 /** A client-side rate limiter: what both {@link TokenBucketLimiter} and the adaptive one offer. */
@@ -19,7 +19,6 @@ export interface RateLimiter {
 }
 
 /** Token counts are sums of products of decimals: compare with a tolerance. */
-const EPSILON = 1e-9;
 
 interface Waiter {
   resolve: () => void;
@@ -74,6 +73,9 @@ export class PacedBucket {
   /** Changes the rate from now on; tokens earned so far were earned at the old rate. */
   setRate(perSecond: number, capacity: number): void {
     this.#refill();
+    // Unchanged (the adaptive limiter re-applies its rate on every response): the planned wake
+    // stays right, no need to cancel and re-plan it.
+    if (perSecond === this.#perSecond && capacity === this.#capacity) return;
     this.#perSecond = perSecond;
     this.#capacity = capacity;
     this.#tokens = Math.min(this.#tokens, capacity);

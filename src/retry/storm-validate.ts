@@ -5,12 +5,8 @@
 import { type Clock, isClock, systemClock } from './clock.js';
 import { assertKnownKeys, assertPlainObject, showValue } from './validate.js';
 
-/** A finite number, at least 0. */
-export function assertNonNegativeNumber(where: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${where} must be a finite number, at least 0, got ${showValue(value)}`);
-  }
-}
+/** Token arithmetic tolerance: a fraction of a token lost to floating point still counts. */
+export const EPSILON = 1e-9;
 
 /** A finite number, at least `min`. */
 export function assertNumberAtLeast(
