@@ -28,7 +28,7 @@ export async function ingest(
   input: BatchInput,
   signal: AbortSignal,
   onInserted: (added: IngestProgress) => void,
-): Promise<number> {
+): Promise<void> {
   let lineNumber = 0;
   let batch: NewLine[] = [];
   const flush = (): void => {
@@ -76,5 +76,4 @@ export async function ingest(
     }
   }
   if (!signal.aborted) flush();
-  return lineNumber;
 }

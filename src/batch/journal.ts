@@ -130,12 +130,15 @@ export class Journal {
   readonly #statements: Statements | undefined;
   readonly #due = new Map<number, Database.Statement>();
   readonly #dueAfter = new Map<number, Database.Statement>();
+  /** better-sqlite3's transaction wrapper, built once (it is a few closures per call otherwise). */
+  readonly #transaction: (fn: () => unknown) => unknown;
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
     this.db = db;
     this.readonly = readonly;
     this.#statements = readonly ? undefined : prepareStatements(db);
+    this.#transaction = db.transaction((fn: () => unknown) => fn());
   }
 
   /** Opens (and, unless read-only, creates) the journal at `path`. */
@@ -220,7 +223,7 @@ export class Journal {
 
   /** `fn` in one transaction (nested calls join it). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.#transaction(fn) as T;
   }
 
   getMeta(name: string): string | undefined {

@@ -63,13 +63,8 @@ export async function runBatch(
     release = acquireLock(journal);
     const recovered = journal.releaseInFlight();
     const run = await new BatchRun(journal, options, resolved).run();
-    return {
-      ...run,
-      counts: journal.counts(),
-      recovered,
-      nextDueAt: journal.nextDueAt(),
-      summary: summarize(journal),
-    };
+    const summary = summarize(journal);
+    return { ...run, counts: summary.counts, recovered, nextDueAt: summary.nextDueAt, summary };
   } finally {
     release?.();
     journal.close();

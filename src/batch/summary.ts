@@ -58,14 +58,12 @@ export interface BatchSummary {
 export function summarize(journal: Journal): BatchSummary {
   const db = journal.db;
   const counts = journal.counts();
-  const statuses = (
-    db
-      .prepare(
-        `SELECT status AS value, count(*) AS count FROM requests
-         WHERE state IN ('done', 'failed') AND status IS NOT NULL GROUP BY status ORDER BY status`,
-      )
-      .all() as Tally<number>[]
-  ).map((t) => ({ ...t }));
+  const statuses = db
+    .prepare(
+      `SELECT status AS value, count(*) AS count FROM requests
+       WHERE state IN ('done', 'failed') AND status IS NOT NULL GROUP BY status ORDER BY status`,
+    )
+    .all() as Tally<number>[];
   const failures = db
     .prepare(
       `SELECT coalesce(reason, 'unknown') AS reason, status, error_code AS errorCode, count(*) AS count
@@ -98,12 +96,8 @@ export function summarize(journal: Journal): BatchSummary {
     .prepare('SELECT count(DISTINCT host) FROM requests WHERE host IS NOT NULL')
     .pluck()
     .get() as number;
-  const retries = db
-    .prepare(
-      'SELECT coalesce(sum(json_array_length(history)), 0) FROM requests WHERE history IS NOT NULL',
-    )
-    .pluck()
-    .get() as number;
+  // One row of `retried` per history entry: their counts add up to every retry.
+  const retries = retried.reduce((n, t) => n + t.count, 0);
   const nextDueAt = db
     .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
     .pluck()

@@ -5,14 +5,13 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseBodiesOption } from '../batch/bodies.js';
 import type { DistributedBatchOptions } from '../batch/distributed/options.js';
-import { JournalLockedError } from '../batch/errors.js';
 import { parseRate } from '../batch/host-limits.js';
 import type { BatchInput } from '../batch/input.js';
 import type { BatchOptions } from '../batch/options.js';
 import type { BatchRetryEvent } from '../batch/progress-state.js';
 import type { BatchResult } from '../batch/runner.js';
 import { formatDuration } from '../retry/describe.js';
-import { EXIT, exitCodeFor, printError } from './exit-codes.js';
+import { EXIT, exitCodeForCommand, printError } from './exit-codes.js';
 import { collect, headersFrom, integer, parseDuration, parseHeader } from './parse.js';
 import { createProgressView } from './progress-view.js';
 import { readProxyFile } from './proxies.js';
@@ -290,9 +289,7 @@ export async function runFromFlags(
   } catch (error) {
     view.stop();
     printError(commandName, error);
-    if (error instanceof JournalLockedError) return EXIT.locked;
-    const code = exitCodeFor(error);
-    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+    return exitCodeForCommand(error);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -87,6 +87,15 @@ export function exitCodeFor(error: unknown): number {
   return EXIT.internal;
 }
 
+/**
+ * The exit code of a command whose options reach the library as they are: a TypeError that
+ * `exitCodeFor` does not know is a bad option of the call (usage), not a dogged bug.
+ */
+export function exitCodeForCommand(error: unknown): number {
+  const code = exitCodeFor(error);
+  return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+}
+
 /** Prints `dogged <command>: <message>` to stderr. */
 export function printError(command: string, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);

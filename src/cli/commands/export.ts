@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import type { LineState } from '../../batch/journal-schema.js';
 import type { DistributedFlags } from '../distributed-flags.js';
-import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
+import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
 
 interface ExportCliOptions extends DistributedFlags {
   format: 'jsonl' | 'csv';
@@ -50,8 +50,7 @@ async function distributedExport(options: ExportCliOptions): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     printError('export', error);
-    const code = exitCodeFor(error);
-    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+    return exitCodeForCommand(error);
   }
 }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from '../../retry/log.js';
-import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
+import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
 import { collect, headersFrom, parseHeader, parsePositiveDuration } from '../parse.js';
 import { parseProxyUrl } from '../proxies.js';
 import {
@@ -165,8 +165,7 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     printError('get', error);
-    const code = exitCodeFor(error);
-    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+    return exitCodeForCommand(error);
   } finally {
     await session.close();
   }

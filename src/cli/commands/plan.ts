@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { RetryPolicy } from '../../http/policy.js';
 import { formatDuration } from '../../retry/describe.js';
-import { seededRandom } from '../../retry/random.js';
 import { integer } from '../parse.js';
 import { addRetryFlags, policyOptions, type RetryFlags, retryFlags } from '../retry-flags.js';
 
@@ -37,9 +36,9 @@ function quantiles(values: Float64Array): { min: number; median: number; max: nu
  * plan is exactly what `dogged get` and `dogged batch` would wait.
  */
 export function planRetries(flags: RetryFlags, samples: number): RetryPlan {
+  // The seed (1 by default) makes the plan the same on every run.
   const options = policyOptions({ ...flags, seed: flags.seed ?? 1 });
-  const random = seededRandom(flags.seed ?? 1);
-  const policy = new RetryPolicy({ ...options, random, raiseOnStatus: false });
+  const policy = new RetryPolicy({ ...options, raiseOnStatus: false });
   const n = flags.retries;
   const waits = Array.from({ length: n }, () => new Float64Array(samples));
   const starts = Array.from({ length: n }, () => new Float64Array(samples));

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { JournalLockedError } from '../../batch/errors.js';
 import { addRunFlags, type RunFlags, runFromFlags, withRemembered } from '../batch-run.js';
 import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
 
@@ -71,7 +70,7 @@ Examples:
       }
     } catch (error) {
       printError('retry-failed', error);
-      process.exitCode = error instanceof JournalLockedError ? EXIT.locked : exitCodeFor(error);
+      process.exitCode = exitCodeFor(error);
       return;
     }
     if (options.resetOnly) {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import { formatDuration } from '../../retry/describe.js';
 import type { DistributedFlags } from '../distributed-flags.js';
-import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
+import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
 
 interface StatusCliOptions extends DistributedFlags {
   json?: boolean;
@@ -32,8 +32,7 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     printError('status', error);
-    const code = exitCodeFor(error);
-    return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+    return exitCodeForCommand(error);
   }
 }
 

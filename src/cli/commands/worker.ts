@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { formatDuration } from '../../retry/describe.js';
 import { addDistributedFlags, type DistributedFlags } from '../distributed-flags.js';
-import { EXIT, exitCodeFor, printError } from '../exit-codes.js';
+import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
 import { integer, parseDuration } from '../parse.js';
 import { describeProgress } from '../progress-view.js';
 import { readProxyFile } from '../proxies.js';
@@ -118,8 +118,7 @@ Examples:
         process.exitCode = EXIT.ok;
       } catch (error) {
         printError('worker', error);
-        const code = exitCodeFor(error);
-        process.exitCode = code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
+        process.exitCode = exitCodeForCommand(error);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
