@@ -28,7 +28,8 @@ export interface PreparedBody {
   readonly contentType: string | undefined;
 }
 
-const NONE: PreparedBody = Object.freeze({
+/** No body: nothing to send, always replayable. */
+export const NO_BODY: PreparedBody = Object.freeze({
   next: () => null,
   replayable: true,
   consumed: () => false,
@@ -69,7 +70,7 @@ export async function prepareBody(
       throw new TypeError(`${where}: json must be JSON-serialisable, got ${showValue(json)}`);
     return fixed(text, 'application/json');
   }
-  if (body === undefined || body === null) return NONE;
+  if (body === undefined || body === null) return NO_BODY;
   if (typeof body === 'string') return fixed(body, 'text/plain;charset=UTF-8');
   if (body instanceof Uint8Array) return fixed(body, undefined);
   if (body instanceof ArrayBuffer) return fixed(new Uint8Array(body), undefined);

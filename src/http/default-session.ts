@@ -21,9 +21,10 @@ export function defaultSession(): Session {
  * @example configureDefaultSession({ logger: console, retry: { total: 5 } });
  */
 export function configureDefaultSession(options: SessionOptions = {}): Session {
-  const next = new Session({ proxyFromEnvironment: true, ...options });
+  const merged: SessionOptions = { proxyFromEnvironment: true, ...options };
+  const next = new Session(merged);
   const previous = shared;
-  sharedOptions = { proxyFromEnvironment: true, ...options };
+  sharedOptions = merged;
   shared = next;
   void previous?.close();
   return next;

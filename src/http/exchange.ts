@@ -17,8 +17,6 @@ import { DoggedResponse } from './response.js';
 import { parseRetryAfter } from './retry-after.js';
 import { describeStatus } from './status.js';
 
-export type { ExchangeInit, ResumeFrom } from './exchange-base.js';
-
 /**
  * One logical request and its retries: the attempt loop of the Session. It asks the policy
  * what to do, sleeps on the Session's clock, drains what it will not return, and keeps its state
@@ -141,7 +139,7 @@ export class Exchange extends ExchangeBase {
           throw error;
         }
         // A retry that ended well gives its budget token back.
-        if (status < 500 && this.attempt > 1) this.guard().budget?.recordSuccess(this.attempt);
+        if (status < 500 && this.attempt > 1) guard.budget?.recordSuccess(this.attempt);
         return response;
       }
     } finally {

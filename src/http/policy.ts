@@ -586,6 +586,7 @@ export class RetryPolicy {
       redirectLocation,
     });
     const history = Object.freeze([...this.#state.history, entry]);
+    const slept = input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0;
     const next = new (
       RetryPolicy as unknown as new (
         o: RetryPolicyOptions,
@@ -595,9 +596,8 @@ export class RetryPolicy {
       options: this.#state.options,
       counts: Object.freeze(counts),
       history,
-      lastDelayMs: input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0,
-      idleMs:
-        this.#state.idleMs + (input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0),
+      lastDelayMs: slept,
+      idleMs: this.#state.idleMs + slept,
     });
     if (next.isExhausted()) {
       // With no retries allowed at all, wrapping adds nothing: the error itself is the answer.

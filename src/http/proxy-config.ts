@@ -1,4 +1,4 @@
-import { showValue } from '../retry/validate.js';
+import { nonNegativeInteger, showValue } from '../retry/validate.js';
 import { NoProxyList } from './no-proxy.js';
 import type { EnvironmentProxies } from './proxy-env.js';
 import { ProxyPool } from './proxy-pool.js';
@@ -17,13 +17,6 @@ export const ROOT_PROXY_CONFIG: ProxyConfig = Object.freeze({
   noProxy: NoProxyList.EMPTY,
   rotations: 10,
 });
-
-/** Checks a `proxyRotations` value. */
-export function checkRotations(where: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
-    throw new TypeError(`${where} must be a non-negative integer, got ${showValue(value)}`);
-  return value;
-}
 
 function toPool(
   value: MountOptions['proxies'],
@@ -64,7 +57,7 @@ export function layerProxyConfig(
     rotations:
       options.proxyRotations === undefined
         ? base.rotations
-        : checkRotations(`${where}: proxyRotations`, options.proxyRotations),
+        : nonNegativeInteger(`${where}: proxyRotations`, options.proxyRotations),
   });
 }
 

@@ -1,3 +1,4 @@
+import { systemClock } from '../retry/clock.js';
 import { assertRandomSource, defaultRandom, type RandomSource } from '../retry/random.js';
 import {
   assertDuration,
@@ -141,7 +142,6 @@ const HINTS: Record<string, string> = {
   proxyRotations: 'proxyRotations is a Session, mount() or request option',
 };
 const STRATEGIES: readonly ProxyStrategy[] = ['round-robin', 'random', 'least-used'];
-const systemNow = { now: (): number => performance.now() };
 
 function oneOf<T extends string>(where: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value))
@@ -184,7 +184,7 @@ export function resolvePoolOptions(options: ProxyPoolOptions): ResolvedPoolOptio
   assertDuration('ProxyPool: maxWaitMs', maxWaitMs);
   const random = o.random ?? defaultRandom;
   assertRandomSource('ProxyPool: random', random);
-  const clock = o.clock ?? systemNow;
+  const clock = o.clock ?? systemClock;
   if (clock === null || typeof clock !== 'object' || typeof clock.now !== 'function')
     throw new TypeError(`ProxyPool: clock must have a now() method, got ${showValue(clock)}`);
   return Object.freeze({

@@ -1,4 +1,4 @@
-import type { PreparedBody } from './body.js';
+import { NO_BODY, type PreparedBody } from './body.js';
 import { redactUrl } from './errors.js';
 import type { HeaderRecord } from './headers.js';
 
@@ -26,13 +26,6 @@ const BODY_HEADERS = [
   'content-location',
   'transfer-encoding',
 ];
-
-const NO_BODY: PreparedBody = Object.freeze({
-  next: () => null,
-  replayable: true,
-  consumed: () => false,
-  contentType: undefined,
-});
 
 /**
  * The request a redirect leads to, as browsers and fetch do it: 303 becomes GET (HEAD stays

@@ -7,7 +7,7 @@ import {
   IncompleteBodyError,
   type RequestHistoryEntry,
 } from './errors.js';
-import type { ResumeFrom } from './exchange.js';
+import type { ResumeFrom } from './exchange-base.js';
 import { toHeaders } from './headers.js';
 import {
   byteLength,

@@ -7,8 +7,6 @@ export interface Validators {
   /** A strong ETag (weak ones do not promise identical bytes). */
   readonly etag: string | undefined;
   readonly lastModified: string | undefined;
-  /** The full length, when known. */
-  readonly length: number | undefined;
   /** The server accepts Range requests (`Accept-Ranges: bytes`); else a cut restarts from 0. */
   readonly ranges: boolean;
 }
@@ -32,9 +30,8 @@ export function resumeValidators(
   const etag = rawEtag && !rawEtag.startsWith('W/') ? rawEtag : undefined;
   const lastModified = one(headers['last-modified']);
   if (!etag && !lastModified) return undefined;
-  const length = Number(one(headers['content-length']));
   const ranges = one(headers['accept-ranges'])?.toLowerCase() === 'bytes';
-  return { etag, lastModified, length: Number.isFinite(length) ? length : undefined, ranges };
+  return { etag, lastModified, ranges };
 }
 
 /** The first byte position of a `Content-Range: bytes a-b/n` header, if well-formed. */

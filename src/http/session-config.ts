@@ -1,5 +1,5 @@
 import type { Clock } from '../retry/clock.js';
-import { assertPlainObject, showValue } from '../retry/validate.js';
+import { assertPlainObject, nonNegativeInteger, showValue } from '../retry/validate.js';
 import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { type HookLists, mergeHooks } from './hooks.js';
 import { RetryPolicy } from './policy.js';
@@ -22,13 +22,6 @@ export interface Config {
   readonly storm: StormControl;
   /** The storm options this level was built from (a mount layers its own over them). */
   readonly stormOptions: StormOptions;
-}
-
-export function checkRedirects(where: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new TypeError(`${where} must be a non-negative integer, got ${showValue(value)}`);
-  }
-  return value;
 }
 
 export function toPolicy(
@@ -68,7 +61,7 @@ export function layer(base: Config, options: MountOptions, where: string, clock:
     maxRedirects:
       options.maxRedirects === undefined
         ? base.maxRedirects
-        : checkRedirects(`${where}: maxRedirects`, options.maxRedirects),
+        : nonNegativeInteger(`${where}: maxRedirects`, options.maxRedirects),
   });
 }
 

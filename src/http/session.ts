@@ -7,6 +7,7 @@ import {
   assertAbortSignal,
   assertKnownKeys,
   assertPlainObject,
+  nonNegativeInteger,
   showValue,
 } from '../retry/validate.js';
 import { prepareBody } from './body.js';
@@ -18,11 +19,11 @@ import { mergeHeaders } from './headers.js';
 import { NO_HOOKS } from './hooks.js';
 import { environmentLogger } from './observe.js';
 import { RetryPolicy } from './policy.js';
-import { checkRotations, mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
+import { mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
 import { type EnvironmentProxies, proxiesFromEnvironment } from './proxy-env.js';
 import type { ProxyRouting } from './proxy-rotation.js';
 import type { DoggedResponse } from './response.js';
-import { appendQuery, type Config, checkRedirects, layer, toPolicy } from './session-config.js';
+import { appendQuery, type Config, layer, toPolicy } from './session-config.js';
 import {
   MOUNT_KEYS,
   type MountOptions,
@@ -196,7 +197,7 @@ export class Session {
     const maxRotations =
       options.proxyRotations === undefined
         ? config.proxy.rotations
-        : checkRotations('request: proxyRotations', options.proxyRotations);
+        : nonNegativeInteger('request: proxyRotations', options.proxyRotations);
     const environment = this.#environment;
     if (!mayProxy(config.proxy, environment)) return undefined;
     return {
@@ -280,7 +281,7 @@ export class Session {
     const maxRedirects =
       options.maxRedirects === undefined
         ? config.maxRedirects
-        : checkRedirects('request: maxRedirects', options.maxRedirects);
+        : nonNegativeInteger('request: maxRedirects', options.maxRedirects);
     const headers = mergeHeaders({ ...config.headers }, options.headers, 'request: headers');
     const body = await prepareBody(
       options.body,

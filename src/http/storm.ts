@@ -57,7 +57,7 @@ export interface StormOptions {
 
 const MAX_ORIGINS = 10_000;
 /** The window of the Session's default budgets. */
-export const SESSION_BUDGET_TTL_MS = 2000;
+const SESSION_BUDGET_TTL_MS = 2000;
 
 /** What one origin's requests share: budget, breaker, limiter and cooldown. */
 export class OriginGuard {

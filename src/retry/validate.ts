@@ -65,6 +65,12 @@ export function assertNonNegativeInteger(where: string, value: unknown): asserts
   }
 }
 
+/** `value` once {@link assertNonNegativeInteger} has checked it. */
+export function nonNegativeInteger(where: string, value: unknown): number {
+  assertNonNegativeInteger(where, value);
+  return value;
+}
+
 /** A finite number within [min, max]. */
 export function assertNumberInRange(
   where: string,
