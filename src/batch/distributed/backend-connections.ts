@@ -37,7 +37,6 @@ export async function openRedis(location: QueueLocation): Promise<Redis> {
 /**
  * Checks and opens both ends: Redis first, then PostgreSQL, each failing at once with an error
  * that names which one and where ({@link QueueUnavailableError}, {@link StoreUnavailableError}).
- * `store` may be omitted for commands that only read the queue.
  */
 export async function openConnections(
   queueUrl: string,

@@ -42,7 +42,6 @@ export async function enqueueInput(
   target: EnqueueTarget,
   input: BatchInput,
   signal: AbortSignal,
-  onAdded: (added: { pending: number; invalid: number }) => void,
 ): Promise<number> {
   let lineNumber = 0;
   let batch: StoreLine[] = [];
@@ -63,15 +62,8 @@ export async function enqueueInput(
         l.kind === 'request' ? l.host : null,
         l.kind === 'request' ? 'pending' : 'invalid',
       );
-    let pending = 0;
-    let invalid = 0;
-    for (const l of result.inserted) {
-      if (l.kind === 'request') pending++;
-      else invalid++;
-    }
     await pipeline.exec();
     await addToQueue(target, result.pending);
-    if (pending || invalid) onAdded({ pending, invalid });
   };
   for await (const text of readLines(input, signal)) {
     lineNumber++;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Queue } from 'bullmq';
 import type { BatchProgress } from '../progress-state.js';
-import type { JobCounters, JobStats } from './stats.js';
+import type { JobCounters } from './stats.js';
 
 /** The queue's side of a job: lines waiting, in flight, delayed (retries and holds). */
 export interface QueueCounts {
@@ -31,7 +31,7 @@ export async function jobProgress(
   counters: JobCounters,
   queue: Queue,
   local: { attempts: number; startedAt: number; stopping: boolean },
-): Promise<{ progress: BatchProgress; stats: JobStats; queue: QueueCounts }> {
+): Promise<{ progress: BatchProgress; queue: QueueCounts }> {
   const [stats, q, rate] = await Promise.all([
     counters.read(),
     queueCounts(queue),
@@ -55,5 +55,5 @@ export async function jobProgress(
     elapsedMs: performance.now() - local.startedAt,
     stopping: local.stopping,
   };
-  return { progress, stats, queue: q };
+  return { progress, queue: q };
 }

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { type Job, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { ProxyPool } from '../../http/proxy-pool.js';
@@ -51,6 +51,10 @@ export function lineJobOptions(line: number) {
 export class JobWorker {
   readonly job: string;
   readonly #worker: Worker<QueuedLine>;
+  /** The job's queue, for its counts (one connection for the worker's life, not one per look). */
+  readonly #queue: Queue;
+  /** The job's fleet-wide counters. */
+  readonly counters: JobCounters;
   readonly #session: Session;
   readonly #attempts = new AbortController();
   #attemptCount = 0;
@@ -68,6 +72,12 @@ export class JobWorker {
       ...(options.proxies !== undefined && { proxies: options.proxies }),
     });
     const keys = jobKeys(config.job);
+    this.counters = new JobCounters(options.redis, keys);
+    this.#queue = new Queue(config.job, {
+      connection: bullConnection(options.queue),
+      prefix: PREFIX,
+    });
+    this.#queue.on('error', () => {});
     const ctx = {
       job: config.job,
       config,
@@ -79,7 +89,7 @@ export class JobWorker {
         budget: config.budget,
         cooldown: config.cooldown,
       }),
-      counters: new JobCounters(options.redis, keys),
+      counters: this.counters,
       session: this.#session,
       bodies: new BodyStore(config.bodies),
       workerId: options.workerId,
@@ -115,6 +125,11 @@ export class JobWorker {
     return this.#attemptCount;
   }
 
+  /** The job's queue, for its counts. */
+  get queue(): Queue {
+    return this.#queue;
+  }
+
   /** Resolves once the worker is connected and fetching. */
   async ready(): Promise<void> {
     await this.#worker.waitUntilReady();
@@ -130,6 +145,7 @@ export class JobWorker {
       await this.#worker.close();
     } finally {
       clearTimeout(timer);
+      await this.#queue.close().catch(() => {});
       await this.#session.close();
     }
   }

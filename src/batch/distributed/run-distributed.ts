@@ -7,7 +7,7 @@ import { type DistributedConnections, openConnections } from './backend-connecti
 import { bullConnection } from './connections.js';
 import { type EnqueueTarget, enqueueInput, enqueuePending } from './enqueue.js';
 import { FLEET_BUDGET_DEFAULTS, type JobConfig } from './job-config.js';
-import { jobProgress } from './job-progress.js';
+import { jobProgress, queueCounts } from './job-progress.js';
 import { JobWorker } from './job-worker.js';
 import { JOBS_KEY, jobKeys, PREFIX } from './keys.js';
 import { checkDistributedOptions, type DistributedBatchOptions } from './options.js';
@@ -78,7 +78,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
     let ingestion: Promise<unknown> = Promise.resolve();
     if (options.input !== undefined) {
       ingesting = true;
-      ingestion = enqueueInput(target, options.input, stopController.signal, () => {})
+      ingestion = enqueueInput(target, options.input, stopController.signal)
         .then(async () => {
           if (!stopController.signal.aborted) await counters.setInputComplete(true);
         })
@@ -139,7 +139,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
         }
         if (Date.now() - queueCheckedAt < QUEUE_CHECK_MS) continue;
         queueCheckedAt = Date.now();
-        const q = (await jobProgress(counters, queue, { attempts: 0, startedAt, stopping })).queue;
+        const q = await queueCounts(queue);
         const now = Date.now();
         if (q.waiting + q.active + q.delayed === 0) {
           // The store has pending lines the queue does not hold (lost by a Redis without

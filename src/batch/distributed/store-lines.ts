@@ -2,8 +2,6 @@ import type { PgStore, QueuedLine, StoreLine } from './store.js';
 
 /** What {@link insertLines} did. */
 export interface InsertResult {
-  /** The lines that were new. */
-  readonly inserted: StoreLine[];
   /** The pending requests among the given lines, new or not: to (re-)enqueue. */
   readonly pending: QueuedLine[];
   /** The first line whose text differs from the one recorded. */
@@ -12,7 +10,7 @@ export interface InsertResult {
 
 /**
  * Records new lines (a recorded line is left as it is, after checking its fingerprint).
- * Returns the lines inserted, the pending requests among the given lines (new or not: they
+ * Returns the pending requests among the given lines (new or not: they
  * are (re-)enqueued, BullMQ ignores the ones it holds) and the first changed line.
  */
 export async function insertLines(
@@ -20,7 +18,7 @@ export async function insertLines(
   job: string,
   lines: readonly StoreLine[],
 ): Promise<InsertResult> {
-  if (!lines.length) return { inserted: [], pending: [], changedLine: undefined };
+  if (!lines.length) return { pending: [], changedLine: undefined };
   const now = Date.now();
   const cols = {
     line: [] as number[],
@@ -94,7 +92,6 @@ export async function insertLines(
     ],
   );
   const insertedSet = new Set(insertedRows.map((r) => r.line));
-  const inserted = lines.filter((l) => insertedSet.has(l.line));
   const others = lines.filter((l) => !insertedSet.has(l.line));
   let changedLine: number | undefined;
   const stillPending = new Set<number>();
@@ -115,7 +112,7 @@ export async function insertLines(
   for (const l of lines)
     if (l.kind === 'request' && (insertedSet.has(l.line) || stillPending.has(l.line)))
       pending.push(toQueued(l));
-  return { inserted, pending, changedLine };
+  return { pending, changedLine };
 }
 
 function toQueued(l: Extract<StoreLine, { kind: 'request' }>): QueuedLine {

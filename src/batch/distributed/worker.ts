@@ -1,16 +1,12 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Queue } from 'bullmq';
 import type { BatchProgress } from '../progress-state.js';
-import { openRedis } from './backend-connections.js';
-import { bullConnection, parseQueueUrl, parseStoreUrl, probeQueue } from './connections.js';
+import { openConnections } from './backend-connections.js';
 import { assertJobName, parseJobConfig } from './job-config.js';
-import { jobProgress } from './job-progress.js';
+import { jobProgress, queueCounts } from './job-progress.js';
 import { JobWorker } from './job-worker.js';
-import { JOBS_KEY, jobKeys, PREFIX } from './keys.js';
+import { JOBS_KEY, jobKeys } from './keys.js';
 import type { WorkerTuning } from './options.js';
-import { JobCounters } from './stats.js';
-import { PgStore } from './store.js';
 
 /** Options of {@link runWorker} (`dogged worker`). */
 export interface RunWorkerOptions extends WorkerTuning {
@@ -73,11 +69,8 @@ export interface WorkerResult {
  */
 export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult> {
   if (options.job !== undefined) assertJobName(options.job);
-  const queue = parseQueueUrl(options.queue);
-  const storeLocation = parseStoreUrl(options.store);
-  await probeQueue(queue);
-  const store = await PgStore.open(storeLocation);
-  const redis = await openRedis(queue);
+  const connections = await openConnections(options.queue, options.store);
+  const { queue, redis, store } = connections;
   const workers = new Map<string, JobWorker>();
   const workerId = `${hostname()}:${process.pid}`;
   let attempts = 0;
@@ -128,18 +121,11 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
 
   /** A job whose every line is finished and whose queue is empty leaves the list of jobs. */
   const retireFinished = async (): Promise<void> => {
-    for (const job of workers.keys()) {
-      const stats = await new JobCounters(redis, jobKeys(job)).read();
+    for (const [job, worker] of workers) {
+      const stats = await worker.counters.read();
       if (!stats.inputComplete || stats.done + stats.failed + stats.invalid < stats.lines) continue;
-      const queueOfJob = new Queue(job, { connection: bullConnection(queue), prefix: PREFIX });
-      queueOfJob.on('error', () => {});
-      try {
-        const c = await queueOfJob.getJobCounts('waiting', 'prioritized', 'active', 'delayed');
-        const left = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) + (c.delayed ?? 0);
-        if (left === 0) await redis.srem(JOBS_KEY, job);
-      } finally {
-        await queueOfJob.close().catch(() => {});
-      }
+      const q = await queueCounts(worker.queue);
+      if (q.waiting + q.active + q.delayed === 0) await redis.srem(JOBS_KEY, job);
     }
   };
 
@@ -172,18 +158,12 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
     const onProgress = options.onProgress;
     if (!onProgress) return;
     for (const [job, worker] of workers) {
-      const queueOfJob = new Queue(job, { connection: bullConnection(queue), prefix: PREFIX });
-      queueOfJob.on('error', () => {});
-      try {
-        const { progress } = await jobProgress(new JobCounters(redis, jobKeys(job)), queueOfJob, {
-          attempts: worker.attempts,
-          startedAt,
-          stopping: false,
-        });
-        onProgress(job, progress);
-      } finally {
-        await queueOfJob.close().catch(() => {});
-      }
+      const { progress } = await jobProgress(worker.counters, worker.queue, {
+        attempts: worker.attempts,
+        startedAt,
+        stopping: false,
+      });
+      onProgress(job, progress);
     }
   };
   const progressTimer = options.onProgress
@@ -214,8 +194,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
       await redis.hdel(jobKeys(job).workers, workerId).catch(() => {});
       await leave(job, 'stopping');
     }
-    redis.disconnect();
-    await store.close();
+    await connections.close();
   }
   return { attempts, jobs: joined };
 }

@@ -1,7 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type CliRun, startCli, waitFor } from '../batch-support.js';
@@ -97,17 +96,7 @@ export async function stopWorker(run: CliRun): Promise<number> {
   return run.exited;
 }
 
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
+export { freePort } from '../../http/proxy-support.js';
 
 /** A private redis-server (AOF on) in `dir`, on `port`. */
 export async function startRedisServer(
