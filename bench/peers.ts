@@ -31,6 +31,7 @@ import { Agent, RetryAgent, request, fetch as undiciFetch } from 'undici';
 import { Session } from '../src/index.js';
 import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
 import { type LoadOptions, runLoad, type Send } from './peers-load.js';
+import { readStats } from './storm-kit.js';
 
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 600);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? Number.POSITIVE_INFINITY);
@@ -184,14 +185,6 @@ const clients: Client[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-async function arrivals(runId: string): Promise<number> {
-  const res = await request(`${base}/stats?run=${encodeURIComponent(runId)}`, {
-    dispatcher: rawAgent,
-  });
-  const stats = (await res.body.json()) as { arrivals: number };
-  return stats.arrivals;
-}
-
 interface Totals {
   rps: number[];
   cpuUs: number[];
@@ -245,7 +238,7 @@ async function scenario(
       t.capped ||= !!load.abort && (run.issued < load.total || run.unfinished > 0);
       for (const [label, n] of run.failures)
         t.failures.set(label, (t.failures.get(label) ?? 0) + n);
-      if (query) t.arrivals += await arrivals(runId);
+      if (query) t.arrivals += (await readStats(base, runId)).arrivals;
     }
   }
   return totals;
@@ -348,18 +341,21 @@ console.log(
     'it: those are the requests still retrying).',
 );
 
+/** The fault scenarios: p, whether one retry fixes the fault, and which retry count applies. */
+const FAULT_RUNS = [
+  { name: 'b', totals: b, p: 0.2, transient: false, retriesOf: 'b' },
+  { name: 'c', totals: c, p: 0.1, transient: false, retriesOf: 'c' },
+  { name: 'b′', totals: b1, p: 0.2, transient: true, retriesOf: 'b' },
+  { name: 'c′', totals: c1, p: 0.1, transient: true, retriesOf: 'c' },
+] as const;
+
 const failing: string[] = [];
 for (const client of available) {
   const reasons: string[] = [];
-  for (const [name, totals, p, transient] of [
-    ['b', b, 0.2, false],
-    ['c', c, 0.1, false],
-    ['b′', b1, 0.2, true],
-    ['c′', c1, 0.1, true],
-  ] as const) {
+  for (const { name, totals, p, transient, retriesOf } of FAULT_RUNS) {
     const t = totals.get(client.name);
     if (!t || complete(t)) continue;
-    const k = client.retries[name === 'b′' ? 'b' : name === 'c′' ? 'c' : name];
+    const k = client.retries[retriesOf];
     const why =
       k === 0
         ? 'no retries'
@@ -419,15 +415,10 @@ for (const client of clients) {
     continue;
   }
   const parts = [`(a) ${fmt(medianOf(a.get(client.name)?.cpuUs ?? [0]), 0)} µs CPU/req`];
-  for (const [name, totals, p, transient] of [
-    ['b', b, 0.2, false],
-    ['c', c, 0.1, false],
-    ['b′', b1, 0.2, true],
-    ['c′', c1, 0.1, true],
-  ] as const) {
+  for (const { name, totals, p, transient, retriesOf } of FAULT_RUNS) {
     const t = totals.get(client.name);
     if (!t) continue;
-    const k = client.retries[name === 'b′' ? 'b' : name === 'c′' ? 'c' : name];
+    const k = client.retries[retriesOf];
     const failures = [...t.failures]
       .sort((x, y) => y[1] - x[1])
       .map(([label, n]) => `${n}× ${label}`)

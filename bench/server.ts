@@ -65,8 +65,7 @@ function rate(value: string | null): number {
   return Number.isFinite(n) ? Math.min(Math.max(n, 0), 1) : 0;
 }
 
-function streamFor(query: string): FaultStream {
-  const params = new URLSearchParams(query);
+function streamFor(params: URLSearchParams, query: string): FaultStream {
   const key = params.get('run') ?? query;
   let stream = streams.get(key);
   if (!stream) {
@@ -83,6 +82,23 @@ function streamFor(query: string): FaultStream {
     streams.set(key, stream);
   }
   return stream;
+}
+
+/**
+ * Reads the request to its end, then answers 200 with the body, or `status` (503, 429) with the
+ * short busy body and `Retry-After` when given.
+ */
+function reply(req: IncomingMessage, res: ServerResponse, status = 200, retryAfter?: string): void {
+  req.resume();
+  req.on('end', () => {
+    if (status === 200) return ok(res);
+    res.writeHead(status, {
+      'content-type': 'text/plain',
+      'content-length': busy.length,
+      ...(retryAfter !== undefined && { 'retry-after': retryAfter }),
+    });
+    res.end(busy);
+  });
 }
 
 function ok(res: ServerResponse): void {
@@ -189,16 +205,7 @@ function storm(req: IncomingMessage, res: ServerResponse, path: string, query: s
   }
   if (status === 200) bump(run.ok, bin);
   else bump(status === 503 ? run.s503 : run.s429, bin);
-  req.resume();
-  req.on('end', () => {
-    if (status === 200) return ok(res);
-    res.writeHead(status, {
-      'content-type': 'text/plain',
-      'content-length': busy.length,
-      ...(retryAfter !== undefined && { 'retry-after': retryAfter }),
-    });
-    res.end(busy);
-  });
+  reply(req, res, status, retryAfter);
 }
 
 const server = createServer((req, res) => {
@@ -211,30 +218,24 @@ const server = createServer((req, res) => {
   }
   if (url.startsWith('/stats?')) {
     const stream = streams.get(new URLSearchParams(query).get('run') ?? '');
-    const json = JSON.stringify({
+    json(req, res, {
       arrivals: stream?.arrivals ?? 0,
       s503: stream?.s503 ?? 0,
       resets: stream?.resets ?? 0,
     });
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(json);
-    });
     return;
   }
   if (!query.includes('p503=') && !query.includes('preset=')) {
-    req.resume();
-    req.on('end', () => ok(res));
+    reply(req, res);
     return;
   }
-  const stream = streamFor(query);
+  const params = new URLSearchParams(query);
+  const stream = streamFor(params, query);
   stream.arrivals++;
   if (stream.seen) {
-    const id = new URLSearchParams(query).get('i') ?? '';
+    const id = params.get('i') ?? '';
     if (stream.seen.has(id)) {
-      req.resume();
-      req.on('end', () => ok(res));
+      reply(req, res);
       return;
     }
     stream.seen.add(id);
@@ -247,16 +248,8 @@ const server = createServer((req, res) => {
   }
   const unavailable = u < stream.preset + stream.p503;
   if (unavailable) stream.s503++;
-  req.resume();
-  req.on('end', () => {
-    if (!unavailable) return ok(res);
-    res.writeHead(503, {
-      'content-type': 'text/plain',
-      'content-length': busy.length,
-      'retry-after': '0',
-    });
-    res.end(busy);
-  });
+  if (unavailable) reply(req, res, 503, '0');
+  else reply(req, res);
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => {
