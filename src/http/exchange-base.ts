@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../retry/clock.js';
 import { describeError, formatDuration } from '../retry/describe.js';
 import type { Logger } from '../retry/log.js';
-import { classifyError, type FailureContext } from './classify.js';
+import type { FailureContext } from './classify.js';
 import { BudgetExhaustedError, type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
 import type { HookLists } from './hooks.js';
 import {
@@ -196,14 +196,12 @@ export abstract class ExchangeBase {
   /**
    * The proxy itself failed (refused, CONNECT refused, tunnel failed): true when the request
    * moves on at once through another proxy of the pool. The request never reached its target,
-   * so this is safe for any method. False leaves the error to the RetryPolicy.
+   * so this is safe for any method. False leaves the error to the RetryPolicy. `classified` is
+   * the failure as `classifyError` made it; aborts are the caller's to have handled.
    */
-  protected async rotateAfterFailure(error: unknown): Promise<boolean> {
+  protected async rotateAfterFailure(classified: unknown): Promise<boolean> {
     const rotation = this.rotation;
-    if (!rotation?.proxy || this.init.signal?.aborted || this.deadlineController?.signal.aborted)
-      return false;
-    const classified = classifyError(error, this.failureContext('request'));
-    if (!rotation.failed(classified)) return false;
+    if (!rotation?.proxy || !rotation.failed(classified)) return false;
     const target = this.target;
     if (!rotation.canRotate('failure') || (!target.body.replayable && target.body.consumed())) {
       rotation.handOver();

@@ -88,7 +88,6 @@ export class Exchange extends ExchangeBase {
         } catch (error) {
           if (this.signal?.aborted) permit?.release();
           else permit?.failure(error);
-          if (await this.rotateAfterFailure(error)) continue;
           await this.#retryAfterError(error, 'request');
           continue;
         }
@@ -228,6 +227,8 @@ export class Exchange extends ExchangeBase {
     }
     const classified = classifyError(error, this.failureContext(phase));
     if (classified === undefined) throw error;
+    // The proxy itself failed: move on at once through another one, if the pool has one.
+    if (phase === 'request' && (await this.rotateAfterFailure(classified))) return;
     if (classified instanceof DoggedError) classified.attempts = this.attempt;
     await this.errorHooks(classified);
     if (this.#isStaleConnection(error, classified)) {
