@@ -1,6 +1,9 @@
+import type { RetryPolicy } from '../http/policy.js';
+import { describeError } from '../retry/describe.js';
 import type { StoredBody } from './bodies.js';
 import type { AttemptResult, Decision } from './decide.js';
 import type { HistoryEntry } from './journal-schema.js';
+import type { BatchRetryEvent } from './progress-state.js';
 
 /**
  * What one attempt changed in its line, as either backend writes it (the SQLite journal and the
@@ -56,5 +59,40 @@ export function outcomeOf(
     finishedAt: final ? now : null,
     ttfbMs: result.ttfbMs ?? null,
     durationMs: result.durationMs,
+  };
+}
+
+/** The most attempts `policy` allows a line (`Infinity` when unbounded). */
+export function maxAttemptsOf(policy: RetryPolicy): number {
+  const retries = policy.remaining.total;
+  return retries === undefined ? Number.POSITIVE_INFINITY : retries + 1;
+}
+
+/** The `onRetry` event of an attempt the decision schedules again. */
+export function retryEventOf(
+  line: {
+    readonly line: number;
+    readonly key?: string | null | undefined;
+    readonly method: string;
+    readonly url: string;
+  },
+  attempt: number,
+  maxAttempts: number,
+  decision: Decision,
+  result: AttemptResult,
+): BatchRetryEvent {
+  return {
+    line: line.line,
+    key: line.key ?? undefined,
+    method: line.method,
+    url: line.url,
+    attempt,
+    maxAttempts,
+    status: decision.status ?? undefined,
+    errorCode: decision.errorCode ?? undefined,
+    message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
+    delayMs: decision.delayMs ?? 0,
+    delaySource: decision.delaySource ?? 'backoff',
+    nextAttemptAt: decision.nextAttemptAt,
   };
 }

@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Session } from '../http/session.js';
-import { describeError } from '../retry/describe.js';
 import { attemptOnce } from './attempt.js';
 import { BodyStore } from './bodies.js';
 import { decide } from './decide.js';
@@ -10,7 +9,7 @@ import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
 import type { HistoryEntry } from './journal-schema.js';
 import type { BatchOptions, ResolvedBatchOptions } from './options.js';
-import { outcomeOf } from './outcome.js';
+import { maxAttemptsOf, outcomeOf, retryEventOf } from './outcome.js';
 import { type BatchProgress, RateMeter } from './progress-state.js';
 import { Scheduler } from './scheduler.js';
 
@@ -73,8 +72,7 @@ export class BatchRun {
     });
     this.#bodies = new BodyStore(options.bodies ?? 'db');
     this.#scheduler = new Scheduler(journal, resolved);
-    const retries = resolved.policy.remaining.total;
-    this.#maxAttempts = retries === undefined ? Number.POSITIVE_INFINITY : retries + 1;
+    this.#maxAttempts = maxAttemptsOf(resolved.policy);
     this.#counts = journal.counts();
     // Every attempt in flight listens to this one signal.
     setMaxListeners(0, this.#attemptsController.signal);
@@ -327,20 +325,9 @@ export class BatchRun {
     if (decision.state === 'pending') {
       this.#counts.pending++;
       this.#counts.retrying++;
-      this.#options.onRetry?.({
-        line: line.line,
-        key: line.key ?? undefined,
-        method: line.method,
-        url: line.url,
-        attempt: line.attempts + 1,
-        maxAttempts: this.#maxAttempts,
-        status: decision.status ?? undefined,
-        errorCode: decision.errorCode ?? undefined,
-        message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
-        delayMs: decision.delayMs ?? 0,
-        delaySource: decision.delaySource ?? 'backoff',
-        nextAttemptAt: decision.nextAttemptAt,
-      });
+      this.#options.onRetry?.(
+        retryEventOf(line, line.attempts + 1, this.#maxAttempts, decision, result),
+      );
     } else {
       this.#counts[decision.state]++;
     }

@@ -21,6 +21,7 @@ import {
   policyOptions,
   type RetryFlags,
   retryFlags,
+  retrySpecOf,
 } from './retry-flags.js';
 
 /** The flags of a run, as commander parses them (undefined: not given). */
@@ -188,13 +189,7 @@ function distributedOptions(
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.perHost !== undefined && { perHost: flags.perHost }),
     ...(flags.rate !== undefined && { rate: flags.rate }),
-    retry: {
-      total: policy.retries,
-      jitter: policy.jitter,
-      backoff: policy.backoff,
-      maxBackoff: policy.maxBackoff,
-      ...(policy.retryOn && { statusForcelist: policy.retryOn }),
-    },
+    retry: retrySpecOf(policy),
     ...(policy.maxRetryAfter !== undefined && { maxRetryAfter: policy.maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
     ...(flags.header && { headers: headersFrom(flags.header) }),

@@ -1,11 +1,20 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import {
+  policyOptionsFromSpec,
+  type RetryJitter,
+  type RetrySpec,
+} from '../batch/distributed/job-config.js';
 import type { RetryPolicyOptions } from '../http/policy.js';
 import { seededRandom } from '../retry/random.js';
-import { wait } from '../retry/wait.js';
 import { integer, parseDuration, parsePositiveDuration, parseTimeoutPair } from './parse.js';
 
 /** The jitter styles `--jitter` accepts. */
-export const JITTERS = ['full', 'equal', 'none', 'urllib3'] as const;
+export const JITTERS = [
+  'full',
+  'equal',
+  'none',
+  'urllib3',
+] as const satisfies readonly RetryJitter[];
 export type Jitter = (typeof JITTERS)[number];
 
 /** What the retry flags parse to. */
@@ -93,23 +102,20 @@ export function retryFlags(
 
 /** The RetryPolicy options the flags describe. */
 export function policyOptions(flags: RetryFlags): RetryPolicyOptions {
-  const shape = { multiplier: flags.backoff, max: flags.maxBackoff };
-  const style: RetryPolicyOptions =
-    flags.jitter === 'urllib3'
-      ? { backoffFactor: flags.backoff, backoffMax: flags.maxBackoff }
-      : {
-          backoff:
-            flags.jitter === 'full'
-              ? wait.fullJitter(shape)
-              : flags.jitter === 'equal'
-                ? wait.equalJitter(shape)
-                : wait.exponential(shape),
-        };
   return {
-    total: flags.retries,
-    ...style,
-    ...(flags.retryOn && { statusForcelist: flags.retryOn }),
+    ...policyOptionsFromSpec(retrySpecOf(flags)),
     ...(flags.maxRetryAfter !== undefined && { maxRetryAfter: flags.maxRetryAfter }),
     ...(flags.seed !== undefined && { random: seededRandom(flags.seed) }),
+  };
+}
+
+/** The retry flags as a {@link RetrySpec}: the policy as data, as a distributed job stores it. */
+export function retrySpecOf(flags: RetryFlags): RetrySpec {
+  return {
+    total: flags.retries,
+    jitter: flags.jitter,
+    backoff: flags.backoff,
+    maxBackoff: flags.maxBackoff,
+    ...(flags.retryOn && { statusForcelist: flags.retryOn }),
   };
 }

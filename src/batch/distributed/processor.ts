@@ -2,11 +2,10 @@ import { DelayedError, type Job } from 'bullmq';
 import type { RetryPolicy } from '../../http/policy.js';
 import { parseRetryAfter } from '../../http/retry-after.js';
 import type { Session } from '../../http/session.js';
-import { describeError } from '../../retry/describe.js';
 import { attemptOnce } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide } from '../decide.js';
-import { outcomeOf } from '../outcome.js';
+import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
 import type { JobConfig } from './job-config.js';
@@ -128,20 +127,9 @@ export async function processLine(
     return 'duplicate';
   }
   if (decision.state === 'pending') {
-    ctx.onRetry?.({
-      line: line.line,
-      key: line.key,
-      method: line.method,
-      url: line.url,
-      attempt: record.attempts + 1,
-      maxAttempts: (ctx.policy.remaining.total ?? Number.POSITIVE_INFINITY) + 1,
-      status: decision.status ?? undefined,
-      errorCode: decision.errorCode ?? undefined,
-      message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
-      delayMs: decision.delayMs ?? 0,
-      delaySource: decision.delaySource ?? 'backoff',
-      nextAttemptAt: decision.nextAttemptAt,
-    });
+    ctx.onRetry?.(
+      retryEventOf(line, record.attempts + 1, maxAttemptsOf(ctx.policy), decision, result),
+    );
     return delayUntil(job, token, decision.nextAttemptAt);
   }
   await ctx.counters.finished(line.line, line.host, decision.state);
