@@ -162,32 +162,19 @@ function isRateLimiter(value: unknown): value is RateLimiter {
 export class StormControl {
   readonly #options: StormOptions;
   readonly #clock: Clock;
+  readonly #where: string;
   readonly #guards = new Map<string, OriginGuard>();
 
   constructor(options: StormOptions, clock: Clock, where: string) {
-    const { budget, breaker, rateLimit, cooldown } = options;
-    if (budget !== undefined && budget !== false && !(budget instanceof RetryBudget))
-      new RetryBudget({ ...budget, clock });
-    if (breaker !== undefined && breaker !== false && !(breaker instanceof CircuitBreaker))
-      new CircuitBreaker({ ...breaker, clock } as CircuitBreakerOptions);
-    if (
-      rateLimit !== undefined &&
-      rateLimit !== false &&
-      rateLimit !== 'adaptive' &&
-      !isRateLimiter(rateLimit)
-    ) {
-      if (typeof rateLimit !== 'object' || rateLimit === null) {
-        throw new TypeError(
-          `${where}: rateLimit must be { perSecond, burst }, 'adaptive', { adaptive: options }, a RateLimiter or false, got ${showValue(rateLimit)}`,
-        );
-      }
-      if ('adaptive' in rateLimit) new AdaptiveRateLimiter({ ...rateLimit.adaptive, clock });
-      else new TokenBucketLimiter({ ...rateLimit, clock });
-    }
-    if (cooldown !== undefined && typeof cooldown !== 'boolean')
-      throw new TypeError(`${where}: cooldown must be a boolean, got ${showValue(cooldown)}`);
     this.#options = options;
     this.#clock = clock;
+    this.#where = where;
+    // Bad options fail here, at the boundary, not at the first request: build one guard's
+    // parts once and drop them.
+    this.#make('');
+    const { cooldown } = options;
+    if (cooldown !== undefined && typeof cooldown !== 'boolean')
+      throw new TypeError(`${where}: cooldown must be a boolean, got ${showValue(cooldown)}`);
   }
 
   /** The guard of `origin`, made on first use (the least recently used are forgotten past 10,000 origins). */
@@ -228,6 +215,10 @@ export class StormControl {
     let limiter: RateLimiter | undefined;
     if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
     else if (r !== undefined && r !== false) {
+      if (typeof r !== 'object' || r === null)
+        throw new TypeError(
+          `${this.#where}: rateLimit must be { perSecond, burst }, 'adaptive', { adaptive: options }, a RateLimiter or false, got ${showValue(r)}`,
+        );
       if (isRateLimiter(r)) limiter = r;
       else if ('adaptive' in r) limiter = new AdaptiveRateLimiter({ ...r.adaptive, clock });
       else limiter = new TokenBucketLimiter({ ...r, clock });
