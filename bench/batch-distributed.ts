@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { runBatch } from '../src/index.js';
-import { fmt, machine, medianOf, table } from './lib.js';
+import { fmt, machine, medianOf, startChaos, table } from './lib.js';
 
 const URLS = Number(process.env.BENCH_DIST_URLS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -68,11 +68,8 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let chaosUrl = '';
-  const chaos = await spawnReady(['src/cli/main.ts', 'chaos', '--port', '0'], (out) => {
-    chaosUrl = out.split('\n')[0]?.trim() ?? '';
-    return out.includes('\n');
-  });
+  const chaos = await startChaos();
+  const chaosUrl = chaos.url;
   const port = await freePort();
   const redisServer = spawn('redis-server', [
     '--port',
@@ -206,7 +203,7 @@ async function main(): Promise<void> {
     await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
     await db.end();
     for (const child of children.reverse()) await stop(child).catch(() => {});
-    void chaos;
+    await chaos.stop().catch(() => {});
     rmSync(work, { recursive: true, force: true });
   }
 }

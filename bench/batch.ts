@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Agent, request } from 'undici';
 import { runBatch } from '../src/index.js';
-import { fmt, machine, medianOf, table } from './lib.js';
+import { fmt, machine, medianOf, startChaos, table } from './lib.js';
 
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -36,30 +36,6 @@ const MILLION = Number(process.env.BENCH_MILLION ?? 1_000_000);
 const CONCURRENCY = 16;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'dogged-bench-batch-'));
-
-/** `dogged chaos --port 0` in its own process. */
-async function startChaos(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'chaos', '--port', '0'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`chaos server exited with ${code}`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
-}
 
 function* urls(base: string, n: number, round: number): Generator<string> {
   for (let i = 0; i < n; i++) yield `${base}/bytes/1024?key=r${round}-${i}`;

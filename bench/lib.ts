@@ -1,5 +1,10 @@
 /** Small helpers shared by the benchmark scripts: interleaved rounds, medians, one table. */
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 export interface Contender {
   name: string;
@@ -68,23 +73,53 @@ export function fmt(n: number, digits = 2): string {
   return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
 }
 
-/** Starts bench/server.ts in a child process; resolves with its URL and a stop function. */
-export async function startBenchServer(): Promise<{ url: string; stop: () => void }> {
-  const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<string>((resolve, reject) => {
+/**
+ * Runs a TypeScript entry point in its own process (through tsx, from the project's root) and
+ * resolves with the first line it prints: the server's port or URL.
+ */
+async function spawnFirstLine(
+  args: string[],
+  what: string,
+  stdio: StdioOptions,
+): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio });
+  const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('\n')) resolve(out.trim());
     });
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
   });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return { child, line };
+}
+
+/** Starts bench/server.ts in a child process; resolves with its URL and a stop function. */
+export async function startBenchServer(): Promise<{ url: string; stop: () => void }> {
+  const { child, line } = await spawnFirstLine(['bench/server.ts'], 'bench server', [
+    'ignore',
+    'pipe',
+    'inherit',
+    'ipc',
+  ]);
+  return { url: `http://127.0.0.1:${line}`, stop: () => child.kill('SIGTERM') };
+}
+
+/** `dogged chaos --port 0` in its own process. */
+export async function startChaos(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { child, line } = await spawnFirstLine(
+    ['src/cli/main.ts', 'chaos', '--port', '0'],
+    'chaos server',
+    ['ignore', 'pipe', 'ignore'],
+  );
+  return {
+    url: line,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
 }
 
 /**
