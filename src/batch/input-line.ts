@@ -1,4 +1,5 @@
 import { hash, randomUUID } from 'node:crypto';
+import { truncate } from '../retry/describe.js';
 
 /** One request of a batch, as parsed from an input line. */
 export interface BatchRequest {
@@ -33,7 +34,7 @@ function checkUrl(text: string): { url: string; host: string } | string {
   try {
     url = new URL(text);
   } catch {
-    return `not an absolute URL: ${JSON.stringify(text.length > 200 ? `${text.slice(0, 197)}...` : text)}`;
+    return `not an absolute URL: ${JSON.stringify(truncate(text, 200))}`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return `only http and https URLs are supported, got ${url.protocol}`;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
+import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
 import { type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
 import type { AttemptOutcome } from './outcome.js';
@@ -280,7 +281,7 @@ export class Journal {
                 l.line,
                 l.hash,
                 l.key ?? null,
-                l.raw.length > 2000 ? `${l.raw.slice(0, 1997)}...` : l.raw,
+                truncate(l.raw, 2000),
                 l.reason,
                 l.at,
               );

@@ -54,6 +54,7 @@ function safeJson(value: unknown): string {
   }
 }
 
-function truncate(text: string, max: number): string {
+/** `text`, cut to at most `max` characters with `...` at the end when it is longer. */
+export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

@@ -1,3 +1,4 @@
+import { truncate } from '../../retry/describe.js';
 import type { PgStore, QueuedLine, StoreLine } from './store.js';
 
 /** What {@link insertLines} did. */
@@ -58,7 +59,7 @@ export async function insertLines(
       cols.host.push(null);
       cols.headers.push(null);
       cols.body.push(null);
-      cols.raw.push(l.raw.length > 2000 ? `${l.raw.slice(0, 1997)}...` : l.raw);
+      cols.raw.push(truncate(l.raw, 2000));
       cols.state.push('invalid');
       cols.reason.push('invalid');
       cols.message.push(l.reason);

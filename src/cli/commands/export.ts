@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { statesOf } from '../../batch/export.js';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import type { LineState } from '../../batch/journal-schema.js';
 import type { DistributedFlags } from '../distributed-flags.js';
@@ -13,16 +14,14 @@ interface ExportCliOptions extends DistributedFlags {
   output?: string;
 }
 
-const STATES = ['pending', 'in_flight', 'done', 'failed', 'invalid'] as const;
-
 function stateList(text: string): LineState[] {
-  const list = text.split(',').map((s) => s.trim());
-  for (const s of list)
-    if (!(STATES as readonly string[]).includes(s))
-      throw new InvalidArgumentError(
-        `unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`,
-      );
-  return list as LineState[];
+  const list = text.split(',').map((s) => s.trim()) as LineState[];
+  try {
+    statesOf({ states: list });
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+  return list;
 }
 
 /** `dogged export --store URL --job NAME`: a distributed job's records. */
