@@ -1,8 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
-import { runCli, startCli, tempDir, waitFor } from '../batch/batch-support.js';
+import { runCli, startCli, tempDir, waitFor, writeLines } from '../batch/batch-support.js';
 
 let chaos: ChaosServer;
 let dir: string;
@@ -18,11 +18,7 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-function input(name: string, lines: string[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
+const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
 const fast = ['--backoff', '5ms', '--seed', '1'];
 

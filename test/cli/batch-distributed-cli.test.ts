@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
-import { runCli, startCli, tempDir, waitFor } from '../batch/batch-support.js';
+import { runCli, startCli, tempDir, waitFor, writeLines } from '../batch/batch-support.js';
 import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
 
 let chaos: ChaosServer;
@@ -20,11 +20,7 @@ afterAll(async () => {
   cleanup();
 });
 
-function input(name: string, lines: string[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
+const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
 const target = (job: string): string[] => [
   '--queue',

@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exportRecords, Journal, ProxyPool, runBatch } from '../../src/index.js';
 import type { ChaosServer } from '../../src/testing/index.js';
-import { runCli, tempDir } from '../batch/batch-support.js';
+import { runCli, tempDir, writeLines } from '../batch/batch-support.js';
 import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
 import { flag, type ProxyFleet, useProxyFleetAndChaos } from './proxy-support.js';
 
@@ -30,6 +29,10 @@ afterEach(() => cleanup());
 /** `/ban` answers 200 to the first 5 requests of a client address, then 403. */
 const banned = (key: string): string => `${chaos.url}/ban?after=5&window=60000&key=${key}`;
 
+/** Nine `/ban` URLs, keyed `<prefix>0` to `<prefix>8`. */
+const nineBanned = (prefix: string): string[] =>
+  Array.from({ length: 9 }, (_, i) => banned(`${prefix}${i}`));
+
 /** Proxy A's address is already banned by the site; B and C have room for 5 requests each. */
 async function banA(): Promise<void> {
   await flag(fleet.a, banned('flag'), 6);
@@ -42,7 +45,7 @@ describe('batch jobs through proxies', () => {
     const pool = new ProxyPool([fleet.a.url, fleet.b.url, fleet.c.url]);
     const result = await runBatch({
       db,
-      input: Array.from({ length: 9 }, (_, i) => banned(`l${i}`)),
+      input: nineBanned('l'),
       proxies: pool,
       concurrency: 1,
       retry: { total: 0 },
@@ -70,10 +73,14 @@ describe('batch jobs through proxies', () => {
 
   it('dogged batch --proxies FILE rotates away from a banned proxy: exit 0, every line done', async () => {
     await banA();
-    const proxies = join(dir, 'proxies.txt');
-    writeFileSync(proxies, `# the fleet\n${fleet.a.url}\n${fleet.b.url}\n\n${fleet.c.url}\n`);
-    const urls = join(dir, 'urls.txt');
-    writeFileSync(urls, `${Array.from({ length: 9 }, (_, i) => banned(`c${i}`)).join('\n')}\n`);
+    const proxies = writeLines(dir, 'proxies.txt', [
+      '# the fleet',
+      fleet.a.url,
+      fleet.b.url,
+      '',
+      fleet.c.url,
+    ]);
+    const urls = writeLines(dir, 'urls.txt', nineBanned('c'));
     const db = join(dir, 'cli.sqlite');
     const { code, stdout } = await runCli([
       'batch',
@@ -94,10 +101,8 @@ describe('batch jobs through proxies', () => {
 
   it('dogged batch --queue --store --job --proxies: the distributed worker rotates too', async () => {
     await banA();
-    const proxies = join(dir, 'proxies.txt');
-    writeFileSync(proxies, `${fleet.a.url}\n${fleet.b.url}\n${fleet.c.url}\n`);
-    const urls = join(dir, 'urls.txt');
-    writeFileSync(urls, `${Array.from({ length: 9 }, (_, i) => banned(`q${i}`)).join('\n')}\n`);
+    const proxies = writeLines(dir, 'proxies.txt', [fleet.a.url, fleet.b.url, fleet.c.url]);
+    const urls = writeLines(dir, 'urls.txt', nineBanned('q'));
     const { code, stdout } = await runCli([
       'batch',
       urls,

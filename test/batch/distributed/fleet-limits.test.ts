@@ -1,10 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChaosArrival } from '../../../src/testing/index.js';
 import { type ChaosServer, startChaosServer } from '../../../src/testing/index.js';
 import type { CliRun } from '../batch-support.js';
-import { runCli, tempDir, waitFor } from '../batch-support.js';
+import { runCli, tempDir, waitFor, writeLines } from '../batch-support.js';
 import {
   type Sandbox,
   sandbox,
@@ -36,11 +34,7 @@ afterAll(async () => {
   cleanup();
 });
 
-function input(name: string, lines: string[]): string {
-  const path = join(dir, name);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
+const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
 /** Three workers waiting for `job`, then the job enqueued: all three start on it together. */
 async function runWithThreeWorkers(
