@@ -1,3 +1,9 @@
+export {
+  AdaptiveRate,
+  type AdaptiveRateOptions,
+  type AdaptiveRateSnapshot,
+  type AdaptiveRateState,
+} from './adaptive-rate.js';
 export type { AttemptState, Outcome } from './attempt-state.js';
 export {
   CircuitBreaker,
@@ -38,7 +44,7 @@ export {
 export {
   AdaptiveRateLimiter,
   type AdaptiveRateLimiterOptions,
-  type AdaptiveRateSnapshot,
+  type AdaptiveRateLimiterSnapshot,
 } from './rate-limiter-adaptive.js';
 export { retry } from './retry.js';
 export {

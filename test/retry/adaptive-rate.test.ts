@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import { AdaptiveRate } from '../../src/retry/index.js';
+
+/** Answers accepted every `everyMs` from `from` (exclusive) to `to` (inclusive), each sent 1 ms earlier. */
+function acceptEvery(pace: AdaptiveRate, from: number, to: number, everyMs = 10): void {
+  for (let t = from + everyMs; t <= to; t += everyMs) pace.accepted(t, t - 1);
+}
+
+/**
+ * Answers accepted every 10 ms from 10 to 480 ms (48), then a throttle at 500 ms: with the
+ * throttled request, 49 requests the server took in 490 ms, a limit of 100/s.
+ */
+function throttledAt100(): AdaptiveRate {
+  const pace = new AdaptiveRate();
+  acceptEvery(pace, 0, 480);
+  expect(pace.throttled(500, 499)).toBe(true);
+  return pace;
+}
+
+describe('AdaptiveRate: before any throttle', () => {
+  it('does not limit: the rate is Infinity however many answers come', () => {
+    const pace = new AdaptiveRate();
+    acceptEvery(pace, 0, 10_000, 1);
+    expect(pace.rateAt(10_000)).toBe(Number.POSITIVE_INFINITY);
+    expect(pace.snapshot(10_000)).toMatchObject({ phase: 'unlimited', cuts: 0, limit: 0 });
+  });
+});
+
+describe('AdaptiveRate: the first throttle', () => {
+  it('estimates the limit from what was accepted and restarts at beta × it: 0.9 × 100 = 90', () => {
+    const pace = throttledAt100();
+    expect(pace.rateAt(500)).toBeCloseTo(90, 9);
+    expect(pace.snapshot(500)).toMatchObject({ phase: 'search', limit: 100, cuts: 1 });
+  });
+
+  it('counts a burst that came in a few ms over at least 100 ms: 21 answers and a 429 in 5 ms is 220/s', () => {
+    const pace = new AdaptiveRate();
+    for (let i = 0; i < 21; i++) pace.accepted(i * 0.25, 0);
+    pace.throttled(5, 4);
+    expect(pace.snapshot(5).limit).toBeCloseTo(220, 9);
+    expect(pace.rateAt(5)).toBeCloseTo(198, 9);
+  });
+
+  it('a throttle as the very first answer counts as one request in 100 ms, and the search grows from there', () => {
+    const pace = new AdaptiveRate();
+    pace.throttled(0, 0);
+    expect(pace.rateAt(0)).toBeCloseTo(9, 9); // 0.9 × 10/s
+    pace.accepted(600, 500);
+    expect(pace.rateAt(1500)).toBeCloseTo(18, 9); // doubled in the second since sending resumed
+    expect(pace.rateAt(4500)).toBeCloseTo(9 * 2 ** 4, 9);
+  });
+
+  it('minRate is the floor', () => {
+    const pace = new AdaptiveRate({ minRate: 20 });
+    pace.throttled(0, 0);
+    expect(pace.rateAt(0)).toBe(20);
+  });
+
+  it('then searches: the pace grows by searchGrowth per second from when sending resumed', () => {
+    const pace = throttledAt100();
+    // A Retry-After pause of 1 s: nothing sent, the pace does not grow meanwhile.
+    expect(pace.rateAt(1500)).toBeCloseTo(90, 9);
+    pace.accepted(1505, 1500); // the first request after the pause, sent at 1500
+    expect(pace.rateAt(2500)).toBeCloseTo(180, 9);
+    expect(pace.rateAt(2000)).toBeCloseTo(90 * Math.SQRT2, 9);
+  });
+
+  it('searchGrowth sets the speed of the search', () => {
+    const pace = new AdaptiveRate({ searchGrowth: 1.5 });
+    acceptEvery(pace, 0, 480);
+    pace.throttled(500, 499);
+    pace.accepted(502, 501);
+    expect(pace.rateAt(1501)).toBeCloseTo(135, 9);
+  });
+});
+
+describe('AdaptiveRate: stale throttles', () => {
+  it('a throttle of a request sent before the last cut changes nothing', () => {
+    const pace = throttledAt100();
+    for (let i = 0; i < 10; i++) expect(pace.throttled(505 + i, 480)).toBe(false);
+    expect(pace.rateAt(520)).toBeCloseTo(90, 9);
+    expect(pace.snapshot(520).cuts).toBe(1);
+    expect(pace.throttled(530, 510)).toBe(true); // sent after the cut: it counts
+    expect(pace.snapshot(530).cuts).toBe(2);
+  });
+});
+
+describe('AdaptiveRate: later throttles and the curve', () => {
+  /** After the first cut, answers at 100/s from 500 to 1500 ms, then a throttle: steady, limit 100. */
+  function steadyAt100(): AdaptiveRate {
+    const pace = throttledAt100();
+    acceptEvery(pace, 500, 1500); // resumed at 509 (sent 1 ms before the first answer at 510)
+    pace.throttled(1500, 1499);
+    return pace;
+  }
+
+  it('a throttle after the search sets the limit to what the server accepted since sending resumed', () => {
+    const pace = steadyAt100();
+    // The window keeps the last second in tenths: 91 answers from 600 to 1500 ms, over 900 ms.
+    expect(pace.snapshot(1500)).toMatchObject({ phase: 'steady', cuts: 2 });
+    expect(pace.snapshot(1500).limit).toBeCloseTo(91 / 0.9, 9);
+    expect(pace.rateAt(1500)).toBeCloseTo((0.9 * 91) / 0.9, 9);
+  });
+
+  it('the limit is never above the pace that was allowed', () => {
+    const pace = throttledAt100(); // 90/s, searching
+    acceptEvery(pace, 500, 1500, 2); // the server took 500/s (a caller ignoring the pace)
+    const allowed = pace.rateAt(1500);
+    pace.throttled(1500, 1499);
+    expect(pace.snapshot(1500).limit).toBeCloseTo(allowed, 9);
+  });
+
+  it('follows W · ((1 + beta) / 2 + ((1 − beta) / 2) · ((t − K) / K)³): a plateau under W at K, W at 2K, probing after', () => {
+    const pace = steadyAt100();
+    const w = pace.snapshot(1500).limit;
+    pace.accepted(1502, 1501); // resumed at 1501
+    const at = (seconds: number): number => {
+      const now = 1501 + seconds * 1000;
+      acceptEvery(pace, now - 1000, now, 4); // keep answers flowing so the cap does not bind
+      return pace.rateAt(now);
+    };
+    const curve = (t: number): number => w * (0.95 + 0.05 * ((t - 8) / 8) ** 3);
+    for (const t of [1, 4, 8, 12, 16, 20]) expect(at(t)).toBeCloseTo(curve(t), 6);
+    expect(curve(0)).toBeCloseTo(0.9 * w, 9);
+    expect(curve(8)).toBeCloseTo(0.95 * w, 9);
+    expect(curve(16)).toBeCloseTo(w, 9);
+  });
+
+  it('probeAfterMs sets K', () => {
+    const pace = new AdaptiveRate({ probeAfterMs: 2000 });
+    acceptEvery(pace, 0, 480);
+    pace.throttled(500, 499);
+    acceptEvery(pace, 500, 1500);
+    pace.throttled(1500, 1499);
+    const w = pace.snapshot(1500).limit;
+    acceptEvery(pace, 1500, 5500, 4); // resumed at 1503
+    expect(pace.rateAt(3503)).toBeCloseTo(0.95 * w, 6);
+    expect(pace.rateAt(5503)).toBeCloseTo(w, 6);
+  });
+
+  it('above the limit, the pace is held to twice what the server accepted lately', () => {
+    const pace = steadyAt100();
+    const w = pace.snapshot(1500).limit;
+    pace.accepted(1502, 1501);
+    // Thirty seconds later with only that answer: the curve says 1.4 × W; nothing backs it.
+    expect(pace.rateAt(31_501)).toBeCloseTo(w, 9);
+  });
+
+  it('a throttle too soon after sending resumed to measure anything is a plain cut of the pace', () => {
+    const pace = throttledAt100(); // 90/s
+    pace.accepted(502, 501);
+    pace.throttled(510, 505); // 1 answer since resuming: not an estimate
+    expect(pace.snapshot(510).limit).toBeCloseTo(0.9 * 100 * 2 ** (9 / 1000), 9);
+    expect(pace.rateAt(510)).toBeCloseTo(0.9 * 0.9 * 100 * 2 ** (9 / 1000), 9);
+  });
+
+  it('throttles with nothing accepted in between cut the pace down to minRate', () => {
+    const pace = throttledAt100();
+    let t = 500;
+    for (let i = 0; i < 100; i++) {
+      t += 10;
+      pace.throttled(t, t - 1);
+    }
+    expect(pace.rateAt(t)).toBe(0.5);
+  });
+});
+
+describe('AdaptiveRate: a throttle soon after a pause', () => {
+  it('cuts 0.8 times deeper: a rested burst allowance let through everything that was sent', () => {
+    const pace = throttledAt100(); // 90/s, searching; then a Retry-After pause of 1 s
+    acceptEvery(pace, 1500, 1800, 5); // resumed at 1504: everything accepted, 200/s
+    pace.throttled(1800, 1799);
+    const allowed = 90 * 2 ** (296 / 1000);
+    expect(pace.snapshot(1800).limit).toBeCloseTo(0.8 * allowed, 9);
+  });
+
+  it('does not when sending resumed at once (no pause: the server was not rested)', () => {
+    const pace = throttledAt100();
+    acceptEvery(pace, 500, 800, 5); // resumed at 504
+    pace.throttled(800, 799);
+    expect(pace.snapshot(800).limit).toBeCloseTo(90 * 2 ** (296 / 1000), 9);
+  });
+
+  it('does not when the throttle came a second or more after resuming', () => {
+    const pace = throttledAt100();
+    acceptEvery(pace, 1500, 2600, 10); // resumed at 1509, 110 answers: 100/s
+    pace.throttled(2600, 2599);
+    // The search looks at the last second, in tenths: 91 answers from 1700 to 2600 ms.
+    expect(pace.snapshot(2600).limit).toBeCloseTo(91 / 0.9, 9);
+  });
+});
+
+describe('AdaptiveRate: options', () => {
+  it('rejects bad options with a TypeError naming the option and the value', () => {
+    expect(() => new AdaptiveRate({ beta: 1 })).toThrow(
+      /AdaptiveRate: beta must be a number above 0 and below 1, got 1/,
+    );
+    expect(() => new AdaptiveRate({ minRate: 0 })).toThrow(
+      /AdaptiveRate: minRate must be a finite number greater than 0, got 0/,
+    );
+    expect(() => new AdaptiveRate({ probeAfterMs: 10 })).toThrow(/probeAfterMs/);
+    expect(() => new AdaptiveRate({ searchGrowth: 1 })).toThrow(
+      /searchGrowth must be a number above 1, at most 100, got 1/,
+    );
+    // @ts-expect-error: unknown option
+    expect(() => new AdaptiveRate({ scaleConstant: 1 })).toThrow(
+      /unknown option "scaleConstant"; the speed of recovery is set by probeAfterMs/,
+    );
+  });
+});
+
+describe('AdaptiveRate: state', () => {
+  it('a pace restored from its state (through JSON) decides exactly as the original', () => {
+    const pace = throttledAt100();
+    acceptEvery(pace, 500, 1500);
+    pace.throttled(1500, 1499);
+    acceptEvery(pace, 1500, 3000, 7);
+    const copy = AdaptiveRate.fromState(JSON.parse(JSON.stringify(pace.state())));
+    expect(copy.snapshot(3000)).toEqual(pace.snapshot(3000));
+    for (const t of [3000, 5000, 9000]) expect(copy.rateAt(t)).toBe(pace.rateAt(t));
+    expect(copy.throttled(3100, 3050)).toBe(pace.throttled(3100, 3050));
+    expect(copy.state()).toEqual(pace.state());
+  });
+
+  it('a fresh pace has an unlimited state', () => {
+    expect(new AdaptiveRate().state()).toMatchObject({ phase: 'unlimited', cuts: 0, slots: [] });
+  });
+});
