@@ -1,6 +1,7 @@
 import { DoggedError, MaxRetryError, RetryAfterTooLongError } from '../http/errors.js';
 import type { RetryPolicy } from '../http/policy.js';
-import { describeError } from '../retry/describe.js';
+import { parseRetryAfter } from '../http/retry-after.js';
+import { describeError, formatDuration } from '../retry/describe.js';
 import type { EndReason, HistoryEntry } from './journal-schema.js';
 
 /** What one attempt produced. */
@@ -31,6 +32,8 @@ export interface DecisionInput {
   readonly replaySafe: boolean;
   /** The retries made so far (from the journal). */
   readonly history: readonly HistoryEntry[];
+  /** When the line's first attempt started (epoch ms): `giveUpAfterMs` counts from it. */
+  readonly firstAttemptAt: number;
 }
 
 /** What to write: the line is finished, or pending again until `nextAttemptAt`. */
@@ -45,6 +48,8 @@ export interface Decision {
   /** For a retry: the delay and where it came from. */
   readonly delayMs: number | undefined;
   readonly delaySource: HistoryEntry['source'] | undefined;
+  /** The host turned the attempt away: the retry count was not spent. */
+  readonly throttled: boolean;
 }
 
 /** Limits of the batch that the in-memory policy does not know about. */
@@ -54,6 +59,47 @@ export interface DecisionLimits {
    * (The policy's own `maxRetryAfter` only bounds sleeps in memory; a batch never sleeps.)
    */
   readonly maxRetryAfterMs: number;
+  /**
+   * How long a line may be turned away by its host (429s, 503s with Retry-After), from its first
+   * attempt: past it, the line fails with reason `rate-limited`.
+   */
+  readonly giveUpAfterMs: number;
+  /**
+   * Set when this attempt was a throttle of its host (see {@link throttleOf}) and the runner
+   * paused the host: when the host takes requests again (epoch ms).
+   */
+  readonly hostOpenAt?: number | undefined;
+}
+
+/** A host's "slow down": a 429, or a 503 with `Retry-After`, and the wait it asked for. */
+export interface Throttle {
+  readonly status: number;
+  /** The `Retry-After`, in ms (undefined: none, or unreadable). */
+  readonly retryAfterMs: number | undefined;
+}
+
+function retryAfterHeader(
+  result: Extract<AttemptResult, { kind: 'response' }>,
+): string | undefined {
+  const raw = result.rawHeaders
+    ? result.rawHeaders['retry-after']
+    : result.headers.get('retry-after');
+  if (raw === undefined || raw === null) return undefined;
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
+/**
+ * The throttle an attempt got, if it got one: a 429 (with or without `Retry-After`) or a 503
+ * asking to wait (a `Retry-After` above 0). That is the host's signal, not the line's failure.
+ * A 503 without one, or with `Retry-After: 0`, is an ordinary failure of the attempt.
+ */
+export function throttleOf(result: AttemptResult, now: number): Throttle | undefined {
+  if (result.kind !== 'response') return undefined;
+  const { status } = result;
+  if (status !== 429 && status !== 503) return undefined;
+  const retryAfterMs = parseRetryAfter(retryAfterHeader(result), now);
+  if (status === 503 && !(retryAfterMs !== undefined && retryAfterMs > 0)) return undefined;
+  return { status, retryAfterMs };
 }
 
 /** A failure of an earlier run, rebuilt to replay the policy's counters. */
@@ -81,6 +127,8 @@ export function replayPolicy(base: RetryPolicy, line: DecisionInput): RetryPolic
   let policy = base;
   try {
     for (const h of line.history) {
+      // A throttle did not spend the retry count.
+      if (h.throttled) continue;
       policy = policy.increment(
         h.status === undefined
           ? {
@@ -125,6 +173,7 @@ function final(
     errorMessage: fields.errorMessage ?? null,
     delayMs: undefined,
     delaySource: undefined,
+    throttled: false,
   };
 }
 
@@ -147,9 +196,13 @@ export function decide(
     const { status } = result;
     const outcome = status < 400 ? 'done' : 'failed';
     const endReason: EndReason = status < 400 ? 'ok' : 'http-status';
-    const hasRetryAfter = result.rawHeaders
-      ? result.rawHeaders['retry-after'] !== undefined
-      : result.headers.has('retry-after');
+    const hasRetryAfter = retryAfterHeader(result) !== undefined;
+    if (
+      limits.hostOpenAt !== undefined &&
+      base.isRetry(method, status, hasRetryAfter, replaySafe) &&
+      allowsRetries(base, method, url, status, replaySafe)
+    )
+      return throttled(line, result, now, limits, limits.hostOpenAt);
     if (!policy?.isRetry(method, status, hasRetryAfter, replaySafe)) {
       if (!policy && status >= 400 && base.isRetry(method, status, hasRetryAfter, replaySafe))
         return final(line, 'failed', 'retries-exhausted', { status });
@@ -222,6 +275,71 @@ export function decide(
   );
 }
 
+/** Whether `base` retries this status at all (a policy of `total: 0` does not). */
+function allowsRetries(
+  base: RetryPolicy,
+  method: string,
+  url: string,
+  status: number,
+  replaySafe: boolean,
+): boolean {
+  try {
+    base.increment({ method, url, response: { status, url, headers: new Headers() }, replaySafe });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The host turned the attempt away: the line waits for the host (its `Retry-After`, and the
+ * host's pause) without spending its retry count, unless that wait ends past `giveUpAfterMs`
+ * from its first attempt, or the `Retry-After` is beyond `maxRetryAfterMs`.
+ */
+function throttled(
+  line: DecisionInput,
+  result: Extract<AttemptResult, { kind: 'response' }>,
+  now: number,
+  limits: DecisionLimits,
+  hostOpenAt: number,
+): Decision {
+  const { status } = result;
+  const retryAfterMs = parseRetryAfter(retryAfterHeader(result), now);
+  if (retryAfterMs !== undefined && retryAfterMs > limits.maxRetryAfterMs) {
+    return final(line, 'failed', 'retry-after-too-long', {
+      status,
+      errorCode: 'ERR_DOGGED_RETRY_AFTER_TOO_LONG',
+      errorMessage: `Retry-After of ${formatDuration(retryAfterMs)} exceeds the batch limit (--max-retry-after) of ${formatDuration(limits.maxRetryAfterMs)}; raise it or run the batch again later`,
+    });
+  }
+  const at = Math.max(now, hostOpenAt, now + (retryAfterMs ?? 0));
+  const turnedAwayFor = now - line.firstAttemptAt;
+  if (at - line.firstAttemptAt > limits.giveUpAfterMs) {
+    return final(line, 'failed', 'rate-limited', {
+      status,
+      errorCode: 'ERR_DOGGED_RATE_LIMITED',
+      errorMessage: `the host answered ${status} for ${formatDuration(turnedAwayFor)} and asks to wait ${formatDuration(at - now)} more: past --give-up-after ${formatDuration(limits.giveUpAfterMs)}`,
+    });
+  }
+  const previous = line.history[line.history.length - 1];
+  const entry: HistoryEntry = {
+    at: now,
+    status,
+    delayMs: at - now,
+    source: retryAfterMs === undefined ? 'backoff' : 'retry-after',
+    throttled: (previous?.throttled ?? 0) + 1,
+  };
+  // Consecutive throttles share one history entry: a line held for hours keeps a short history.
+  const history = previous?.throttled
+    ? [...line.history.slice(0, -1), entry]
+    : [...line.history, entry];
+  return {
+    ...retry(line, now, entry, { status }),
+    history,
+    throttled: true,
+  };
+}
+
 function retry(
   line: DecisionInput,
   now: number,
@@ -238,5 +356,6 @@ function retry(
     errorMessage: fields.errorMessage ?? null,
     delayMs: entry.delayMs,
     delaySource: entry.source,
+    throttled: false,
   };
 }

@@ -1,22 +1,72 @@
+import { AdaptiveRate } from '../retry/adaptive-rate.js';
+import { defaultRandom, type RandomSource } from '../retry/random.js';
+
 /**
- * Per-host limits of a batch: at most `perHost` requests in flight to one `host:port`, and, with
- * a rate, starts spaced at least `1000 / rate` ms apart per host (a smooth pace rather than
- * bursts: what rate-limited APIs and polite crawlers want). Memory is bounded by the hosts that
- * are busy now, not by the hosts seen.
+ * How a batch paces each host: `'adaptive'` (find the host's limit from its 429s and pace just
+ * under it), a number (request starts per second per host at most, and lower when the host
+ * throttles), or `'none'` (no pacing; a `Retry-After` still pauses the host).
+ */
+export type HostRate = number | 'adaptive' | 'none';
+
+/** Options of {@link HostLimits}. */
+export interface HostLimitsOptions {
+  /** Requests in flight per host. */
+  readonly perHost: number;
+  /** The pacing of each host. */
+  readonly rate: HostRate;
+  /** The longest pause after throttles without a `Retry-After`, ms. */
+  readonly maxPauseMs: number;
+  /** The jitter of those pauses. */
+  readonly random?: RandomSource | undefined;
+}
+
+/** The shortest pause after a throttle without `Retry-After` (one pacing interval, at least). */
+const MIN_THROTTLE_PAUSE_MS = 10;
+/** How far behind its pacing slot a start may be and still keep the schedule. */
+const MAX_LAG_MS = 10;
+/** Hosts remembered at most; the least recently used idle ones are forgotten beyond. */
+const MAX_HOSTS = 10_000;
+
+/** What a batch knows of one host. */
+interface HostState {
+  inFlight: number;
+  /** The earliest start of the next request (pacing). */
+  nextStart: number;
+  /** No request starts before this (a `Retry-After`, a throttle's or an outage's pause). */
+  pausedUntil: number;
+  /** When that pause was set: answers to requests sent before it do not extend it. */
+  pausedSince: number;
+  /** Throttles in a row, with no accepted answer between them. */
+  throttles: number;
+  readonly pace: AdaptiveRate | undefined;
+}
+
+/**
+ * The per-host side of a batch: at most `perHost` requests in flight to one `host:port`, starts
+ * paced under the host's rate (found from its throttles, or fixed), and the host's signals
+ * obeyed for all its lines at once:
+ *
+ * - **A throttle** (a 429, or a 503 with `Retry-After`) pauses the host: for the `Retry-After`,
+ *   or without one for a pacing interval doubled at each further throttle in a row (at most
+ *   `maxPauseMs`); and lowers its pace. Answers to requests that were already in flight when a
+ *   pause began do not extend it: one pause per round of requests, not one per request.
+ *
+ * Memory is bounded: the least recently used idle hosts are forgotten past 10,000.
  */
 export class HostLimits {
   readonly #perHost: number;
-  readonly #intervalMs: number;
-  readonly #inFlight = new Map<string, number>();
-  readonly #nextStart = new Map<string, number>();
+  readonly #rate: HostRate;
+  readonly #cap: number;
+  readonly #maxPauseMs: number;
+  readonly #random: RandomSource;
+  readonly #hosts = new Map<string, HostState>();
 
-  /**
-   * @param perHost - requests in flight per host.
-   * @param ratePerSecond - request starts per second per host; undefined for no limit.
-   */
-  constructor(perHost: number, ratePerSecond: number | undefined) {
-    this.#perHost = perHost;
-    this.#intervalMs = ratePerSecond === undefined ? 0 : 1000 / ratePerSecond;
+  constructor(options: HostLimitsOptions) {
+    this.#perHost = options.perHost;
+    this.#rate = options.rate;
+    this.#cap = typeof options.rate === 'number' ? options.rate : Number.POSITIVE_INFINITY;
+    this.#maxPauseMs = options.maxPauseMs;
+    this.#random = options.random ?? defaultRandom;
   }
 
   /**
@@ -24,32 +74,104 @@ export class HostLimits {
    * when the host is at its concurrency limit (it frees up when a request ends).
    */
   readyAt(host: string, now: number): number {
-    if ((this.#inFlight.get(host) ?? 0) >= this.#perHost) return Number.POSITIVE_INFINITY;
-    const next = this.#nextStart.get(host);
-    return next === undefined || next <= now ? 0 : next;
+    const h = this.#hosts.get(host);
+    if (!h) return 0;
+    if (h.inFlight >= this.#perHost) return Number.POSITIVE_INFINITY;
+    const at = Math.max(h.pausedUntil, h.nextStart);
+    return at <= now ? 0 : at;
   }
 
+  /** A request to `host` starts at `now` (call only when {@link readyAt} said 0). */
   start(host: string, now: number): void {
-    this.#inFlight.set(host, (this.#inFlight.get(host) ?? 0) + 1);
-    if (this.#intervalMs > 0) {
-      const previous = this.#nextStart.get(host);
-      this.#nextStart.set(
-        host,
-        (previous === undefined || previous < now ? now : previous) + this.#intervalMs,
-      );
-      if (this.#nextStart.size > 1024) this.#forget(now);
-    }
+    const h = this.#state(host);
+    h.inFlight++;
+    const rate = this.rateOf(host, now);
+    if (!Number.isFinite(rate)) return;
+    const interval = 1000 / rate;
+    // Timers fire late, by a millisecond or more: a start a little behind its slot keeps the
+    // schedule (the lateness does not push every later slot back), so the pace holds on
+    // average; a start long after its slot (an idle host) begins a new schedule.
+    const slot = h.nextStart >= now - Math.max(interval, MAX_LAG_MS) ? h.nextStart : now;
+    h.nextStart = Math.max(slot, h.pausedUntil) + interval;
   }
 
+  /** A request to `host` ended (whatever its outcome). */
   finish(host: string): void {
-    const n = (this.#inFlight.get(host) ?? 1) - 1;
-    if (n <= 0) this.#inFlight.delete(host);
-    else this.#inFlight.set(host, n);
+    const h = this.#hosts.get(host);
+    if (h && h.inFlight > 0) h.inFlight--;
   }
 
-  /** Hosts whose pacing is over have nothing to remember. */
-  #forget(now: number): void {
-    for (const [host, at] of this.#nextStart) if (at <= now) this.#nextStart.delete(host);
+  /** Request starts per second allowed to `host` now (`Infinity`: not paced). */
+  rateOf(host: string, now: number): number {
+    const pace = this.#hosts.get(host)?.pace;
+    return Math.min(this.#cap, pace ? pace.rateAt(now) : Number.POSITIVE_INFINITY);
+  }
+
+  /** An answer from `host` that was not a throttle. */
+  answered(host: string, now: number, sentAt: number): void {
+    const h = this.#state(host);
+    h.pace?.accepted(now, sentAt);
+    h.throttles = 0;
+  }
+
+  /**
+   * A throttle from `host` (a 429, or a 503 with `Retry-After`) to a request sent at `sentAt`:
+   * lowers its pace and pauses it, for `retryAfterMs` when the answer had one. Returns when the
+   * host takes requests again (epoch ms, at least `now`).
+   */
+  throttled(host: string, now: number, sentAt: number, retryAfterMs: number | undefined): number {
+    const h = this.#state(host);
+    h.pace?.throttled(now, sentAt);
+    if (sentAt >= h.pausedSince) {
+      h.throttles++;
+      const pause =
+        retryAfterMs ??
+        this.#jittered(
+          Math.max(MIN_THROTTLE_PAUSE_MS, 1000 / this.rateOf(host, now)) * 2 ** (h.throttles - 1),
+        );
+      this.#pause(h, now, pause);
+    }
+    return Math.max(now, h.pausedUntil);
+  }
+
+  #pause(h: HostState, now: number, ms: number): void {
+    h.pausedUntil = Math.max(h.pausedUntil, now + ms);
+    h.pausedSince = now;
+  }
+
+  /** `ms` capped at `maxPauseMs`, then drawn in its upper half (so paused hosts spread out). */
+  #jittered(ms: number): number {
+    const capped = Math.min(ms, this.#maxPauseMs);
+    return capped * (0.5 + 0.5 * this.#random());
+  }
+
+  #state(host: string): HostState {
+    let h = this.#hosts.get(host);
+    if (h) {
+      // Most recently used last: the map's order is the eviction order.
+      this.#hosts.delete(host);
+      this.#hosts.set(host, h);
+      return h;
+    }
+    h = {
+      inFlight: 0,
+      nextStart: 0,
+      pausedUntil: 0,
+      pausedSince: Number.NEGATIVE_INFINITY,
+      throttles: 0,
+      pace: this.#rate === 'none' ? undefined : new AdaptiveRate(),
+    };
+    this.#hosts.set(host, h);
+    if (this.#hosts.size > MAX_HOSTS) this.#forget();
+    return h;
+  }
+
+  /** Forgets the least recently used hosts that have nothing in flight. */
+  #forget(): void {
+    for (const [host, h] of this.#hosts) {
+      if (this.#hosts.size <= MAX_HOSTS) return;
+      if (h.inFlight === 0) this.#hosts.delete(host);
+    }
   }
 }
 
@@ -64,9 +186,19 @@ export function parseRate(text: string): number {
   const value = match ? Number(match[1]) : Number.NaN;
   if (!match || !(value > 0))
     throw new TypeError(
-      `a rate must be a positive number per second, or N/s, N/m, N/h; got ${JSON.stringify(text)}`,
+      `a rate must be adaptive, none, a positive number per second, or N/s, N/m, N/h; got ${JSON.stringify(text)}`,
     );
   const unit = (match[2] ?? 's').toLowerCase();
   const divisor = unit.startsWith('h') ? 3600 : unit.startsWith('m') ? 60 : 1;
   return value / divisor;
+}
+
+/**
+ * Parses `--rate`: `adaptive`, `none`, or a rate as {@link parseRate} reads it.
+ * @example parseHostRate('adaptive') // 'adaptive'
+ */
+export function parseHostRate(text: string): HostRate {
+  const word = text.trim().toLowerCase();
+  if (word === 'adaptive' || word === 'none') return word;
+  return parseRate(text);
 }

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
   status           INTEGER,              -- HTTP status of the last attempt, if it got one
   error_code       TEXT,                 -- error code of the last attempt, if it failed without a status
   error_message    TEXT,
-  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, invalid
+  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, invalid
   body_size        INTEGER,
   body_path        TEXT,                 -- with --bodies dir:PATH
   first_attempt_at INTEGER,
@@ -47,8 +47,11 @@ CREATE TABLE IF NOT EXISTS requests (
   duration_ms      REAL                  -- of the last attempt: until the body was read
 );
 
--- The scheduler's queue: only pending lines, in due order.
+-- The scheduler's queue: only pending lines, in due order. Due retries are read first, from
+-- their own index, so a line whose retry is due never waits behind the fresh lines of the input.
 CREATE INDEX IF NOT EXISTS requests_due ON requests (next_attempt_at, line) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS requests_retry_due ON requests (next_attempt_at, line)
+  WHERE state = 'pending' AND attempts > 0;
 
 -- Final responses: headers, and the body with --bodies db. Kept apart, written once per line,
 -- so the requests table stays small to scan and its rows keep their size when they finish.
@@ -69,6 +72,8 @@ export type EndReason =
   | 'retries-exhausted'
   | 'not-retriable'
   | 'retry-after-too-long'
+  /** The host kept turning the line away (429, 503 + Retry-After) past `--give-up-after`. */
+  | 'rate-limited'
   | 'invalid';
 
 /** One retried attempt, as kept in the `history` column. */
@@ -84,4 +89,9 @@ export interface HistoryEntry {
   /** The delay scheduled before the next attempt. */
   readonly delayMs: number;
   readonly source: 'retry-after' | 'backoff';
+  /**
+   * The host turned the attempt away (a 429, or a 503 with Retry-After): it did not spend the
+   * retry count. Consecutive throttles share one entry; this is how many it stands for.
+   */
+  readonly throttled?: number;
 }

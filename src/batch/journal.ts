@@ -20,6 +20,8 @@ export interface ClaimedLine {
   /** JSON array text of {@link HistoryEntry}. */
   readonly history: string | null;
   readonly nextAttemptAt: number;
+  /** When its first attempt started (epoch ms); null for a line never attempted. */
+  readonly firstAttemptAt: number | null;
 }
 
 /** What one attempt changed, written by {@link Journal.record}. */
@@ -52,6 +54,9 @@ export type NewLine =
       readonly at: number;
     };
 
+/** Due lines are read in two queues: retries first, then lines never attempted. */
+export type DueKind = 'retry' | 'fresh';
+
 /** Lines per state. `retrying`: pending lines that already had an attempt (a scheduled retry). */
 export interface StateCounts {
   pending: number;
@@ -82,7 +87,7 @@ function openDatabase(path: string, options: Database.Options): Database.Databas
 }
 
 const CLAIM_COLUMNS =
-  'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt';
+  'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt, first_attempt_at AS firstAttemptAt';
 
 function prepareStatements(db: Database.Database) {
   return {
@@ -129,8 +134,8 @@ export class Journal {
   readonly db: Database.Database;
   readonly readonly: boolean;
   readonly #statements: Statements | undefined;
-  readonly #due = new Map<number, Database.Statement>();
-  readonly #dueAfter = new Map<number, Database.Statement>();
+  /** Due-lines statements by kind, `after` or not, and LIMIT. */
+  readonly #due = new Map<string, Database.Statement>();
   /** better-sqlite3's transaction wrapper, built once (it is a few closures per call otherwise). */
   readonly #transaction: (fn: () => unknown) => unknown;
 
@@ -201,18 +206,21 @@ export class Journal {
   }
 
   /**
-   * The due-lines query for one LIMIT. SQLite re-plans a statement whose LIMIT is a bound
-   * parameter on every run (about 10 µs), so each limit gets its own statement instead.
+   * The due-lines query for one kind and LIMIT. SQLite re-plans a statement whose LIMIT is a
+   * bound parameter on every run (about 10 µs), so each limit gets its own statement instead.
    */
-  #dueStatement(limit: number, after: boolean): Database.Statement {
-    const cache = after ? this.#dueAfter : this.#due;
-    let statement = cache.get(limit);
+  #dueStatement(kind: DueKind, limit: number, after: boolean): Database.Statement {
+    const key = `${kind}:${after ? 'after' : ''}:${limit}`;
+    let statement = this.#due.get(key);
     if (!statement) {
+      // Retries read their own partial index; fresh lines the queue's, skipping due retries.
+      const which = kind === 'retry' ? 'AND attempts > 0' : 'AND attempts = 0';
       statement = this.db.prepare(
-        `SELECT ${CLAIM_COLUMNS} FROM requests WHERE state = 'pending' AND next_attempt_at <= ?
+        `SELECT ${CLAIM_COLUMNS} FROM requests INDEXED BY ${kind === 'retry' ? 'requests_retry_due' : 'requests_due'}
+         WHERE state = 'pending' ${which} AND next_attempt_at <= ?
          ${after ? 'AND (next_attempt_at, line) > (?, ?)' : ''} ORDER BY next_attempt_at, line LIMIT ${limit}`,
       );
-      cache.set(limit, statement);
+      this.#due.set(key, statement);
     }
     return statement;
   }
@@ -302,13 +310,21 @@ export class Journal {
       .changes;
   }
 
-  /** Up to `limit` due pending lines, in due order; after (`afterAt`, `afterLine`) when given. */
-  dueLines(now: number, limit: number, after?: { at: number; line: number }): ClaimedLine[] {
+  /**
+   * Up to `limit` due pending lines of one kind (retries: lines attempted before; fresh: never
+   * attempted), in due order; after (`at`, `line`) when given.
+   */
+  dueLines(
+    kind: DueKind,
+    now: number,
+    limit: number,
+    after?: { at: number; line: number },
+  ): ClaimedLine[] {
     const n = Math.max(1, Math.min(1024, Math.trunc(limit)));
     return (
       after
-        ? this.#dueStatement(n, true).all(now, after.at, after.line)
-        : this.#dueStatement(n, false).all(now)
+        ? this.#dueStatement(kind, n, true).all(now, after.at, after.line)
+        : this.#dueStatement(kind, n, false).all(now)
     ) as ClaimedLine[];
   }
 

@@ -6,6 +6,7 @@ import type { TimeoutOption } from '../http/timeouts.js';
 import type { RandomSource } from '../retry/random.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
 import type { BodiesOption } from './bodies.js';
+import type { HostRate } from './host-limits.js';
 import type { BatchInput } from './input.js';
 import type { BatchProgress, BatchRetryEvent } from './progress-state.js';
 
@@ -37,11 +38,24 @@ export interface BatchOptions {
    */
   perHost?: number;
   /**
-   * Request starts per second to one host (spaced evenly); undefined for no limit.
-   * @default undefined
-   * @example { rate: 2 } // one request every 500 ms per host
+   * How each host is paced. `'adaptive'`: no limit until the host throttles (a 429, or a 503
+   * with Retry-After), then paced just under the rate it was seen to accept, probing upward
+   * again from time to time. A number: request starts per second per host at most (spaced
+   * evenly), and lower when the host throttles. `'none'`: no pacing. Whatever the choice, a
+   * throttle pauses the whole host (for its Retry-After), not only the line that got it.
+   * @default 'adaptive'
+   * @example { rate: 2 } // at most one request every 500 ms per host
    */
-  rate?: number;
+  rate?: HostRate;
+  /**
+   * How long a line may be turned away by its host for rate limiting (429s, 503s with
+   * Retry-After), from its first attempt. Such answers do not spend the line's retries (they
+   * are the host's signal, not the line's failure); a line fails with reason `rate-limited` only
+   * when the host has not let it through by then.
+   * @default 21600000 (6 h)
+   * @example { giveUpAfter: 3_600_000 } // 1 h
+   */
+  giveUpAfter?: number;
   /**
    * The retry policy (urllib3 semantics), applied durably: each retry is a journal entry with
    * its due time, and the policy's counters are rebuilt from the journal after a restart.
@@ -148,6 +162,7 @@ const KEYS = [
   'concurrency',
   'perHost',
   'rate',
+  'giveUpAfter',
   'retry',
   'timeout',
   'headers',
@@ -164,6 +179,11 @@ const KEYS = [
   'onRetry',
   'meta',
 ] as const;
+
+/** The default `giveUpAfter`: 6 hours. */
+export const GIVE_UP_AFTER_MS = 6 * 3_600_000;
+/** The longest pause of a host after throttles without Retry-After (as the default max backoff). */
+export const HOST_MAX_PAUSE_MS = 30_000;
 
 /** The defaults of a batch's retry policy: a batch can afford more patience than one call. */
 export const BATCH_RETRY_DEFAULTS: RetryPolicyOptions = Object.freeze({ total: 5 });
@@ -188,7 +208,11 @@ function duration(name: string, value: unknown, fallback: number): number {
 export interface ResolvedBatchOptions {
   readonly concurrency: number;
   readonly perHost: number;
-  readonly rate: number | undefined;
+  readonly rate: HostRate;
+  /** The longest pause of a host after throttles without Retry-After. */
+  readonly maxPauseMs: number;
+  readonly giveUpAfter: number;
+  readonly random: RandomSource | undefined;
   readonly policy: RetryPolicy;
   readonly maxRetryAfter: number;
   readonly maxWait: number;
@@ -207,11 +231,15 @@ export function resolveBatchOptions(options: BatchOptions): ResolvedBatchOptions
   });
   if (typeof options.db !== 'string' || options.db === '')
     throw new TypeError(`runBatch: db must be the journal's path, got ${showValue(options.db)}`);
+  const rate = options.rate ?? 'adaptive';
   if (
-    options.rate !== undefined &&
-    (typeof options.rate !== 'number' || !(options.rate > 0) || !Number.isFinite(options.rate))
+    rate !== 'adaptive' &&
+    rate !== 'none' &&
+    (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))
   )
-    throw new TypeError(`runBatch: rate must be a positive number, got ${showValue(options.rate)}`);
+    throw new TypeError(
+      `runBatch: rate must be 'adaptive', 'none' or a positive number of requests per second, got ${showValue(options.rate)}`,
+    );
   const retry = options.retry;
   const policy =
     retry instanceof RetryPolicy
@@ -224,7 +252,10 @@ export function resolveBatchOptions(options: BatchOptions): ResolvedBatchOptions
   return {
     concurrency: positiveInteger('concurrency', options.concurrency, 16),
     perHost: positiveInteger('perHost', options.perHost, 4),
-    rate: options.rate,
+    rate,
+    maxPauseMs: HOST_MAX_PAUSE_MS,
+    giveUpAfter: duration('giveUpAfter', options.giveUpAfter, GIVE_UP_AFTER_MS),
+    random: options.random,
     policy,
     maxRetryAfter: duration('maxRetryAfter', options.maxRetryAfter, 86_400_000),
     maxWait: duration('maxWait', options.maxWait, Number.POSITIVE_INFINITY),

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { Session } from '../http/session.js';
 import { attemptOnce } from './attempt.js';
 import { BodyStore } from './bodies.js';
-import { decide } from './decide.js';
+import type { AttemptResult } from './decide.js';
+import { decide, throttleOf } from './decide.js';
 import { ingest } from './ingest.js';
 import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
@@ -284,6 +285,7 @@ export class BatchRun {
     const headers = line.requestHeaders
       ? (JSON.parse(line.requestHeaders) as Record<string, string>)
       : undefined;
+    const sentAt = Date.now();
     const result = await attemptOnce(
       this.#session,
       { url: line.url, method: line.method, headers, body: line.requestBody ?? undefined },
@@ -296,6 +298,7 @@ export class BatchRun {
       return;
     }
     const now = Date.now();
+    const hostOpenAt = this.#hostSignal(line.host, result, now, sentAt);
     const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : [];
     const decision = decide(
       this.#o.policy,
@@ -304,10 +307,15 @@ export class BatchRun {
         url: line.url,
         replaySafe: headers?.['idempotency-key'] !== undefined,
         history,
+        firstAttemptAt: line.firstAttemptAt ?? sentAt,
       },
       result,
       now,
-      { maxRetryAfterMs: this.#o.maxRetryAfter },
+      {
+        maxRetryAfterMs: this.#o.maxRetryAfter,
+        giveUpAfterMs: this.#o.giveUpAfter,
+        hostOpenAt,
+      },
     );
     const isFinal = decision.state !== 'pending';
     const stored =
@@ -332,6 +340,30 @@ export class BatchRun {
       this.#counts[decision.state]++;
     }
     this.#afterOutcome();
+  }
+
+  /**
+   * Tells the line's host what the attempt got: a throttle pauses the host and lowers its pace
+   * (returns when it takes requests again), an answer lets its pace grow.
+   */
+  #hostSignal(
+    host: string,
+    result: AttemptResult,
+    now: number,
+    sentAt: number,
+  ): number | undefined {
+    if (result.kind !== 'response') return undefined;
+    const hosts = this.#scheduler.hosts;
+    const throttle = throttleOf(result, now);
+    if (!throttle) {
+      hosts.answered(host, now, sentAt);
+      return undefined;
+    }
+    const retryAfterMs =
+      throttle.retryAfterMs === undefined
+        ? undefined
+        : Math.min(throttle.retryAfterMs, this.#o.maxRetryAfter);
+    return hosts.throttled(host, now, sentAt, retryAfterMs);
   }
 
   /** Ends the run when nothing is left to do now; true if it ended. */

@@ -1,5 +1,5 @@
-import { HostLimits } from './host-limits.js';
-import type { ClaimedLine, Journal } from './journal.js';
+import { HostLimits, type HostLimitsOptions } from './host-limits.js';
+import type { ClaimedLine, DueKind, Journal } from './journal.js';
 
 /** Rows read per refill beyond the first window, when the due lines belong to busy hosts. */
 const MAX_SCAN = 1024;
@@ -7,33 +7,34 @@ const MAX_SCAN = 1024;
 const CROWDED_MS = 100;
 
 /** Limits of a {@link Scheduler}. */
-export interface SchedulerLimits {
+export interface SchedulerLimits extends HostLimitsOptions {
   readonly concurrency: number;
-  readonly perHost: number;
-  readonly rate: number | undefined;
 }
 
 /**
  * Picks the lines to attempt. Due lines are claimed from the journal in batches (marked
- * `in_flight` in the caller's transaction) into a small ready queue (at most four
- * times `concurrency` lines), so that when an attempt ends the next one starts at once, without
- * touching the database. Per-host limits apply when a line starts; at most four times a host's
- * concurrency of its lines wait in the queue, so one busy host cannot fill it while others
- * wait.
+ * `in_flight` in the caller's transaction) into a small ready queue (at most four times
+ * `concurrency` lines), so that when an attempt ends the next one starts at once, without
+ * touching the database. Due retries are claimed first and go to the front of the queue: a line
+ * whose retry is due never waits behind the fresh lines of its host. Per-host limits apply when
+ * a line starts; at most four times a host's concurrency of its lines wait in the queue, so one
+ * busy host cannot fill it while others wait.
  */
 export class Scheduler {
   readonly #journal: Journal;
-  readonly #limits: HostLimits;
+  readonly hosts: HostLimits;
   readonly #capacity: number;
   readonly #readyPerHost: number;
   readonly #ready: ClaimedLine[] = [];
+  /** The first `#retries` lines of the ready queue are retries (they go first). */
+  #retries = 0;
   /** Ready lines per host. */
   readonly #held = new Map<string, number>();
   #crowdedUntil = 0;
 
   constructor(journal: Journal, limits: SchedulerLimits) {
     this.#journal = journal;
-    this.#limits = new HostLimits(limits.perHost, limits.rate);
+    this.hosts = new HostLimits(limits);
     // Room for several rounds of attempts: one refill transaction serves many of them.
     this.#capacity = Math.max(8, limits.concurrency * 4);
     this.#readyPerHost = Math.min(this.#capacity, limits.perHost * 4);
@@ -61,8 +62,9 @@ export class Scheduler {
   }
 
   /**
-   * Claims due lines into the ready queue (call inside a transaction). Returns the claimed
-   * lines and the earliest time worth waking up for (`Infinity`: none).
+   * Claims due lines into the ready queue (call inside a transaction): due retries first, then
+   * fresh lines. Returns the claimed lines and the earliest time worth waking up for
+   * (`Infinity`: none).
    */
   refill(now: number): { claimed: ClaimedLine[]; wake: number } {
     const claimed: ClaimedLine[] = [];
@@ -70,13 +72,35 @@ export class Scheduler {
     let wake = Number.POSITIVE_INFINITY;
     if (room <= 0) return { claimed, wake };
     const crowded = now < this.#crowdedUntil;
+    let skipped = false;
+    for (const kind of ['retry', 'fresh'] as const) {
+      const scan = this.#scan(kind, now, room, crowded, claimed);
+      room = scan.room;
+      skipped ||= scan.skipped;
+      if (room === 0) break;
+    }
+    // Room is left but the due lines belong to busy hosts: until something changes, read only
+    // the head of the queue instead of rescanning it after every attempt.
+    if (room > 0 && skipped && !crowded) this.#crowdedUntil = now + CROWDED_MS;
+    if (room > 0 && now < this.#crowdedUntil) wake = this.#crowdedUntil;
+    return { claimed, wake };
+  }
+
+  /** Claims due lines of one kind while there is room; reads further past busy hosts' lines. */
+  #scan(
+    kind: DueKind,
+    now: number,
+    room: number,
+    crowded: boolean,
+    claimed: ClaimedLine[],
+  ): { room: number; skipped: boolean } {
     // Read exactly what fits first; read further only when busy hosts' lines were skipped.
     let window = crowded ? Math.min(room, 4) : room;
     let after: { at: number; line: number } | undefined;
     let scanned = 0;
     let skipped = false;
     for (;;) {
-      const rows = this.#journal.dueLines(now, window, after);
+      const rows = this.#journal.dueLines(kind, now, window, after);
       for (const row of rows) {
         scanned++;
         if ((this.#held.get(row.host) ?? 0) >= this.#readyPerHost) {
@@ -85,37 +109,34 @@ export class Scheduler {
         }
         if (!this.#journal.markInFlight(row.line, now)) continue;
         this.#hold(row.host, 1);
-        this.#ready.push(row);
+        if (kind === 'retry') this.#ready.splice(this.#retries++, 0, row);
+        else this.#ready.push(row);
         claimed.push(row);
         room--;
+        if (room === 0) break;
       }
       const last = rows[rows.length - 1];
       if (room === 0 || crowded) break;
-      if (rows.length < window || !last || scanned >= MAX_SCAN) {
-        // Room is left but the due lines belong to busy hosts: until something changes, read
-        // only the head of the queue instead of rescanning it after every attempt.
-        if (skipped) this.#crowdedUntil = now + CROWDED_MS;
-        break;
-      }
+      if (rows.length < window || !last || scanned >= MAX_SCAN) break;
       after = { at: last.nextAttemptAt, line: last.line };
       window = Math.min(256, Math.max(32, room * 2));
     }
-    if (room > 0 && now < this.#crowdedUntil) wake = this.#crowdedUntil;
-    return { claimed, wake };
+    return { room, skipped };
   }
 
   /**
    * The next ready line whose host may start now (it counts as started), or undefined. `wake`
-   * receives the earliest time a rate-limited ready line may start.
+   * receives the earliest time a paced or paused ready line may start.
    */
   next(now: number, wake: { at: number }): ClaimedLine | undefined {
     for (let i = 0; i < this.#ready.length; i++) {
       const row = this.#ready[i] as ClaimedLine;
-      const at = this.#limits.readyAt(row.host, now);
+      const at = this.hosts.readyAt(row.host, now);
       if (at === 0) {
         this.#ready.splice(i, 1);
+        if (i < this.#retries) this.#retries--;
         this.#hold(row.host, -1);
-        this.#limits.start(row.host, now);
+        this.hosts.start(row.host, now);
         return row;
       }
       if (at < wake.at) wake.at = at;
@@ -125,12 +146,13 @@ export class Scheduler {
 
   /** A started line ended. */
   finished(host: string): void {
-    this.#limits.finish(host);
+    this.hosts.finish(host);
   }
 
   /** Empties the ready queue (a stop): those lines go back to pending. */
   drainReady(): ClaimedLine[] {
     const rows = this.#ready.splice(0);
+    this.#retries = 0;
     for (const row of rows) this.#hold(row.host, -1);
     return rows;
   }

@@ -5,14 +5,21 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { parseBodiesOption } from '../batch/bodies.js';
 import type { DistributedBatchOptions } from '../batch/distributed/options.js';
-import { parseRate } from '../batch/host-limits.js';
+import { type HostRate, parseHostRate } from '../batch/host-limits.js';
 import type { BatchInput } from '../batch/input.js';
 import type { BatchOptions } from '../batch/options.js';
 import type { BatchRetryEvent } from '../batch/progress-state.js';
 import type { BatchResult } from '../batch/runner.js';
 import { formatDuration } from '../retry/describe.js';
 import { EXIT, exitCodeForCommand, printError } from './exit-codes.js';
-import { collect, headersFrom, integer, parseDuration, parseHeader } from './parse.js';
+import {
+  collect,
+  headersFrom,
+  integer,
+  parseDuration,
+  parseHeader,
+  parsePositiveDuration,
+} from './parse.js';
 import { createProgressView } from './progress-view.js';
 import { readProxyFile } from './proxies.js';
 import {
@@ -28,7 +35,8 @@ import {
 export interface RunFlags extends Partial<RetryFlags> {
   concurrency?: number;
   perHost?: number;
-  rate?: number;
+  rate?: HostRate;
+  giveUpAfter?: number;
   timeout?: { connect: number; read: number };
   proxies?: string;
   bodies?: string;
@@ -58,6 +66,7 @@ const REMEMBERED = [
   'concurrency',
   'perHost',
   'rate',
+  'giveUpAfter',
   'timeout',
   'proxies',
   'bodies',
@@ -71,9 +80,9 @@ const REMEMBERED = [
   'maxRetryAfter',
 ] as const;
 
-function rate(text: string): number {
+function rate(text: string): HostRate {
   try {
-    return parseRate(text);
+    return parseHostRate(text);
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
@@ -99,8 +108,13 @@ export function addRunFlags(command: Command): Command {
     .option('--per-host <n>', 'requests in flight per host (default: 4)', integer(1, 10_000))
     .option(
       '--rate <rate>',
-      'request starts per host: 10 or 10/s, 600/m, 3600/h (default: no limit)',
+      "pacing per host: adaptive (find each host's limit from its 429s), none, or at most 10 or 10/s, 600/m, 3600/h (default: adaptive)",
       rate,
+    )
+    .option(
+      '--give-up-after <duration>',
+      'how long a line may be turned away by its host for rate limiting (429, 503 + Retry-After) before it fails as rate-limited; such answers do not spend --retries (default: 6h)',
+      parsePositiveDuration,
     )
     .option(
       '--proxies <file>',
@@ -189,6 +203,7 @@ function distributedOptions(
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.perHost !== undefined && { perHost: flags.perHost }),
     ...(flags.rate !== undefined && { rate: flags.rate }),
+    ...(flags.giveUpAfter !== undefined && { giveUpAfter: flags.giveUpAfter }),
     retry: retrySpecOf(policy),
     ...(policy.maxRetryAfter !== undefined && { maxRetryAfter: policy.maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
@@ -254,6 +269,7 @@ export async function runFromFlags(
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.perHost !== undefined && { perHost: flags.perHost }),
     ...(flags.rate !== undefined && { rate: flags.rate }),
+    ...(flags.giveUpAfter !== undefined && { giveUpAfter: flags.giveUpAfter }),
     retry,
     ...(maxRetryAfter !== undefined && { maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),

@@ -12,7 +12,7 @@ import {
 
 const NOW = 1_700_000_000_000;
 const url = 'http://127.0.0.1:9/x';
-const limits = { maxRetryAfterMs: 86_400_000 };
+const limits = { maxRetryAfterMs: 86_400_000, giveUpAfterMs: 21_600_000 };
 const policy = new RetryPolicy({ total: 3, backoff: wait.exponential({ multiplier: 100 }) });
 
 function response(status: number, headers: Record<string, string> = {}): AttemptResult {
@@ -30,11 +30,12 @@ function failure(error: unknown): AttemptResult {
   return { kind: 'error', error, status: undefined, ttfbMs: undefined, durationMs: 1 };
 }
 
-const get = (history: HistoryEntry[] = []) => ({
+const get = (history: HistoryEntry[] = [], firstAttemptAt = NOW) => ({
   method: 'GET',
   url,
   replaySafe: false,
   history,
+  firstAttemptAt,
 });
 
 describe('the durable retry decision', () => {
@@ -91,6 +92,7 @@ describe('the durable retry decision', () => {
 
   it('fails a line whose Retry-After is beyond the batch limit', () => {
     const d = decide(policy, get(), response(503, { 'retry-after': '3600' }), NOW, {
+      ...limits,
       maxRetryAfterMs: 60_000,
     });
     expect(d).toMatchObject({
@@ -115,7 +117,7 @@ describe('the durable retry decision', () => {
   it('does not retry a POST that may have reached the server', () => {
     const d = decide(
       policy,
-      { method: 'POST', url, replaySafe: false, history: [] },
+      { method: 'POST', url, replaySafe: false, history: [], firstAttemptAt: NOW },
       failure(new ReadTimeoutError('slow', { method: 'POST', url })),
       NOW,
       limits,
@@ -126,7 +128,7 @@ describe('the durable retry decision', () => {
   it('retries a POST that carries an idempotency key', () => {
     const d = decide(
       policy,
-      { method: 'POST', url, replaySafe: true, history: [] },
+      { method: 'POST', url, replaySafe: true, history: [], firstAttemptAt: NOW },
       failure(new ReadTimeoutError('slow', { method: 'POST', url })),
       NOW,
       limits,
@@ -151,5 +153,96 @@ describe('the durable retry decision', () => {
     expect(replayPolicy(strict, get(history))?.remaining.connect).toBe(0);
     const d = decide(strict, get(history), failure(new ConnectError('refused')), NOW, limits);
     expect(d).toMatchObject({ state: 'failed', reason: 'retries-exhausted' });
+  });
+});
+
+describe('a throttle: the host says "slow down"', () => {
+  const throttle = (hostOpenAt: number) => ({ ...limits, hostOpenAt });
+
+  it('a 429 does not spend the retry count: the line waits for its host instead', () => {
+    const d = decide(policy, get(), response(429), NOW, throttle(NOW + 250));
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 250, throttled: true });
+    expect(d.history).toEqual([
+      { at: NOW, status: 429, delayMs: 250, source: 'backoff', throttled: 1 },
+    ]);
+    expect(replayPolicy(policy, get(d.history as HistoryEntry[]))?.remaining.total).toBe(3);
+  });
+
+  it('waits for the Retry-After, or for the host when its pause ends later', () => {
+    const asked = decide(
+      policy,
+      get(),
+      response(429, { 'retry-after': '2' }),
+      NOW,
+      throttle(NOW + 1000),
+    );
+    expect(asked).toMatchObject({ nextAttemptAt: NOW + 2000, delaySource: 'retry-after' });
+    const host = decide(
+      policy,
+      get(),
+      response(503, { 'retry-after': '1' }),
+      NOW,
+      throttle(NOW + 5000),
+    );
+    expect(host).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 5000, throttled: true });
+  });
+
+  it('consecutive throttles share one history entry that counts them', () => {
+    let history: HistoryEntry[] = [{ at: NOW - 900, status: 503, delayMs: 100, source: 'backoff' }];
+    for (let i = 1; i <= 1000; i++) {
+      const d = decide(policy, get(history), response(429), NOW + i, throttle(NOW + i + 10));
+      history = d.history as HistoryEntry[];
+    }
+    expect(history).toHaveLength(2);
+    expect(history[1]).toMatchObject({ status: 429, throttled: 1000 });
+    // The one real failure still counts: two of three retries are left.
+    expect(replayPolicy(policy, get(history))?.remaining.total).toBe(2);
+  });
+
+  it('fails the line as rate-limited once the wait would end past giveUpAfter from its first attempt', () => {
+    const firstAttemptAt = NOW - 21_000_000;
+    const kept = decide(
+      policy,
+      get([], firstAttemptAt),
+      response(429),
+      NOW,
+      throttle(NOW + 500_000),
+    );
+    expect(kept.state).toBe('pending');
+    const d = decide(policy, get([], firstAttemptAt), response(429), NOW, throttle(NOW + 700_000));
+    expect(d).toMatchObject({
+      state: 'failed',
+      reason: 'rate-limited',
+      status: 429,
+      errorCode: 'ERR_DOGGED_RATE_LIMITED',
+    });
+    expect(d.errorMessage).toMatch(/answered 429 for 350 min .*past --give-up-after 360 min/);
+  });
+
+  it('a Retry-After beyond the batch limit still fails the line at once', () => {
+    const d = decide(policy, get(), response(429, { 'retry-after': '7200' }), NOW, {
+      ...throttle(NOW + 60_000),
+      maxRetryAfterMs: 3_600_000,
+    });
+    expect(d).toMatchObject({ state: 'failed', reason: 'retry-after-too-long' });
+  });
+
+  it('a policy that does not retry 429 (or retries nothing) ends the line as before', () => {
+    const noRetries = new RetryPolicy({ total: 0 });
+    expect(decide(noRetries, get(), response(429), NOW, throttle(NOW + 10))).toMatchObject({
+      state: 'failed',
+      reason: 'retries-exhausted',
+    });
+    const only503 = new RetryPolicy({ statusForcelist: [503] });
+    expect(decide(only503, get(), response(429), NOW, throttle(NOW + 10))).toMatchObject({
+      state: 'failed',
+      reason: 'http-status',
+    });
+  });
+
+  it('without the host signal a 429 is an ordinary retry (what a caller outside the runner gets)', () => {
+    const d = decide(policy, get(), response(429), NOW, limits);
+    expect(d).toMatchObject({ state: 'pending', throttled: false });
+    expect(replayPolicy(policy, get(d.history as HistoryEntry[]))?.remaining.total).toBe(2);
   });
 });

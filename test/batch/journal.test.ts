@@ -52,11 +52,45 @@ describe('the journal', () => {
   it('hands out due lines in due order and skips lines in flight', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
     journal.insertLines([line(3), line(1), line(2)]);
-    expect(journal.dueLines(1002, 10).map((l) => l.line)).toEqual([1, 2]);
+    expect(journal.dueLines('fresh', 1002, 10).map((l) => l.line)).toEqual([1, 2]);
     expect(journal.markInFlight(1, 5000)).toBe(true);
     expect(journal.markInFlight(1, 5000)).toBe(false);
-    expect(journal.dueLines(5000, 10).map((l) => l.line)).toEqual([2, 3]);
-    expect(journal.dueLines(5000, 10, { at: 1002, line: 2 }).map((l) => l.line)).toEqual([3]);
+    expect(journal.dueLines('fresh', 5000, 10).map((l) => l.line)).toEqual([2, 3]);
+    expect(journal.dueLines('fresh', 5000, 10, { at: 1002, line: 2 }).map((l) => l.line)).toEqual([
+      3,
+    ]);
+    journal.close();
+  });
+
+  it('reads due retries apart from fresh lines, each queue in due order', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    journal.insertLines([line(1), line(2), line(3), line(4)]);
+    for (const n of [3, 1]) {
+      expect(journal.markInFlight(n, 1500)).toBe(true);
+      journal.record({
+        kind: 'retry',
+        line: n,
+        state: 'pending',
+        attempts: 1,
+        nextAttemptAt: n === 3 ? 1600 : 1700,
+        history: [{ at: 1500, status: 503, delayMs: 100, source: 'backoff' }],
+        status: 503,
+        errorCode: null,
+        errorMessage: null,
+        reason: null,
+        responseHeaders: null,
+        body: null,
+        bodySize: null,
+        bodyPath: null,
+        finishedAt: null,
+        ttfbMs: 1,
+        durationMs: 1,
+      });
+    }
+    expect(journal.dueLines('retry', 1650, 10).map((l) => l.line)).toEqual([3]);
+    expect(journal.dueLines('retry', 2000, 10).map((l) => l.line)).toEqual([3, 1]);
+    expect(journal.dueLines('fresh', 2000, 10).map((l) => l.line)).toEqual([2, 4]);
+    expect(journal.dueLines('retry', 2000, 10)[0]).toMatchObject({ firstAttemptAt: 1500 });
     journal.close();
   });
 
