@@ -1,6 +1,10 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { Semaphore } from 'redis-semaphore';
+import type { RandomSource } from '../../retry/random.js';
+import type { HostRate } from '../host-limits.js';
+import { HOST_MAX_PAUSE_MS } from '../options.js';
+import { FleetPace } from './fleet-pace.js';
 import type { FleetBudgetSpec } from './job-config.js';
 import type { JobKeys } from './keys.js';
 
@@ -16,10 +20,12 @@ const SCALE = 100;
 /** The fleet-wide limits of one job. */
 export interface FleetLimits {
   readonly perHost: number;
-  /** Request starts per second per host, fleet-wide; null for none. */
-  readonly rate: number | null;
+  /** The pacing of each host, fleet-wide (as the local runner's `rate`). */
+  readonly rate: HostRate;
   readonly budget: FleetBudgetSpec | false;
+  /** Whether a throttle (429, 503 + Retry-After) pauses the host for every worker. */
   readonly cooldown: boolean;
+  readonly random?: RandomSource | undefined;
 }
 
 /** The answer to "may this line start now?". */
@@ -46,10 +52,9 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
  * Fleet-wide politeness for one job, in Redis, shared by every worker on every machine:
  * - per-host concurrency: a lease-based semaphore per host (redis-semaphore: leases of a dead
  *   worker expire);
- * - per-host rate: starts are spaced `1000 / rate` ms apart: each start takes the one token of
- *   its time slot (rate-limiter-flexible), so any second holds at most `rate + 1` starts;
- * - the per-origin Retry-After cooldown: a 429/503 with Retry-After seen by any worker holds
- *   every worker off that host until then;
+ * - per-host pace and pauses ({@link FleetPace}): the host's adaptive rate (or a fixed one),
+ *   starts spaced at it fleet-wide, and a throttle (429, 503 + Retry-After) seen by any worker
+ *   pausing the host for every worker;
  * - the retry budget (the `RetryBudget` model per host: each first attempt deposits
  *   `percentCanRetry` of a token, each retry takes one, a retry that succeeds gives it back, plus
  *   a reserve), counted by rate-limiter-flexible in fixed windows of `ttlMs`.
@@ -61,8 +66,8 @@ export class FleetGate {
   readonly #redis: Redis;
   readonly #keys: JobKeys;
   readonly #limits: FleetLimits;
-  readonly #pace: RateLimiterRedis | undefined;
-  readonly #intervalMs: number;
+  /** The hosts' pace and pauses. */
+  readonly pace: FleetPace;
   readonly #budget: RateLimiterRedis | undefined;
   readonly #deposit: number;
   /** Per host: the tail of the local admission chain and how many wait in it. */
@@ -72,15 +77,12 @@ export class FleetGate {
     this.#redis = redis;
     this.#keys = keys;
     this.#limits = limits;
-    this.#intervalMs = limits.rate ? 1000 / limits.rate : 0;
-    this.#pace = limits.rate
-      ? new RateLimiterRedis({
-          storeClient: redis,
-          keyPrefix: keys.pace,
-          points: 1,
-          duration: Math.ceil(this.#intervalMs / 1000) + 1,
-        })
-      : undefined;
+    this.pace = new FleetPace(redis, keys, {
+      rate: limits.rate,
+      maxPauseMs: HOST_MAX_PAUSE_MS,
+      pause: limits.cooldown,
+      random: limits.random,
+    });
     const budget = limits.budget;
     this.#deposit = budget ? Math.round(budget.percentCanRetry * SCALE) : 0;
     this.#budget = budget
@@ -132,7 +134,7 @@ export class FleetGate {
     let lease: Semaphore | undefined;
     for (;;) {
       if (options.signal?.aborted) return { ok: false, until: Date.now(), reason: 'busy' };
-      const held = await this.cooldownUntil(host);
+      const held = await this.pace.pausedUntil(host);
       const now = Date.now();
       if (held > now) {
         if (held > deadline)
@@ -173,42 +175,20 @@ export class FleetGate {
         };
       }
     }
-    if (this.#pace) {
-      const at = await this.#paceSlot(host, deadline, options.signal);
-      if (at !== undefined) {
+    const rate = await this.pace.rateOf(host, Date.now());
+    if (Number.isFinite(rate)) {
+      const slot = await this.pace.slot(host, Date.now(), rate, deadline - Date.now());
+      if ('until' in slot) {
         await release();
-        return { ok: false, until: at, reason: 'rate' };
+        return { ok: false, until: slot.until + Math.random() * (1000 / rate), reason: 'rate' };
       }
+      const wait = slot.at - Date.now();
+      if (wait > 0) await sleep(wait, options.signal);
     }
     // A first attempt deposits its share of a retry token (not awaited: nothing waits on it).
     if (!options.isRetry && this.#budget && this.#deposit > 0)
       this.#budget.reward(host, this.#deposit).catch(() => {});
     return { ok: true, release };
-  }
-
-  /**
-   * Takes the token of the current rate slot; when it is taken, waits for the next slot. Resolves
-   * undefined once a slot is ours, or the time to come back when that is past `deadline`.
-   */
-  async #paceSlot(
-    host: string,
-    deadline: number,
-    signal: AbortSignal | undefined,
-  ): Promise<number | undefined> {
-    const pace = this.#pace as RateLimiterRedis;
-    for (;;) {
-      const now = Date.now();
-      const slot = Math.floor(now / this.#intervalMs);
-      try {
-        await pace.consume(`${host}:${slot}`, 1);
-        return undefined;
-      } catch (error) {
-        if (!(error instanceof RateLimiterRes)) throw error;
-      }
-      const next = (slot + 1) * this.#intervalMs;
-      if (next > deadline || signal?.aborted) return next + Math.random() * this.#intervalMs;
-      await sleep(next - Date.now(), signal);
-    }
   }
 
   /** Undefined when a retry token was taken; else how long until the budget's window renews. */
@@ -230,23 +210,8 @@ export class FleetGate {
     await this.#budget?.reward(host, SCALE);
   }
 
-  /** When the host's Retry-After hold ends (epoch ms; 0 when none). */
-  async cooldownUntil(host: string): Promise<number> {
-    if (!this.#limits.cooldown) return 0;
-    const value = await this.#redis.get(`${this.#keys.cooldown}:${host}`);
-    return value === null ? 0 : Number(value);
-  }
-
-  /** A Retry-After from `host`: hold every worker off it for `ms`. */
-  async holdHost(host: string, ms: number): Promise<void> {
-    if (!this.#limits.cooldown || !(ms > 0)) return;
-    const until = Date.now() + ms;
-    if ((await this.cooldownUntil(host)) >= until) return;
-    await this.#redis.set(
-      `${this.#keys.cooldown}:${host}`,
-      String(until),
-      'PX',
-      Math.ceil(ms) + 1000,
-    );
+  /** Stops the pace's background flush after sending in what it holds. */
+  async close(): Promise<void> {
+    await this.pace.close();
   }
 }

@@ -1,6 +1,7 @@
 import { RetryPolicy, type RetryPolicyOptions } from '../../http/policy.js';
 import type { TimeoutOption } from '../../http/timeouts.js';
 import { wait } from '../../retry/wait.js';
+import type { HostRate } from '../host-limits.js';
 
 /** The backoff styles of a {@link RetrySpec} (as `--jitter`). */
 export type RetryJitter = 'full' | 'equal' | 'none' | 'urllib3';
@@ -73,7 +74,13 @@ export interface JobConfig {
   readonly version: 1;
   readonly job: string;
   readonly perHost: number;
-  readonly rate: number | null;
+  /**
+   * The pacing of each host: `'adaptive'`, a number (requests per second at most) or `null`
+   * (none; what jobs of dogged 0.1 stored when no rate was given).
+   */
+  readonly rate: number | 'adaptive' | null;
+  /** The longest a line may be turned away for rate limiting (absent in jobs of dogged 0.1). */
+  readonly giveUpAfter?: number;
   readonly retry: RetrySpec;
   readonly maxRetryAfter: number;
   readonly timeout: TimeoutOption | null;
@@ -138,4 +145,9 @@ export function parseJobConfig(text: string, job: string): JobConfig {
       `job ${job} was written by another version of dogged (config v${String(value.version)})`,
     );
   return value;
+}
+
+/** The pacing a job's config asks for, as the runner's `HostRate`. */
+export function hostRateOf(config: Pick<JobConfig, 'rate'>): HostRate {
+  return config.rate ?? 'none';
 }

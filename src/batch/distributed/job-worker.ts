@@ -8,7 +8,7 @@ import { BodyStore } from '../bodies.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import { bullConnection, type QueueLocation } from './connections.js';
 import { FleetGate } from './fleet-gate.js';
-import { type JobConfig, policyFromSpec } from './job-config.js';
+import { hostRateOf, type JobConfig, policyFromSpec } from './job-config.js';
 import { jobKeys, PREFIX } from './keys.js';
 import { processLine } from './processor.js';
 import { JobCounters } from './stats.js';
@@ -32,10 +32,16 @@ export interface JobWorkerOptions {
 /** Infrastructure failures (the store unreachable for a minute...) are retried by BullMQ. */
 const INFRA_ATTEMPTS = 50;
 
+/** The BullMQ priority of a line never attempted (a line due again goes to 0, served first). */
+export const FRESH_PRIORITY = 1;
+
 /** BullMQ options of a line's job: a stable id (so enqueueing twice adds it once) and cleanup. */
 export function lineJobOptions(line: number) {
   return {
     jobId: `l${line}`,
+    // Fresh lines wait among the prioritized jobs; a line put back for later (a retry, a
+    // throttle, a busy host) goes to priority 0, and BullMQ serves those first when they are due.
+    priority: FRESH_PRIORITY,
     removeOnComplete: true,
     removeOnFail: true,
     attempts: INFRA_ATTEMPTS,
@@ -56,6 +62,7 @@ export class JobWorker {
   /** The job's fleet-wide counters. */
   readonly counters: JobCounters;
   readonly #session: Session;
+  readonly #gate: FleetGate;
   readonly #attempts = new AbortController();
   #attemptCount = 0;
 
@@ -78,17 +85,18 @@ export class JobWorker {
       prefix: PREFIX,
     });
     this.#queue.on('error', () => {});
+    this.#gate = new FleetGate(options.redis, keys, {
+      perHost: config.perHost,
+      rate: hostRateOf(config),
+      budget: config.budget,
+      cooldown: config.cooldown,
+    });
     const ctx = {
       job: config.job,
       config,
       policy: policyFromSpec(config.retry),
       store: options.store,
-      gate: new FleetGate(options.redis, keys, {
-        perHost: config.perHost,
-        rate: config.rate,
-        budget: config.budget,
-        cooldown: config.cooldown,
-      }),
+      gate: this.#gate,
       counters: this.counters,
       session: this.#session,
       bodies: new BodyStore(config.bodies),
@@ -146,6 +154,7 @@ export class JobWorker {
     } finally {
       clearTimeout(timer);
       await this.#queue.close().catch(() => {});
+      await this.#gate.close();
       await this.#session.close();
     }
   }

@@ -18,12 +18,14 @@ export function jobKeys(job: string) {
     finished: `${base}:finished`,
     /** Prefix of per-second finish counters (`<prefix>:<epoch second>`). */
     rate: `${base}:rate`,
-    /** Prefix of per-host Retry-After cooldowns. */
-    cooldown: `${base}:cool`,
+    /** Prefix of per-host pauses (hash: until, since, throttles): Retry-After and throttles. */
+    pause: `${base}:pause`,
     /** Key prefix of the per-host in-flight semaphores. */
     slots: `${base}:slots`,
-    /** Key prefix of the per-host rate slots (rate-limiter-flexible). */
+    /** Key prefix of the per-host start slots (GCRA: the next free start, epoch ms). */
     pace: `${base}:pace`,
+    /** Key prefix of the per-host adaptive pace (JSON `AdaptiveRateState`). */
+    limit: `${base}:limit`,
     /** Key prefix of the per-host retry budgets (rate-limiter-flexible). */
     budget: `${base}:budget`,
     /** Hash: worker id -> JSON heartbeat. */

@@ -3,6 +3,7 @@ import { RetryPolicy } from '../../http/policy.js';
 import type { ProxyPool } from '../../http/proxy-pool.js';
 import type { TimeoutOption } from '../../http/timeouts.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../../retry/validate.js';
+import type { HostRate } from '../host-limits.js';
 import type { BatchInput } from '../input.js';
 import type { BatchProgress, BatchRetryEvent } from '../progress-state.js';
 import type { FleetBudgetSpec, RetrySpec } from './job-config.js';
@@ -103,11 +104,20 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   perHost?: number;
   /**
-   * Request starts per second per host, all workers together, evenly spaced.
-   * @default undefined (no limit)
+   * How each host is paced, all workers together: `'adaptive'` (find the host's limit from its
+   * throttles, shared through Redis), a number (request starts per second at most, and lower
+   * when the host throttles) or `'none'`. A throttle pauses the host for every worker.
+   * @default 'adaptive'
    * @example { rate: 5 }
    */
-  rate?: number;
+  rate?: HostRate;
+  /**
+   * How long a line may be turned away by its host for rate limiting (429s, 503s with
+   * Retry-After), from its first attempt; such answers do not spend its retries.
+   * @default 21600000 (6 h)
+   * @example { giveUpAfter: 3_600_000 }
+   */
+  giveUpAfter?: number;
   /**
    * The retry policy, as plain data (every worker rebuilds the same policy from it).
    * @default { total: 5, jitter: 'full', backoff: 500, maxBackoff: 30000 }
@@ -179,6 +189,7 @@ const KEYS = [
   'concurrency',
   'perHost',
   'rate',
+  'giveUpAfter',
   'retry',
   'timeout',
   'headers',
@@ -227,7 +238,8 @@ export function checkDistributedOptions(options: DistributedBatchOptions): void 
   assertJobName(options.job);
   positive('concurrency', options.concurrency, true);
   positive('perHost', options.perHost, true);
-  positive('rate', options.rate, false);
+  if (options.rate !== 'adaptive' && options.rate !== 'none') positive('rate', options.rate, false);
+  positive('giveUpAfter', options.giveUpAfter, false);
   positive('lockDurationMs', options.lockDurationMs, false);
   if (
     options.retry !== undefined &&

@@ -1,10 +1,11 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { RetryPolicy } from '../../http/policy.js';
-import { parseRetryAfter } from '../../http/retry-after.js';
 import type { Session } from '../../http/session.js';
 import { attemptOnce } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
-import { type AttemptResult, decide } from '../decide.js';
+import { type AttemptResult, decide, throttleOf } from '../decide.js';
+import type { HistoryEntry } from '../journal-schema.js';
+import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
@@ -32,18 +33,42 @@ export interface LineContext {
 /** How one execution of a line ended. */
 export type LineOutcome = 'done' | 'failed' | 'delayed' | 'duplicate' | 'missing';
 
-/** Puts the BullMQ job back as delayed until `at` (then BullMQ wants DelayedError thrown). */
+/**
+ * Puts the BullMQ job back as delayed until `at` (then BullMQ wants DelayedError thrown), at
+ * priority 0: when it is due, it goes before the fresh lines (a due retry never waits behind the
+ * input).
+ */
 async function delayUntil(job: Job<QueuedLine>, token: string, at: number): Promise<never> {
+  if (job.priority !== 0) await job.changePriority({ priority: 0 });
   await job.moveToDelayed(Math.max(Date.now(), Math.ceil(at)), token);
   throw new DelayedError();
 }
 
-function retryAfterOf(result: AttemptResult): string | undefined {
-  if (result.kind !== 'response' || (result.status !== 429 && result.status !== 503))
+/** A line attempted before whose last attempt was a failure, not a throttle: a real retry. */
+function isRetry(history: readonly HistoryEntry[]): boolean {
+  const last = history[history.length - 1];
+  return last !== undefined && !last.throttled;
+}
+
+/** Tells the host's fleet-wide pace what the attempt got; resolves when a throttled host opens. */
+async function hostSignal(
+  ctx: LineContext,
+  host: string,
+  result: AttemptResult,
+  now: number,
+  sentAt: number,
+): Promise<number | undefined> {
+  if (result.kind !== 'response') return undefined;
+  const throttle = throttleOf(result, now);
+  if (!throttle) {
+    ctx.gate.pace.answered(host, now, sentAt);
     return undefined;
-  const raw = result.rawHeaders?.['retry-after'];
-  if (raw !== undefined) return Array.isArray(raw) ? raw[0] : raw;
-  return result.headers.get('retry-after') ?? undefined;
+  }
+  const retryAfterMs =
+    throttle.retryAfterMs === undefined
+      ? undefined
+      : Math.min(throttle.retryAfterMs, ctx.config.maxRetryAfter);
+  return ctx.gate.pace.throttled(host, now, sentAt, retryAfterMs);
 }
 
 /**
@@ -67,8 +92,9 @@ export async function processLine(
   }
   if (record.nextAttemptAt > Date.now() + 50) return delayUntil(job, token, record.nextAttemptAt);
 
+  const retrying = isRetry(record.history);
   const admission = await ctx.gate.admit(line.host, {
-    isRetry: record.attempts > 0,
+    isRetry: retrying,
     signal: ctx.attemptsSignal,
   });
   if (!admission.ok) return delayUntil(job, token, admission.until);
@@ -88,6 +114,7 @@ export async function processLine(
   ctx.onAttempt?.();
 
   const now = Date.now();
+  const hostOpenAt = await hostSignal(ctx, line.host, result, now, startedAt);
   const decision = decide(
     ctx.policy,
     {
@@ -95,18 +122,17 @@ export async function processLine(
       url: line.url,
       replaySafe: line.headers?.['idempotency-key'] !== undefined,
       history: record.history,
+      firstAttemptAt: record.firstAttemptAt ?? startedAt,
     },
     result,
     now,
-    { maxRetryAfterMs: ctx.config.maxRetryAfter },
+    {
+      maxRetryAfterMs: ctx.config.maxRetryAfter,
+      giveUpAfterMs: ctx.config.giveUpAfter ?? GIVE_UP_AFTER_MS,
+      hostOpenAt,
+    },
   );
-  const retryAfter = retryAfterOf(result);
-  if (retryAfter !== undefined) {
-    const ms = parseRetryAfter(retryAfter, now);
-    if (ms !== undefined)
-      await ctx.gate.holdHost(line.host, Math.min(ms, ctx.config.maxRetryAfter));
-  }
-  if (record.attempts > 0 && decision.state === 'done') await ctx.gate.refundRetry(line.host);
+  if (retrying && decision.state === 'done') await ctx.gate.refundRetry(line.host);
 
   const isFinal = decision.state !== 'pending';
   const stored =

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { describeInput } from '../input.js';
+import { GIVE_UP_AFTER_MS } from '../options.js';
 import type { BatchResult } from '../runner.js';
 import { type DistributedConnections, openConnections } from './backend-connections.js';
 import { bullConnection } from './connections.js';
@@ -27,7 +28,8 @@ function jobConfig(options: DistributedBatchOptions): JobConfig {
     version: 1,
     job: options.job,
     perHost: options.perHost ?? 4,
-    rate: options.rate ?? null,
+    rate: options.rate === 'none' ? null : (options.rate ?? 'adaptive'),
+    giveUpAfter: options.giveUpAfter ?? GIVE_UP_AFTER_MS,
     retry: options.retry ?? {},
     maxRetryAfter: options.maxRetryAfter ?? 86_400_000,
     timeout: options.timeout ?? null,

@@ -83,7 +83,7 @@ export async function jobStatus(queueUrl: string, job: string): Promise<JobStatu
     for (const [host, h] of busiest) {
       const [inFlight, cool] = await Promise.all([
         redis.zcount(`semaphore:${keys.slots}:${host}`, now - 10_000, '+inf'),
-        redis.get(`${keys.cooldown}:${host}`),
+        redis.hget(`${keys.pause}:${host}`, 'until'),
       ]);
       hosts.push({ host, ...h, inFlight, cooldownMs: Math.max(0, Number(cool ?? 0) - now) });
     }

@@ -43,6 +43,8 @@ export interface LineRecordState {
   readonly history: readonly HistoryEntry[];
   readonly nextAttemptAt: number;
   readonly host: string | null;
+  /** When the line's first attempt started (epoch ms); null before any. */
+  readonly firstAttemptAt: number | null;
 }
 
 /** What one attempt wrote: its outcome, when it started and which worker made it. */
@@ -181,8 +183,9 @@ export class PgStore {
       history: HistoryEntry[] | null;
       next: number;
       host: string | null;
+      first: number | null;
     }>(
-      `SELECT state, attempts, history, next_attempt_at::float8 AS next, host FROM ${this.#t} WHERE job = $1 AND line = $2`,
+      `SELECT state, attempts, history, next_attempt_at::float8 AS next, host, first_attempt_at::float8 AS first FROM ${this.#t} WHERE job = $1 AND line = $2`,
       [job, line],
     );
     const row = rows[0];
@@ -193,6 +196,7 @@ export class PgStore {
       history: row.history ?? [],
       nextAttemptAt: row.next,
       host: row.host,
+      firstAttemptAt: row.first,
     };
   }
 

@@ -20,7 +20,7 @@ function fleet(
     () =>
       new FleetGate(box.redis, jobKeys(job), {
         perHost: 4,
-        rate: null,
+        rate: 'none',
         budget: false,
         cooldown: true,
         ...limits,
@@ -84,7 +84,9 @@ describe('FleetGate: the limits every worker of a job shares', () => {
 
   it('holds every worker off a host during a Retry-After cooldown', async () => {
     const gates = fleet('cool');
-    await (gates[0] as FleetGate).holdHost('d.test:80', 5000);
+    const hold = (gate: FleetGate, host: string, ms: number) =>
+      gate.pace.throttled(host, Date.now(), Date.now(), ms);
+    await hold(gates[0] as FleetGate, 'd.test:80', 5000);
     const a = await (gates[1] as FleetGate).admit('d.test:80', { isRetry: false });
     expect(a.ok).toBe(false);
     if (!a.ok) {
@@ -92,12 +94,12 @@ describe('FleetGate: the limits every worker of a job shares', () => {
       expect(a.until - Date.now()).toBeGreaterThan(4000);
     }
     // A shorter Retry-After does not shorten the hold.
-    await (gates[2] as FleetGate).holdHost('d.test:80', 100);
-    expect(await (gates[2] as FleetGate).cooldownUntil('d.test:80')).toBeGreaterThan(
+    await hold(gates[2] as FleetGate, 'd.test:80', 100);
+    expect(await (gates[2] as FleetGate).pace.pausedUntil('d.test:80')).toBeGreaterThan(
       Date.now() + 4000,
     );
     // A short hold is waited out in-process.
-    await (gates[0] as FleetGate).holdHost('e.test:80', 300);
+    await hold(gates[0] as FleetGate, 'e.test:80', 300);
     const started = Date.now();
     const b = await (gates[1] as FleetGate).admit('e.test:80', { isRetry: false });
     expect(b.ok).toBe(true);
