@@ -32,6 +32,8 @@ export class Exchange extends ExchangeBase {
   #counted = false;
   /** The backoff slept before the current attempt (decorrelated jitter grows from it). */
   #slept = 0;
+  /** When the current attempt was sent (clock time). */
+  #sentAt = 0;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
@@ -73,6 +75,7 @@ export class Exchange extends ExchangeBase {
         }
         let raw: Dispatcher.ResponseData;
         const sentAt = init.clock.now();
+        this.#sentAt = sentAt;
         try {
           const options: Dispatcher.RequestOptions = {
             origin: target.origin,
@@ -103,7 +106,7 @@ export class Exchange extends ExchangeBase {
         });
         const status = raw.statusCode;
         if (status === 429) guard.throttled(sentAt);
-        else guard.answered();
+        else guard.answered(sentAt);
         if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
         else permit?.success();
         for (const hook of init.hooks.response) await hook(response);
@@ -357,7 +360,7 @@ export class Exchange extends ExchangeBase {
 
   /** A 429 or 503 with Retry-After holds every new request to that origin until then. */
   #holdOrigin(status: number, ms: number): void {
-    if (status === 429 || status === 503) this.guard().holdFor(ms);
+    if (status === 429 || status === 503) this.guard().holdFor(ms, this.#sentAt);
   }
 
   /** A reset before any response byte on a connection that had carried earlier responses. */

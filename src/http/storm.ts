@@ -41,14 +41,19 @@ export interface StormOptions {
    */
   breaker?: CircuitBreaker | CircuitBreakerOptions | false;
   /**
-   * A client-side rate limit per origin: opt-in.
-   * @default false
-   * @example { rateLimit: 'adaptive' } // or { rateLimit: { perSecond: 10, burst: 20 } }
+   * A client-side rate limit per origin. `'adaptive'` (the default) does not limit anything
+   * until the origin throttles (a 429); then it paces requests just under the rate the origin
+   * was seen to accept, and probes upward again from time to time (`AdaptiveRateLimiter`). A
+   * fixed `{ perSecond, burst }`, a `RateLimiter` of your own, or `false` for none.
+   * @default 'adaptive'
+   * @example { rateLimit: { perSecond: 10, burst: 20 } } // or { rateLimit: false }
    */
   rateLimit?: RateLimitOption;
   /**
    * After a 429 or 503 with Retry-After from an origin, hold every new request to that origin
-   * until then, not only the one that got it.
+   * until then, not only the one that got it. Answers to requests that were already in flight
+   * when the hold began do not extend it; after it, the rate limit paces the requests that
+   * waited.
    * @default true
    * @example { cooldown: false }
    */
@@ -68,6 +73,8 @@ export class OriginGuard {
   readonly #cooldown: boolean;
   readonly #clock: Clock;
   #cooldownUntil = 0;
+  /** When the current hold began: answers to requests sent before it do not extend it. */
+  #cooldownSince = Number.NEGATIVE_INFINITY;
 
   constructor(
     origin: string,
@@ -92,9 +99,17 @@ export class OriginGuard {
     return Math.max(0, this.#cooldownUntil - this.#clock.now());
   }
 
-  /** A Retry-After from this origin: hold new requests until it has passed. */
-  holdFor(ms: number): void {
-    if (this.#cooldown) this.#cooldownUntil = Math.max(this.#cooldownUntil, this.#clock.now() + ms);
+  /**
+   * A Retry-After from this origin, to a request sent at `sentAtMs` (clock time): hold new
+   * requests until it has passed, unless the request was sent before the current hold began
+   * (it was in flight then: its answer is the same news, and must not chain holds end to end).
+   */
+  holdFor(ms: number, sentAtMs: number = this.#clock.now()): void {
+    if (!this.#cooldown || sentAtMs <= this.#cooldownSince) return;
+    const now = this.#clock.now();
+    if (now + ms <= this.#cooldownUntil) return;
+    this.#cooldownUntil = now + ms;
+    this.#cooldownSince = now;
   }
 
   /**
@@ -122,7 +137,8 @@ export class OriginGuard {
       }
       await context.sleep(held);
     }
-    if (this.limiter) await this.limiter.acquire(context.signal);
+    // A free token is taken at once, without a promise hop (the common case).
+    if (this.limiter && !this.limiter.tryAcquire()) await this.limiter.acquire(context.signal);
     if (!this.breaker) return undefined;
     const permit = this.breaker.tryAcquire();
     if (permit.allowed) return permit;
@@ -143,9 +159,9 @@ export class OriginGuard {
     if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onThrottle(sentAtMs);
   }
 
-  /** Any other answer: an adaptive limiter grows back. */
-  answered(): void {
-    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onSuccess();
+  /** Any other answer, to a request sent at `sentAtMs`: an adaptive limiter grows back. */
+  answered(sentAtMs: number): void {
+    if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onSuccess(sentAtMs);
   }
 }
 
@@ -211,7 +227,7 @@ export class StormControl {
         : o.breaker instanceof CircuitBreaker
           ? o.breaker
           : new CircuitBreaker({ name: origin, ...o.breaker, clock } as CircuitBreakerOptions);
-    const r = o.rateLimit;
+    const r = o.rateLimit ?? 'adaptive';
     let limiter: RateLimiter | undefined;
     if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
     else if (r !== undefined && r !== false) {

@@ -5,6 +5,7 @@ import {
   HTTPStatusError,
   Session,
 } from '../../src/http/index.js';
+import { StormControl } from '../../src/http/storm.js';
 import { RetryBudget, seededRandom } from '../../src/retry/index.js';
 import { type ChaosServer, FakeClock, startChaosServer } from '../../src/testing/index.js';
 import { rejectionOf } from './session-support.js';
@@ -114,7 +115,8 @@ describe('retry budget', () => {
 describe('shared per-origin cooldown', () => {
   it('a Retry-After seen by one request holds the other requests to that origin', async () => {
     const clock = new FakeClock();
-    const session = stormSession(clock);
+    // The hold alone (the default adaptive pacing after it has its own test below).
+    const session = stormSession(clock, { rateLimit: false });
     const first = session.get(`${chaos.url}/flaky/cool?fail=1&status=429&retry-after=2`);
     await clock.advance(0);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -129,6 +131,46 @@ describe('shared per-origin cooldown', () => {
     expect((await other).status).toBe(200);
     expect((await first).status).toBe(200);
     expect(count('/echo')).toBe(1);
+    await session.close();
+  });
+
+  it('answers to requests in flight when the hold began do not extend it: no chain of holds', async () => {
+    const clock = new FakeClock();
+    const guard = new StormControl({}, clock, 'test').forOrigin('http://a.test');
+    guard.holdFor(1000, 0); // a 429 + Retry-After: 1 to a request sent at 0
+    await clock.advance(500);
+    guard.holdFor(1000, 0); // another request sent at 0, answered now: the same news
+    guard.holdFor(1000, -5);
+    expect(guard.cooldownMs).toBe(500);
+    await clock.advance(100);
+    guard.holdFor(1000, 600); // sent after the hold began: a new hold
+    expect(guard.cooldownMs).toBe(1000);
+    guard.holdFor(200, 600); // shorter: the hold stays
+    expect(guard.cooldownMs).toBe(1000);
+  });
+
+  it('after a 429, the default adaptive pacing lets requests out one pacing step apart, not at once', async () => {
+    const clock = new FakeClock();
+    const session = stormSession(clock, { retry: false });
+    // Ten answers 100 ms apart, then a 429: the origin took 11 requests in 1 s; pace 9.9/s.
+    for (let i = 0; i < 10; i++) {
+      await session.get(`${chaos.url}/echo?warm=${i}`);
+      await clock.advance(100);
+    }
+    expect((await session.get(`${chaos.url}/status/429`)).status).toBe(429);
+    const waiting = Array.from({ length: 5 }, (_, i) => session.get(`${chaos.url}/echo?w=${i}`));
+    const out = () => count('/echo') - 10;
+    const outAt: number[] = [];
+    for (let step = 0; step < 100 && out() < 5; step++) {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      while (outAt.length < out()) outAt.push(clock.now());
+      await clock.advance(10);
+    }
+    expect(out()).toBe(5);
+    // One step is 1000 / 9.9 ≈ 101 ms, a little less as the pace searches upward.
+    const gaps = outAt.slice(1).map((t, i) => t - (outAt[i] as number));
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(80);
+    await Promise.all(waiting);
     await session.close();
   });
 
@@ -206,9 +248,9 @@ describe('client-side rate limit', () => {
     await session.close();
   });
 
-  it('adaptive limiting slows down after a 429', async () => {
+  it('adaptive limiting (the default) slows down after a 429', async () => {
     const clock = new FakeClock({ autoAdvance: true });
-    const session = stormSession(clock, { rateLimit: 'adaptive', retry: false });
+    const session = stormSession(clock, { retry: false });
     for (let i = 0; i < 20; i++) await session.get(`${chaos.url}/echo?i=${i}`);
     const before = clock.now();
     await session.get(`${chaos.url}/status/429`);
