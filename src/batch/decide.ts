@@ -48,8 +48,11 @@ export interface Decision {
   /** For a retry: the delay and where it came from. */
   readonly delayMs: number | undefined;
   readonly delaySource: HistoryEntry['source'] | undefined;
-  /** The host turned the attempt away: the retry count was not spent. */
-  readonly throttled: boolean;
+  /**
+   * The host held the line (it turned the attempt away, or it was down): the retry count was
+   * not spent.
+   */
+  readonly held: boolean;
 }
 
 /** Limits of the batch that the in-memory policy does not know about. */
@@ -69,6 +72,11 @@ export interface DecisionLimits {
    * paused the host: when the host takes requests again (epoch ms).
    */
   readonly hostOpenAt?: number | undefined;
+  /**
+   * Set when this attempt failed while its host was in an outage (see `HostLimits.failed`): when
+   * the host is probed again (epoch ms).
+   */
+  readonly hostDownUntil?: number | undefined;
 }
 
 /** A host's "slow down": a 429, or a 503 with `Retry-After`, and the wait it asked for. */
@@ -86,6 +94,22 @@ function retryAfterHeader(
     : result.headers.get('retry-after');
   if (raw === undefined || raw === null) return undefined;
   return Array.isArray(raw) ? raw[0] : raw;
+}
+
+/** Gateway statuses: the server in front answered, the one behind it did not. */
+const GATEWAY_FAILURES = new Set([502, 503, 504]);
+
+/**
+ * Whether an attempt's failure may be its host's rather than its line's: a retriable
+ * connection error or timeout (refused, reset, DNS, cut body...), or a 502, 503 (without a
+ * `Retry-After` asking to wait: that is a throttle) or 504. Twenty in a row make an outage (see `HostLimits`).
+ */
+export function isHostFailure(result: AttemptResult): boolean {
+  if (result.kind === 'error') {
+    const retriable = (result.error as { retriable?: unknown } | null)?.retriable;
+    return retriable === true;
+  }
+  return GATEWAY_FAILURES.has(result.status) && throttleOf(result, Date.now()) === undefined;
 }
 
 /**
@@ -127,8 +151,8 @@ export function replayPolicy(base: RetryPolicy, line: DecisionInput): RetryPolic
   let policy = base;
   try {
     for (const h of line.history) {
-      // A throttle did not spend the retry count.
-      if (h.throttled) continue;
+      // A throttle, or a failure while the host was down, did not spend the retry count.
+      if (h.throttled || h.down) continue;
       policy = policy.increment(
         h.status === undefined
           ? {
@@ -173,7 +197,7 @@ function final(
     errorMessage: fields.errorMessage ?? null,
     delayMs: undefined,
     delaySource: undefined,
-    throttled: false,
+    held: false,
   };
 }
 
@@ -209,6 +233,8 @@ export function decide(
       return final(line, outcome, endReason, { status });
     }
     const response = { status, url, headers: result.headers };
+    if (limits.hostDownUntil !== undefined && allowsRetries(base, method, url, status, replaySafe))
+      return hostDown(line, now, limits, limits.hostDownUntil, { status });
     let next: RetryPolicy;
     try {
       next = policy.increment({ method, url, response, replaySafe });
@@ -254,6 +280,12 @@ export function decide(
       errorMessage: describeError(error),
     });
   }
+  if (limits.hostDownUntil !== undefined && retriesError(base, method, url, error, replaySafe))
+    return hostDown(line, now, limits, limits.hostDownUntil, {
+      status: result.status,
+      errorCode: codeOf(error),
+      errorMessage: describeError(error),
+    });
   let next: RetryPolicy;
   try {
     next = policy.increment({ method, url, error, replaySafe });
@@ -289,6 +321,49 @@ function allowsRetries(
   } catch {
     return false;
   }
+}
+
+/** Whether `base` retries this error at all (an error a method cannot replay is final). */
+function retriesError(
+  base: RetryPolicy,
+  method: string,
+  url: string,
+  error: unknown,
+  replaySafe: boolean,
+): boolean {
+  try {
+    base.increment({ method, url, error, replaySafe });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The attempt failed while its host was down: the line waits for the host's next probe without
+ * spending its retry count (bounded by `giveUpAfterMs` like a throttle).
+ */
+function hostDown(
+  line: DecisionInput,
+  now: number,
+  limits: DecisionLimits,
+  downUntil: number,
+  fields: { status?: number | undefined; errorCode?: string; errorMessage?: string },
+): Decision {
+  const at = Math.max(now, downUntil);
+  if (at - line.firstAttemptAt > limits.giveUpAfterMs)
+    return final(line, 'failed', 'retries-exhausted', fields);
+  const previous = line.history[line.history.length - 1];
+  const entry: HistoryEntry = {
+    at: now,
+    ...(fields.status !== undefined && { status: fields.status }),
+    ...(fields.errorCode !== undefined && { code: fields.errorCode }),
+    delayMs: at - now,
+    source: 'backoff',
+    down: (previous?.down ?? 0) + 1,
+  };
+  const history = previous?.down ? [...line.history.slice(0, -1), entry] : [...line.history, entry];
+  return { ...retry(line, now, entry, fields), history, held: true };
 }
 
 /**
@@ -336,7 +411,7 @@ function throttled(
   return {
     ...retry(line, now, entry, { status }),
     history,
-    throttled: true,
+    held: true,
   };
 }
 
@@ -356,6 +431,6 @@ function retry(
     errorMessage: fields.errorMessage ?? null,
     delayMs: entry.delayMs,
     delaySource: entry.source,
-    throttled: false,
+    held: false,
   };
 }

@@ -20,6 +20,13 @@ export interface HostLimitsOptions {
   readonly random?: RandomSource | undefined;
 }
 
+/** Failures in a row (connection errors, 502, 503, 504) that make a host's outage. */
+export const OUTAGE_FAILURES = 20;
+/** How long an outage holds a host's lines (without spending their retries) at most. */
+export const OUTAGE_GRACE_MS = 30_000;
+/** The first pause of a host in an outage, doubled at each failed probe up to the second. */
+const OUTAGE_PAUSE_MS = 250;
+const OUTAGE_MAX_PAUSE_MS = 2000;
 /** The shortest pause after a throttle without `Retry-After` (one pacing interval, at least). */
 const MIN_THROTTLE_PAUSE_MS = 10;
 /** How far behind its pacing slot a start may be and still keep the schedule. */
@@ -38,6 +45,10 @@ interface HostState {
   pausedSince: number;
   /** Throttles in a row, with no accepted answer between them. */
   throttles: number;
+  /** Failures in a row (connection errors, 502, 503, 504), with no answer between them. */
+  failures: number;
+  /** When the current outage began (the failure that made `OUTAGE_FAILURES`). */
+  outageSince: number | undefined;
   readonly pace: AdaptiveRate | undefined;
 }
 
@@ -50,6 +61,13 @@ interface HostState {
  *   or without one for a pacing interval doubled at each further throttle in a row (at most
  *   `maxPauseMs`); and lowers its pace. Answers to requests that were already in flight when a
  *   pause began do not extend it: one pause per round of requests, not one per request.
+ * - **An outage** (20 failures in a row: connection errors, timeouts, 502, 503, 504, with no
+ *   answer between them) pauses the host for 250 ms, doubled at each failed probe (at most
+ *   2 s), and sends one request at a time until one gets an answer. For its first
+ *   30 seconds the outage is the host's failure, not its lines': {@link failed} says so, and the
+ *   lines wait for the host without spending their retries (an upstream restarting loses
+ *   nothing). A host down for longer is treated as dead: its lines spend their retries again
+ *   (at the host's full concurrency) and fail in their own time.
  *
  * Memory is bounded: the least recently used idle hosts are forgotten past 10,000.
  */
@@ -76,7 +94,8 @@ export class HostLimits {
   readyAt(host: string, now: number): number {
     const h = this.#hosts.get(host);
     if (!h) return 0;
-    if (h.inFlight >= this.#perHost) return Number.POSITIVE_INFINITY;
+    const limit = this.#inOutage(h, now) ? 1 : this.#perHost;
+    if (h.inFlight >= limit) return Number.POSITIVE_INFINITY;
     const at = Math.max(h.pausedUntil, h.nextStart);
     return at <= now ? 0 : at;
   }
@@ -107,11 +126,38 @@ export class HostLimits {
     return Math.min(this.#cap, pace ? pace.rateAt(now) : Number.POSITIVE_INFINITY);
   }
 
-  /** An answer from `host` that was not a throttle. */
+  /** An answer from `host` that was neither a throttle nor a failure. */
   answered(host: string, now: number, sentAt: number): void {
     const h = this.#state(host);
     h.pace?.accepted(now, sentAt);
     h.throttles = 0;
+    h.failures = 0;
+    h.outageSince = undefined;
+  }
+
+  /**
+   * A failure of a request to `host` sent at `sentAt` that may be the host's (a connection
+   * error, a timeout, a 502, 503 or 504). Returns when the host is probed again while it is in
+   * an outage of less than 30 s (the line's failure is the host's: it should wait for then
+   * without spending a retry), or undefined.
+   */
+  failed(host: string, now: number, sentAt: number): number | undefined {
+    const h = this.#state(host);
+    h.failures++;
+    if (h.failures < OUTAGE_FAILURES) return undefined;
+    h.outageSince ??= now;
+    if (!this.#inOutage(h, now)) return undefined;
+    if (sentAt >= h.pausedSince) {
+      const exponent = Math.min(h.failures - OUTAGE_FAILURES, 30);
+      // Probes are one request each: probing every 2 s at most finds the host back soon.
+      const pause = Math.min(OUTAGE_PAUSE_MS * 2 ** exponent, OUTAGE_MAX_PAUSE_MS);
+      this.#pause(h, now, this.#jittered(pause));
+    }
+    return Math.max(now, h.pausedUntil);
+  }
+
+  #inOutage(h: HostState, now: number): boolean {
+    return h.outageSince !== undefined && now - h.outageSince < OUTAGE_GRACE_MS;
   }
 
   /**
@@ -122,6 +168,9 @@ export class HostLimits {
   throttled(host: string, now: number, sentAt: number, retryAfterMs: number | undefined): number {
     const h = this.#state(host);
     h.pace?.throttled(now, sentAt);
+    // A throttle is an answer: the host is up.
+    h.failures = 0;
+    h.outageSince = undefined;
     if (sentAt >= h.pausedSince) {
       h.throttles++;
       const pause =
@@ -159,6 +208,8 @@ export class HostLimits {
       pausedUntil: 0,
       pausedSince: Number.NEGATIVE_INFINITY,
       throttles: 0,
+      failures: 0,
+      outageSince: undefined,
       pace: this.#rate === 'none' ? undefined : new AdaptiveRate(),
     };
     this.#hosts.set(host, h);

@@ -94,4 +94,9 @@ export interface HistoryEntry {
    * retry count. Consecutive throttles share one entry; this is how many it stands for.
    */
   readonly throttled?: number;
+  /**
+   * The attempt failed while its host was down (an outage: 20 failures in a row): it did not
+   * spend the retry count. Consecutive ones share one entry; this is how many it stands for.
+   */
+  readonly down?: number;
 }

@@ -4,7 +4,7 @@ import { Session } from '../http/session.js';
 import { attemptOnce } from './attempt.js';
 import { BodyStore } from './bodies.js';
 import type { AttemptResult } from './decide.js';
-import { decide, throttleOf } from './decide.js';
+import { decide, isHostFailure, throttleOf } from './decide.js';
 import { ingest } from './ingest.js';
 import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
@@ -298,7 +298,7 @@ export class BatchRun {
       return;
     }
     const now = Date.now();
-    const hostOpenAt = this.#hostSignal(line.host, result, now, sentAt);
+    const host = this.#hostSignal(line.host, result, now, sentAt);
     const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : [];
     const decision = decide(
       this.#o.policy,
@@ -314,7 +314,7 @@ export class BatchRun {
       {
         maxRetryAfterMs: this.#o.maxRetryAfter,
         giveUpAfterMs: this.#o.giveUpAfter,
-        hostOpenAt,
+        ...host,
       },
     );
     const isFinal = decision.state !== 'pending';
@@ -344,26 +344,32 @@ export class BatchRun {
 
   /**
    * Tells the line's host what the attempt got: a throttle pauses the host and lowers its pace
-   * (returns when it takes requests again), an answer lets its pace grow.
+   * (`hostOpenAt`: when it takes requests again), a failure that may be the host's counts
+   * towards an outage (`hostDownUntil`: when it is probed again, while it is down), an answer
+   * lets its pace grow.
    */
   #hostSignal(
     host: string,
     result: AttemptResult,
     now: number,
     sentAt: number,
-  ): number | undefined {
-    if (result.kind !== 'response') return undefined;
+  ): { hostOpenAt?: number; hostDownUntil?: number } {
     const hosts = this.#scheduler.hosts;
+    if (isHostFailure(result)) {
+      const hostDownUntil = hosts.failed(host, now, sentAt);
+      return hostDownUntil === undefined ? {} : { hostDownUntil };
+    }
+    if (result.kind !== 'response') return {};
     const throttle = throttleOf(result, now);
     if (!throttle) {
       hosts.answered(host, now, sentAt);
-      return undefined;
+      return {};
     }
     const retryAfterMs =
       throttle.retryAfterMs === undefined
         ? undefined
         : Math.min(throttle.retryAfterMs, this.#o.maxRetryAfter);
-    return hosts.throttled(host, now, sentAt, retryAfterMs);
+    return { hostOpenAt: hosts.throttled(host, now, sentAt, retryAfterMs) };
   }
 
   /** Ends the run when nothing is left to do now; true if it ended. */

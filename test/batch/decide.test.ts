@@ -161,7 +161,7 @@ describe('a throttle: the host says "slow down"', () => {
 
   it('a 429 does not spend the retry count: the line waits for its host instead', () => {
     const d = decide(policy, get(), response(429), NOW, throttle(NOW + 250));
-    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 250, throttled: true });
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 250, held: true });
     expect(d.history).toEqual([
       { at: NOW, status: 429, delayMs: 250, source: 'backoff', throttled: 1 },
     ]);
@@ -184,7 +184,7 @@ describe('a throttle: the host says "slow down"', () => {
       NOW,
       throttle(NOW + 5000),
     );
-    expect(host).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 5000, throttled: true });
+    expect(host).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 5000, held: true });
   });
 
   it('consecutive throttles share one history entry that counts them', () => {
@@ -242,7 +242,47 @@ describe('a throttle: the host says "slow down"', () => {
 
   it('without the host signal a 429 is an ordinary retry (what a caller outside the runner gets)', () => {
     const d = decide(policy, get(), response(429), NOW, limits);
-    expect(d).toMatchObject({ state: 'pending', throttled: false });
+    expect(d).toMatchObject({ state: 'pending', held: false });
     expect(replayPolicy(policy, get(d.history as HistoryEntry[]))?.remaining.total).toBe(2);
+  });
+});
+
+describe('a failure while the host is down', () => {
+  const down = (hostDownUntil: number) => ({ ...limits, hostDownUntil });
+
+  it('does not spend the retry count: the line waits for the next probe of its host', () => {
+    const reset = failure(new ConnectionResetError('reset', { method: 'GET', url }));
+    const d = decide(policy, get(), reset, NOW, down(NOW + 500));
+    expect(d).toMatchObject({ state: 'pending', nextAttemptAt: NOW + 500, held: true });
+    expect(d.history).toEqual([
+      {
+        at: NOW,
+        code: 'ERR_DOGGED_CONNECTION_RESET',
+        delayMs: 500,
+        source: 'backoff',
+        down: 1,
+      },
+    ]);
+    const again = decide(
+      policy,
+      get(d.history as HistoryEntry[]),
+      response(502),
+      NOW + 600,
+      down(NOW + 1600),
+    );
+    expect(again.history).toHaveLength(1);
+    expect(again.history[0]).toMatchObject({ status: 502, down: 2 });
+    expect(replayPolicy(policy, get(again.history as HistoryEntry[]))?.remaining.total).toBe(3);
+  });
+
+  it('a failure the policy would not retry ends the line as before', () => {
+    const d = decide(
+      policy,
+      { method: 'POST', url, replaySafe: false, history: [], firstAttemptAt: NOW },
+      failure(new ReadTimeoutError('slow', { method: 'POST', url })),
+      NOW,
+      down(NOW + 500),
+    );
+    expect(d).toMatchObject({ state: 'failed', reason: 'not-retriable' });
   });
 });

@@ -93,4 +93,39 @@ describe('per-host limits', () => {
     expect(() => parseRate('fast')).toThrow(/a rate must be/);
     expect(() => parseRate('0')).toThrow(/a rate must be/);
   });
+
+  it('an outage (20 failures in a row) pauses the host, probes it one request at a time, and says the lines wait', () => {
+    const hosts = limits('adaptive', 4);
+    for (let i = 0; i < 19; i++) expect(hosts.failed('a:80', 1000 + i, 1000 + i)).toBeUndefined();
+    const until = hosts.failed('a:80', 1019, 1019) as number;
+    expect(until).toBeGreaterThanOrEqual(1019 + 125);
+    expect(until).toBeLessThanOrEqual(1019 + 250);
+    expect(hosts.readyAt('a:80', 1100)).toBe(until);
+    hosts.start('a:80', until); // the probe
+    expect(hosts.readyAt('a:80', until)).toBe(Number.POSITIVE_INFINITY);
+    // The probe fails: a longer pause (doubled), still one at a time.
+    hosts.finish('a:80');
+    const next = hosts.failed('a:80', until + 5, until) as number;
+    expect(next - (until + 5)).toBeGreaterThanOrEqual(250);
+    // An answer ends the outage: full concurrency, no pause.
+    hosts.answered('a:80', next + 10, next);
+    hosts.start('a:80', next + 10);
+    expect(hosts.readyAt('a:80', next + 10)).toBe(0);
+    expect(hosts.failed('a:80', next + 20, next + 20)).toBeUndefined();
+  });
+
+  it('a host down for more than 30 s is dead: its lines spend their retries again', () => {
+    const hosts = limits('adaptive', 4);
+    for (let i = 0; i < 20; i++) hosts.failed('a:80', 1000, 1000);
+    expect(hosts.failed('a:80', 20_000, 20_000)).toBeGreaterThan(20_000);
+    expect(hosts.failed('a:80', 31_001, 31_001)).toBeUndefined();
+    expect(hosts.readyAt('a:80', 40_000)).toBe(0);
+  });
+
+  it('a throttle is an answer: it ends a run of failures', () => {
+    const hosts = limits('adaptive', 4);
+    for (let i = 0; i < 19; i++) hosts.failed('a:80', 1000, 1000);
+    hosts.throttled('a:80', 1001, 1001, 0);
+    expect(hosts.failed('a:80', 1002, 1002)).toBeUndefined();
+  });
 });

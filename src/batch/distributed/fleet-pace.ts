@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AdaptiveRate, type AdaptiveRateState } from '../../retry/adaptive-rate.js';
 import { defaultRandom, type RandomSource } from '../../retry/random.js';
-import type { HostRate } from '../host-limits.js';
+import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.js';
 
 /** How stale a worker's copy of a host's pace may be, and how often answers are sent in. */
 const SYNC_MS = 100;
@@ -51,6 +51,35 @@ if sentAt >= since then
   redis.call('HSET', KEYS[1], 'until', string.format('%.3f', untilAt), 'since', string.format('%.3f', now), 'throttles', n)
   redis.call('PEXPIRE', KEYS[1], math.ceil(untilAt - now) + ${KEEP_MS})
 end
+return string.format('%.3f', math.max(now, untilAt))
+`;
+
+/**
+ * A failure that may be the host's counts towards an outage (as `HostLimits.failed`): past
+ * `OUTAGE_FAILURES` in a row, the host is paused (250 ms doubled per failure, at most 2 s) for
+ * the first `OUTAGE_GRACE_MS` of the outage. Returns when it is probed again, or '' when the
+ * line's failure is its own.
+ */
+const FAILED_SCRIPT = `
+local n = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local now = tonumber(ARGV[1])
+local sentAt = tonumber(ARGV[2])
+if n < ${OUTAGE_FAILURES} then return '' end
+local outage = tonumber(redis.call('HGET', KEYS[1], 'outage') or '-1')
+if outage < 0 then
+  outage = now
+  redis.call('HSET', KEYS[1], 'outage', string.format('%.3f', now))
+end
+if now - outage >= ${OUTAGE_GRACE_MS} then return '' end
+local h = redis.call('HMGET', KEYS[1], 'until', 'since')
+local untilAt = tonumber(h[1] or '0')
+local since = tonumber(h[2] or '-1')
+if sentAt >= since then
+  local pause = math.min(250 * 2 ^ math.min(n - ${OUTAGE_FAILURES}, 30), 2000) * (0.5 + 0.5 * tonumber(ARGV[3]))
+  untilAt = math.max(untilAt, now + pause)
+  redis.call('HSET', KEYS[1], 'until', string.format('%.3f', untilAt), 'since', string.format('%.3f', now))
+end
+redis.call('PEXPIRE', KEYS[1], ${KEEP_MS})
 return string.format('%.3f', math.max(now, untilAt))
 `;
 
@@ -158,7 +187,6 @@ export class FleetPace {
 
   /** An answer from `host` that was not a throttle (sent in with the next flush). */
   answered(host: string, now: number, sentAt: number): void {
-    if (!this.#adaptive) return;
     const copy = this.#hosts.get(host);
     if (!copy) {
       // Nothing read yet for this host: keep the answer until the first read.
@@ -209,6 +237,24 @@ export class FleetPace {
     return Number(until);
   }
 
+  /**
+   * A failure of a request to `host` that may be the host's (a connection error, a timeout, a
+   * 502, 503 or 504): counts towards an outage. Resolves with when the host is probed again
+   * while it is in an outage of less than 30 s (the line should wait for then without spending
+   * a retry), or undefined.
+   */
+  async failed(host: string, now: number, sentAt: number): Promise<number | undefined> {
+    const until = (await this.#redis.eval(
+      FAILED_SCRIPT,
+      1,
+      `${this.#keys.pause}:${host}`,
+      now,
+      sentAt,
+      this.#random(),
+    )) as string;
+    return until === '' ? undefined : Number(until);
+  }
+
   /** Sends in every host's buffered answers. */
   async flush(): Promise<void> {
     await Promise.all([...this.#hosts].map(([host, copy]) => this.#flushHost(host, copy)));
@@ -230,11 +276,18 @@ export class FleetPace {
     const answers = copy.pending;
     copy.pending = [];
     copy.flushing = (async () => {
-      await this.#change(host, copy, (pace) => {
-        for (const [now, sentAt] of answers) pace.accepted(now, sentAt);
-      });
-      // An answer ends a run of throttles: the next pause without Retry-After starts short.
-      if (this.#o.pause) await this.#redis.hset(`${this.#keys.pause}:${host}`, 'throttles', 0);
+      if (this.#adaptive)
+        await this.#change(host, copy, (pace) => {
+          for (const [now, sentAt] of answers) pace.accepted(now, sentAt);
+        });
+      // An answer ends a run of throttles (the next pause without Retry-After starts short) and
+      // a run of failures (an outage).
+      const key = `${this.#keys.pause}:${host}`;
+      await this.#redis
+        .pipeline()
+        .hset(key, 'throttles', 0, 'failures', 0)
+        .hdel(key, 'outage')
+        .exec();
     })().finally(() => {
       copy.flushing = undefined;
     });

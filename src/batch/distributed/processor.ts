@@ -3,7 +3,7 @@ import type { RetryPolicy } from '../../http/policy.js';
 import type { Session } from '../../http/session.js';
 import { attemptOnce } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
-import { type AttemptResult, decide, throttleOf } from '../decide.js';
+import { type AttemptResult, decide, isHostFailure, throttleOf } from '../decide.js';
 import type { HistoryEntry } from '../journal-schema.js';
 import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
@@ -44,31 +44,39 @@ async function delayUntil(job: Job<QueuedLine>, token: string, at: number): Prom
   throw new DelayedError();
 }
 
-/** A line attempted before whose last attempt was a failure, not a throttle: a real retry. */
+/** A line whose last attempt failed on its own (not held by its host): a real retry. */
 function isRetry(history: readonly HistoryEntry[]): boolean {
   const last = history[history.length - 1];
-  return last !== undefined && !last.throttled;
+  return last !== undefined && !last.throttled && !last.down;
 }
 
-/** Tells the host's fleet-wide pace what the attempt got; resolves when a throttled host opens. */
+/**
+ * Tells the host's fleet-wide pace and pauses what the attempt got (as the local runner does):
+ * when a throttled host opens again, or when a host in an outage is probed again.
+ */
 async function hostSignal(
   ctx: LineContext,
   host: string,
   result: AttemptResult,
   now: number,
   sentAt: number,
-): Promise<number | undefined> {
-  if (result.kind !== 'response') return undefined;
+): Promise<{ hostOpenAt?: number; hostDownUntil?: number }> {
+  const pace = ctx.gate.pace;
+  if (isHostFailure(result)) {
+    const hostDownUntil = await pace.failed(host, now, sentAt);
+    return hostDownUntil === undefined ? {} : { hostDownUntil };
+  }
+  if (result.kind !== 'response') return {};
   const throttle = throttleOf(result, now);
   if (!throttle) {
-    ctx.gate.pace.answered(host, now, sentAt);
-    return undefined;
+    pace.answered(host, now, sentAt);
+    return {};
   }
   const retryAfterMs =
     throttle.retryAfterMs === undefined
       ? undefined
       : Math.min(throttle.retryAfterMs, ctx.config.maxRetryAfter);
-  return ctx.gate.pace.throttled(host, now, sentAt, retryAfterMs);
+  return { hostOpenAt: await pace.throttled(host, now, sentAt, retryAfterMs) };
 }
 
 /**
@@ -114,7 +122,7 @@ export async function processLine(
   ctx.onAttempt?.();
 
   const now = Date.now();
-  const hostOpenAt = await hostSignal(ctx, line.host, result, now, startedAt);
+  const signal = await hostSignal(ctx, line.host, result, now, startedAt);
   const decision = decide(
     ctx.policy,
     {
@@ -129,7 +137,7 @@ export async function processLine(
     {
       maxRetryAfterMs: ctx.config.maxRetryAfter,
       giveUpAfterMs: ctx.config.giveUpAfter ?? GIVE_UP_AFTER_MS,
-      hostOpenAt,
+      ...signal,
     },
   );
   if (retrying && decision.state === 'done') await ctx.gate.refundRetry(line.host);
