@@ -57,8 +57,10 @@ export interface AdaptiveRateState {
   readonly resumedAt: number | null;
   readonly firstAt: number | null;
   readonly cuts: number;
-  /** The measuring window: `[slot id, answers]` of the slots that hold answers. */
-  readonly slots: readonly (readonly [number, number])[];
+  /** The floor of the limit while throttles are few (0: none). */
+  readonly floor: number;
+  /** The measuring window: `[slot id, accepted, throttles]` of the slots that hold answers. */
+  readonly slots: readonly (readonly [number, number, number])[];
 }
 
 /** A read-only picture of an {@link AdaptiveRate}. */
@@ -96,6 +98,10 @@ const MIN_SAMPLES = 4;
  */
 const QUICK_MS = 1000;
 const QUICK_CUT = 0.8;
+/** Below this share of throttles among the answers (over `SHARE_SLOTS`), cuts keep a floor. */
+const STRAY_SHARE = 0.2;
+/** The slots of that share: the last 2 s (with the default `windowMs`). */
+const SHARE_SLOTS = 20;
 /** A rate above this is as good as unlimited (it keeps the search's growth finite). */
 const MAX_RATE = 1e9;
 
@@ -142,8 +148,13 @@ export class AdaptiveRate {
   readonly #k: number;
   readonly #slotMs: number;
   readonly #growth: number;
+  /** Accepted answers per slot. */
   readonly #slotCount = new Float64Array(SLOTS);
+  /** Throttles per slot (all of them, stale or not). */
+  readonly #slotThrottles = new Float64Array(SLOTS);
   readonly #slotId = new Float64Array(SLOTS).fill(-1);
+  /** While throttles are a small share of the answers: the limit cuts do not go below. */
+  #floor = 0;
   #phase: AdaptiveRateSnapshot['phase'] = 'unlimited';
   #limit = 0;
   #start = 0;
@@ -201,12 +212,7 @@ export class AdaptiveRate {
   /** An answer that was not a throttle, to a request sent at `sentAt`. */
   accepted(now: number, sentAt: number = now): void {
     this.#firstAt ??= now;
-    const slot = Math.floor(now / this.#slotMs);
-    const i = slot % SLOTS;
-    if (this.#slotId[i] !== slot) {
-      this.#slotId[i] = slot;
-      this.#slotCount[i] = 0;
-    }
+    const i = this.#slot(now);
     this.#slotCount[i] = (this.#slotCount[i] ?? 0) + 1;
     if (this.#phase !== 'unlimited' && sentAt > this.#lastCutAt) this.#resumedAt ??= sentAt;
   }
@@ -217,6 +223,8 @@ export class AdaptiveRate {
    */
   throttled(now: number, sentAt: number = now): boolean {
     this.#firstAt ??= now;
+    const i = this.#slot(now);
+    this.#slotThrottles[i] = (this.#slotThrottles[i] ?? 0) + 1;
     // Sent before the last cut (or in its millisecond): it says nothing about the pace since.
     if (this.#phase !== 'unlimited' && sentAt <= this.#lastCutAt) return false;
     // After the search's throttle, the last second tells the limit (the ramp before it was
@@ -240,6 +248,16 @@ export class AdaptiveRate {
       // that estimate.
       const resumedAt = this.#resumedAt ?? now;
       if (resumedAt - this.#lastCutAt >= QUICK_MS && now - resumedAt < QUICK_MS) limit *= QUICK_CUT;
+      // Throttles that are a small share of the answers may not be about the rate at all (a
+      // quota per resource, a flaky 429): cut after cut would spiral the pace down to nothing.
+      // While they stay few, the limit keeps at least half the pace it had at the first of
+      // them; a server that throttles much of what it gets is over its limit, and is followed.
+      if (this.#throttleShare(now) < STRAY_SHARE) {
+        this.#floor ||= allowed / 2;
+        limit = Math.max(limit, this.#floor);
+      } else {
+        this.#floor = 0;
+      }
     }
     this.#limit = Math.max(limit, this.#minRate);
     this.#start = this.#beta * this.#limit;
@@ -252,11 +270,12 @@ export class AdaptiveRate {
 
   /** What it knows, as plain data (JSON-safe). */
   state(): AdaptiveRateState {
-    const slots: [number, number][] = [];
+    const slots: [number, number, number][] = [];
     for (let i = 0; i < SLOTS; i++) {
       const id = this.#slotId[i] as number;
       const count = this.#slotCount[i] as number;
-      if (id >= 0 && count > 0) slots.push([id, count]);
+      const throttles = this.#slotThrottles[i] as number;
+      if (id >= 0 && count + throttles > 0) slots.push([id, count, throttles]);
     }
     return {
       phase: this.#phase,
@@ -266,6 +285,7 @@ export class AdaptiveRate {
       resumedAt: this.#resumedAt ?? null,
       firstAt: this.#firstAt ?? null,
       cuts: this.#cuts,
+      floor: this.#floor,
       slots,
     };
   }
@@ -280,11 +300,40 @@ export class AdaptiveRate {
     pace.#resumedAt = state.resumedAt ?? undefined;
     pace.#firstAt = state.firstAt ?? undefined;
     pace.#cuts = state.cuts;
-    for (const [id, count] of state.slots) {
+    pace.#floor = state.floor;
+    for (const [id, count, throttles] of state.slots) {
       pace.#slotId[id % SLOTS] = id;
       pace.#slotCount[id % SLOTS] = count;
+      pace.#slotThrottles[id % SLOTS] = throttles;
     }
     return pace;
+  }
+
+  /** The slot of `now`, emptied first if it held an older one. */
+  #slot(now: number): number {
+    const slot = Math.floor(now / this.#slotMs);
+    const i = slot % SLOTS;
+    if (this.#slotId[i] !== slot) {
+      this.#slotId[i] = slot;
+      this.#slotCount[i] = 0;
+      this.#slotThrottles[i] = 0;
+    }
+    return i;
+  }
+
+  /** Throttles among the answers of the last `SHARE_SLOTS` slots (0 when there were none). */
+  #throttleShare(now: number): number {
+    const last = Math.floor(now / this.#slotMs);
+    let accepted = 0;
+    let throttles = 0;
+    for (let i = 0; i < SLOTS; i++) {
+      const id = this.#slotId[i] as number;
+      if (id > last - SHARE_SLOTS && id <= last) {
+        accepted += this.#slotCount[i] as number;
+        throttles += this.#slotThrottles[i] as number;
+      }
+    }
+    return throttles === 0 ? 0 : throttles / (accepted + throttles);
   }
 
   /** A frozen picture at `now`. */
