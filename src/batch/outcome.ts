@@ -93,6 +93,7 @@ export function retryEventOf(
     message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
     delayMs: decision.delayMs ?? 0,
     delaySource: decision.delaySource ?? 'backoff',
+    held: decision.held,
     nextAttemptAt: decision.nextAttemptAt,
   };
 }

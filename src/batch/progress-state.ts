@@ -44,6 +44,10 @@ export interface BatchRetryEvent {
   readonly message: string;
   readonly delayMs: number;
   readonly delaySource: 'retry-after' | 'backoff';
+  /**
+   * The host held the line (it was rate limiting, or down): the attempt did not spend a retry.
+   */
+  readonly held: boolean;
   /** When the line is due again, epoch ms. */
   readonly nextAttemptAt: number;
 }

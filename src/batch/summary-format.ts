@@ -21,6 +21,7 @@ const REASONS: Readonly<Record<string, string>> = {
   'retries-exhausted': 'retries exhausted',
   'not-retriable': 'not retriable',
   'retry-after-too-long': 'Retry-After beyond --max-retry-after',
+  'rate-limited': 'rate limited past --give-up-after',
   invalid: 'invalid',
 };
 
@@ -91,6 +92,15 @@ export function formatSummary(summary: BatchSummary, options: FormatSummaryOptio
       'retried',
       `${number(summary.retries)} retries after: ${summary.retried
         .map((r) => `${describeKind(r.value)} ×${number(r.count)}`)
+        .join(', ')}`,
+    );
+  }
+  if (summary.held.length) {
+    const times = summary.held.reduce((n, h) => n + h.count, 0);
+    row(
+      'held',
+      `${number(times)} ${times === 1 ? 'time' : 'times'} by the host, no retry spent: ${summary.held
+        .map((h) => `${describeKind(h.value)} ×${number(h.count)}`)
         .join(', ')}`,
     );
   }

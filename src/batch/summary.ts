@@ -40,6 +40,11 @@ export interface BatchSummary {
   readonly failures: readonly FailureTally[];
   /** Failures that were retried, by kind: a status (`"503"`) or an error code. */
   readonly retried: readonly Tally<string>[];
+  /**
+   * Attempts the host turned away (429, 503 + Retry-After) or failed while it was down, by
+   * kind: they were tried again without spending a retry.
+   */
+  readonly held: readonly Tally<string>[];
   /** Finished lines by the attempts they took. */
   readonly attempts: readonly Tally<number>[];
   /** The busiest hosts (at most 10), and how many hosts there are in all. */
@@ -70,12 +75,21 @@ export function summarize(journal: Journal): BatchSummary {
        FROM requests WHERE state = 'failed' GROUP BY 1, 2, 3 ORDER BY count DESC, reason`,
     )
     .all() as FailureTally[];
+  // A history entry is a retry, or (with `throttled` or `down`) attempts the host held.
+  const kind = `coalesce(CAST(json_extract(h.value, '$.status') AS TEXT), json_extract(h.value, '$.code'), 'unknown')`;
+  const held = `coalesce(json_extract(h.value, '$.throttled'), json_extract(h.value, '$.down'))`;
   const retried = db
     .prepare(
-      `SELECT coalesce(CAST(json_extract(h.value, '$.status') AS TEXT), json_extract(h.value, '$.code'), 'unknown') AS value,
-              count(*) AS count
+      `SELECT ${kind} AS value, count(*) AS count
        FROM requests, json_each(requests.history) AS h
-       WHERE requests.history IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
+       WHERE requests.history IS NOT NULL AND ${held} IS NULL GROUP BY 1 ORDER BY count DESC, value`,
+    )
+    .all() as Tally<string>[];
+  const heldTally = db
+    .prepare(
+      `SELECT ${kind} AS value, sum(${held}) AS count
+       FROM requests, json_each(requests.history) AS h
+       WHERE requests.history IS NOT NULL AND ${held} IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
     )
     .all() as Tally<string>[];
   const attempts = db
@@ -88,7 +102,7 @@ export function summarize(journal: Journal): BatchSummary {
     .prepare(
       `SELECT host, count(*) AS lines, sum(state = 'done') AS done, sum(state = 'failed') AS failed,
               sum(state IN ('pending', 'in_flight')) AS left,
-              sum(coalesce(json_array_length(history), 0)) AS retries
+              sum((SELECT count(*) FROM json_each(history) AS h WHERE ${held} IS NULL)) AS retries
        FROM requests WHERE host IS NOT NULL GROUP BY host ORDER BY lines DESC, host LIMIT 10`,
     )
     .all() as HostSummary[];
@@ -108,6 +122,7 @@ export function summarize(journal: Journal): BatchSummary {
     statuses,
     failures,
     retried,
+    held: heldTally,
     attempts,
     hosts,
     hostCount,

@@ -252,7 +252,9 @@ export async function runFromFlags(
   process.on('SIGTERM', onSignal);
   const onRetry = (e: BatchRetryEvent): void =>
     view.log(
-      `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
+      e.held
+        ? `${e.method} ${e.url} (line ${e.line}) held by its host: ${e.message}; again in ${formatDuration(e.delayMs)} (${e.delaySource}; no retry spent)`
+        : `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
     );
   let distributed: DistributedBatchOptions | undefined;
   try {

@@ -26,12 +26,21 @@ export async function summarizeStore(store: PgStore, job: string): Promise<Batch
      FROM ${t} WHERE job = $1 AND state = 'failed' GROUP BY 1, 2, 3 ORDER BY count DESC, reason`,
     [job],
   );
+  // A history entry is a retry, or (with `throttled` or `down`) attempts the host held.
+  const held = `coalesce(h.value->>'throttled', h.value->>'down')`;
   const retried = await store.query<Tally<string>>(
     `SELECT coalesce(h.value->>'status', h.value->>'code', 'unknown') AS value, count(*)::int AS count
      FROM ${t} AS r, jsonb_array_elements(r.history) AS h
-     WHERE r.job = $1 AND r.history IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
+     WHERE r.job = $1 AND r.history IS NOT NULL AND ${held} IS NULL GROUP BY 1 ORDER BY count DESC, value`,
     [job],
   );
+  const heldTally = await store.query<Tally<string>>(
+    `SELECT coalesce(h.value->>'status', h.value->>'code', 'unknown') AS value, sum((${held})::int)::int AS count
+     FROM ${t} AS r, jsonb_array_elements(r.history) AS h
+     WHERE r.job = $1 AND r.history IS NOT NULL AND ${held} IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
+    [job],
+  );
+  const retriesOf = `(SELECT count(*) FROM jsonb_array_elements(history) AS h WHERE ${held} IS NULL)`;
   const attempts = await store.query<Tally<number>>(
     `SELECT attempts AS value, count(*)::int AS count FROM ${t}
      WHERE job = $1 AND state IN ('done', 'failed') GROUP BY attempts ORDER BY attempts`,
@@ -41,12 +50,12 @@ export async function summarizeStore(store: PgStore, job: string): Promise<Batch
     `SELECT host, count(*)::int AS lines, count(*) FILTER (WHERE state = 'done')::int AS done,
             count(*) FILTER (WHERE state = 'failed')::int AS failed,
             count(*) FILTER (WHERE state = 'pending')::int AS left,
-            coalesce(sum(jsonb_array_length(history)), 0)::int AS retries
+            coalesce(sum(${retriesOf}), 0)::int AS retries
      FROM ${t} WHERE job = $1 AND host IS NOT NULL GROUP BY host ORDER BY lines DESC, host LIMIT 10`,
     [job],
   );
   const [more] = await store.query<{ hosts: number; retries: number }>(
-    `SELECT count(DISTINCT host)::int AS hosts, coalesce(sum(jsonb_array_length(history)), 0)::int AS retries
+    `SELECT count(DISTINCT host)::int AS hosts, coalesce(sum(${retriesOf}), 0)::int AS retries
      FROM ${t} WHERE job = $1`,
     [job],
   );
@@ -56,6 +65,7 @@ export async function summarizeStore(store: PgStore, job: string): Promise<Batch
     statuses,
     failures,
     retried,
+    held: heldTally,
     attempts,
     hosts,
     hostCount: more?.hosts ?? 0,
