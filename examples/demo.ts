@@ -30,7 +30,8 @@ const db = join(dir, 'run.sqlite');
 const kinds: { share: number; kind: string; path: (i: number) => string }[] = [
   { share: 0.4, kind: 'ok', path: (i) => `/bytes/512?seed=${i}` },
   { share: 0.13, kind: '503', path: (i) => `/flaky/u${i}?fail=2&status=503` },
-  { share: 0.1, kind: '429', path: (i) => `/flaky/u${i}?fail=1&status=429&retry-after=1` },
+  // A rate-limited endpoint (a token bucket per client: 40/s, bursts of 5; 429 + Retry-After).
+  { share: 0.1, kind: '429', path: (i) => `/ratelimit?rps=40&burst=5&key=u${i}` },
   { share: 0.1, kind: 'reset', path: (i) => `/flaky/u${i}?fail=1&mode=reset` },
   { share: 0.1, kind: 'truncated', path: (i) => `/flaky/u${i}?fail=1&mode=truncate` },
   { share: 0.05, kind: 'slow', path: (i) => `/delay/${200 + (i % 5) * 100}?key=u${i}` },
