@@ -24,17 +24,27 @@ describe('RetryBudget: token arithmetic', () => {
   });
 
   it('each first attempt deposits percentCanRetry of a token', () => {
-    const budget = new RetryBudget({ clock: new FakeClock() });
+    const budget = new RetryBudget({ minRetriesPerSecond: 0, clock: new FakeClock() });
     for (let i = 0; i < 3; i++) budget.recordRequest();
-    expect(budget.snapshot().tokens).toBe(100.6);
+    expect(budget.snapshot().tokens).toBe(0.6);
     expect(budget.snapshot().window).toEqual({ requests: 3, deposited: 0.6, retries: 0 });
+  });
+
+  it('the reserve is a floor under the deposits, not an addition to them', () => {
+    const budget = new RetryBudget({ clock: new FakeClock() }); // reserve: 100 tokens
+    for (let i = 0; i < 400; i++) budget.recordRequest();
+    expect(budget.snapshot().tokens).toBe(100); // 80 deposited: the reserve stands in
+    for (let i = 0; i < 100; i++) budget.recordRequest();
+    expect(budget.snapshot().tokens).toBe(100);
+    for (let i = 0; i < 100; i++) budget.recordRequest();
+    expect(budget.snapshot().tokens).toBe(120); // 600 requests: 120 deposited
   });
 
   it('each granted retry withdraws one whole token', () => {
     const budget = new RetryBudget({ clock: new FakeClock() });
     budget.recordRequest();
     expect(budget.tryRetry()).toBe(true);
-    expect(budget.snapshot().tokens).toBe(99.2);
+    expect(budget.snapshot().tokens).toBe(99);
     expect(budget.snapshot().window.retries).toBe(1);
   });
 
@@ -172,7 +182,7 @@ describe('RetryBudget: the defaults hold their promises', () => {
       granted += retriesGranted(budget, 3);
     }
     expect(granted).toBe(9);
-    expect(budget.snapshot().tokens).toBe(91.6);
+    expect(budget.snapshot().tokens).toBe(91);
   });
 
   it('(a) a script can make 33 fully retried requests (99 retries) within 10 s', () => {
@@ -185,7 +195,7 @@ describe('RetryBudget: the defaults hold their promises', () => {
     expect(granted).toBe(99);
   });
 
-  it('(b) a fleet sending 1000 requests/s into a full outage adds 21%: 20% plus the reserve', async () => {
+  it('(b) a fleet sending 1000 requests/s into a full outage adds 20%: the reserve adds nothing', async () => {
     const clock = new FakeClock();
     const budget = new RetryBudget({ clock });
     let requests = 0;
@@ -197,9 +207,22 @@ describe('RetryBudget: the defaults hold their promises', () => {
       for (let i = 0; i < 100; i++) retries += retriesGranted(budget, 3);
       await clock.advance(100);
     }
-    // 20% of 30,000 requests, plus the reserve of 100 once per 10 s window.
-    expect(retries).toBe(6_000 + 300);
-    expect((requests + retries) / requests).toBe(1.21);
+    // 20% of 30,000 requests; 2,000 deposits per window are far above the reserve of 100.
+    expect(retries).toBe(6_000);
+    expect((requests + retries) / requests).toBe(1.2);
+  });
+
+  it('(b) a client sending 5 requests/s into a full outage lives on the reserve: 10 retries/s', async () => {
+    const clock = new FakeClock();
+    const budget = new RetryBudget({ clock });
+    let retries = 0;
+    for (let tick = 0; tick < 300; tick++) {
+      if (tick % 2 === 0) budget.recordRequest();
+      retries += retriesGranted(budget, 3);
+      await clock.advance(100);
+    }
+    // 30 s: the reserve of 100 tokens comes back once per 10 s window.
+    expect(retries).toBe(300);
   });
 
   it('(b) once the reserve is spent, an outage adds exactly percentCanRetry', async () => {
@@ -304,7 +327,7 @@ describe('RetryBudget: sharing and use around retry()', () => {
       { clock, stop: defaults.stop.or(() => !budget.tryRetry()) },
     );
     expect(value).toBe('ok');
-    expect(budget.snapshot().tokens).toBe(1.2);
+    expect(budget.snapshot().tokens).toBe(1); // max(0.2 deposited, 1 reserved), the retry refunded
   });
 });
 
