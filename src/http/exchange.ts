@@ -34,6 +34,8 @@ export class Exchange extends ExchangeBase {
   #slept = 0;
   /** When the current attempt was sent (clock time). */
   #sentAt = 0;
+  /** Retries this request drew from its origin's budget (a throttle's retry draws none). */
+  #charged = 0;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
@@ -140,8 +142,8 @@ export class Exchange extends ExchangeBase {
           this.gaveUp(error);
           throw error;
         }
-        // A retry that ended well gives its budget token back.
-        if (status < 500 && this.attempt > 1) guard.budget?.recordSuccess(this.attempt);
+        // A retry that ended well gives its budget token back (if it drew one).
+        if (status < 500 && this.#charged > 0) guard.budget?.recordSuccess(this.attempt);
         return response;
       }
     } finally {
@@ -269,6 +271,7 @@ export class Exchange extends ExchangeBase {
     this.lastFailure = describeError(classified);
     const guard = this.guard();
     if (!this.spendBudget(guard)) throw this.budgetExhausted(guard, classified);
+    this.#charged++;
     if (!(await this.beforeSleep(delayMs, source, classified as DoggedError, undefined))) {
       this.gaveUp(classified);
       throw classified;
@@ -324,9 +327,15 @@ export class Exchange extends ExchangeBase {
     this.lastFailure = describeStatus(response.status);
     if (delay.source === 'retry-after') this.#holdOrigin(response.status, delay.delayMs);
     const guard = this.guard();
-    if (!this.spendBudget(guard)) {
-      if (!this.policy.raiseOnStatus || init.returnLastResponse) return false;
-      throw this.budgetExhausted(guard, this.#statusError(response));
+    // A throttle (429, or 503 with Retry-After) is the origin asking to slow down, not a failure
+    // that feeds a storm: the cooldown and the adaptive pace answer it, not the budget.
+    const throttle = response.status === 429 || delay.source === 'retry-after';
+    if (!throttle) {
+      if (!this.spendBudget(guard)) {
+        if (!this.policy.raiseOnStatus || init.returnLastResponse) return false;
+        throw this.budgetExhausted(guard, this.#statusError(response));
+      }
+      this.#charged++;
     }
     if (!(await this.beforeSleep(delay.delayMs, delay.source, undefined, response.status)))
       return false;

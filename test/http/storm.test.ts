@@ -86,6 +86,24 @@ describe('retry budget', () => {
     await session.close();
   });
 
+  it('a retry after a throttle (429, 503 + Retry-After) draws nothing from the budget', async () => {
+    const clock = new FakeClock({ autoAdvance: true });
+    const budget = new RetryBudget({ percentCanRetry: 0, minRetriesPerSecond: 0, clock });
+    const session = stormSession(clock, { budget, rateLimit: false });
+    const throttled = await session.get(`${chaos.url}/flaky/b429?fail=2&status=429`);
+    expect(throttled.status).toBe(200);
+    const unavailable = await session.get(
+      `${chaos.url}/flaky/b503?fail=1&status=503&retry-after=1`,
+    );
+    expect(unavailable.status).toBe(200);
+    expect(budget.snapshot().totals).toMatchObject({ retries: 0, refused: 0 });
+    // A plain 503 is a failure: the empty budget refuses its retry.
+    await expect(session.get(`${chaos.url}/flaky/c503?fail=1&status=503`)).rejects.toBeInstanceOf(
+      BudgetExhaustedError,
+    );
+    await session.close();
+  });
+
   it('one budget can be shared by several sessions', async () => {
     const clock = new FakeClock({ autoAdvance: true });
     const budget = new RetryBudget({
