@@ -135,7 +135,8 @@ const MAX_RATE = 1e9;
  *   `W · ((1 + beta) / 2 + ((1 − beta) / 2) · ((t − K) / K)³)`: `beta · W` at first, a long
  *   plateau at `(1 + beta) / 2 · W` around `t = K` (a margin under an estimate that a burst
  *   allowance inflates, since each throttle may cost a `Retry-After` pause), back at `W` at
- *   `t = 2K`, then probing upward, faster and faster, to find a limit that was raised.
+ *   `t = 2K`; past it, not throttled, the limit was raised: the pace searches again, growing by
+ *   `searchGrowth` per second.
  * - Above the limit found, the pace never runs more than twice above what the server really
  *   accepted lately, so a client that sends little does not build up a pace it never tried.
  *   It is never below `minRate`.
@@ -201,10 +202,15 @@ export class AdaptiveRate {
     if (this.#phase === 'search') {
       rate = this.#start * this.#growth ** t;
     } else {
-      const x = (t - this.#k) / this.#k;
-      // A plateau halfway between the restart and the estimate: an estimate of a server with a
-      // burst allowance runs a little high, and each throttle may cost a Retry-After pause.
-      rate = this.#limit * ((1 + this.#beta) / 2 + ((1 - this.#beta) / 2) * x * x * x);
+      if (t <= 2 * this.#k) {
+        const x = (t - this.#k) / this.#k;
+        // A plateau halfway between the restart and the estimate: an estimate of a server with
+        // a burst allowance runs a little high, and each throttle may cost a Retry-After pause.
+        rate = this.#limit * ((1 + this.#beta) / 2 + ((1 - this.#beta) / 2) * x * x * x);
+      } else {
+        // Back at the limit found and still not throttled: the limit was raised. Search again.
+        rate = this.#limit * this.#growth ** (t - 2 * this.#k);
+      }
       // Above the limit found, never far above what the server really took lately: a client
       // that sends little does not build up a pace it never tried.
       if (rate > this.#limit)
@@ -231,9 +237,13 @@ export class AdaptiveRate {
     this.#slotThrottles[i] = (this.#slotThrottles[i] ?? 0) + 1;
     // Sent before the last cut (or in its millisecond): it says nothing about the pace since.
     if (this.#phase !== 'unlimited' && sentAt <= this.#lastCutAt) return false;
-    // After the search's throttle, the last second tells the limit (the ramp before it was
-    // below); after later ones, the whole cycle since sending resumed.
-    const { count, span } = this.#measure(now, this.#phase === 'steady' ? SLOTS : SHORT_SLOTS);
+    // After a search's throttle (the first one, or one past 2K on the curve), the last second
+    // tells the limit (the ramp before it was below); after others, the whole cycle since
+    // sending resumed.
+    const searching =
+      this.#phase === 'search' ||
+      (this.#resumedAt !== undefined && now - this.#resumedAt > 2000 * this.#k);
+    const { count, span } = this.#measure(now, searching ? SHORT_SLOTS : SLOTS);
     let limit: number;
     if (this.#phase === 'unlimited') {
       // The first throttle: all there is to go on is what got through so far (and this one

@@ -111,7 +111,7 @@ describe('AdaptiveRate: later throttles and the curve', () => {
     expect(pace.snapshot(1500).limit).toBeCloseTo(allowed, 9);
   });
 
-  it('follows W · ((1 + beta) / 2 + ((1 − beta) / 2) · ((t − K) / K)³): a plateau under W at K, W at 2K, probing after', () => {
+  it('follows W · ((1 + beta) / 2 + ((1 − beta) / 2) · ((t − K) / K)³): a plateau under W at K, W at 2K, then searches again', () => {
     const pace = steadyAt100();
     const w = pace.snapshot(1500).limit;
     pace.accepted(1502, 1501); // resumed at 1501
@@ -120,11 +120,25 @@ describe('AdaptiveRate: later throttles and the curve', () => {
       acceptEvery(pace, now - 1000, now, 4); // keep answers flowing so the cap does not bind
       return pace.rateAt(now);
     };
-    const curve = (t: number): number => w * (0.95 + 0.05 * ((t - 8) / 8) ** 3);
-    for (const t of [1, 4, 8, 12, 16, 20]) expect(at(t)).toBeCloseTo(curve(t), 6);
+    const curve = (t: number): number =>
+      t <= 16 ? w * (0.95 + 0.05 * ((t - 8) / 8) ** 3) : w * 2 ** (t - 16);
+    for (const t of [1, 4, 8, 12, 16, 17, 18]) expect(at(t)).toBeCloseTo(curve(t), 6);
     expect(curve(0)).toBeCloseTo(0.9 * w, 9);
     expect(curve(8)).toBeCloseTo(0.95 * w, 9);
     expect(curve(16)).toBeCloseTo(w, 9);
+  });
+
+  it('a throttle while searching past 2K measures the last second, not the long plateau before it', () => {
+    const pace = new AdaptiveRate({ probeAfterMs: 1000 });
+    acceptEvery(pace, 0, 480);
+    pace.throttled(500, 499);
+    acceptEvery(pace, 500, 1500);
+    pace.throttled(1500, 1499); // steady; K = 1 s
+    acceptEvery(pace, 1500, 4500, 10); // 100/s for 3 s: back at W at 2 s, searching after
+    acceptEvery(pace, 4500, 5500, 4); // the raised limit: 250/s in the last second
+    pace.throttled(5500, 5499);
+    // The whole cycle would say about 140/s; the last second says 250.
+    expect(pace.snapshot(5500).limit).toBeGreaterThan(200);
   });
 
   it('probeAfterMs sets K', () => {
@@ -143,7 +157,7 @@ describe('AdaptiveRate: later throttles and the curve', () => {
     const pace = steadyAt100();
     const w = pace.snapshot(1500).limit;
     pace.accepted(1502, 1501);
-    // Thirty seconds later with only that answer: the curve says 1.4 × W; nothing backs it.
+    // Thirty seconds later with only that answer: the search says 2^14 × W; nothing backs it.
     expect(pace.rateAt(31_501)).toBeCloseTo(w, 9);
   });
 
