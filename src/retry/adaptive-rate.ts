@@ -265,10 +265,11 @@ export class AdaptiveRate {
       if (resumedAt - this.#lastCutAt >= QUICK_MS && now - resumedAt < QUICK_MS) limit *= QUICK_CUT;
       // Throttles that are a small share of the answers may not be about the rate at all (a
       // quota per resource, a flaky 429): cut after cut would spiral the pace down to nothing.
-      // While they stay few, the limit keeps at least half the pace it had at the first of
-      // them; a server that throttles much of what it gets is over its limit, and is followed.
+      // While they stay few, the limit keeps at least half the rate the server took when the
+      // first of them came (what it took, not the pace allowed: a search may have allowed far
+      // more); a server that throttles much of what it gets is over its limit, and is followed.
       if (this.#throttleShare(now) < STRAY_SHARE) {
-        this.#floor ||= allowed / 2;
+        this.#floor ||= Math.min(allowed, this.#acceptedRate(now)) / 2;
         limit = Math.max(limit, this.#floor);
       } else {
         this.#floor = 0;

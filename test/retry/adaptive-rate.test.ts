@@ -205,6 +205,38 @@ describe('AdaptiveRate: a throttle soon after a pause', () => {
   });
 });
 
+describe('AdaptiveRate: stray throttles', () => {
+  it('few throttles among many answers cannot spiral the pace down: a floor at half what the server took', () => {
+    const pace = throttledAt100();
+    acceptEvery(pace, 500, 1500); // 100/s
+    pace.throttled(1500, 1499); // steady, 1 throttle in 150 answers: a stray one
+    let t = 1500;
+    for (let i = 0; i < 30; i++) {
+      acceptEvery(pace, t, t + 100); // 10 answers, then another stray 429
+      t += 100;
+      pace.throttled(t, t - 1);
+    }
+    // The floor is half the 100/s the server took, not half of any pace a search allowed.
+    const limit = pace.snapshot(t).limit;
+    expect(limit).toBeGreaterThanOrEqual(45);
+    expect(limit).toBeLessThan(60);
+  });
+
+  it('many throttles are followed down: a server over its limit', () => {
+    const pace = throttledAt100();
+    acceptEvery(pace, 500, 1500);
+    pace.throttled(1500, 1499);
+    let t = 1500;
+    for (let i = 0; i < 30; i++) {
+      pace.accepted(t + 50, t + 49);
+      for (let j = 0; j < 3; j++) pace.throttled(t + 60 + j, t + 49); // stale ones, counted
+      t += 100;
+      pace.throttled(t, t - 1);
+    }
+    expect(pace.snapshot(t).limit).toBeLessThan(20);
+  });
+});
+
 describe('AdaptiveRate: options', () => {
   it('rejects bad options with a TypeError naming the option and the value', () => {
     expect(() => new AdaptiveRate({ beta: 1 })).toThrow(

@@ -3,8 +3,11 @@ import { AdaptiveRate, type AdaptiveRateState } from '../../retry/adaptive-rate.
 import { defaultRandom, type RandomSource } from '../../retry/random.js';
 import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.js';
 
-/** How stale a worker's copy of a host's pace may be, and how often answers are sent in. */
-const SYNC_MS = 100;
+/**
+ * How stale a worker's copy of a host's pace may be, and how often answers are sent in (a
+ * throttle sends in the worker's own answers with it; the other workers' may be this late).
+ */
+const SYNC_MS = 50;
 /** Answers buffered per host before a flush is forced. */
 const MAX_BUFFERED = 1000;
 /** Attempts of a compare-and-set of a host's pace before giving up on this update. */
@@ -216,7 +219,11 @@ export class FleetPace {
     let rate = this.#cap;
     if (this.#adaptive) {
       const copy = await this.#copy(host, now);
+      // This worker's answers not yet sent in go first: the estimate is of what was accepted.
+      const answers = copy.pending;
+      copy.pending = [];
       await this.#change(host, copy, (pace) => {
+        for (const [at, sent] of answers) pace.accepted(at, sent);
         pace.throttled(now, sentAt);
       });
       rate = Math.min(this.#cap, copy.pace.rateAt(now));

@@ -85,11 +85,13 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
     event(`error: ${message}`);
   };
 
+  let announced = false;
   const join = async (job: string): Promise<void> => {
     const text = await redis.get(jobKeys(job).config);
     if (text === null) {
-      if (options.job !== undefined)
+      if (options.job !== undefined && !announced)
         event(`job ${job} has no configuration yet: waiting for dogged batch --job ${job}`);
+      announced = true;
       return;
     }
     const worker = new JobWorker({
@@ -176,8 +178,13 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
       await discover().catch(onError);
       for (const job of workers.keys()) if (!joined.includes(job)) joined.push(job);
       await heartbeat().catch(onError);
+      // Waiting for the one job asked for: look again soon (one GET), so the work starts within
+      // a quarter of a second of the job being enqueued.
+      const every = options.discoverEveryMs ?? 2000;
+      const waitMs =
+        options.job !== undefined && !workers.has(options.job) ? Math.min(every, 250) : every;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.discoverEveryMs ?? 2000);
+        const timer = setTimeout(resolve, waitMs);
         options.signal?.addEventListener(
           'abort',
           () => {
