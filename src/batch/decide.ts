@@ -112,6 +112,37 @@ export function isHostFailure(result: AttemptResult): boolean {
   return GATEWAY_FAILURES.has(result.status) && throttleOf(result, Date.now()) === undefined;
 }
 
+/** What an attempt tells about its host (see `HostLimits` and the fleet's `FleetPace`). */
+export type HostSignal =
+  /** A failure that may be the host's: counts towards an outage. */
+  | { readonly kind: 'failure' }
+  /** A throttle: pause the host (for `retryAfterMs`, capped, when there was one), slow it down. */
+  | { readonly kind: 'throttle'; readonly retryAfterMs: number | undefined }
+  /** Any other answer: the host is up, its pace may grow. */
+  | { readonly kind: 'answer' }
+  /** Nothing about the host (an error of the line's own). */
+  | { readonly kind: 'none' };
+
+/**
+ * What `result` tells about its host, with a `Retry-After` capped at `maxRetryAfterMs` (a longer
+ * one fails the line, and pauses the host no longer than that).
+ */
+export function hostSignalOf(
+  result: AttemptResult,
+  now: number,
+  maxRetryAfterMs: number,
+): HostSignal {
+  if (isHostFailure(result)) return { kind: 'failure' };
+  if (result.kind !== 'response') return { kind: 'none' };
+  const throttle = throttleOf(result, now);
+  if (!throttle) return { kind: 'answer' };
+  const { retryAfterMs } = throttle;
+  return {
+    kind: 'throttle',
+    retryAfterMs: retryAfterMs === undefined ? undefined : Math.min(retryAfterMs, maxRetryAfterMs),
+  };
+}
+
 /**
  * The throttle an attempt got, if it got one: a 429 (with or without `Retry-After`) or a 503
  * asking to wait (a `Retry-After` above 0). That is the host's signal, not the line's failure.

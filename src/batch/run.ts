@@ -4,7 +4,7 @@ import { Session } from '../http/session.js';
 import { attemptOnce } from './attempt.js';
 import { BodyStore } from './bodies.js';
 import type { AttemptResult } from './decide.js';
-import { decide, isHostFailure, throttleOf } from './decide.js';
+import { decide, hostSignalOf } from './decide.js';
 import { ingest } from './ingest.js';
 import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
@@ -355,21 +355,15 @@ export class BatchRun {
     sentAt: number,
   ): { hostOpenAt?: number; hostDownUntil?: number } {
     const hosts = this.#scheduler.hosts;
-    if (isHostFailure(result)) {
+    const signal = hostSignalOf(result, now, this.#o.maxRetryAfter);
+    if (signal.kind === 'failure') {
       const hostDownUntil = hosts.failed(host, now, sentAt);
       return hostDownUntil === undefined ? {} : { hostDownUntil };
     }
-    if (result.kind !== 'response') return {};
-    const throttle = throttleOf(result, now);
-    if (!throttle) {
-      hosts.answered(host, now, sentAt);
-      return {};
-    }
-    const retryAfterMs =
-      throttle.retryAfterMs === undefined
-        ? undefined
-        : Math.min(throttle.retryAfterMs, this.#o.maxRetryAfter);
-    return { hostOpenAt: hosts.throttled(host, now, sentAt, retryAfterMs) };
+    if (signal.kind === 'throttle')
+      return { hostOpenAt: hosts.throttled(host, now, sentAt, signal.retryAfterMs) };
+    if (signal.kind === 'answer') hosts.answered(host, now, sentAt);
+    return {};
   }
 
   /** Ends the run when nothing is left to do now; true if it ended. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptResult, decide, replayPolicy } from '../../src/batch/decide.js';
+import { type AttemptResult, decide, hostSignalOf, replayPolicy } from '../../src/batch/decide.js';
 import type { HistoryEntry } from '../../src/batch/journal-schema.js';
 import {
   ConnectError,
@@ -284,5 +284,38 @@ describe('a failure while the host is down', () => {
       down(NOW + 500),
     );
     expect(d).toMatchObject({ state: 'failed', reason: 'not-retriable' });
+  });
+});
+
+describe('what an attempt tells about its host', () => {
+  it('a 429 or a 503 asking to wait is a throttle, its Retry-After capped', () => {
+    expect(hostSignalOf(response(429), NOW, 60_000)).toEqual({
+      kind: 'throttle',
+      retryAfterMs: undefined,
+    });
+    expect(hostSignalOf(response(429, { 'retry-after': '7200' }), NOW, 60_000)).toEqual({
+      kind: 'throttle',
+      retryAfterMs: 60_000,
+    });
+    expect(hostSignalOf(response(503, { 'retry-after': '2' }), NOW, 60_000)).toEqual({
+      kind: 'throttle',
+      retryAfterMs: 2000,
+    });
+  });
+
+  it('a 502, 503 (without a wait) or 504, and a retriable connection error, may be the host failing', () => {
+    for (const status of [502, 503, 504])
+      expect(hostSignalOf(response(status), NOW, 60_000)).toEqual({ kind: 'failure' });
+    expect(hostSignalOf(response(503, { 'retry-after': '0' }), NOW, 60_000)).toEqual({
+      kind: 'failure',
+    });
+    const reset = failure(new ConnectionResetError('reset', { method: 'GET', url }));
+    expect(hostSignalOf(reset, NOW, 60_000)).toEqual({ kind: 'failure' });
+  });
+
+  it('any other answer is an answer; an error of the line itself says nothing', () => {
+    for (const status of [200, 404, 500])
+      expect(hostSignalOf(response(status), NOW, 60_000)).toEqual({ kind: 'answer' });
+    expect(hostSignalOf(failure(new TLSError('bad cert')), NOW, 60_000)).toEqual({ kind: 'none' });
   });
 });

@@ -3,7 +3,7 @@ import type { RetryPolicy } from '../../http/policy.js';
 import type { Session } from '../../http/session.js';
 import { attemptOnce } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
-import { type AttemptResult, decide, isHostFailure, throttleOf } from '../decide.js';
+import { type AttemptResult, decide, hostSignalOf } from '../decide.js';
 import type { HistoryEntry } from '../journal-schema.js';
 import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
@@ -62,21 +62,15 @@ async function hostSignal(
   sentAt: number,
 ): Promise<{ hostOpenAt?: number; hostDownUntil?: number }> {
   const pace = ctx.gate.pace;
-  if (isHostFailure(result)) {
+  const signal = hostSignalOf(result, now, ctx.config.maxRetryAfter);
+  if (signal.kind === 'failure') {
     const hostDownUntil = await pace.failed(host, now, sentAt);
     return hostDownUntil === undefined ? {} : { hostDownUntil };
   }
-  if (result.kind !== 'response') return {};
-  const throttle = throttleOf(result, now);
-  if (!throttle) {
-    pace.answered(host, now, sentAt);
-    return {};
-  }
-  const retryAfterMs =
-    throttle.retryAfterMs === undefined
-      ? undefined
-      : Math.min(throttle.retryAfterMs, ctx.config.maxRetryAfter);
-  return { hostOpenAt: await pace.throttled(host, now, sentAt, retryAfterMs) };
+  if (signal.kind === 'throttle')
+    return { hostOpenAt: await pace.throttled(host, now, sentAt, signal.retryAfterMs) };
+  if (signal.kind === 'answer') pace.answered(host, now, sentAt);
+  return {};
 }
 
 /**
