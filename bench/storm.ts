@@ -210,10 +210,10 @@ try {
 
   // (iv) Server limit 100/s (a bucket shared by all clients, like chaos /ratelimit per IP).
   const limitVariants: [string, Parameters<typeof limited>[2]][] = [
-    ["rateLimit: 'adaptive'", { rateLimit: 'adaptive' }],
+    ["rateLimit: 'adaptive' (the default)", {}],
     ['rateLimit: { perSecond: 100 }', { rateLimit: { perSecond: 100 } }],
-    ['no limiting (defaults: cooldown on)', {}],
-    ['no limiting, cooldown: false', { cooldown: false }],
+    ['rateLimit: false (cooldown on)', { rateLimit: false }],
+    ['rateLimit: false, cooldown: false', { rateLimit: false, cooldown: false }],
   ];
   for (const [i, [name, options]] of (runs('iv') ? limitVariants : []).entries()) {
     const r = await limited(
