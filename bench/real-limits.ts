@@ -37,7 +37,8 @@
  *
  * Usage: npx tsx bench/real-limits.ts [--only batch,distributed,session,got,ky,axios,limits,restart,outage]
  * [--urls N]. `--only` takes client names (their rows in every table) and table names (`limits`,
- * `restart`, `outage`: every row of that table).
+ * `restart`, `outage`: every row of that table). With `BENCH_TIMELINE=1` each row also prints
+ * the limiter's arrivals per half second (`200s/others`): where a run's time went.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -177,10 +178,27 @@ async function measure(
   try {
     const outcome = await run(limiter);
     const stats = await limiter.stats();
+    if (process.env.BENCH_TIMELINE)
+      console.log(`  timeline: ${timeline(await limiter.arrivals())}`);
     return { ...outcome, requests: stats.total, byStatus: stats.byStatus };
   } finally {
     await limiter.close();
   }
+}
+
+/** Arrivals per half second, as `200s/others` (BENCH_TIMELINE=1: where a run's time went). */
+function timeline(arrivals: readonly { ms: number; status: number }[]): string {
+  if (arrivals.length === 0) return 'no arrivals';
+  const first = Math.min(...arrivals.map((a) => a.ms));
+  const bins: [number, number][] = [];
+  for (const a of arrivals) {
+    const i = Math.floor((a.ms - first) / 500);
+    for (let j = bins.length; j <= i; j++) bins.push([0, 0]);
+    const bin = bins[i] as [number, number];
+    if (a.status === 200) bin[0]++;
+    else bin[1]++;
+  }
+  return bins.map(([ok, other]) => (other ? `${ok}/${other}` : `${ok}`)).join(' ');
 }
 
 /** `CONCURRENCY` async workers pulling URLs from a shared index; `fetchOne` true = done. */
