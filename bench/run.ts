@@ -1,6 +1,7 @@
 /**
  * `npm run bench [name...]`: runs each benchmark in its own process (so one cannot warm up or
- * slow down another) and prints its table.
+ * slow down another) and prints its table. `npm run bench -- --check [name...]`: the same, and
+ * exits 1 when a benchmark printed a goal as `NOT met` (or failed), naming each missed goal.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -24,20 +25,36 @@ const all = readdirSync(dir)
   )
   .map((f) => f.slice(0, -3))
   .sort();
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const wanted = args.filter((a) => a !== '--check');
 const unknown = wanted.filter((w) => !all.includes(w));
 if (unknown.length) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${all.join(', ')}`);
   process.exit(2);
 }
 let failed = false;
+const missed: string[] = [];
 for (const name of wanted.length ? wanted : all) {
   const child = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${name}.ts`], {
-    stdio: 'inherit',
+    stdio: check ? ['inherit', 'pipe', 'inherit'] : 'inherit',
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
   });
+  if (check) {
+    process.stdout.write(child.stdout);
+    for (const line of child.stdout.split('\n'))
+      if (/NOT met/.test(line)) missed.push(`${name}: ${line.trim().slice(0, 300)}`);
+  }
   if (child.status !== 0) {
     console.error(`benchmark ${name} failed (exit ${child.status ?? child.signal})`);
     failed = true;
   }
+}
+if (check && missed.length) {
+  console.error(
+    `\n${missed.length} goal line(s) NOT met:\n${missed.map((m) => `  ${m}`).join('\n')}`,
+  );
+  failed = true;
 }
 process.exit(failed ? 1 : 0);

@@ -47,10 +47,12 @@ describe('dogged plan', () => {
     expect(plan.steps.map((s) => s.startsAt.max)).toEqual([0, 2000, 6000, 14_000, 30_000]);
   });
 
-  it('is the same plan for the same seed', () => {
-    expect(planRetries({ ...flags, seed: 3 }, 500)).toEqual(
-      planRetries({ ...flags, seed: 3 }, 500),
-    );
+  it('is the same plan for the same seed, another for another seed', () => {
+    const plan = planRetries({ ...flags, seed: 3 }, 500);
+    expect(planRetries({ ...flags, seed: 3 }, 500)).toEqual(plan);
+    const other = planRetries({ ...flags, seed: 4 }, 500);
+    expect(other.steps).toHaveLength(plan.steps.length);
+    expect(other.steps.map((s) => s.wait.median)).not.toEqual(plan.steps.map((s) => s.wait.median));
   });
 
   it('draws a table and a timeline', () => {

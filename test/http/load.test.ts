@@ -4,6 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../../src/http/index.js';
 import { seededRandom, wait } from '../../src/retry/index.js';
+import { waitFor } from '../batch/batch-support.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -69,7 +70,8 @@ describe('under load', () => {
     expect(attempts / 10_000).toBeLessThan(1.45);
     expect(served).toBeGreaterThanOrEqual(attempts);
     await session.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Closed sockets leave the handle list once their close callbacks have run.
+    await waitFor(() => sockets() <= baselineSockets, 'the sockets to close', 5000);
     gc();
     expect(sockets()).toBeLessThanOrEqual(baselineSockets);
     expect(timers()).toBeLessThanOrEqual(baselineTimers + 1);

@@ -8,6 +8,7 @@ import {
 import { StormControl } from '../../src/http/storm.js';
 import { RetryBudget, seededRandom } from '../../src/retry/index.js';
 import { type ChaosServer, FakeClock, startChaosServer } from '../../src/testing/index.js';
+import { waitFor } from '../batch/batch-support.js';
 import { rejectionOf } from './session-support.js';
 
 let chaos: ChaosServer;
@@ -139,13 +140,16 @@ describe('shared per-origin cooldown', () => {
     const session = stormSession(clock, { rateLimit: false });
     const first = session.get(`${chaos.url}/flaky/cool?fail=1&status=429&retry-after=2`);
     await clock.advance(0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The 429 is in: its retry sleeps on the clock until the Retry-After.
+    await waitFor(() => clock.pending === 1, 'the first request to sleep until its retry');
     expect(count('/flaky/cool')).toBe(1);
     const other = session.get(`${chaos.url}/echo?who=other`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(count('/echo')).toBe(0); // held by the cooldown
+    // Held by the cooldown: it sleeps on the clock too, and nothing reached the server.
+    await waitFor(() => clock.pending === 2, 'the other request to be held');
+    expect(count('/echo')).toBe(0);
     await clock.advance(1999);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Nothing was due before 2 s: both still sleep, so nothing can have been sent.
+    expect(clock.pending).toBe(2);
     expect(count('/echo')).toBe(0);
     await clock.advance(1);
     expect((await other).status).toBe(200);

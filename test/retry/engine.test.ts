@@ -334,6 +334,27 @@ describe('retry()', () => {
     const a = await delays();
     expect(a).toHaveLength(5);
     expect(await delays()).toEqual(a);
+    // Recorded once: a change of the generator or of how delays draw from it shows here.
+    expect(a).toEqual([
+      52.09316248074174, 321.9291062094271, 432.69722796976566, 1104.3894812464714,
+      3.643866628408432,
+    ]);
+  });
+
+  it('another seed gives other delays', async () => {
+    const delays = async (seed: number) => {
+      const clock = new FakeClock({ autoAdvance: true });
+      await retry(() => Promise.reject(reset()), {
+        clock,
+        random: seededRandom(seed),
+        stop: stop.afterAttempt(6),
+      }).catch(() => {});
+      return clock.sleeps;
+    };
+    const a = await delays(99);
+    const b = await delays(100);
+    expect(b).toHaveLength(5);
+    expect(b.every((ms, i) => ms !== a[i])).toBe(true);
   });
 });
 

@@ -234,6 +234,9 @@ describe('/fail-rate', () => {
     expect(second).toEqual(first);
     expect(first).toContain(200);
     expect(first).toContain(503);
+    chaos.reset();
+    // Another seed, another sequence (a server ignoring the seed would repeat the first one).
+    expect(await outcomes('p=0.5&seed=43', 20)).not.toEqual(first);
   });
 
   it('fails about p of the requests', async () => {
