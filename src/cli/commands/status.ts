@@ -3,6 +3,12 @@ import type { Journal as JournalType } from '../../batch/journal.js';
 import { formatDuration } from '../../retry/describe.js';
 import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
+import { redacted } from '../redaction.js';
+
+/** Writes to stdout through the redactor. */
+function print(text: string): void {
+  process.stdout.write(redacted(text));
+}
 
 interface StatusCliOptions extends DistributedFlags {
   json?: boolean;
@@ -24,10 +30,10 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
     const status = await jobStatus(options.queue, options.job);
     const summary = options.store ? await summarizeJob(options.store, options.job) : undefined;
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ ...status, ...(summary && { summary }) })}\n`);
+      print(`${JSON.stringify({ ...status, ...(summary && { summary }) })}\n`);
     } else {
-      if (summary) process.stdout.write(formatSummary(summary, { title: `job ${options.job}` }));
-      process.stdout.write(formatJobStatus(status));
+      if (summary) print(formatSummary(summary, { title: `job ${options.job}` }));
+      print(formatJobStatus(status));
     }
     return EXIT.ok;
   } catch (error) {
@@ -87,7 +93,7 @@ Examples:
         const input = journal.getMeta('input');
         const lastRun = journal.getMeta('last_run_at');
         if (options.json) {
-          process.stdout.write(
+          print(
             `${JSON.stringify({ db, input: input ?? null, lastRunAt: lastRun ?? null, runner: runner ?? null, ...summary })}\n`,
           );
           return;
@@ -110,7 +116,7 @@ Examples:
           out.push(
             `  ${''.padEnd(10)} dogged retry-failed ${db} gives the failed lines another chance`,
           );
-        process.stdout.write(`${out.join('\n')}\n`);
+        print(`${out.join('\n')}\n`);
       } finally {
         journal.close();
       }
