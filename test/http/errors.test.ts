@@ -76,7 +76,7 @@ describe('the error taxonomy', () => {
       url: 'http://u:p@127.0.0.1/x',
       cause: raw('X'),
     });
-    expect(e.url).toBe('http://127.0.0.1/x');
+    expect(e.url).toBe('http://***@127.0.0.1/x');
     expect(e.code).toBe('ERR_DOGGED_READ_TIMEOUT');
     expect(e.attempts).toBe(1);
     expect(e).toBeInstanceOf(DoggedError);
