@@ -18,7 +18,7 @@ export interface DoggedErrorOptions {
   cause?: unknown;
   /** The request's method, upper case. */
   method?: string;
-  /** The request's URL, credentials removed. */
+  /** The request's URL, credentials shown as `***@`. */
   url?: string;
   /** Attempts made when this error was raised. @default 1 */
   attempts?: number;
@@ -30,7 +30,7 @@ export { redactUrl } from './redact.js';
 
 /**
  * The base of every dogged HTTP error: a stable `code`, whether a retry may help (`retriable`),
- * the request (`method`, `url` without credentials), `attempts`, `phase` and `cause`.
+ * the request (`method`, `url` with its credentials shown as `***@`), `attempts`, `phase` and `cause`.
  *
  * @example
  * try { await get(url) } catch (err) {
@@ -144,7 +144,7 @@ brand(IncompleteBodyError, 'IncompleteBodyError');
 
 /** What a proxy error knows about the proxy. */
 export interface ProxyErrorOptions extends DoggedErrorOptions {
-  /** The proxy's URL; credentials are removed before it is stored. */
+  /** The proxy's URL; credentials are replaced by `***@` before it is stored. */
   proxy?: string;
   /** The status the proxy answered a CONNECT with, when it answered. */
   proxyStatus?: number;

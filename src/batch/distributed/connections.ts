@@ -6,7 +6,7 @@ import { QueueUnavailableError, StoreUnavailableError } from './errors.js';
 
 /** Where the queue is: ioredis options parsed from `redis://[user:pass@]host[:port][/db]`. */
 export interface QueueLocation {
-  /** The URL without credentials, for messages. */
+  /** The URL with its credentials shown as `***@`, for messages. */
   readonly where: string;
   readonly options: RedisOptions;
 }
