@@ -271,12 +271,23 @@ describe('a distributed batch with a Redis and a PostgreSQL password', () => {
     const withCreds = target.url.replace('http://', `http://user:${URL_PW}@`);
     const input = writeLines(dir, 'd.txt', [`${withCreds}/flaky/d1`, `${target.url}/flaky/d2`]);
     const job = ['--queue', queue, '--store', store, '--job', 'secrets'];
-    const enqueued = await runCli(['batch', input, ...job, '--enqueue-only', '--backoff', '5ms']);
+    const headers = ['-H', `Authorization: Bearer ${HEADER_TOKEN}`, '-H', `X-Api-Key: ${API_KEY}`];
+    const enqueued = await runCli([
+      'batch',
+      input,
+      ...job,
+      ...headers,
+      '--secret-header',
+      'x-api-key',
+      '--enqueue-only',
+      '--backoff',
+      '5ms',
+    ]);
     expect(enqueued.code, enqueued.stderr).toBe(0);
     expect(enqueued.stdout).toContain(
       `dogged worker --queue ${box.queue.replace('redis://', 'redis://***@')}`,
     );
-    const secrets = [REDIS_PW, PG_PW, URL_PW];
+    const secrets = [REDIS_PW, PG_PW, URL_PW, HEADER_TOKEN, API_KEY];
     expectNoSecret(enqueued.stdout + enqueued.stderr, secrets, '--enqueue-only');
 
     const worker = startCli([
@@ -302,6 +313,23 @@ describe('a distributed batch with a Redis and a PostgreSQL password', () => {
     const status = await runCli(['status', '--queue', queue, '--job', 'secrets', '--store', store]);
     expect(status.code, status.stderr).toBe(0);
     expectNoSecret(status.stdout + status.stderr, secrets, 'dogged status');
+    // --json prints the job's config: its -H values are shown as ***.
+    const statusJson = await runCli([
+      'status',
+      '--queue',
+      queue,
+      '--job',
+      'secrets',
+      '--json',
+      '--secret-header',
+      'X-Api-Key',
+    ]);
+    expect(statusJson.code, statusJson.stderr).toBe(0);
+    expect(JSON.parse(statusJson.stdout).config.headers).toEqual({
+      authorization: '***',
+      'x-api-key': '***',
+    });
+    expectNoSecret(statusJson.stdout + statusJson.stderr, secrets, 'dogged status --json');
     const exported = await runCli([
       'export',
       '--store',

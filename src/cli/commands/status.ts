@@ -3,7 +3,8 @@ import type { Journal as JournalType } from '../../batch/journal.js';
 import { formatDuration } from '../../retry/describe.js';
 import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
-import { redacted } from '../redaction.js';
+import { addSecretHeaderFlag } from '../parse.js';
+import { redacted, redactor } from '../redaction.js';
 
 /** Writes to stdout through the redactor. */
 function print(text: string): void {
@@ -30,7 +31,8 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
     const status = await jobStatus(options.queue, options.job);
     const summary = options.store ? await summarizeJob(options.store, options.job) : undefined;
     if (options.json) {
-      print(`${JSON.stringify({ ...status, ...(summary && { summary }) })}\n`);
+      const config = { ...status.config, headers: redactor.headers(status.config.headers) };
+      print(`${JSON.stringify({ ...status, config, ...(summary && { summary }) })}\n`);
     } else {
       if (summary) print(formatSummary(summary, { title: `job ${options.job}` }));
       print(formatJobStatus(status));
@@ -44,7 +46,7 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
 
 /** `dogged status run.sqlite`: where a batch stands, running or not. */
 export function statusCommand(): Command {
-  return new Command('status')
+  return addSecretHeaderFlag(new Command('status'))
     .description(
       'Show where a batch stands: lines per state, status codes, why lines failed, retries, hosts, and whether a runner is at work.',
     )
