@@ -310,37 +310,22 @@ describe('a distributed batch with a Redis and a PostgreSQL password', () => {
     expect(worker.stderr()).toContain('GET http://***@127.0.0.1:');
     expectNoSecret(worker.stdout() + worker.stderr(), secrets, 'dogged worker');
 
-    const status = await runCli(['status', '--queue', queue, '--job', 'secrets', '--store', store]);
-    expect(status.code, status.stderr).toBe(0);
-    expectNoSecret(status.stdout + status.stderr, secrets, 'dogged status');
+    /** Runs a command that must succeed and print no secret. */
+    const clean = async (args: string[]): Promise<string> => {
+      const run = await runCli(args);
+      expect(run.code, run.stderr).toBe(0);
+      expectNoSecret(run.stdout + run.stderr, secrets, `dogged ${args[0]}`);
+      return run.stdout;
+    };
+    const where = ['--queue', queue, '--job', 'secrets'];
+    await clean(['status', ...where, '--store', store]);
     // --json prints the job's config: its -H values are shown as ***.
-    const statusJson = await runCli([
-      'status',
-      '--queue',
-      queue,
-      '--job',
-      'secrets',
-      '--json',
-      '--secret-header',
-      'X-Api-Key',
-    ]);
-    expect(statusJson.code, statusJson.stderr).toBe(0);
-    expect(JSON.parse(statusJson.stdout).config.headers).toEqual({
+    const statusJson = await clean(['status', ...where, '--json', '--secret-header', 'X-Api-Key']);
+    expect(JSON.parse(statusJson).config.headers).toEqual({
       authorization: '***',
       'x-api-key': '***',
     });
-    expectNoSecret(statusJson.stdout + statusJson.stderr, secrets, 'dogged status --json');
-    const exported = await runCli([
-      'export',
-      '--store',
-      store,
-      '--job',
-      'secrets',
-      '--format',
-      'csv',
-    ]);
-    expect(exported.code, exported.stderr).toBe(0);
-    expectNoSecret(exported.stdout + exported.stderr, secrets, 'dogged export');
+    await clean(['export', '--store', store, '--job', 'secrets', '--format', 'csv']);
     const unreachable = await runCli([
       'batch',
       input,
