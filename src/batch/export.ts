@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { Redactor } from '../http/redact.js';
 import type { Journal } from './journal.js';
 import type { HistoryEntry, LineState } from './journal-schema.js';
 
@@ -46,6 +47,28 @@ export interface ExportOptions {
    * @example { states: ['failed'] }
    */
   states?: readonly LineState[];
+  /**
+   * Export what the journal holds as it is: URL credentials, `raw` lines, error messages and
+   * the values of secret response headers (`Set-Cookie`...). Off, each is redacted (`***@` in
+   * URLs, `***` for header values). CSV cells are escaped against formulas either way.
+   * @default false
+   * @example { includeSecrets: true }
+   */
+  includeSecrets?: boolean;
+  /**
+   * Header names whose values are redacted, besides `Authorization`, `Proxy-Authorization`,
+   * `Cookie` and `Set-Cookie` (ignored with `includeSecrets`).
+   * @default []
+   * @example { secretHeaders: ['x-session-token'] }
+   */
+  secretHeaders?: readonly string[];
+}
+
+/** The redactor an export applies, or undefined with `includeSecrets`. */
+export function exportRedactor(options: ExportOptions): Redactor | undefined {
+  return options.includeSecrets
+    ? undefined
+    : new Redactor({ secretHeaders: options.secretHeaders ?? [] });
 }
 
 /**
@@ -109,6 +132,7 @@ export function* exportRecords(
   options: ExportOptions = {},
 ): Generator<ExportRecord> {
   const states = statesOf(options);
+  const redactor = exportRedactor(options);
   const where =
     states.length === STATES.length ? '' : `WHERE r.state IN (${states.map(() => '?').join(', ')})`;
   const sql = `SELECT r.line, r.key, r.method, r.url, r.raw, r.state, r.status, r.reason, r.error_code, r.error_message,
@@ -130,26 +154,36 @@ export function* exportRecords(
           : null,
       },
       options.bodies ?? false,
+      redactor,
     );
 }
 
-/** A line's export record from its row (history and headers parsed), with its body or not. */
+/**
+ * A line's export record from its row (history and headers parsed), with its body or not;
+ * credentials and secret header values redacted by `redactor` (none without one).
+ */
 export function recordOf(
   row: ExportRow<HistoryEntry[], Record<string, string | string[]>>,
   bodies: boolean,
+  redactor: Redactor | undefined,
 ): ExportRecord {
+  const text = (value: string | null): string | null =>
+    value === null || !redactor ? value : redactor.text(value);
   const record: ExportRecord = {
     line: row.line,
     key: row.key,
     method: row.method,
-    url: row.url,
+    url: row.url === null || !redactor ? row.url : redactor.url(row.url),
     state: row.state,
     status: row.status,
     reason: row.reason,
-    error: row.error_code ? { code: row.error_code, message: row.error_message } : null,
+    error: row.error_code ? { code: row.error_code, message: text(row.error_message) } : null,
     attempts: row.attempts,
     history: row.history ?? [],
-    headers: row.response_headers,
+    headers:
+      row.response_headers && redactor
+        ? redactor.headers(row.response_headers)
+        : row.response_headers,
     bodySize: row.body_size,
     bodyPath: row.body_path,
     firstAttemptAt: iso(row.first_attempt_at),
@@ -157,7 +191,7 @@ export function recordOf(
     ttfbMs: round(row.ttfb_ms),
     durationMs: round(row.duration_ms),
   };
-  if (row.raw !== null) record.raw = row.raw;
+  if (row.raw !== null) record.raw = text(row.raw) as string;
   if (bodies) {
     if (row.body) {
       const { text, encoding } = decodeBody(row.body);
@@ -190,13 +224,24 @@ export const CSV_COLUMNS = [
   'duration_ms',
 ] as const;
 
-function csvCell(value: unknown): string {
+/**
+ * One CSV cell (RFC 4180). A text that a spreadsheet would run as a formula (it starts with `=`,
+ * `+`, `-`, `@`, a tab or a carriage return) gets a `'` in front and is quoted, as OWASP's CSV
+ * injection rule says; a text holding a quote, a comma, a semicolon (the separator of some
+ * locales), a tab or a line break is quoted, so no separator inside it starts a new cell.
+ */
+export function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
+  if (typeof value === 'number') return String(value);
   const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  if (/^[=+\-@\t\r]/.test(text)) return `"'${text.replaceAll('"', '""')}"`;
+  return /[",;\t\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** One CSV row (RFC 4180), with `body` and `body_encoding` columns when bodies are exported. */
+/**
+ * One CSV row (RFC 4180), with `body` and `body_encoding` columns when bodies are exported.
+ * Cells are escaped against formula injection ({@link csvCell}).
+ */
 export function toCsvRow(record: ExportRecord, withBodies: boolean): string {
   const cells: unknown[] = [
     record.line,

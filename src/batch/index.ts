@@ -37,6 +37,7 @@ export {
 } from './errors.js';
 export {
   CSV_COLUMNS,
+  csvCell,
   type ExportOptions,
   type ExportRecord,
   exportRecords,

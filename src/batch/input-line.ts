@@ -1,4 +1,5 @@
 import { hash, randomUUID } from 'node:crypto';
+import { redactUrl } from '../http/redact.js';
 import { truncate } from '../retry/describe.js';
 
 /** One request of a batch, as parsed from an input line. */
@@ -34,7 +35,7 @@ function checkUrl(text: string): { url: string; host: string } | string {
   try {
     url = new URL(text);
   } catch {
-    return `not an absolute URL: ${JSON.stringify(truncate(text, 200))}`;
+    return `not an absolute URL: ${JSON.stringify(truncate(redactUrl(text) ?? text, 200))}`;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     return `only http and https URLs are supported, got ${url.protocol}`;

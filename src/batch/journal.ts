@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
@@ -74,6 +75,35 @@ export interface JournalOpenOptions {
    * @example Journal.open('run.sqlite', { readonly: true })
    */
   readonly?: boolean;
+}
+
+/**
+ * Creates the journal file, empty, readable and writable by its owner only (0600, whatever the
+ * umask): it holds the URLs, headers and bodies of the batch. SQLite gives its `-wal` and `-shm`
+ * files the mode of the database file, so they are 0600 too. An existing file is left as it is
+ * (its mode included); the file is opened exclusively (`wx`), so a link planted in its place is
+ * not followed. Returns false when the file already existed.
+ */
+export function createJournalFile(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'ENOENT')
+      throw new Error(
+        `its directory ${dirname(path)} does not exist (dogged creates no directory for a journal)`,
+        { cause: error },
+      );
+    throw error;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 /**
@@ -154,6 +184,9 @@ export class Journal {
       throw new JournalFormatError(`${path} does not exist (no batch has run with --db ${path})`);
     let db: Database.Database;
     try {
+      // An in-memory or temporary database (':memory:', '') has no file to create.
+      if (!readonly && path !== '' && path !== ':memory:' && !path.startsWith('file:'))
+        createJournalFile(path);
       db = openDatabase(path, { readonly, fileMustExist: readonly });
     } catch (error) {
       throw new JournalFormatError(`cannot open ${path}: ${(error as Error).message}`, {

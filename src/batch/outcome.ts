@@ -1,4 +1,5 @@
 import type { RetryPolicy } from '../http/policy.js';
+import { redactText, redactUrl } from '../http/redact.js';
 import { describeError } from '../retry/describe.js';
 import type { StoredBody } from './bodies.js';
 import type { AttemptResult, Decision } from './decide.js';
@@ -47,7 +48,8 @@ export function outcomeOf(
     history: decision.history,
     status: decision.status,
     errorCode: decision.errorCode,
-    errorMessage: decision.errorMessage,
+    // Kept for reports only: never a credential, whatever error produced it.
+    errorMessage: decision.errorMessage === null ? null : redactText(decision.errorMessage),
     reason: decision.reason,
     responseHeaders:
       final && result.kind === 'response'
@@ -85,12 +87,15 @@ export function retryEventOf(
     line: line.line,
     key: line.key ?? undefined,
     method: line.method,
-    url: line.url,
+    url: redactUrl(line.url) ?? line.url,
     attempt,
     maxAttempts,
     status: decision.status ?? undefined,
     errorCode: decision.errorCode ?? undefined,
-    message: result.kind === 'response' ? `HTTP ${result.status}` : describeError(result.error),
+    message:
+      result.kind === 'response'
+        ? `HTTP ${result.status}`
+        : redactText(describeError(result.error)),
     delayMs: decision.delayMs ?? 0,
     delaySource: decision.delaySource ?? 'backoff',
     held: decision.held,

@@ -31,6 +31,7 @@ export interface BatchRetryEvent {
   readonly line: number;
   readonly key: string | undefined;
   readonly method: string;
+  /** The line's URL, credentials shown as `***@` (events are for printing). */
   readonly url: string;
   /** The attempt that failed, from 1. */
   readonly attempt: number;

@@ -13,6 +13,7 @@ import type { BatchResult } from '../batch/runner.js';
 import { formatDuration } from '../retry/describe.js';
 import { EXIT, exitCodeForCommand, printError } from './exit-codes.js';
 import {
+  addSecretHeaderFlag,
   collect,
   headersFrom,
   integer,
@@ -22,6 +23,7 @@ import {
 } from './parse.js';
 import { createProgressView } from './progress-view.js';
 import { readProxyFile } from './proxies.js';
+import { redacted, redactedArgs, redactor, shownUrl } from './redaction.js';
 import {
   addRetryFlags,
   addTimeoutFlag,
@@ -41,6 +43,7 @@ export interface RunFlags extends Partial<RetryFlags> {
   proxies?: string;
   bodies?: string;
   header?: string[];
+  secretHeader?: string[];
   maxWait?: number;
   progressInterval?: number;
   quiet?: boolean;
@@ -146,6 +149,7 @@ export function addRunFlags(command: Command): Command {
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'print every retry to stderr')
     .option('--json', 'print the summary as JSON on stdout');
+  addSecretHeaderFlag(command);
   addTimeoutFlag(command);
   addRetryFlags(command, { retries: 5, maxRetryAfter: '24h' });
   return command;
@@ -177,9 +181,17 @@ function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
-/** The command line that was run, for "resume with" hints. */
+/**
+ * The command line that was run, for "resume with" hints: URL credentials and the values of
+ * secret headers are shown as `***`, with a note to give them again.
+ */
 export function thisCommandLine(): string {
-  return ['dogged', ...process.argv.slice(2)].map(shellQuote).join(' ');
+  const args = process.argv.slice(2);
+  const shown = redactedArgs(args);
+  const line = ['dogged', ...shown].map(shellQuote).join(' ');
+  return shown.some((arg, i) => arg !== args[i])
+    ? `${line}\n  (secrets are shown as ***: give them again)`
+    : line;
 }
 
 /** The options of a distributed batch, from the same flags. */
@@ -227,11 +239,24 @@ export async function runFromFlags(
   const { formatSummary } = await import('../batch/summary-format.js');
   const policy = retryFlags(flags, { retries: 5 });
   const { maxRetryAfter, ...retry } = policyOptions(policy);
-  const proxies = flags.proxies ? readProxyFile(flags.proxies) : undefined;
+  // Remembered flags (retry-failed) were not on the command line: their secrets count too.
+  for (const [name, value] of Object.entries(headersFrom(flags.header)))
+    redactor.addHeader(name, value);
+  if (target.kind === 'distributed')
+    for (const url of [target.queue, target.store]) redactor.addUrl(url);
+  let proxies: string[] | undefined;
+  try {
+    proxies = flags.proxies ? readProxyFile(flags.proxies) : undefined;
+  } catch (error) {
+    printError(commandName, error);
+    return EXIT.usage;
+  }
   const view = createProgressView({
     ...(flags.quiet !== undefined && { quiet: flags.quiet }),
     intervalMs: flags.progressInterval ?? 2000,
   });
+  /** Every line printed above the progress goes through the redactor. */
+  const log = (line: string): void => view.log(redacted(line));
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -243,7 +268,7 @@ export async function runFromFlags(
       );
       process.exit(EXIT.interrupted);
     }
-    view.log(
+    log(
       `dogged ${commandName}: ${signal}: stopping; letting the requests in flight finish (press Ctrl-C again to stop at once)`,
     );
     controller.abort();
@@ -251,7 +276,7 @@ export async function runFromFlags(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const onRetry = (e: BatchRetryEvent): void =>
-    view.log(
+    log(
       e.held
         ? `${e.method} ${e.url} (line ${e.line}) held by its host: ${e.message}; again in ${formatDuration(e.delayMs)} (${e.delaySource}; no retry spent)`
         : `${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt}${Number.isFinite(e.maxAttempts) ? `/${e.maxAttempts}` : ''} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
@@ -311,16 +336,20 @@ export async function runFromFlags(
   if (target.kind === 'distributed' && target.enqueueOnly) {
     const c = result.counts;
     process.stdout.write(
-      flags.json
-        ? `${JSON.stringify({ end: 'enqueued', job: target.job, ...result.summary })}\n`
-        : `job ${target.job}: ${result.summary.total.toLocaleString('en-US')} lines recorded, ${c.pending.toLocaleString('en-US')} waiting for workers (dogged worker --queue ${target.queue} --store ...)\n`,
+      redacted(
+        flags.json
+          ? `${JSON.stringify({ end: 'enqueued', job: target.job, ...result.summary })}\n`
+          : `job ${target.job}: ${result.summary.total.toLocaleString('en-US')} lines recorded, ${c.pending.toLocaleString('en-US')} waiting for workers (dogged worker --queue ${shownUrl(target.queue)} --store ...)\n`,
+      ),
     );
     return EXIT.ok;
   }
   process.stdout.write(
-    flags.json
-      ? `${JSON.stringify({ end: result.end, elapsedMs: Math.round(result.elapsedMs), attemptsThisRun: result.attempts, recovered: result.recovered, ...result.summary })}\n`
-      : formatSummary(result.summary, { title, elapsedMs: result.elapsedMs }),
+    redacted(
+      flags.json
+        ? `${JSON.stringify({ end: result.end, elapsedMs: Math.round(result.elapsedMs), attemptsThisRun: result.attempts, recovered: result.recovered, ...result.summary })}\n`
+        : formatSummary(result.summary, { title, elapsedMs: result.elapsedMs }),
+    ),
   );
   const left = result.counts.pending + result.counts.in_flight;
   if (result.end === 'interrupted') {

@@ -18,6 +18,7 @@ import {
   TLSError,
   TotalTimeoutError,
 } from '../http/errors.js';
+import { redacted } from './redaction.js';
 
 /**
  * dogged's exit codes. Where curl has a code for the same failure, dogged uses curl's, so
@@ -96,8 +97,8 @@ export function exitCodeForCommand(error: unknown): number {
   return code === EXIT.internal && error instanceof TypeError ? EXIT.usage : code;
 }
 
-/** Prints `dogged <command>: <message>` to stderr. */
+/** Prints `dogged <command>: <message>` to stderr, secrets redacted. */
 export function printError(command: string, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`dogged ${command}: ${message}\n`);
+  process.stderr.write(`dogged ${command}: ${redacted(message)}\n`);
 }

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 import { createProgram } from './program.js';
+import { primeRedactor, redacted } from './redaction.js';
+
+// Before anything can be printed: what in the arguments is secret.
+primeRedactor(process.argv.slice(2));
 
 createProgram()
   .parseAsync(process.argv)
@@ -7,7 +11,7 @@ createProgram()
     // Commands map the failures they expect to documented exit codes; anything that reaches
     // here is unexpected (exit 1, as documented), shown with its stack for the bug report.
     process.stderr.write(
-      `dogged: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `dogged: unexpected error: ${redacted(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
     process.exitCode = 1;
   });

@@ -2,7 +2,8 @@
  * Parsers for option values, shared by the subcommands. Each throws commander's
  * `InvalidArgumentError`, so a bad value is a usage error (exit 2) naming the option.
  */
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import { redactor, shownHeader } from './redaction.js';
 
 const UNITS: Readonly<Record<string, number>> = {
   ms: 1,
@@ -67,7 +68,9 @@ export function parseHeader(text: string): [string, string] {
   const colon = text.indexOf(':');
   const name = colon > 0 ? text.slice(0, colon).trim() : '';
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
-    throw new InvalidArgumentError(`${JSON.stringify(text)} is not a header; write 'Name: value'`);
+    throw new InvalidArgumentError(
+      `${JSON.stringify(shownHeader(text))} is not a header; write 'Name: value'`,
+    );
   return [name.toLowerCase(), text.slice(colon + 1).trim()];
 }
 
@@ -79,4 +82,23 @@ export function headersFrom(list: readonly string[] | undefined): Record<string,
     headers[name] = value;
   }
   return headers;
+}
+
+/**
+ * Adds `--secret-header NAME` (repeatable): the values of that header are redacted wherever the
+ * command prints them, besides Authorization, Proxy-Authorization, Cookie and Set-Cookie.
+ */
+export function addSecretHeaderFlag(command: Command): Command {
+  return command.option(
+    '--secret-header <name>',
+    'redact the values of this header wherever they would be printed or exported, besides Authorization, Proxy-Authorization, Cookie and Set-Cookie (repeatable)',
+    (value: string, previous: string[] | undefined) => {
+      try {
+        redactor.addSecretHeader(value);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+      return collect(value.toLowerCase(), previous);
+    },
+  );
 }

@@ -8,6 +8,7 @@ import { planCommand } from './commands/plan.js';
 import { retryFailedCommand } from './commands/retry-failed.js';
 import { statusCommand } from './commands/status.js';
 import { workerCommand } from './commands/worker.js';
+import { redacted } from './redaction.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -18,6 +19,8 @@ function packageVersion(): string {
 
 /** commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl. */
 function usageExitCodes(command: Command): Command {
+  // commander echoes a rejected value in its message: it goes through the redactor too.
+  command.configureOutput({ outputError: (text, write) => write(redacted(text)) });
   return command.showHelpAfterError().exitOverride((err) => {
     if (
       err.code === 'commander.helpDisplayed' ||

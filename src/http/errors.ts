@@ -1,5 +1,6 @@
 import { brand } from '../retry/brand.js';
 import { describeError, formatDuration } from '../retry/describe.js';
+import { redactText, redactUrl } from './redact.js';
 
 /**
  * Where a request was when it failed; it decides whether retrying is safe.
@@ -17,7 +18,7 @@ export interface DoggedErrorOptions {
   cause?: unknown;
   /** The request's method, upper case. */
   method?: string;
-  /** The request's URL, credentials removed. */
+  /** The request's URL, credentials shown as `***@`. */
   url?: string;
   /** Attempts made when this error was raised. @default 1 */
   attempts?: number;
@@ -25,27 +26,11 @@ export interface DoggedErrorOptions {
   phase?: RequestPhase;
 }
 
-/** Removes `user:password@` from a URL for messages, logs and history. */
-export function redactUrl(url: string | URL | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  const text = String(url);
-  // Cheap check first: most URLs carry no credentials.
-  const at = text.indexOf('@');
-  if (at < 0) return text;
-  try {
-    const parsed = new URL(text);
-    if (!parsed.username && !parsed.password) return text;
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.href;
-  } catch {
-    return text.replace(/\/\/[^/@]*@/, '//');
-  }
-}
+export { redactUrl } from './redact.js';
 
 /**
  * The base of every dogged HTTP error: a stable `code`, whether a retry may help (`retriable`),
- * the request (`method`, `url` without credentials), `attempts`, `phase` and `cause`.
+ * the request (`method`, `url` with its credentials shown as `***@`), `attempts`, `phase` and `cause`.
  *
  * @example
  * try { await get(url) } catch (err) {
@@ -64,7 +49,8 @@ export class DoggedError extends Error {
   readonly phase: RequestPhase;
 
   constructor(message: string, options: DoggedErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Whoever built the message, it never carries URL credentials or secret header values.
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.method = options.method;
     this.url = redactUrl(options.url);
     this.attempts = options.attempts ?? 1;
@@ -158,7 +144,7 @@ brand(IncompleteBodyError, 'IncompleteBodyError');
 
 /** What a proxy error knows about the proxy. */
 export interface ProxyErrorOptions extends DoggedErrorOptions {
-  /** The proxy's URL; credentials are removed before it is stored. */
+  /** The proxy's URL; credentials are replaced by `***@` before it is stored. */
   proxy?: string;
   /** The status the proxy answered a CONNECT with, when it answered. */
   proxyStatus?: number;

@@ -6,7 +6,7 @@ import type { DoggedResponse } from './response.js';
 /** What `beforeRequest` hooks see; they may change `headers` in place. */
 export interface BeforeRequestContext {
   readonly method: string;
-  /** The URL, credentials removed. */
+  /** The URL, credentials shown as `***@`. */
   readonly url: string;
   /** The attempt about to be made, from 1. */
   readonly attempt: number;

@@ -60,6 +60,14 @@ export { NoProxyAvailableError, ProxyAuthError } from './proxy-errors.js';
 export { type ProxyEntry, type ProxyPick, ProxyPool } from './proxy-pool.js';
 export type { ProxyPoolOptions, ProxyStrategy, WhenAllBenched } from './proxy-pool-options.js';
 export type { ProxyStatistics } from './proxy-statistics.js';
+export {
+  DEFAULT_SECRET_HEADERS,
+  REDACTED,
+  Redactor,
+  type RedactorOptions,
+  redactHeaders,
+  redactText,
+} from './redact.js';
 export { DoggedResponse } from './response.js';
 export { formatHttpDate, parseHttpDate, parseRetryAfter } from './retry-after.js';
 export {

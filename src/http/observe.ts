@@ -7,7 +7,7 @@ import { describeStatus } from './status.js';
 /** Published on `dogged:retry` before each sleep, and passed to `beforeRetry` hooks. */
 export interface RetryEvent {
   readonly method: string;
-  /** The URL, credentials removed. */
+  /** The URL, credentials shown as `***@`. */
   readonly url: string;
   /** The attempt that just failed, from 1. */
   readonly attempt: number;

@@ -1,7 +1,6 @@
 import { inspect } from 'node:util';
 import { uniform } from '../retry/random.js';
 import { showValue } from '../retry/validate.js';
-import { redactUrl } from './errors.js';
 import {
   type ProxyPoolOptions,
   type ProxyStrategy,
@@ -10,6 +9,7 @@ import {
   type WhenAllBenched,
 } from './proxy-pool-options.js';
 import { type ProxyState, type ProxyStatistics, snapshot } from './proxy-statistics.js';
+import { redactText, redactUrl } from './redact.js';
 
 /**
  * One proxy of a pool, as the rest of the world sees it: its URL without credentials. (The
@@ -297,7 +297,7 @@ export class ProxyPool {
     const s = this.#state(proxy);
     s.failures++;
     s.consecutiveFailures++;
-    s.lastProblem = details.reason === undefined ? 'failed' : redactAll(details.reason);
+    s.lastProblem = details.reason === undefined ? 'failed' : redactText(details.reason);
     if (s.benchedUntil > this.#options.clock.now()) return true;
     if (details.fatal !== true && s.consecutiveFailures < this.#options.maxFailures) return false;
     s.consecutiveFailures = 0;
@@ -335,9 +335,4 @@ export class ProxyPool {
   [inspect.custom](): string {
     return `ProxyPool ${inspect(this.toJSON())}`;
   }
-}
-
-/** Removes `user:password@` from every URL inside a text. */
-function redactAll(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
 }

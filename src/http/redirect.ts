@@ -8,7 +8,7 @@ export interface Target {
   readonly origin: string;
   /** Path and query. */
   readonly path: string;
-  /** The URL for messages, logs and history: credentials removed. */
+  /** The URL for messages, logs and history: credentials shown as `***@`. */
   readonly url: string;
   readonly headers: HeaderRecord;
   readonly body: PreparedBody;

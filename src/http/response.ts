@@ -53,7 +53,7 @@ export class DoggedResponse {
   readonly #offset: number;
   /** How to resume this body after a cut, when the server allows it. */
   #validators: Validators | undefined;
-  /** The final URL (credentials removed). */
+  /** The final URL (credentials shown as `***@`). */
   readonly url: string;
   /** The request method. */
   readonly method: string;

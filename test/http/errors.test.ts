@@ -76,7 +76,7 @@ describe('the error taxonomy', () => {
       url: 'http://u:p@127.0.0.1/x',
       cause: raw('X'),
     });
-    expect(e.url).toBe('http://127.0.0.1/x');
+    expect(e.url).toBe('http://***@127.0.0.1/x');
     expect(e.code).toBe('ERR_DOGGED_READ_TIMEOUT');
     expect(e.attempts).toBe(1);
     expect(e).toBeInstanceOf(DoggedError);
@@ -95,9 +95,9 @@ describe('the error taxonomy', () => {
     expect(e.retriable).toBe(false);
   });
 
-  it('redactUrl removes credentials only', () => {
+  it('redactUrl replaces credentials only, with ***@', () => {
     expect(redactUrl('http://user:secret@127.0.0.1:8080/a?b=1')).toBe(
-      'http://127.0.0.1:8080/a?b=1',
+      'http://***@127.0.0.1:8080/a?b=1',
     );
     expect(redactUrl('http://127.0.0.1/a@b')).toBe('http://127.0.0.1/a@b');
     expect(redactUrl(undefined)).toBeUndefined();

@@ -269,7 +269,7 @@ describe('RetryPolicy (urllib3 semantics)', () => {
       url: 'http://user:secret@127.0.0.1:1/x',
       error: net('ECONNREFUSED'),
     });
-    expect(p.history[0]?.url).toBe('http://127.0.0.1:1/x');
+    expect(p.history[0]?.url).toBe('http://***@127.0.0.1:1/x');
     expect(JSON.stringify(p.history)).not.toContain('secret');
   });
 

@@ -115,7 +115,7 @@ describe('proxies from the environment', () => {
 
   it('says which variable holds a bad proxy URL, without its password', () => {
     expect(() => envSession({ HTTPS_PROXY: 'ftp://user:hunter2@127.0.0.1:2121' })).toThrow(
-      'HTTPS_PROXY="ftp://127.0.0.1:2121/" is not a proxy URL such as http://127.0.0.1:3128 (ProxyPool: urls[0] must be an http or https proxy URL, got ftp:)',
+      'HTTPS_PROXY="ftp://***@127.0.0.1:2121" is not a proxy URL such as http://127.0.0.1:3128 (ProxyPool: urls[0] must be an http or https proxy URL, got ftp:)',
     );
   });
 });

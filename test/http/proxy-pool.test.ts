@@ -67,7 +67,7 @@ describe('ProxyPool options', () => {
 
   it('never shows credentials in a validation error', () => {
     expect(() => new ProxyPool(['http://user:hunter2@127.0.0.1:3001/x'])).toThrow(
-      /got "http:\/\/127.0.0.1:3001\/x"/,
+      /got "http:\/\/\*\*\*@127.0.0.1:3001\/x"/,
     );
     let message = '';
     try {

@@ -225,7 +225,7 @@ describe('logging', () => {
     const { stdout, stderr } = await runFixture('debug');
     const port = /port (\d+) status 200 attempts 2/.exec(stdout)?.[1];
     expect(port).toBeDefined();
-    const url = `http://127.0.0.1:${port}/flaky/log?fail=1`;
+    const url = `http://***@127.0.0.1:${port}/flaky/log?fail=1`;
     expect(stderr.trim().split('\n')).toEqual([
       `dogged warn: GET ${url} attempt 1/4 failed: 503 Service Unavailable; retrying in 0 ms (backoff)`,
       `dogged debug: GET ${url} answered 200 OK (attempt 2)`,
@@ -322,9 +322,13 @@ describe('credentials in the URL', () => {
       );
       expect(statusError).toBeInstanceOf(MaxRetryError);
       const maxRetry = statusError as MaxRetryError;
-      expect(maxRetry.url).toBe(`${chaos.url}/status/503`);
-      expect(maxRetry.history.map((h) => h.url)).toEqual(Array(4).fill(`${chaos.url}/status/503`));
-      expect((maxRetry.response as DoggedResponse).url).toBe(`${chaos.url}/status/503`);
+      // Credentials are shown as ***@ (they were there; what they are is not shown).
+      const shown = (url: string): string => url.replace('http://', 'http://***@');
+      expect(maxRetry.url).toBe(shown(`${chaos.url}/status/503`));
+      expect(maxRetry.history.map((h) => h.url)).toEqual(
+        Array(4).fill(shown(`${chaos.url}/status/503`)),
+      );
+      expect((maxRetry.response as DoggedResponse).url).toBe(shown(`${chaos.url}/status/503`));
 
       const resetError = await rejectionOf(session.get(withCredentials(`${chaos.url}/reset`)));
       const refused = await rejectionOf(
@@ -334,10 +338,10 @@ describe('credentials in the URL', () => {
       const bodyError = await rejectionOf(cut.text());
       expect(bodyError).toMatchObject({
         name: 'IncompleteBodyError',
-        url: `${chaos.url}/truncate`,
+        url: shown(`${chaos.url}/truncate`),
       });
       const ok = await session.get(withCredentials(`${chaos.url}/flaky/c1?fail=1`));
-      expect(ok.url).toBe(`${chaos.url}/flaky/c1?fail=1`);
+      expect(ok.url).toBe(shown(`${chaos.url}/flaky/c1?fail=1`));
       await ok.text();
 
       for (const value of [

@@ -1,12 +1,12 @@
 import type { ConnectionOptions } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import type { PoolConfig } from 'pg';
-import { redactUrl } from '../../http/errors.js';
+import { redactText, redactUrl } from '../../http/redact.js';
 import { QueueUnavailableError, StoreUnavailableError } from './errors.js';
 
 /** Where the queue is: ioredis options parsed from `redis://[user:pass@]host[:port][/db]`. */
 export interface QueueLocation {
-  /** The URL without credentials, for messages. */
+  /** The URL with its credentials shown as `***@`, for messages. */
   readonly where: string;
   readonly options: RedisOptions;
 }
@@ -30,12 +30,16 @@ export function parseQueueUrl(text: string): QueueLocation {
     url = new URL(text);
   } catch {
     throw new TypeError(
-      `--queue must be a URL such as redis://127.0.0.1:6379/0, got ${JSON.stringify(text)}`,
+      `--queue must be a URL such as redis://127.0.0.1:6379/0 (a password holding / # ? @ must be percent-encoded), got ${JSON.stringify(redactUrl(text))}`,
     );
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
     throw new TypeError(
       `--queue must be a redis:// or rediss:// URL, got ${JSON.stringify(redactUrl(text))}`,
+    );
+  if (url.hash || url.search)
+    throw new TypeError(
+      `--queue must be redis://[user:password@]HOST:PORT/DB with no ?query or #fragment (a password holding / # ? @ must be percent-encoded), got ${JSON.stringify(redactUrl(text))}`,
     );
   const path = url.pathname.replace(/^\//, '');
   const db = path === '' ? 0 : Number(path);
@@ -79,12 +83,16 @@ export function parseStoreUrl(text: string): StoreLocation {
     url = new URL(text);
   } catch {
     throw new TypeError(
-      `--store must be a URL such as postgres://user@127.0.0.1:5432/db, got ${JSON.stringify(text)}`,
+      `--store must be a URL such as postgres://user@127.0.0.1:5432/db (a password holding / # ? @ must be percent-encoded), got ${JSON.stringify(redactUrl(text))}`,
     );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
     throw new TypeError(
       `--store must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`,
+    );
+  if (url.hash)
+    throw new TypeError(
+      `--store must be postgres://[user:password@]HOST:PORT/DB with no #fragment (a password holding / # ? @ must be percent-encoded), got ${JSON.stringify(redactUrl(text))}`,
     );
   const schema = url.searchParams.get('schema') ?? 'dogged';
   if (!SCHEMA_NAME.test(schema))
@@ -101,10 +109,10 @@ export function parseStoreUrl(text: string): StoreLocation {
 
 function reasonOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length)
-    return error.errors
-      .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-      .join('; ');
-  return error instanceof Error ? error.message || error.name : String(error);
+    return redactText(
+      error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; '),
+    );
+  return redactText(error instanceof Error ? error.message || error.name : String(error));
 }
 
 /**

@@ -6,7 +6,7 @@ export class QueueUnavailableError extends DoggedError {
   override name = 'QueueUnavailableError';
   override readonly code: string = 'ERR_DOGGED_QUEUE_UNAVAILABLE';
   override readonly retriable: boolean = true;
-  /** The queue's URL, without credentials. */
+  /** The queue's URL, credentials shown as `***@`. */
   readonly where: string;
   constructor(where: string, reason: string, options: DoggedErrorOptions = {}) {
     super(
@@ -23,7 +23,7 @@ export class StoreUnavailableError extends DoggedError {
   override name = 'StoreUnavailableError';
   override readonly code: string = 'ERR_DOGGED_STORE_UNAVAILABLE';
   override readonly retriable: boolean = true;
-  /** The store's URL, without credentials. */
+  /** The store's URL, credentials shown as `***@`. */
   readonly where: string;
   constructor(where: string, reason: string, options: DoggedErrorOptions = {}) {
     super(

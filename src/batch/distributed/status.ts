@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { redactHeaders } from '../../http/redact.js';
 import { openRedis } from './backend-connections.js';
 import { bullConnection, parseQueueUrl, probeQueue } from './connections.js';
 import { UnknownJobError } from './errors.js';
@@ -32,6 +33,7 @@ export interface WorkerStatus {
 export interface JobStatus {
   readonly job: string;
   readonly queue: string;
+  /** The job's config; the values of secret headers (Authorization, Cookie...) shown as `***`. */
   readonly config: JobConfig;
   readonly lines: number;
   readonly done: number;
@@ -108,7 +110,8 @@ export async function jobStatus(queueUrl: string, job: string): Promise<JobStatu
     return {
       job,
       queue: location.where,
-      config,
+      // For display: the values of Authorization, Cookie... given with -H are not shown.
+      config: { ...config, headers: redactHeaders(config.headers) as Record<string, string> },
       lines: stats.lines,
       done: stats.done,
       failed: stats.failed,

@@ -2,6 +2,7 @@ import {
   type ExportOptions,
   type ExportRecord,
   type ExportRow,
+  exportRedactor,
   recordOf,
   statesOf,
 } from '../export.js';
@@ -87,6 +88,7 @@ export async function* storeRecords(
   pageSize = 1000,
 ): AsyncGenerator<ExportRecord> {
   const states = statesOf(options);
+  const redactor = exportRedactor(options);
   // The store has no in_flight state: a line in flight is pending there.
   const stored = states.map((s) => (s === 'in_flight' ? 'pending' : s));
   let after = 0;
@@ -99,7 +101,7 @@ export async function* storeRecords(
        ORDER BY line LIMIT $4`,
       [job, after, stored, pageSize],
     );
-    for (const row of rows) yield recordOf(row, options.bodies ?? false);
+    for (const row of rows) yield recordOf(row, options.bodies ?? false, redactor);
     const last = rows[rows.length - 1];
     if (!last || rows.length < pageSize) return;
     after = last.line;

@@ -1,17 +1,37 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { statesOf } from '../../batch/export.js';
 import type { Journal as JournalType } from '../../batch/journal.js';
 import type { LineState } from '../../batch/journal-schema.js';
 import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
+import { addSecretHeaderFlag } from '../parse.js';
 
 interface ExportCliOptions extends DistributedFlags {
   format: 'jsonl' | 'csv';
   bodies?: boolean;
   state?: LineState[];
   output?: string;
+  includeSecrets?: boolean;
+  secretHeader?: string[];
+}
+
+/** What the flags ask of the export's redaction. */
+function secretOptions(options: ExportCliOptions): {
+  includeSecrets?: true;
+  secretHeaders?: string[];
+} {
+  return {
+    ...(options.includeSecrets && { includeSecrets: true }),
+    ...(options.secretHeader && { secretHeaders: options.secretHeader }),
+  };
+}
+
+/** `-o FILE`: created 0600 (the mode of an existing file is left alone); else stdout. */
+function outputOf(options: ExportCliOptions): Writable {
+  return options.output ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
 }
 
 function stateList(text: string): LineState[] {
@@ -32,12 +52,13 @@ async function distributedExport(options: ExportCliOptions): Promise<number> {
   }
   const { exportJobRecords } = await import('../../batch/distributed-api.js');
   const { writeRecords } = await import('../../batch/export.js');
-  const out = options.output ? createWriteStream(options.output) : process.stdout;
+  const out = outputOf(options);
   try {
     await writeRecords(
       exportJobRecords(options.store, options.job, {
         ...(options.bodies && { bodies: true }),
         ...(options.state && { states: options.state }),
+        ...secretOptions(options),
       }),
       out,
       { format: options.format, ...(options.bodies && { bodies: true }) },
@@ -55,26 +76,40 @@ async function distributedExport(options: ExportCliOptions): Promise<number> {
 
 /** `dogged export run.sqlite --format jsonl|csv`: the journal, one record per input line. */
 export function exportCommand(): Command {
-  return new Command('export')
-    .description(
-      'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings, optionally bodies).',
-    )
-    .argument('[db]', 'the journal (SQLite) of a dogged batch')
-    .option('--store <url>', 'the PostgreSQL of a distributed batch (with --job)')
-    .option('--job <name>', 'the name of a distributed batch')
-    .addOption(
-      new Option('--format <format>', 'jsonl or csv').choices(['jsonl', 'csv']).default('jsonl'),
-    )
-    .option(
-      '--bodies',
-      'include response bodies (stored with --bodies db): UTF-8 text, else base64',
-    )
-    .option('--state <states>', 'only lines in these states, e.g. failed or done,failed', stateList)
-    .option('-o, --output <file>', 'write to a file instead of stdout')
+  return addSecretHeaderFlag(
+    new Command('export')
+      .description(
+        'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings, optionally bodies).',
+      )
+      .argument('[db]', 'the journal (SQLite) of a dogged batch')
+      .option('--store <url>', 'the PostgreSQL of a distributed batch (with --job)')
+      .option('--job <name>', 'the name of a distributed batch')
+      .addOption(
+        new Option('--format <format>', 'jsonl or csv').choices(['jsonl', 'csv']).default('jsonl'),
+      )
+      .option(
+        '--bodies',
+        'include response bodies (stored with --bodies db): UTF-8 text, else base64',
+      )
+      .option(
+        '--state <states>',
+        'only lines in these states, e.g. failed or done,failed',
+        stateList,
+      )
+      .option('-o, --output <file>', 'write to a file (created 0600) instead of stdout')
+      .option(
+        '--include-secrets',
+        'export URL credentials, invalid lines and secret header values (Set-Cookie...) as the journal holds them; by default they are redacted (***)',
+      ),
+  )
     .addHelpText(
       'after',
       `
 Exit codes: 0 ok, 2 bad usage or not a journal.
+
+URL credentials, invalid lines' text and the values of Authorization, Proxy-Authorization,
+Cookie, Set-Cookie and --secret-header headers are redacted (***) unless --include-secrets.
+CSV cells starting with = + - @ tab or CR get a ' in front (OWASP's formula-injection rule).
 
 Examples:
   dogged export run.sqlite --format jsonl --bodies > results.jsonl
@@ -101,12 +136,13 @@ Examples:
         process.exitCode = exitCodeFor(error);
         return;
       }
-      const out = options.output ? createWriteStream(options.output) : process.stdout;
+      const out = outputOf(options);
       try {
         await writeExport(journal, out, {
           format: options.format,
           ...(options.bodies && { bodies: true }),
           ...(options.state && { states: options.state }),
+          ...secretOptions(options),
         });
         if (out !== process.stdout) {
           out.end();

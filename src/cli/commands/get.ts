@@ -3,8 +3,15 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from '../../retry/log.js';
 import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
-import { collect, headersFrom, parseHeader, parsePositiveDuration } from '../parse.js';
+import {
+  addSecretHeaderFlag,
+  collect,
+  headersFrom,
+  parseHeader,
+  parsePositiveDuration,
+} from '../parse.js';
 import { parseProxyUrl } from '../proxies.js';
+import { redacted } from '../redaction.js';
 import {
   addRetryFlags,
   addTimeoutFlag,
@@ -40,7 +47,7 @@ function readData(value: string): string {
 
 function stderrLogger(): Logger {
   const line = (message: string): void => {
-    process.stderr.write(`* ${message}\n`);
+    process.stderr.write(`* ${redacted(message)}\n`);
   };
   return { error: line, warn: line, info: line, debug: line };
 }
@@ -94,6 +101,7 @@ export function getCommand(): Command {
     .option('-o, --output <file>', 'write the body to a file instead of stdout')
     .option('-i, --include', 'print the status line and response headers before the body')
     .option('-v, --verbose', 'print each request and retry to stderr');
+  addSecretHeaderFlag(command);
   addTimeoutFlag(command);
   addRetryFlags(command, { retries: 3, maxRetryAfter: '2m' });
   command.addHelpText(
@@ -158,7 +166,9 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
     await writeOut(data, options.output);
     if (response.status >= 400) {
       process.stderr.write(
-        `dogged get: ${method} ${response.url} answered ${response.status} ${response.statusText}${response.attempts > 1 ? ` after ${response.attempts} attempts` : ''}\n`,
+        redacted(
+          `dogged get: ${method} ${response.url} answered ${response.status} ${response.statusText}${response.attempts > 1 ? ` after ${response.attempts} attempts` : ''}\n`,
+        ),
       );
       return EXIT.httpStatus;
     }

@@ -3,6 +3,13 @@ import type { Journal as JournalType } from '../../batch/journal.js';
 import { formatDuration } from '../../retry/describe.js';
 import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
+import { addSecretHeaderFlag } from '../parse.js';
+import { redacted, redactor } from '../redaction.js';
+
+/** Writes to stdout through the redactor. */
+function print(text: string): void {
+  process.stdout.write(redacted(text));
+}
 
 interface StatusCliOptions extends DistributedFlags {
   json?: boolean;
@@ -24,10 +31,11 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
     const status = await jobStatus(options.queue, options.job);
     const summary = options.store ? await summarizeJob(options.store, options.job) : undefined;
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ ...status, ...(summary && { summary }) })}\n`);
+      const config = { ...status.config, headers: redactor.headers(status.config.headers) };
+      print(`${JSON.stringify({ ...status, config, ...(summary && { summary }) })}\n`);
     } else {
-      if (summary) process.stdout.write(formatSummary(summary, { title: `job ${options.job}` }));
-      process.stdout.write(formatJobStatus(status));
+      if (summary) print(formatSummary(summary, { title: `job ${options.job}` }));
+      print(formatJobStatus(status));
     }
     return EXIT.ok;
   } catch (error) {
@@ -38,7 +46,7 @@ async function distributedStatus(options: StatusCliOptions): Promise<number> {
 
 /** `dogged status run.sqlite`: where a batch stands, running or not. */
 export function statusCommand(): Command {
-  return new Command('status')
+  return addSecretHeaderFlag(new Command('status'))
     .description(
       'Show where a batch stands: lines per state, status codes, why lines failed, retries, hosts, and whether a runner is at work.',
     )
@@ -87,7 +95,7 @@ Examples:
         const input = journal.getMeta('input');
         const lastRun = journal.getMeta('last_run_at');
         if (options.json) {
-          process.stdout.write(
+          print(
             `${JSON.stringify({ db, input: input ?? null, lastRunAt: lastRun ?? null, runner: runner ?? null, ...summary })}\n`,
           );
           return;
@@ -110,7 +118,7 @@ Examples:
           out.push(
             `  ${''.padEnd(10)} dogged retry-failed ${db} gives the failed lines another chance`,
           );
-        process.stdout.write(`${out.join('\n')}\n`);
+        print(`${out.join('\n')}\n`);
       } finally {
         journal.close();
       }

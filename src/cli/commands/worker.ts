@@ -2,9 +2,10 @@ import { Command } from 'commander';
 import { formatDuration } from '../../retry/describe.js';
 import { addDistributedFlags, type DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
-import { integer, parseDuration } from '../parse.js';
+import { addSecretHeaderFlag, integer, parseDuration } from '../parse.js';
 import { describeProgress } from '../progress-view.js';
 import { readProxyFile } from '../proxies.js';
+import { redacted } from '../redaction.js';
 
 interface WorkerCliOptions extends DistributedFlags {
   concurrency?: number;
@@ -45,7 +46,8 @@ export function workerCommand(): Command {
       parseDuration,
     )
     .option('-q, --quiet', 'print nothing but errors')
-    .option('-v, --verbose', 'print every retry to stderr')
+    .option('-v, --verbose', 'print every retry to stderr');
+  addSecretHeaderFlag(command)
     .addHelpText(
       'after',
       `
@@ -67,14 +69,25 @@ Examples:
         return;
       }
       const { runWorker } = await import('../../batch/distributed/worker.js');
-      const proxies = options.proxies ? readProxyFile(options.proxies) : undefined;
+      let proxies: string[] | undefined;
+      try {
+        proxies = options.proxies ? readProxyFile(options.proxies) : undefined;
+      } catch (error) {
+        printError('worker', error);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      /** Everything the worker prints goes through the redactor. */
+      const say = (line: string): void => {
+        process.stderr.write(`${redacted(line)}\n`);
+      };
       const controller = new AbortController();
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
         if (++signals > 1) process.exit(EXIT.interrupted);
         if (!options.quiet)
-          process.stderr.write(
-            `dogged worker: ${signal}: stopping; letting the lines in flight finish (again to stop at once; nothing is lost)\n`,
+          say(
+            `dogged worker: ${signal}: stopping; letting the lines in flight finish (again to stop at once; nothing is lost)`,
           );
         controller.abort();
       };
@@ -97,23 +110,22 @@ Examples:
               const line = `dogged worker: job ${job}: ${describeProgress(p)}`;
               if (printed.get(job) === line) return;
               printed.set(job, line);
-              process.stderr.write(`${line}\n`);
+              say(line);
             },
           }),
           onEvent: (message) => {
-            if (!options.quiet || message.startsWith('error'))
-              process.stderr.write(`dogged worker: ${message}\n`);
+            if (!options.quiet || message.startsWith('error')) say(`dogged worker: ${message}`);
           },
           ...(options.verbose && {
             onRetry: (e) =>
-              process.stderr.write(
-                `dogged worker: ${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})\n`,
+              say(
+                `dogged worker: ${e.method} ${e.url} (line ${e.line}) attempt ${e.attempt} failed: ${e.message}; retry in ${formatDuration(e.delayMs)} (${e.delaySource})`,
               ),
           }),
         });
         if (!options.quiet)
-          process.stderr.write(
-            `dogged worker: stopped after ${formatDuration(Date.now() - started)}: ${result.attempts.toLocaleString('en-US')} attempts on ${result.jobs.length} job(s)\n`,
+          say(
+            `dogged worker: stopped after ${formatDuration(Date.now() - started)}: ${result.attempts.toLocaleString('en-US')} attempts on ${result.jobs.length} job(s)`,
           );
         process.exitCode = EXIT.ok;
       } catch (error) {

@@ -13,7 +13,7 @@ describe('distributed targets', () => {
       username: 'user',
       password: 'secret',
     });
-    expect(q.where).toBe('redis://127.0.0.1:6380/7');
+    expect(q.where).toBe('redis://***@127.0.0.1:6380/7');
     expect(parseQueueUrl('redis://127.0.0.1').options).toMatchObject({ port: 6379, db: 0 });
     expect(() => parseQueueUrl('http://127.0.0.1')).toThrow(/redis:\/\//);
     expect(() => parseQueueUrl('redis://127.0.0.1/x')).toThrow(/database of --queue/);
@@ -22,7 +22,7 @@ describe('distributed targets', () => {
   it('parses a PostgreSQL URL and its schema parameter', () => {
     const s = parseStoreUrl('postgres://postgres:pw@127.0.0.1:5432/test?schema=crawl_1');
     expect(s.schema).toBe('crawl_1');
-    expect(s.where).toBe('postgres://127.0.0.1:5432/test');
+    expect(s.where).toBe('postgres://***@127.0.0.1:5432/test');
     expect(s.config.connectionString).not.toContain('schema=');
     expect(parseStoreUrl('postgres://127.0.0.1/test').schema).toBe('dogged');
     expect(() => parseStoreUrl('postgres://127.0.0.1/test?schema=Bad-Name')).toThrow(
