@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config.js';
+
+/**
+ * The tests `npm run mutation` runs against each mutant of the decision core: the unit and
+ * Session-level tests that exercise it in seconds. The system tests (child processes, kills,
+ * Redis and PostgreSQL, real rate limiters, memory and load runs) guard the same code from far
+ * away at minutes per run: through Stryker they would make one run take days.
+ */
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [
+      'test/retry/**/*.test.ts',
+      'test/http/{policy,retry-after,retry-after-zones,redirects,errors,storm,session-*}.test.ts',
+      'test/batch/{decide,journal,host-limits,input-line}.test.ts',
+      'test/testing/fake-clock.test.ts',
+    ],
+    exclude: ['test/http/session-leaks.test.ts'],
+  },
+});
