@@ -19,6 +19,8 @@ import {
   parseDuration,
   parseHeader,
   parsePositiveDuration,
+  parseSize,
+  type TimeoutFlag,
 } from './parse.js';
 import { createProgressView } from './progress-view.js';
 import { readProxyFile } from './proxies.js';
@@ -37,7 +39,8 @@ export interface RunFlags extends Partial<RetryFlags> {
   perHost?: number;
   rate?: HostRate;
   giveUpAfter?: number;
-  timeout?: { connect: number; read: number };
+  timeout?: TimeoutFlag;
+  maxBody?: number;
   proxies?: string;
   bodies?: string;
   header?: string[];
@@ -68,6 +71,7 @@ const REMEMBERED = [
   'rate',
   'giveUpAfter',
   'timeout',
+  'maxBody',
   'proxies',
   'bodies',
   'header',
@@ -122,8 +126,13 @@ export function addRunFlags(command: Command): Command {
     )
     .option(
       '--bodies <where>',
-      'where response bodies go: db, none or dir:PATH (default: db)',
+      'where response bodies go: db (the journal), none (counted, dropped) or dir:PATH (one file per line) (default: db)',
       bodies,
+    )
+    .option(
+      '--max-body <size>',
+      'the largest response body accepted, e.g. 10MB or 1GiB (kB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024); a larger one fails its line as body-too-large, reading no more than that (default: 100MiB with --bodies db, at most 900MB; no limit with none or dir:)',
+      parseSize,
     )
     .option(
       '-H, --header <header>',
@@ -146,7 +155,7 @@ export function addRunFlags(command: Command): Command {
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'print every retry to stderr')
     .option('--json', 'print the summary as JSON on stdout');
-  addTimeoutFlag(command);
+  addTimeoutFlag(command, '10m');
   addRetryFlags(command, { retries: 5, maxRetryAfter: '24h' });
   return command;
 }
@@ -207,6 +216,7 @@ function distributedOptions(
     retry: retrySpecOf(policy),
     ...(policy.maxRetryAfter !== undefined && { maxRetryAfter: policy.maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.maxBody !== undefined && { maxBodySize: flags.maxBody }),
     ...(flags.header && { headers: headersFrom(flags.header) }),
     bodies,
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
@@ -275,6 +285,7 @@ export async function runFromFlags(
     retry,
     ...(maxRetryAfter !== undefined && { maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.maxBody !== undefined && { maxBodySize: flags.maxBody }),
     ...(flags.header && { headers: headersFrom(flags.header) }),
     ...(flags.bodies && { bodies: parseBodiesOption(flags.bodies) }),
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),

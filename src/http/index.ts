@@ -17,6 +17,8 @@ export {
 } from './default-session.js';
 export type { TlsOptions } from './dispatchers.js';
 export {
+  AttemptTimeoutError,
+  BodyTooLargeError,
   BudgetExhaustedError,
   CircuitOpenError,
   ConnectError,
