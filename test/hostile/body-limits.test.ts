@@ -133,15 +133,8 @@ describe.skipIf(process.platform !== 'linux')('memory stays flat with a 1 GiB bo
       const input = join(dir, 'urls.txt');
       const db = join(dir, 'run.sqlite');
       writeFileSync(input, `${chunked.url}/one\n`);
-      const first = await runMeasured(cli, [
-        'batch',
-        input,
-        '--db',
-        db,
-        '--max-body',
-        '10MB',
-        '-q',
-      ]);
+      const args = ['batch', input, '--db', db, '--max-body', '10MB', '-q'];
+      const first = await runMeasured(cli, args);
       expect(first.stderr).toBe('');
       expect(first.code).toBe(10); // finished, with a failed line
       expect(first.stdout).toMatch(/1 lines? in .*: 0 done, 1 failed/);
@@ -159,15 +152,7 @@ describe.skipIf(process.platform !== 'linux')('memory stays flat with a 1 GiB bo
       });
       expect(row.duration_ms as number).toBeLessThan(2000);
 
-      const second = await runMeasured(cli, [
-        'batch',
-        input,
-        '--db',
-        db,
-        '--max-body',
-        '10MB',
-        '-q',
-      ]);
+      const second = await runMeasured(cli, args);
       expect(second.stderr).toBe('');
       expect(second.code).toBe(10);
       expect(second.stdout).toMatch(/0 done, 1 failed/);
@@ -181,29 +166,15 @@ describe.skipIf(process.platform !== 'linux')('memory stays flat with a 1 GiB bo
     try {
       const input = join(dir, 'urls.txt');
       writeFileSync(input, `${announced.url}/one\n`);
-      const none = await runMeasured(cli, [
-        'batch',
-        input,
-        '--db',
-        join(dir, 'none.sqlite'),
-        '--bodies',
-        'none',
-        '-q',
-      ]);
+      const batch = (db: string, bodies: string) =>
+        runMeasured(cli, ['batch', input, '--db', join(dir, db), '--bodies', bodies, '-q']);
+      const none = await batch('none.sqlite', 'none');
       expect(none.stderr).toBe('');
       expect(none.code).toBe(0);
       expect(none.maxRssMiB).toBeLessThan(RSS_LIMIT_MIB);
 
       const out = join(dir, 'bodies');
-      const files = await runMeasured(cli, [
-        'batch',
-        input,
-        '--db',
-        join(dir, 'dir.sqlite'),
-        '--bodies',
-        `dir:${out}`,
-        '-q',
-      ]);
+      const files = await batch('dir.sqlite', `dir:${out}`);
       expect(files.stderr).toBe('');
       expect(files.code).toBe(0);
       expect(statSync(join(out, '1.body')).size).toBe(GiB);

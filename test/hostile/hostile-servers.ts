@@ -39,6 +39,24 @@ async function stop(server: Server | TcpServer, sockets: Set<Socket>): Promise<v
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+/** Starts `server` on a loopback port and describes it. */
+async function serve(
+  server: Server | TcpServer,
+  counts: { requests: () => number; bytesSent?: () => number },
+  scheme = 'http',
+): Promise<HostileServer> {
+  const seen = tracking(server);
+  const port = await listen(server);
+  return {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    requests: counts.requests,
+    bytesSent: counts.bytesSent ?? (() => 0),
+    closed: seen.closed,
+    close: () => stop(server, seen.sockets),
+  };
+}
+
 function drainedOrClosed(res: ServerResponse): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = (): void => {
@@ -83,16 +101,7 @@ export async function startBigBody(
     });
     void stream(res, size).catch(() => res.destroy());
   });
-  const seen = tracking(server);
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: () => requests,
-    bytesSent: () => sent,
-    closed: seen.closed,
-    close: () => stop(server, seen.sockets),
-  };
+  return serve(server, { requests: () => requests, bytesSent: () => sent });
 }
 
 /**
@@ -117,16 +126,7 @@ export async function startDrip(intervalMs: number, bytes = 1000): Promise<Hosti
     }, intervalMs);
     res.once('close', () => clearInterval(timer));
   });
-  const seen = tracking(server);
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: () => requests,
-    bytesSent: () => sent,
-    closed: seen.closed,
-    close: () => stop(server, seen.sockets),
-  };
+  return serve(server, { requests: () => requests, bytesSent: () => sent });
 }
 
 /**
@@ -140,16 +140,7 @@ export async function startSilent(): Promise<HostileServer> {
     // Read (and ignore) the ClientHello, so that the client closing is seen at once.
     socket.resume();
   });
-  const seen = tracking(server);
-  const port = await listen(server);
-  return {
-    url: `https://127.0.0.1:${port}`,
-    port,
-    requests: () => connections,
-    bytesSent: () => 0,
-    closed: seen.closed,
-    close: () => stop(server, seen.sockets),
-  };
+  return serve(server, { requests: () => connections }, 'https');
 }
 
 /** Answers 200 with a short body after `delayMs`. */
@@ -160,14 +151,5 @@ export async function startSlowAnswer(delayMs: number): Promise<HostileServer> {
     const timer = setTimeout(() => res.end('late but fine'), delayMs);
     res.once('close', () => clearTimeout(timer));
   });
-  const seen = tracking(server);
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests: () => requests,
-    bytesSent: () => 0,
-    closed: seen.closed,
-    close: () => stop(server, seen.sockets),
-  };
+  return serve(server, { requests: () => requests });
 }

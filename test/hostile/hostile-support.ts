@@ -6,13 +6,9 @@ import { build } from 'esbuild';
 import { root } from '../batch/batch-support.js';
 
 /** What a CLI child did: exit code, output, peak memory and how long it ran. */
-export interface MeasuredRun {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
+export interface MeasuredRun extends ChildRun {
   /** Peak resident set size of the child, in MiB (from `process.resourceUsage()` at exit). */
   readonly maxRssMiB: number;
-  readonly elapsedMs: number;
 }
 
 /** The CLI compiled to JavaScript, as `npm run build` makes it; `remove()` deletes it. */
@@ -44,21 +40,21 @@ export async function buildCli(): Promise<BuiltCli> {
   };
 }
 
-/**
- * Runs the built CLI (`node main.js ...`) in a child process, as a user does, with a preload
- * that prints its peak RSS at exit (test/fixtures/print-max-rss.mjs).
- */
-export async function runMeasured(
-  cli: BuiltCli,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<MeasuredRun> {
+/** What a child process printed, and how it ended. */
+export interface ChildRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly elapsedMs: number;
+}
+
+/** Runs `node ...args` from the repository's root to its end. */
+export async function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildRun> {
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    ['--import', './test/fixtures/print-max-rss.mjs', cli.main, ...args],
-    { cwd: root, env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ...env } },
-  );
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -70,13 +66,26 @@ export async function runMeasured(
   const code = await new Promise<number>((resolve) =>
     child.once('close', (exit) => resolve(exit ?? -1)),
   );
-  const elapsedMs = performance.now() - started;
-  const kib = Number(/max-rss-kib=(\d+)/.exec(stderr)?.[1] ?? Number.NaN);
+  return { code, stdout, stderr, elapsedMs: performance.now() - started };
+}
+
+/**
+ * Runs the built CLI (`node main.js ...`) in a child process, as a user does, with a preload
+ * that prints its peak RSS at exit (test/fixtures/print-max-rss.mjs).
+ */
+export async function runMeasured(
+  cli: BuiltCli,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<MeasuredRun> {
+  const run = await runNode(
+    ['--import', './test/fixtures/print-max-rss.mjs', cli.main, ...args],
+    env,
+  );
+  const kib = Number(/max-rss-kib=(\d+)/.exec(run.stderr)?.[1] ?? Number.NaN);
   return {
-    code,
-    stdout,
-    stderr: stderr.replace(/\nmax-rss-kib=\d+\n/, ''),
+    ...run,
+    stderr: run.stderr.replace(/\nmax-rss-kib=\d+\n/, ''),
     maxRssMiB: kib / 1024,
-    elapsedMs,
   };
 }

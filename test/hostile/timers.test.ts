@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Session } from '../../src/index.js';
 import { MAX_TIMER_MS, pause, setLongTimeout } from '../../src/retry/timer.js';
-import { root, runCli, tempDir } from '../batch/batch-support.js';
+import { runCli, tempDir } from '../batch/batch-support.js';
 import { type HostileServer, startSlowAnswer } from './hostile-servers.js';
+import { runNode } from './hostile-support.js';
 
 const DAY = 86_400_000;
 
@@ -89,22 +89,12 @@ describe('a batch retry due in 30 days', () => {
   it('sleeps: no TimeoutOverflowWarning, and next to no CPU while it waits', async () => {
     const { dir, cleanup } = tempDir('dogged-hostile-');
     try {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'test/fixtures/far-retry-batch.ts', dir],
-        { cwd: root, env: { ...process.env, DOGGED_LOG: '' } },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const code = await new Promise<number>((resolve) =>
-        child.once('close', (exit) => resolve(exit ?? -1)),
-      );
+      const { code, stdout, stderr } = await runNode([
+        '--import',
+        'tsx',
+        'test/fixtures/far-retry-batch.ts',
+        dir,
+      ]);
       expect(stderr).not.toMatch(/TimeoutOverflowWarning/);
       expect(code).toBe(0);
       expect(stdout).toMatch(/retry in 259200\d{4} ms/);
