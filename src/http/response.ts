@@ -157,6 +157,8 @@ export class DoggedResponse {
         ? raw
         : resumingStream(raw, async (error, delivered) => {
             const next = await this.#continueAfterCut(error, delivered);
+            // The continuation is read as a stream too.
+            next.#deadline?.streamed();
             return next.status === 206 ? next.#raw.body : skipping(next.#raw.body, delivered);
           });
     const limit = this.#maxBodySize;

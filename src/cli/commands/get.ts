@@ -124,7 +124,7 @@ export function getCommand(): Command {
     .option('--json <data>', 'a JSON request body (@file, @-); sets Content-Type')
     .option(
       '--max-time <duration>',
-      'the total deadline, retries and waits included, e.g. 2m',
+      'the total deadline, retries, waits and the body included (as curl), e.g. 2m',
       parsePositiveDuration,
     )
     .option(
