@@ -1,4 +1,5 @@
 export type { RequestBody } from './body.js';
+export { BodyFileError } from './body-file.js';
 export { classifyError, type FailureContext } from './classify.js';
 export {
   closeDefaultSession,
