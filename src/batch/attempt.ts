@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { BodyFileError } from '../http/body-file.js';
 import type { DoggedResponse } from '../http/response.js';
 import type { Session } from '../http/session.js';
+import type { BodyStore, ReceivedBody, StoredBody } from './bodies.js';
 import type { AttemptResult } from './decide.js';
 
 /** One request of a line, as the runner sends it. */
@@ -17,20 +19,26 @@ export interface AttemptRequest {
  * attempt's response objects to the old generation (measured with the sampling heap profiler on
  * Node 20), and the runner spent a tenth of its CPU in the collector; with the class, 0.1 KB.
  */
-class ResponseOutcome {
+export class ResponseOutcome {
   readonly kind = 'response';
   readonly status: number;
   readonly rawHeaders: DoggedResponse['rawHeaders'];
-  readonly body: Buffer;
+  /** The body as received: kept if the attempt is final, else discarded. */
+  readonly received: ReceivedBody;
   readonly ttfbMs: number;
   readonly durationMs: number;
   readonly #response: DoggedResponse;
 
-  constructor(response: DoggedResponse, body: Buffer, ttfbMs: number, durationMs: number) {
+  constructor(
+    response: DoggedResponse,
+    received: ReceivedBody,
+    ttfbMs: number,
+    durationMs: number,
+  ) {
     this.#response = response;
     this.status = response.status;
     this.rawHeaders = response.rawHeaders;
-    this.body = body;
+    this.received = received;
     this.ttfbMs = ttfbMs;
     this.durationMs = durationMs;
   }
@@ -41,21 +49,29 @@ class ResponseOutcome {
   }
 }
 
+/** An attempt's result; a response carries its body as received (see {@link BodyStore}). */
+export type BatchAttempt = ResponseOutcome | Exclude<AttemptResult, { readonly kind: 'response' }>;
+
 /**
  * Sends exactly one request (the Session must have retries off: the journal schedules retries)
- * and reads the whole body, so a body cut short counts as a failed attempt. Resolves with the
- * outcome, or `undefined` when `signal` aborted it (a stop: the attempt does not count).
+ * and streams the whole body to `bodies` (a buffer, a file, or only a count), so a body cut
+ * short, over the size limit or past the attempt deadline counts as a failed attempt. Resolves
+ * with the outcome, or `undefined` when `signal` aborted it (a stop: the attempt does not
+ * count). A body file that cannot be written rejects (`BodyFileError`): that is the machine's
+ * failure, not the line's.
  */
 export async function attemptOnce(
   session: Session,
   request: AttemptRequest,
   signal: AbortSignal,
-): Promise<AttemptResult | undefined> {
+  bodies: BodyStore,
+): Promise<BatchAttempt | undefined> {
   const started = performance.now();
   let ttfbMs: number | undefined;
   let status: number | undefined;
+  let response: DoggedResponse | undefined;
   try {
-    const response = await session.request(request.url, {
+    response = await session.request(request.url, {
       method: request.method,
       ...(request.headers && { headers: request.headers }),
       ...(request.body !== undefined && { body: request.body }),
@@ -63,17 +79,34 @@ export async function attemptOnce(
     });
     ttfbMs = performance.now() - started;
     status = response.status;
-    const body = await response.bytes();
-    return new ResponseOutcome(response, body, ttfbMs, performance.now() - started);
+    const received = await bodies.receive(response.body);
+    return new ResponseOutcome(response, received, ttfbMs, performance.now() - started);
   } catch (error) {
     // A stop cut the attempt off: whatever it was doing, it does not count.
     if (signal.aborted) return undefined;
+    if (error instanceof BodyFileError) throw error;
     return {
       kind: 'error',
-      error,
+      // A stream's failure, as dogged's error (a cut body, a stall).
+      error: response ? response.bodyError(error) : error,
       status,
       ttfbMs,
       durationMs: performance.now() - started,
     };
   }
+}
+
+/**
+ * The body of a final response, stored as the line's (renamed into place, or kept for the
+ * journal); the body of an attempt that will be retried is dropped.
+ */
+export async function keepIfFinal(
+  result: BatchAttempt,
+  isFinal: boolean,
+  line: number,
+): Promise<StoredBody | undefined> {
+  if (result.kind !== 'response') return undefined;
+  if (isFinal) return result.received.keep(line);
+  await result.received.discard();
+  return undefined;
 }

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type FileSink, writeThroughTemp } from '../http/body-file.js';
+import { collect } from '../http/resume.js';
 
 /**
  * Where response bodies go: `'db'` (the journal's `responses` table), `'none'` (read to the end,
- * then dropped), or `{ dir }` (one file per line, `<dir>/<line>.body`).
+ * counted, dropped), or `{ dir }` (one file per line, `<dir>/<line>.body`).
  */
 export type BodiesOption = 'db' | 'none' | { readonly dir: string };
 
@@ -15,6 +17,19 @@ export interface StoredBody {
   readonly bodySize: number;
 }
 
+/**
+ * The body of one attempt, read to its end: kept as the line's body when the attempt is final,
+ * dropped when the line is retried.
+ */
+export interface ReceivedBody {
+  /** Its size in bytes. */
+  readonly size: number;
+  /** Records it as the body of `line`. */
+  keep(line: number): Promise<StoredBody>;
+  /** Drops it (a file written for it is removed). */
+  discard(): Promise<void>;
+}
+
 /** Parses the CLI form: `db`, `none` or `dir:PATH`. */
 export function parseBodiesOption(text: string): BodiesOption {
   if (text === 'db' || text === 'none') return text;
@@ -22,7 +37,27 @@ export function parseBodiesOption(text: string): BodiesOption {
   throw new TypeError(`--bodies must be db, none or dir:PATH, got ${JSON.stringify(text)}`);
 }
 
-/** Stores bodies as `option` says. */
+/** Counts a stream's bytes to its end, holding none of them. */
+function count(body: Readable): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    body.once('end', () => resolve(size));
+    body.once('error', reject);
+  });
+}
+
+const nothing = async (): Promise<void> => {};
+
+/**
+ * Receives bodies as `option` says, as they stream in: `db` buffers them (bounded by the
+ * session's `maxBodySize`), `none` only counts their bytes, `dir` streams each one to a file of
+ * its own. A file is written under a unique temporary name (created exclusively, mode 0600,
+ * never through a symlink) and renamed when the attempt is final, so a crash never leaves half
+ * a body under the final name (a resumed run writes it again).
+ */
 export class BodyStore {
   readonly #option: BodiesOption;
   readonly #dir: string | undefined;
@@ -31,7 +66,8 @@ export class BodyStore {
     this.#option = option;
     if (typeof option === 'object') {
       this.#dir = resolve(option.dir);
-      mkdirSync(this.#dir, { recursive: true });
+      // 0700 for what dogged creates; an existing directory keeps its mode.
+      mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
     }
   }
 
@@ -41,16 +77,36 @@ export class BodyStore {
   }
 
   /**
-   * Keeps `body` for `line`. A file is written whole under a temporary name, then renamed, so a
-   * crash never leaves half a body under the final name (a resumed run rewrites it).
+   * Reads `body` to its end the way bodies are stored. Rejects with the stream's error (a cut
+   * body, a limit passed), or with a `BodyFileError` when the file cannot be written.
    */
-  async store(line: number, body: Buffer): Promise<StoredBody> {
-    if (this.#option === 'db') return { body, bodyPath: null, bodySize: body.length };
-    if (this.#dir === undefined) return { body: null, bodyPath: null, bodySize: body.length };
-    const path = join(this.#dir, `${line}.body`);
-    const temporary = `${path}.${process.pid}.tmp`;
-    await writeFile(temporary, body);
-    await rename(temporary, path);
-    return { body: null, bodyPath: path, bodySize: body.length };
+  async receive(body: Readable): Promise<ReceivedBody> {
+    if (this.#option === 'db') {
+      const data = await collect(body);
+      return {
+        size: data.length,
+        keep: async () => ({ body: data, bodyPath: null, bodySize: data.length }),
+        discard: nothing,
+      };
+    }
+    if (this.#dir === undefined) {
+      const size = await count(body);
+      return {
+        size,
+        keep: async () => ({ body: null, bodyPath: null, bodySize: size }),
+        discard: nothing,
+      };
+    }
+    const dir = this.#dir;
+    const file: FileSink = await writeThroughTemp(dir, body);
+    return {
+      size: file.size,
+      keep: async (line) => {
+        const path = join(dir, `${line}.body`);
+        await file.commit(path);
+        return { body: null, bodyPath: path, bodySize: file.size };
+      },
+      discard: () => file.discard(),
+    };
   }
 }

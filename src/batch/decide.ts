@@ -1,4 +1,9 @@
-import { DoggedError, MaxRetryError, RetryAfterTooLongError } from '../http/errors.js';
+import {
+  BodyTooLargeError,
+  DoggedError,
+  MaxRetryError,
+  RetryAfterTooLongError,
+} from '../http/errors.js';
 import type { RetryPolicy } from '../http/policy.js';
 import { parseRetryAfter } from '../http/retry-after.js';
 import { describeError, formatDuration } from '../retry/describe.js';
@@ -12,7 +17,6 @@ export type AttemptResult =
       readonly headers: Headers;
       /** The same headers, raw (cheaper to read and to store); optional for hand-made results. */
       readonly rawHeaders?: Readonly<Record<string, string | string[] | undefined>>;
-      readonly body: Buffer;
       readonly ttfbMs: number;
       readonly durationMs: number;
     }
@@ -304,6 +308,13 @@ export function decide(
   }
 
   const { error } = result;
+  // As large on every attempt: the line fails at once, whatever retries are left.
+  if (error instanceof BodyTooLargeError)
+    return final(line, 'failed', 'body-too-large', {
+      status: result.status,
+      errorCode: error.code,
+      errorMessage: error.message,
+    });
   if (!policy) {
     return final(line, 'failed', 'retries-exhausted', {
       status: result.status,

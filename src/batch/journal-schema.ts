@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS requests (
   status           INTEGER,              -- HTTP status of the last attempt, if it got one
   error_code       TEXT,                 -- error code of the last attempt, if it failed without a status
   error_message    TEXT,
-  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, invalid
+  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, body-too-large, invalid
   body_size        INTEGER,
   body_path        TEXT,                 -- with --bodies dir:PATH
   first_attempt_at INTEGER,
@@ -74,6 +74,8 @@ export type EndReason =
   | 'retry-after-too-long'
   /** The host kept turning the line away (429, 503 + Retry-After) past `--give-up-after`. */
   | 'rate-limited'
+  /** The response body was larger than `--max-body` (not retried). */
+  | 'body-too-large'
   | 'invalid';
 
 /** One retried attempt, as kept in the `history` column. */

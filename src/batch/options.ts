@@ -1,8 +1,14 @@
 import type { Dispatcher } from 'undici';
+import { checkMaxBodySize, DEFAULT_MAX_BODY_SIZE } from '../http/body-limit.js';
 import type { HeadersLike } from '../http/headers.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../http/policy.js';
 import type { ProxyPool } from '../http/proxy-pool.js';
-import type { TimeoutOption } from '../http/timeouts.js';
+import {
+  DEFAULT_TIMEOUTS,
+  type ResolvedTimeouts,
+  resolveTimeouts,
+  type TimeoutOption,
+} from '../http/timeouts.js';
 import type { RandomSource } from '../retry/random.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
 import type { BodiesOption } from './bodies.js';
@@ -64,11 +70,24 @@ export interface BatchOptions {
    */
   retry?: RetryPolicy | RetryPolicyOptions;
   /**
-   * Timeouts of each attempt (`{ connect, read, total }`, `[connect, read]` or one number).
-   * @default { connect: 10000, read: 30000 }
-   * @example { timeout: [5000, 30_000] }
+   * Timeouts of each attempt (`{ connect, read, attempt, total }`, `[connect, read]` or one
+   * number for connect and read). `attempt` bounds one whole attempt, head and body, so a body
+   * that drips a byte now and then fails the attempt (retriable) instead of holding its slot for
+   * ever. `Infinity` means no limit.
+   * @default { connect: 10000, read: 30000, attempt: 600000 }
+   * @example { timeout: { connect: 5000, read: 30_000, attempt: 120_000 } }
    */
   timeout?: TimeoutOption;
+  /**
+   * The largest response body accepted, in bytes; a larger one fails its line at once with
+   * reason `body-too-large` (not retried), reading no more than the limit. With `bodies: 'db'`
+   * (bodies held in memory, then in the journal) it is 100 MiB unless set, and at most
+   * {@link MAX_DB_BODY_SIZE}; with `'none'` or `{ dir }` bodies are streamed, never held, and
+   * have no limit unless one is set.
+   * @default 104857600 (100 MiB) with bodies 'db'; none with 'none' or { dir }
+   * @example { maxBodySize: 10_000_000 } // 10 MB
+   */
+  maxBodySize?: number;
   /**
    * Headers sent with every request (a JSONL line's own headers win).
    * @default { 'user-agent': 'dogged/<version>' }
@@ -165,6 +184,7 @@ const KEYS = [
   'giveUpAfter',
   'retry',
   'timeout',
+  'maxBodySize',
   'headers',
   'bodies',
   'maxRetryAfter',
@@ -179,6 +199,39 @@ const KEYS = [
   'onRetry',
   'meta',
 ] as const;
+
+/** The default attempt deadline of a batch (`timeout.attempt`): 10 minutes. */
+export const BATCH_ATTEMPT_TIMEOUT_MS = 600_000;
+
+/** A batch's timeouts: the Session's defaults, and a finite attempt deadline. */
+export const BATCH_TIMEOUTS: ResolvedTimeouts = Object.freeze({
+  ...DEFAULT_TIMEOUTS,
+  attempt: BATCH_ATTEMPT_TIMEOUT_MS,
+});
+
+/**
+ * The largest body `bodies: 'db'` can keep: SQLite and PostgreSQL hold at most 1 GB in one
+ * value, and a row needs room for the rest.
+ */
+export const MAX_DB_BODY_SIZE = 900_000_000;
+
+/**
+ * The body limit of a batch: `maxBodySize`, or 100 MiB when bodies go to the journal (held in
+ * memory first); a stream to a file or to nowhere has none unless set.
+ */
+export function batchMaxBodySize(
+  where: string,
+  value: unknown,
+  bodies: 'db' | 'none' | 'dir',
+): number | undefined {
+  if (value === undefined) return bodies === 'db' ? DEFAULT_MAX_BODY_SIZE : undefined;
+  const limit = checkMaxBodySize(`${where}: maxBodySize`, value);
+  if (bodies === 'db' && limit > MAX_DB_BODY_SIZE)
+    throw new TypeError(
+      `${where}: maxBodySize of ${limit} bytes is more than bodies 'db' can keep (${MAX_DB_BODY_SIZE} bytes: SQLite and PostgreSQL hold at most 1 GB in one value); keep bodies in files (--bodies dir:PATH) or none, or lower --max-body`,
+    );
+  return limit;
+}
 
 /** The default `giveUpAfter`: 6 hours. */
 export const GIVE_UP_AFTER_MS = 6 * 3_600_000;
@@ -218,6 +271,15 @@ export interface ResolvedBatchOptions {
   readonly maxWait: number;
   readonly graceMs: number;
   readonly progressIntervalMs: number;
+  /** Each attempt's timeouts, the batch's attempt deadline included. */
+  readonly timeouts: ResolvedTimeouts;
+  /** The body limit (undefined: none, bodies are streamed). */
+  readonly maxBodySize: number | undefined;
+}
+
+/** The kind of a `bodies` option. */
+export function bodiesKind(bodies: BodiesOption | undefined): 'db' | 'none' | 'dir' {
+  return bodies === undefined || bodies === 'db' ? 'db' : bodies === 'none' ? 'none' : 'dir';
 }
 
 /** Checks `options` loudly at the boundary and applies the defaults. */
@@ -261,5 +323,7 @@ export function resolveBatchOptions(options: BatchOptions): ResolvedBatchOptions
     maxWait: duration('maxWait', options.maxWait, Number.POSITIVE_INFINITY),
     graceMs: duration('graceMs', options.graceMs, 2000),
     progressIntervalMs: duration('progressIntervalMs', options.progressIntervalMs, 200),
+    timeouts: resolveTimeouts(options.timeout, BATCH_TIMEOUTS, 'runBatch: timeout'),
+    maxBodySize: batchMaxBodySize('runBatch', options.maxBodySize, bodiesKind(options.bodies)),
   };
 }

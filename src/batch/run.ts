@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { Session } from '../http/session.js';
-import { attemptOnce } from './attempt.js';
+import { timeoutOptionOf } from '../http/timeouts.js';
+import { clampTimerMs, type LongTimer, setLongTimeout } from '../retry/timer.js';
+import { attemptOnce, keepIfFinal } from './attempt.js';
 import { BodyStore } from './bodies.js';
 import type { AttemptResult } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
@@ -48,10 +50,16 @@ export class BatchRun {
   #updates: LineUpdate[] = [];
   #pumpQueued = false;
   #dirty = true;
-  #timer: NodeJS.Timeout | undefined;
+  /**
+   * The last refill found no due line: until something changes (an outcome, new input, a timer
+   * for the next due line), asking for another would only spin the event loop.
+   */
+  #dry = false;
+  /** The next wake-up: it may be weeks away (a long Retry-After), so a chained timer. */
+  #timer: LongTimer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #flushTimer: NodeJS.Timeout | undefined;
-  #graceTimer: NodeJS.Timeout | undefined;
+  #graceTimer: LongTimer | undefined;
   #ingesting = false;
   #stopping = false;
   #fatal: unknown;
@@ -66,7 +74,8 @@ export class BatchRun {
     this.#session = new Session({
       retry: false,
       logger: false,
-      ...(options.timeout !== undefined && { timeout: options.timeout }),
+      timeout: timeoutOptionOf(resolved.timeouts),
+      ...(resolved.maxBodySize !== undefined && { maxBodySize: resolved.maxBodySize }),
       ...(options.headers !== undefined && { headers: options.headers }),
       ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
       ...(options.proxies !== undefined && { proxies: options.proxies }),
@@ -93,7 +102,7 @@ export class BatchRun {
     const onAbort = (): void => this.stop();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const progressTimer = options.onProgress
-      ? setInterval(() => this.#report(), this.#o.progressIntervalMs)
+      ? setInterval(() => this.#report(), clampTimerMs(this.#o.progressIntervalMs))
       : undefined;
     let ingestion: Promise<unknown> = Promise.resolve();
     if (options.input !== undefined && !options.signal?.aborted) {
@@ -131,7 +140,7 @@ export class BatchRun {
     this.#stopController.abort();
     for (const line of this.#scheduler.drainReady()) this.#release(line);
     if (this.#inFlight.size > 0)
-      this.#graceTimer = setTimeout(() => this.#attemptsController.abort(), this.#o.graceMs);
+      this.#graceTimer = setLongTimeout(() => this.#attemptsController.abort(), this.#o.graceMs);
     this.#queuePump();
   }
 
@@ -142,9 +151,9 @@ export class BatchRun {
   }
 
   #clearTimers(): void {
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     clearTimeout(this.#flushTimer);
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.clear();
     this.#timer = undefined;
     this.#flushTimer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
@@ -153,6 +162,7 @@ export class BatchRun {
   /** New work may be reachable: refill soon. */
   #changed(): void {
     this.#dirty = true;
+    this.#dry = false;
     this.#scheduler.uncrowd();
     this.#queuePump();
   }
@@ -191,6 +201,7 @@ export class BatchRun {
       this.#write();
       if (refill) {
         const { claimed, wake: at } = this.#scheduler.refill(now);
+        this.#dry = claimed.length === 0;
         wake = at;
         for (const line of claimed) {
           this.#counts.pending--;
@@ -229,7 +240,7 @@ export class BatchRun {
       if (!line) break;
       this.#launch(line);
     }
-    if (this.#scheduler.wantsRefill && this.#counts.pending > 0) {
+    if (this.#scheduler.wantsRefill && this.#counts.pending > 0 && !this.#dry) {
       this.#dirty = true;
       this.#queuePump();
     }
@@ -238,9 +249,9 @@ export class BatchRun {
 
   #wakeAt(at: number, now: number): void {
     if (this.#timer && this.#timerAt <= at) return;
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#timerAt = at;
-    this.#timer = setTimeout(
+    this.#timer = setLongTimeout(
       () => {
         this.#timer = undefined;
         this.#timerAt = Number.POSITIVE_INFINITY;
@@ -275,6 +286,7 @@ export class BatchRun {
   /** After an outcome: start the next ready line now; commit outcomes within FLUSH_MS. */
   #afterOutcome(): void {
     this.#dirty = true;
+    this.#dry = false;
     const wake = this.#startReady(Date.now());
     if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, Date.now());
     if (this.#stopping || this.#inFlight.size === 0) this.#queuePump();
@@ -290,6 +302,7 @@ export class BatchRun {
       this.#session,
       { url: line.url, method: line.method, headers, body: line.requestBody ?? undefined },
       this.#attemptsController.signal,
+      this.#bodies,
     );
     if (!result) {
       this.#settle(line);
@@ -318,10 +331,7 @@ export class BatchRun {
       },
     );
     const isFinal = decision.state !== 'pending';
-    const stored =
-      isFinal && result.kind === 'response'
-        ? await this.#bodies.store(line.line, result.body)
-        : undefined;
+    const stored = await keepIfFinal(result, isFinal, line.line);
     this.#settle(line);
     this.#attempts++;
     this.#updates.push({
@@ -385,7 +395,7 @@ export class BatchRun {
   #finish(end: BatchEnd): void {
     if (this.#end !== undefined) return;
     this.#end = end;
-    clearTimeout(this.#graceTimer);
+    this.#graceTimer?.clear();
     this.#resolveEnd(end);
   }
 

@@ -12,6 +12,8 @@ const ERROR_NAMES: Readonly<Record<string, string>> = {
   ERR_DOGGED_TLS: 'TLS failure',
   ERR_DOGGED_PROXY: 'proxy failure',
   ERR_DOGGED_TOTAL_TIMEOUT: 'total timeout',
+  ERR_DOGGED_ATTEMPT_TIMEOUT: 'attempt timeout',
+  ERR_DOGGED_BODY_TOO_LARGE: 'body too large',
   ERR_DOGGED_RETRY_AFTER_TOO_LONG: 'Retry-After too long',
   ERR_DOGGED_INVALID_LINE: 'invalid line',
 };
@@ -22,6 +24,7 @@ const REASONS: Readonly<Record<string, string>> = {
   'not-retriable': 'not retriable',
   'retry-after-too-long': 'Retry-After beyond --max-retry-after',
   'rate-limited': 'rate limited past --give-up-after',
+  'body-too-large': 'body over --max-body',
   invalid: 'invalid',
 };
 

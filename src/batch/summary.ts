@@ -8,7 +8,7 @@ export interface Tally<T> {
 
 /** Failed lines grouped by why they failed. */
 export interface FailureTally {
-  /** http-status, retries-exhausted, not-retriable, retry-after-too-long. */
+  /** http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, body-too-large. */
   readonly reason: string;
   /** The final status, when the last attempt got one. */
   readonly status: number | null;

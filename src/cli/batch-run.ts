@@ -20,6 +20,8 @@ import {
   parseDuration,
   parseHeader,
   parsePositiveDuration,
+  parseSize,
+  type TimeoutFlag,
 } from './parse.js';
 import { createProgressView } from './progress-view.js';
 import { readProxyFile } from './proxies.js';
@@ -39,7 +41,8 @@ export interface RunFlags extends Partial<RetryFlags> {
   perHost?: number;
   rate?: HostRate;
   giveUpAfter?: number;
-  timeout?: { connect: number; read: number };
+  timeout?: TimeoutFlag;
+  maxBody?: number;
   proxies?: string;
   bodies?: string;
   header?: string[];
@@ -71,6 +74,7 @@ const REMEMBERED = [
   'rate',
   'giveUpAfter',
   'timeout',
+  'maxBody',
   'proxies',
   'bodies',
   'header',
@@ -125,8 +129,13 @@ export function addRunFlags(command: Command): Command {
     )
     .option(
       '--bodies <where>',
-      'where response bodies go: db, none or dir:PATH (default: db)',
+      'where response bodies go: db (the journal), none (counted, dropped) or dir:PATH (one file per line) (default: db)',
       bodies,
+    )
+    .option(
+      '--max-body <size>',
+      'the largest response body accepted, e.g. 10MB or 1GiB (kB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024); a larger one fails its line as body-too-large, reading no more than that (default: 100MiB with --bodies db, at most 900MB; no limit with none or dir:)',
+      parseSize,
     )
     .option(
       '-H, --header <header>',
@@ -150,7 +159,7 @@ export function addRunFlags(command: Command): Command {
     .option('-v, --verbose', 'print every retry to stderr')
     .option('--json', 'print the summary as JSON on stdout');
   addSecretHeaderFlag(command);
-  addTimeoutFlag(command);
+  addTimeoutFlag(command, '10m');
   addRetryFlags(command, { retries: 5, maxRetryAfter: '24h' });
   return command;
 }
@@ -219,6 +228,7 @@ function distributedOptions(
     retry: retrySpecOf(policy),
     ...(policy.maxRetryAfter !== undefined && { maxRetryAfter: policy.maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.maxBody !== undefined && { maxBodySize: flags.maxBody }),
     ...(flags.header && { headers: headersFrom(flags.header) }),
     bodies,
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
@@ -300,6 +310,7 @@ export async function runFromFlags(
     retry,
     ...(maxRetryAfter !== undefined && { maxRetryAfter }),
     ...(flags.timeout && { timeout: flags.timeout }),
+    ...(flags.maxBody !== undefined && { maxBodySize: flags.maxBody }),
     ...(flags.header && { headers: headersFrom(flags.header) }),
     ...(flags.bodies && { bodies: parseBodiesOption(flags.bodies) }),
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),

@@ -4,7 +4,9 @@ import {
   UnknownJobError,
 } from '../batch/distributed/errors.js';
 import { InputChangedError, JournalFormatError, JournalLockedError } from '../batch/errors.js';
+import { BodyFileError } from '../http/body-file.js';
 import {
+  BodyTooLargeError,
   ConnectError,
   ConnectionResetError,
   ConnectTimeoutError,
@@ -51,12 +53,16 @@ export const EXIT = Object.freeze({
   partial: 18,
   /** The final HTTP status was 400 or more (curl 22, as with --fail). */
   httpStatus: 22,
+  /** The body could not be written to its file (curl 23). */
+  writeError: 23,
   /** Timed out: connect, read, or --max-time (curl 28). */
   timeout: 28,
   /** TLS failed (curl 35). */
   tls: 35,
   /** The connection dropped before a complete response (curl 56). */
   reset: 56,
+  /** The response body was larger than --max-body (curl 63, maximum file size exceeded). */
+  bodyTooLarge: 63,
   /** Every retry was used and the request still failed (EX_TEMPFAIL). */
   retriesExhausted: 75,
   /** A proxy failed (curl 97). */
@@ -76,6 +82,8 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof ConnectError) return EXIT.connect;
   if (error instanceof ReadTimeoutError || error instanceof TotalTimeoutError) return EXIT.timeout;
   if (error instanceof IncompleteBodyError) return EXIT.partial;
+  if (error instanceof BodyTooLargeError) return EXIT.bodyTooLarge;
+  if (error instanceof BodyFileError) return EXIT.writeError;
   if (error instanceof TLSError) return EXIT.tls;
   if (error instanceof ProxyError) return EXIT.proxy;
   if (error instanceof JournalLockedError) return EXIT.locked;

@@ -34,16 +34,74 @@ export function parsePositiveDuration(text: string): number {
   return ms;
 }
 
-/** `5s` (connect and read) or `5s,30s` (connect, read). */
-export function parseTimeoutPair(text: string): { connect: number; read: number } {
+/** What `--timeout` parses to: connect and read, and the attempt deadline when given. */
+export interface TimeoutFlag {
+  connect: number;
+  read: number;
+  attempt?: number;
+}
+
+/**
+ * `--timeout`: `5s` (connect and read), `5s,30s` (connect, read) or `5s,30s,10m` (connect,
+ * read, attempt: one whole attempt, head and body).
+ * @example parseTimeouts('5s,30s,10m') // { connect: 5000, read: 30000, attempt: 600000 }
+ */
+export function parseTimeouts(text: string): TimeoutFlag {
   const parts = text.split(',');
-  if (parts.length > 2)
+  if (parts.length > 3)
     throw new InvalidArgumentError(
-      `${JSON.stringify(text)}: give one duration, or connect,read such as 5s,30s`,
+      `${JSON.stringify(text)}: give one duration, connect,read such as 5s,30s, or connect,read,attempt such as 5s,30s,10m`,
     );
   const connect = parsePositiveDuration(parts[0] ?? '');
   const read = parts[1] === undefined ? connect : parsePositiveDuration(parts[1]);
-  return { connect, read };
+  return {
+    connect,
+    read,
+    ...(parts[2] !== undefined && { attempt: parsePositiveDuration(parts[2]) }),
+  };
+}
+
+/** Decimal units (powers of 1000) and binary ones (powers of 1024), lower-cased. */
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  m: 1e6,
+  mb: 1e6,
+  g: 1e9,
+  gb: 1e9,
+  t: 1e12,
+  tb: 1e12,
+  ki: 1024,
+  kib: 1024,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+  ti: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * A size in bytes: a bare number is bytes; `k`/`kB`, `M`/`MB`, `G`/`GB`, `T`/`TB` are decimal
+ * (powers of 1000, as disk makers and networks count), `KiB`, `MiB`, `GiB`, `TiB` binary (powers
+ * of 1024). Case does not matter; a fraction is rounded down to whole bytes.
+ * @example parseSize('10MB') // 10000000
+ * @example parseSize('1GiB') // 1073741824
+ */
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? SIZE_UNITS[(match[2] ?? '').toLowerCase()] : undefined;
+  if (!match || unit === undefined)
+    throw new InvalidArgumentError(
+      `${JSON.stringify(text)} is not a size; write 500k, 10MB, 1GB (powers of 1000) or 512KiB, 10MiB, 1GiB (powers of 1024); a bare number is bytes`,
+    );
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (bytes < 1) throw new InvalidArgumentError(`${JSON.stringify(text)} must be at least 1 byte`);
+  if (!Number.isSafeInteger(bytes))
+    throw new InvalidArgumentError(`${JSON.stringify(text)} is too large a size`);
+  return bytes;
 }
 
 /** An integer within bounds. */

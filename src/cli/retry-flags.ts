@@ -6,7 +6,7 @@ import {
 } from '../batch/distributed/job-config.js';
 import type { RetryPolicyOptions } from '../http/policy.js';
 import { seededRandom } from '../retry/random.js';
-import { integer, parseDuration, parsePositiveDuration, parseTimeoutPair } from './parse.js';
+import { integer, parseDuration, parsePositiveDuration, parseTimeouts } from './parse.js';
 
 /** The jitter styles `--jitter` accepts. */
 export const JITTERS = [
@@ -75,12 +75,12 @@ export function addRetryFlags(
   return command;
 }
 
-/** Adds `--timeout <connect[,read]>`. */
-export function addTimeoutFlag(command: Command): Command {
+/** Adds `--timeout <connect[,read[,attempt]]>`; `attempt` defaults to `attemptDefault`. */
+export function addTimeoutFlag(command: Command, attemptDefault: string): Command {
   return command.option(
-    '--timeout <connect[,read]>',
-    'timeouts of each attempt, e.g. 5s or 5s,30s (default: 10s,30s)',
-    parseTimeoutPair,
+    '--timeout <connect[,read[,attempt]]>',
+    `timeouts of each attempt: to connect, for each silence while reading, and for the whole attempt (head and body), e.g. 5s, 5s,30s or 5s,30s,10m (default: 10s,30s,${attemptDefault})`,
+    parseTimeouts,
   );
 }
 

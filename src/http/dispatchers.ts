@@ -1,6 +1,7 @@
 import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
 import { markProxyFailure } from './classify.js';
+import { abortableConnector, connectorFor } from './connect-abort.js';
 import { type ProxyEntry, proxyUri } from './proxy-pool.js';
 
 type Pem = string | Buffer;
@@ -67,6 +68,11 @@ export function checkTls(value: unknown, where: string): TlsOptions {
 
 type ConnectOnly = (options: Dispatcher.ConnectOptions) => Promise<Dispatcher.ConnectData>;
 
+/** A timeout as undici takes it: `Infinity` (no limit) is its 0. */
+export function undiciTimeout(ms: number): number {
+  return Number.isFinite(ms) ? ms : 0;
+}
+
 /**
  * The Session's keep-alive dispatchers: one undici `Agent` per connect timeout for direct
  * requests, one `ProxyAgent` per proxy and connect timeout. Every one of them gets the
@@ -82,14 +88,17 @@ export class Dispatchers {
   }
 
   #connect(timeout: number): Record<string, unknown> {
-    return { timeout, ...this.#tls };
+    return { timeout: undiciTimeout(timeout), ...this.#tls };
   }
 
-  /** The direct Agent for this connect timeout. */
+  /**
+   * The direct Agent for this connect timeout. Its connector destroys a socket still connecting
+   * (or handshaking) when the attempt that opened it is aborted (see `connect-abort.ts`).
+   */
   direct(connectTimeout: number): Agent {
     let agent = this.#direct.get(connectTimeout);
     if (!agent) {
-      agent = new Agent({ connect: this.#connect(connectTimeout) });
+      agent = new Agent({ connect: connectorFor(this.#connect(connectTimeout)) });
       this.#direct.set(connectTimeout, agent);
     }
     return agent;
@@ -114,8 +123,15 @@ export class Dispatchers {
         uri: proxyUri(proxy),
         proxyTls: connect,
         requestTls: connect,
-        clientFactory: (origin: URL, options: object): Dispatcher => {
-          const pool = new Pool(origin, { ...options, headersTimeout: connectTimeout });
+        clientFactory: (origin: URL, options: Pool.Options): Dispatcher => {
+          const pool = new Pool(origin, {
+            ...options,
+            // The connection to the proxy ends with the attempt that opens it.
+            ...(typeof options.connect === 'function' && {
+              connect: abortableConnector(options.connect),
+            }),
+            headersTimeout: undiciTimeout(connectTimeout),
+          });
           const tunnel = pool.connect.bind(pool) as ConnectOnly;
           (pool as unknown as { connect: ConnectOnly }).connect = (params) =>
             tunnel(params).catch((error: unknown) => {

@@ -106,6 +106,23 @@ export class ReadTimeoutError extends DoggedError {
 brand(ReadTimeoutError, 'ReadTimeoutError');
 
 /**
+ * One attempt took longer than `timeout.attempt` (head and body together): a server that keeps
+ * the connection busy with a byte now and then never trips the read timeout, which only sees
+ * silences. A kind of read timeout: retriable, exit code 28 in the CLI.
+ */
+export class AttemptTimeoutError extends ReadTimeoutError {
+  override name = 'AttemptTimeoutError';
+  override readonly code: string = 'ERR_DOGGED_ATTEMPT_TIMEOUT';
+  /** The deadline of one attempt that passed, in milliseconds. */
+  readonly timeoutMs: number;
+  constructor(message: string, options: DoggedErrorOptions & { timeoutMs: number }) {
+    super(message, options);
+    this.timeoutMs = options.timeoutMs;
+  }
+}
+brand(AttemptTimeoutError, 'AttemptTimeoutError');
+
+/**
  * The connection dropped after it was established and before a complete response head: a
  * `ConnectError` (as in requests), but the server may have acted on the request, so only
  * replay-safe requests are retried (urllib3's `ProtocolError`).
@@ -141,6 +158,32 @@ export class IncompleteBodyError extends DoggedError {
   }
 }
 brand(IncompleteBodyError, 'IncompleteBodyError');
+
+/**
+ * The response body is larger than the limit (`maxBodySize`, `--max-body`): its Content-Length
+ * said so before a byte was read, or the bytes received passed it (reading stopped there and the
+ * connection was closed). Not retried: the next attempt would be as large.
+ */
+export class BodyTooLargeError extends DoggedError {
+  override name = 'BodyTooLargeError';
+  override readonly code: string = 'ERR_DOGGED_BODY_TOO_LARGE';
+  /** The limit, in bytes. */
+  readonly limit: number;
+  /** Bytes received when reading stopped; 0 when the Content-Length alone was too large. */
+  readonly received: number;
+  /** The Content-Length the server announced, when it sent one. */
+  readonly contentLength: number | undefined;
+  constructor(
+    message: string,
+    options: DoggedErrorOptions & { limit: number; received: number; contentLength?: number },
+  ) {
+    super(message, { phase: 'body', ...options });
+    this.limit = options.limit;
+    this.received = options.received;
+    this.contentLength = options.contentLength;
+  }
+}
+brand(BodyTooLargeError, 'BodyTooLargeError');
 
 /** What a proxy error knows about the proxy. */
 export interface ProxyErrorOptions extends DoggedErrorOptions {

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../retry/clock.js';
 import { describeError, formatDuration } from '../retry/describe.js';
 import type { Logger } from '../retry/log.js';
+import { type LongTimer, setLongTimeout } from '../retry/timer.js';
 import type { FailureContext } from './classify.js';
 import { BudgetExhaustedError, type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
 import type { HookLists } from './hooks.js';
@@ -48,6 +49,8 @@ export interface ExchangeInit {
    * response is returned as it is instead of an error.
    */
   returnLastResponse: boolean;
+  /** The body limit the caller set (`maxBodySize`), in bytes; undefined: the defaults. */
+  maxBodySize: number | undefined;
 }
 
 /** Extra headers for one attempt: a resumed download's Range and validator. */
@@ -87,7 +90,8 @@ export abstract class ExchangeBase {
     this.target = init.target;
     this.policy = init.policy;
     const total = init.timeouts.total;
-    if (total !== undefined) {
+    // Infinity: no total deadline at all.
+    if (total !== undefined && Number.isFinite(total)) {
       this.#deadline = init.clock.now() + total;
       this.deadlineController = new AbortController();
       this.signal = init.signal
@@ -100,18 +104,19 @@ export abstract class ExchangeBase {
     this.maxAttempts = retries === undefined ? Number.POSITIVE_INFINITY : retries + 1;
   }
 
-  /** The total deadline as a timer that aborts the attempt in flight. */
-  protected armDeadline(): ReturnType<typeof setTimeout> | undefined {
+  /**
+   * The total deadline as a timer that aborts the attempt in flight (chained past Node's timer
+   * limit: `--max-time 600h` is 600 hours, not 1 ms).
+   */
+  protected armDeadline(): LongTimer | undefined {
     if (this.#deadline === undefined || !this.deadlineController) return undefined;
     const left = this.#deadline - this.init.clock.now();
     if (left <= 0) throw this.#deadlineError('the total timeout had already passed');
     const controller = this.deadlineController;
-    const timer = setTimeout(
+    return setLongTimeout(
       () => controller.abort(this.#deadlineError('the attempt in flight was cut off')),
       left,
-    );
-    timer.unref();
-    return timer;
+    ).unref();
   }
 
   #deadlineError(what: string): TotalTimeoutError {

@@ -1,6 +1,9 @@
 import type { Dispatcher } from 'undici';
 import { describeError } from '../retry/describe.js';
+import { AttemptDeadline } from './attempt-deadline.js';
 import { classifyError } from './classify.js';
+import { requestWithin } from './connect-abort.js';
+import { undiciTimeout } from './dispatchers.js';
 import {
   ConnectionResetError,
   DoggedError,
@@ -78,6 +81,13 @@ export class Exchange extends ExchangeBase {
         let raw: Dispatcher.ResponseData;
         const sentAt = init.clock.now();
         this.#sentAt = sentAt;
+        // The caller's signal, the total deadline and this attempt's own deadline, which runs
+        // until the body is read; any of them ends the attempt at once, even mid-connect.
+        const deadline = new AttemptDeadline(this.signal, init.timeouts.attempt, {
+          method: target.method,
+          url: target.url,
+          attempt: this.attempt,
+        });
         try {
           const options: Dispatcher.RequestOptions = {
             origin: target.origin,
@@ -85,17 +95,18 @@ export class Exchange extends ExchangeBase {
             method: target.method as Dispatcher.HttpMethod,
             headers,
             body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
-            headersTimeout: init.timeouts.read,
-            bodyTimeout: init.timeouts.read,
+            headersTimeout: undiciTimeout(init.timeouts.read),
+            bodyTimeout: undiciTimeout(init.timeouts.read),
           };
-          if (this.signal) options.signal = this.signal;
-          raw = await dispatcher.request(options);
+          raw = await requestWithin(dispatcher, options, deadline.signal);
         } catch (error) {
+          deadline.end();
           if (this.signal?.aborted) permit?.release();
           else permit?.failure(error);
           await this.#retryAfterError(error, 'request');
           continue;
         }
+        deadline.headArrived(raw.body);
         const resumedFrom = this.#resume?.start;
         this.#resume = undefined;
         const response = new DoggedResponse(raw, {
@@ -105,6 +116,8 @@ export class Exchange extends ExchangeBase {
           history: this.policy.history,
           retryBody: (error, resume) => this.#retryBody(error, resume),
           ...(resumedFrom !== undefined && { resumedFrom }),
+          deadline,
+          maxBodySize: init.maxBodySize,
         });
         const status = raw.statusCode;
         if (status === 429) guard.throttled(sentAt);
@@ -147,7 +160,7 @@ export class Exchange extends ExchangeBase {
         return response;
       }
     } finally {
-      if (timer) clearTimeout(timer);
+      timer?.clear();
     }
   }
 

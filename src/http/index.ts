@@ -1,4 +1,5 @@
 export type { RequestBody } from './body.js';
+export { BodyFileError } from './body-file.js';
 export { classifyError, type FailureContext } from './classify.js';
 export {
   closeDefaultSession,
@@ -17,6 +18,8 @@ export {
 } from './default-session.js';
 export type { TlsOptions } from './dispatchers.js';
 export {
+  AttemptTimeoutError,
+  BodyTooLargeError,
   BudgetExhaustedError,
   CircuitOpenError,
   ConnectError,

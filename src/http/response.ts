@@ -1,7 +1,15 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { AttemptDeadline } from './attempt-deadline.js';
+import {
+  bodyTooLarge,
+  contentLengthOf,
+  DEFAULT_MAX_BODY_SIZE,
+  limitedStream,
+} from './body-limit.js';
 import { classifyError } from './classify.js';
 import {
+  BodyTooLargeError,
   DoggedError,
   HTTPStatusError,
   IncompleteBodyError,
@@ -39,7 +47,9 @@ const ignoreError = (): void => {};
  * A response: status and headers at once, the body on demand. `text()`, `json()`,
  * `arrayBuffer()` and `bytes()` read it whole — and when the body is cut short or stalls on a
  * replay-safe request, they retry the request within the same policy, so you get the whole body
- * or the final error, never a silently short one.
+ * or the final error, never a silently short one. A body read whole is bounded: `maxBodySize`
+ * (100 MiB when not set: `BodyTooLargeError`) and the attempt deadline (10 minutes when
+ * `timeout.attempt` is not set: `AttemptTimeoutError`).
  */
 export class DoggedResponse {
   #raw: RawResponse;
@@ -53,6 +63,10 @@ export class DoggedResponse {
   readonly #offset: number;
   /** How to resume this body after a cut, when the server allows it. */
   #validators: Validators | undefined;
+  /** The attempt's deadline, which runs until the body is read. */
+  readonly #deadline: AttemptDeadline | undefined;
+  /** The limit the caller set (`maxBodySize`); undefined: the default for bodies read whole. */
+  readonly #maxBodySize: number | undefined;
   /** The final URL (credentials shown as `***@`). */
   readonly url: string;
   /** The request method. */
@@ -68,6 +82,10 @@ export class DoggedResponse {
       retryBody?: BodyRetry;
       /** Set when this response answers a resumed download's Range request. */
       resumedFrom?: number;
+      /** The attempt's deadline (a stream drops a default one). */
+      deadline?: AttemptDeadline;
+      /** The body limit the caller set, in bytes. */
+      maxBodySize?: number | undefined;
     },
   ) {
     this.#raw = raw;
@@ -77,6 +95,8 @@ export class DoggedResponse {
     this.#history = init.history;
     this.#retryBody = init.retryBody;
     this.#offset = init.resumedFrom ?? 0;
+    this.#deadline = init.deadline;
+    this.#maxBodySize = init.maxBodySize;
     if (init.resumedFrom === undefined)
       this.#validators = resumeValidators(init.method, raw.statusCode, raw.headers);
   }
@@ -124,16 +144,35 @@ export class DoggedResponse {
    * The body as a Node.js stream. When the download can be resumed (a GET answered with
    * `Accept-Ranges: bytes` and a strong ETag or Last-Modified), a cut is resumed with a Range
    * request and the stream goes on where it stopped, never duplicating or dropping a byte;
-   * otherwise it is undici's body as it is.
+   * otherwise it is undici's body as it is. With `maxBodySize` set, the stream fails with
+   * `BodyTooLargeError` once it passes the limit (at once when the Content-Length does), and
+   * the connection is closed; without it, a stream has no limit and no default attempt deadline.
    */
   get body(): Readable {
     this.#used = true;
+    this.#deadline?.streamed();
     const raw = this.#raw.body;
-    if (!this.#validators || !this.#retryBody) return raw;
-    return resumingStream(raw, async (error, delivered) => {
-      const next = await this.#continueAfterCut(error, delivered);
-      return next.status === 206 ? next.#raw.body : skipping(next.#raw.body, delivered);
-    });
+    const stream =
+      !this.#validators || !this.#retryBody
+        ? raw
+        : resumingStream(raw, async (error, delivered) => {
+            const next = await this.#continueAfterCut(error, delivered);
+            // The continuation is read as a stream too.
+            next.#deadline?.streamed();
+            return next.status === 206 ? next.#raw.body : skipping(next.#raw.body, delivered);
+          });
+    const limit = this.#maxBodySize;
+    if (limit === undefined || !Number.isFinite(limit)) return stream;
+    const tooLarge = this.#announcedTooLarge(limit);
+    if (tooLarge) {
+      stream.on('error', ignoreError).destroy();
+      const failed = new Readable({ read() {} });
+      process.nextTick(() => failed.destroy(tooLarge));
+      return failed;
+    }
+    return limitedStream(stream, limit - this.#offset, (received) =>
+      this.#tooLarge(limit, received),
+    );
   }
 
   /** True once the body has been read or handed out. */
@@ -144,19 +183,53 @@ export class DoggedResponse {
   /**
    * The body as a Buffer. A cut or stalled body on a replay-safe request is retried within the
    * request's policy: resumed from where it stopped when the server supports ranges, else
-   * fetched again from byte 0 with the partial bytes discarded.
+   * fetched again from byte 0 with the partial bytes discarded. A body over `maxBodySize`
+   * (default 100 MiB) fails with `BodyTooLargeError` before it is read when its Content-Length
+   * says so, else as soon as the bytes pass the limit; it is never retried.
    */
   async bytes(): Promise<Buffer> {
     if (this.#buffered) return this.#buffered;
     if (this.#used) throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
     this.#used = true;
-    const reading = collect(this.#raw.body);
+    const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+    const tooLarge = this.#announcedTooLarge(limit);
+    if (tooLarge) {
+      this.#raw.body.on('error', ignoreError).destroy();
+      throw tooLarge;
+    }
+    const reading = collect(this.#raw.body, limit - this.#offset, (received) =>
+      this.#tooLarge(limit, received),
+    );
     try {
       this.#buffered = await reading;
     } catch (error) {
+      // A body over the limit would be as large on the next attempt: never retried.
+      if (error instanceof BodyTooLargeError) throw error;
       this.#buffered = await this.#recover(error, reading.chunks);
     }
     return this.#buffered;
+  }
+
+  /** The error when the Content-Length alone is over `limit`, else undefined. */
+  #announcedTooLarge(limit: number): BodyTooLargeError | undefined {
+    const declared = contentLengthOf(this.#raw.headers);
+    if (declared === undefined || this.#offset + declared <= limit) return undefined;
+    return bodyTooLarge(this.#owner(), limit, 0, this.#offset + declared);
+  }
+
+  /** The error when `received` bytes of this part passed `limit`. */
+  #tooLarge(limit: number, received: number): BodyTooLargeError {
+    const declared = contentLengthOf(this.#raw.headers);
+    return bodyTooLarge(
+      this.#owner(),
+      limit,
+      this.#offset + received,
+      declared === undefined ? undefined : this.#offset + declared,
+    );
+  }
+
+  #owner(): { method: string; url: string; attempts: number } {
+    return { method: this.method, url: this.url, attempts: this.#attempts };
   }
 
   /** A buffered read failed after `partial` arrived: resume, restart, or throw. */
@@ -332,6 +405,16 @@ export class DoggedResponse {
       body.on('data', onData).on('end', onEnd).on('error', onError);
     });
     this.#buffered = Buffer.concat(chunks);
+  }
+
+  /**
+   * A failure met while reading {@link body} (a stream), in dogged's taxonomy: a cut body is an
+   * `IncompleteBodyError`, a stall a `ReadTimeoutError`; dogged's own errors and anything that
+   * is not a network failure (an abort too) come back as they are.
+   * @internal
+   */
+  bodyError(error: unknown): unknown {
+    return this.#bodyError(error);
   }
 
   /** Turns a body-phase failure into dogged's taxonomy. */

@@ -40,14 +40,26 @@ export function contentRangeStart(value: string | null | undefined): number | un
   return m ? Number(m[1]) : undefined;
 }
 
-/** Reads a stream to the end, keeping what arrived even when it fails. */
-export function collect(body: Readable): Promise<Buffer> & { chunks: Buffer[] } {
+/**
+ * Reads a stream to the end, keeping what arrived even when it fails. With a `limit`, reading
+ * stops as soon as more than `limit` bytes arrived: the stream is destroyed with the error
+ * `tooLarge` makes (so at most one chunk beyond the limit is held).
+ */
+export function collect(
+  body: Readable,
+  limit = Number.POSITIVE_INFINITY,
+  tooLarge?: (received: number) => Error,
+): Promise<Buffer> & { chunks: Buffer[] } {
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     let size = 0;
     body.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
       size += chunk.length;
+      if (size > limit) {
+        body.destroy(tooLarge?.(size) ?? new RangeError(`more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
     });
     body.once('end', () =>
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),

@@ -1,5 +1,6 @@
 import type { Clock } from '../retry/clock.js';
 import { assertPlainObject, nonNegativeInteger, showValue } from '../retry/validate.js';
+import { checkMaxBodySize } from './body-limit.js';
 import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { type HookLists, mergeHooks } from './hooks.js';
 import { RetryPolicy } from './policy.js';
@@ -14,6 +15,8 @@ const STORM_KEYS = ['budget', 'breaker', 'rateLimit', 'cooldown'] as const;
 export interface Config {
   readonly policy: RetryPolicy;
   readonly timeouts: ResolvedTimeouts;
+  /** The body limit set by the user (undefined: the defaults). */
+  readonly maxBodySize: number | undefined;
   readonly headers: HeaderRecord;
   readonly hooks: HookLists;
   readonly maxRedirects: number;
@@ -56,6 +59,10 @@ export function layer(base: Config, options: MountOptions, where: string, clock:
     proxy: layerProxyConfig(base.proxy, options, where, clock),
     policy: toPolicy(options.retry, base.policy, `${where}: retry`),
     timeouts: resolveTimeouts(options.timeout, base.timeouts, `${where}: timeout`),
+    maxBodySize:
+      options.maxBodySize === undefined
+        ? base.maxBodySize
+        : checkMaxBodySize(`${where}: maxBodySize`, options.maxBodySize),
     headers: Object.freeze(mergeHeaders({ ...base.headers }, options.headers, `${where}: headers`)),
     hooks: mergeHooks(base.hooks, options.hooks, `${where}: hooks`),
     maxRedirects:

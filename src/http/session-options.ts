@@ -24,11 +24,25 @@ export interface MountOptions extends StormOptions {
    */
   retry?: RetryOption;
   /**
-   * Timeouts in ms: `{ connect, read, total }`, `[connect, read]`, or one number for both.
-   * @default { connect: 10000, read: 30000 }
-   * @example { timeout: [5000, 10_000] }
+   * Timeouts in ms: `{ connect, read, attempt, total }`, `[connect, read]`, or one number for
+   * both connect and read. `attempt` bounds one attempt, head and body (a body dripping a byte
+   * now and then never trips `read`); `total` bounds the whole request, retries included.
+   * `Infinity` means no limit.
+   * @default { connect: 10000, read: 30000 } (attempt: 10 minutes for a body read whole, none for a stream; no total)
+   * @example { timeout: { connect: 5000, read: 30_000, attempt: 600_000 } }
    */
   timeout?: TimeoutOption;
+  /**
+   * The largest response body accepted, in bytes (as received: dogged does not decompress).
+   * A larger one fails with `BodyTooLargeError` (not retried): before a byte is read when its
+   * Content-Length says so, else as soon as the bytes pass the limit, and its connection is
+   * closed. Set, it applies to every way of reading the body, streams included; not set, a body
+   * read whole (`text()`, `json()`, `arrayBuffer()`, `bytes()`) is limited to 100 MiB and a
+   * stream (`body`, `fetch()`) is not limited. `Infinity`: no limit at all.
+   * @default undefined (100 MiB for a body read whole, no limit for a stream)
+   * @example { maxBodySize: 10 * 1024 * 1024 } // 10 MiB
+   */
+  maxBodySize?: number;
   /**
    * Headers sent with every request (a request's own headers win; `undefined` removes one).
    * @default { 'user-agent': 'dogged/<version>' }
@@ -163,8 +177,15 @@ export interface RequestOptions {
   /**
    * Timeouts for this request, over the session's.
    * @default the session's
+   * @example { timeout: { attempt: 60_000 } }
    */
   timeout?: TimeoutOption;
+  /**
+   * The largest response body accepted for this request, in bytes (see the Session option).
+   * @default the session's (or the mount's)
+   * @example { maxBodySize: 1_000_000 }
+   */
+  maxBodySize?: number;
   /**
    * The retry policy for this request.
    * @default the session's (or the mount's)
@@ -212,6 +233,7 @@ export interface RequestOptions {
 export const SESSION_KEYS = [
   'retry',
   'timeout',
+  'maxBodySize',
   'headers',
   'hooks',
   'maxRedirects',
@@ -232,6 +254,7 @@ export const SESSION_KEYS = [
 export const MOUNT_KEYS = [
   'retry',
   'timeout',
+  'maxBodySize',
   'headers',
   'hooks',
   'maxRedirects',
@@ -250,6 +273,7 @@ export const REQUEST_KEYS = [
   'json',
   'query',
   'timeout',
+  'maxBodySize',
   'retry',
   'signal',
   'idempotencyKey',
@@ -262,6 +286,8 @@ export const REQUEST_HINTS: Record<string, string> = {
   params: 'use query',
   data: 'use body (or json)',
   timeoutMs: 'use timeout',
+  maxContentLength: 'use maxBodySize',
+  maxBodyLength: 'use maxBodySize (the response body; request bodies are not limited)',
   retries: 'use retry: { total: n }',
   idempotent: 'use idempotencyKey: true',
   proxy: 'use proxies on the Session or mount(), proxyKey on a request',

@@ -11,6 +11,7 @@ import {
   showValue,
 } from '../retry/validate.js';
 import { prepareBody } from './body.js';
+import { checkMaxBodySize } from './body-limit.js';
 import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -121,6 +122,7 @@ export class Session {
     const root: Config = {
       policy: new RetryPolicy(),
       timeouts: DEFAULT_TIMEOUTS,
+      maxBodySize: undefined,
       headers: { 'user-agent': `dogged/${VERSION}` },
       hooks: NO_HOOKS,
       maxRedirects: 20,
@@ -278,6 +280,10 @@ export class Session {
     const config = this.#configFor(href);
     const timeouts = resolveTimeouts(options.timeout, config.timeouts, 'request: timeout');
     const policy = toPolicy(options.retry, config.policy, 'request: retry');
+    const maxBodySize =
+      options.maxBodySize === undefined
+        ? config.maxBodySize
+        : checkMaxBodySize('request: maxBodySize', options.maxBodySize);
     const maxRedirects =
       options.maxRedirects === undefined
         ? config.maxRedirects
@@ -326,6 +332,7 @@ export class Session {
       maxRedirects,
       redirect,
       returnLastResponse: fetchMode,
+      maxBodySize,
     });
     return exchange.send();
   }

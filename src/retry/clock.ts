@@ -1,3 +1,5 @@
+import { setLongTimeout } from './timer.js';
+
 /**
  * Time, injected. The engine never calls `setTimeout` or `Date.now` directly: it asks its clock,
  * so tests (and users' tests) can swap in `FakeClock` from `dogged/testing` and never wait.
@@ -12,30 +14,20 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** Node's timers take at most 2^31 - 1 ms; longer sleeps are chained. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (!(ms > 0)) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
-    const deadline = performance.now() + ms;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal?.reason);
     };
-    const arm = (): void => {
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-        return;
-      }
-      timer = setTimeout(arm, Math.min(Math.ceil(left), MAX_TIMER_MS));
-    };
+    // Chained past Node's 2^31 - 1 ms limit; Infinity sleeps until the signal aborts.
+    const timer = setLongTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
-    arm();
   });
 }
 

@@ -20,7 +20,6 @@ function response(status: number, headers: Record<string, string> = {}): Attempt
     kind: 'response',
     status,
     headers: new Headers(headers),
-    body: Buffer.from(''),
     ttfbMs: 1,
     durationMs: 2,
   };

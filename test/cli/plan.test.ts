@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatPlan, planRetries } from '../../src/cli/commands/plan.js';
-import { parseDuration, parseHeader, parseTimeoutPair } from '../../src/cli/parse.js';
+import { parseDuration, parseHeader, parseTimeouts } from '../../src/cli/parse.js';
 import { runCli } from '../batch/batch-support.js';
 
 describe('durations and headers on the command line', () => {
@@ -14,10 +14,12 @@ describe('durations and headers on the command line', () => {
     expect(() => parseDuration('soon')).toThrow(/not a duration/);
   });
 
-  it('reads a timeout as one duration or connect,read', () => {
-    expect(parseTimeoutPair('5s')).toEqual({ connect: 5000, read: 5000 });
-    expect(parseTimeoutPair('5s,30s')).toEqual({ connect: 5000, read: 30_000 });
-    expect(() => parseTimeoutPair('0s')).toThrow(/more than 0/);
+  it('reads a timeout as one duration, connect,read or connect,read,attempt', () => {
+    expect(parseTimeouts('5s')).toEqual({ connect: 5000, read: 5000 });
+    expect(parseTimeouts('5s,30s')).toEqual({ connect: 5000, read: 30_000 });
+    expect(parseTimeouts('5s,30s,10m')).toEqual({ connect: 5000, read: 30_000, attempt: 600_000 });
+    expect(() => parseTimeouts('0s')).toThrow(/more than 0/);
+    expect(() => parseTimeouts('1s,2s,3s,4s')).toThrow(/connect,read,attempt/);
   });
 
   it("reads 'Name: value' headers", () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvCell, type ExportRecord, toCsvRow } from '../../src/index.js';
 import { runCli, tempDir, writeLines } from '../batch/batch-support.js';
-import { startTarget, type Target } from './hostile-support.js';
+import { startTarget, type Target } from './secrets-support.js';
 
 /** Splits RFC 4180 CSV into rows of cells (quoted cells may hold commas, quotes, line breaks). */
 function parseCsv(text: string): string[][] {

@@ -1,113 +1,91 @@
-/**
- * Small loopback servers for the hostile tests: a target that sets cookies and tokens, fails
- * once per key, answers formulas; and an HTTP proxy (CONNECT) that requires a password.
- */
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { build } from 'esbuild';
+import { root } from '../batch/batch-support.js';
 
-export interface Target {
-  readonly url: string;
-  /** The request headers each request arrived with, in order. */
-  readonly seen: IncomingMessage['headers'][];
-  close(): Promise<void>;
+/** What a CLI child did: exit code, output, peak memory and how long it ran. */
+export interface MeasuredRun extends ChildRun {
+  /** Peak resident set size of the child, in MiB (from `process.resourceUsage()` at exit). */
+  readonly maxRssMiB: number;
+}
+
+/** The CLI compiled to JavaScript, as `npm run build` makes it; `remove()` deletes it. */
+export interface BuiltCli {
+  readonly main: string;
+  remove(): void;
 }
 
 /**
- * `/flaky/KEY`: 503 the first time for each key, then 200. `/cookie`: 200 with `Set-Cookie` and
- * `X-Session-Token` carrying `secrets.cookie` and `secrets.token`. `/body?text=...`: that text.
- * `/later`: 503 with `Retry-After: 3600`. `/slow`: 200 after 1.5 s. Anything else: 404.
+ * Compiles src/ file by file (esbuild, the transform tsx uses; no bundling, so lazy imports stay
+ * lazy) into a directory next to src/, so that memory is measured on the CLI as users run it,
+ * without tsx's loader (some 60 MB of its own).
  */
-export async function startTarget(
-  secrets: { cookie?: string; token?: string } = {},
-): Promise<Target> {
-  const failed = new Set<string>();
-  const seen: IncomingMessage['headers'][] = [];
-  const server: Server = createServer((req, res) => {
-    seen.push(req.headers);
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const [, what, key = ''] = url.pathname.split('/');
-    if (what === 'flaky') {
-      if (!failed.has(key)) {
-        failed.add(key);
-        res.writeHead(503).end('try again');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(`ok ${key}`);
-    } else if (what === 'cookie') {
-      res
-        .writeHead(200, {
-          'set-cookie': `sid=${secrets.cookie ?? 'none'}; HttpOnly`,
-          'x-session-token': secrets.token ?? 'none',
-          'content-type': 'text/plain',
-        })
-        .end('cookie set');
-    } else if (what === 'body') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(url.searchParams.get('text') ?? '');
-    } else if (what === 'later') {
-      res.writeHead(503, { 'retry-after': '3600' }).end('later');
-    } else if (what === 'slow') {
-      setTimeout(() => res.writeHead(200).end('slow'), 1500);
-    } else {
-      res.writeHead(404).end('not found');
-    }
+export async function buildCli(): Promise<BuiltCli> {
+  // One level below the root, as dist/ (session.ts reads ../../package.json).
+  const dir = join(root, `.hostile-dist-${process.pid}`);
+  await build({
+    entryPoints: [join(root, 'src/**/*.ts')],
+    outbase: join(root, 'src'),
+    outdir: dir,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'warning',
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    main: join(dir, 'cli', 'main.js'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
 
-export interface AuthProxy {
-  /** `http://127.0.0.1:PORT`, without credentials. */
-  readonly url: string;
-  /** CONNECTs accepted (with the right credentials). */
-  readonly tunnels: () => number;
-  close(): Promise<void>;
+/** What a child process printed, and how it ended. */
+export interface ChildRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly elapsedMs: number;
 }
 
-/** An HTTP proxy that tunnels CONNECT when `Proxy-Authorization` carries `user:password`. */
-export async function startAuthProxy(user: string, password: string): Promise<AuthProxy> {
-  const expected = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  let tunnels = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((_req, res) => res.writeHead(405).end());
-  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
-    sockets.add(client);
-    client.on('error', () => {});
-    if (req.headers['proxy-authorization'] !== expected) {
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    const [host, port] = (req.url ?? '').split(':');
-    const upstream = connect(Number(port), host, () => {
-      tunnels++;
-      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length) upstream.write(head);
-      upstream.pipe(client);
-      client.pipe(upstream);
-    });
-    sockets.add(upstream);
-    upstream.on('error', () => client.destroy());
+/** Runs `node ...args` from the repository's root to its end. */
+export async function runNode(args: string[], env: Record<string, string> = {}): Promise<ChildRun> {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ...env },
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const code = await new Promise<number>((resolve) =>
+    child.once('close', (exit) => resolve(exit ?? -1)),
+  );
+  return { code, stdout, stderr, elapsedMs: performance.now() - started };
+}
+
+/**
+ * Runs the built CLI (`node main.js ...`) in a child process, as a user does, with a preload
+ * that prints its peak RSS at exit (test/fixtures/print-max-rss.mjs).
+ */
+export async function runMeasured(
+  cli: BuiltCli,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<MeasuredRun> {
+  const run = await runNode(
+    ['--import', './test/fixtures/print-max-rss.mjs', cli.main, ...args],
+    env,
+  );
+  const kib = Number(/max-rss-kib=(\d+)/.exec(run.stderr)?.[1] ?? Number.NaN);
   return {
-    url: `http://127.0.0.1:${port}`,
-    tunnels: () => tunnels,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    ...run,
+    stderr: run.stderr.replace(/\nmax-rss-kib=\d+\n/, ''),
+    maxRssMiB: kib / 1024,
   };
 }

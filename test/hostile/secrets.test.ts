@@ -12,7 +12,7 @@ import {
   sandbox,
   waitForJob,
 } from '../batch/distributed/distributed-support.js';
-import { type AuthProxy, startAuthProxy, startTarget, type Target } from './hostile-support.js';
+import { type AuthProxy, startAuthProxy, startTarget, type Target } from './secrets-support.js';
 
 const URL_PW = 'S3cretUrlPw';
 const HEADER_TOKEN = 'S3cretHeaderTok';

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { Semaphore } from 'redis-semaphore';
 import type { RandomSource } from '../../retry/random.js';
+import { pause } from '../../retry/timer.js';
 import type { HostRate } from '../host-limits.js';
 import { HOST_MAX_PAUSE_MS } from '../options.js';
 import { FleetPace } from './fleet-pace.js';
@@ -36,17 +37,6 @@ export type Admission =
       readonly until: number;
       readonly reason: 'cooldown' | 'busy' | 'rate' | 'budget';
     };
-
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * Fleet-wide politeness for one job, in Redis, shared by every worker on every machine:
@@ -139,7 +129,7 @@ export class FleetGate {
       if (held > now) {
         if (held > deadline)
           return { ok: false, until: held + Math.random() * 100, reason: 'cooldown' };
-        await sleep(held - now, options.signal);
+        await pause(held - now, options.signal);
         continue;
       }
       const semaphore = new Semaphore(
@@ -159,7 +149,7 @@ export class FleetGate {
       }
       if (Date.now() + SLOT_POLL_MS > deadline)
         return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
-      await sleep(SLOT_POLL_MS * (0.5 + Math.random()), options.signal);
+      await pause(SLOT_POLL_MS * (0.5 + Math.random()), options.signal);
     }
     const release = async (): Promise<void> => {
       await lease?.release().catch(() => {});
@@ -183,7 +173,7 @@ export class FleetGate {
         return { ok: false, until: slot.until + Math.random() * (1000 / rate), reason: 'rate' };
       }
       const wait = slot.at - Date.now();
-      if (wait > 0) await sleep(wait, options.signal);
+      if (wait > 0) await pause(wait, options.signal);
     }
     // A first attempt deposits its share of a retry token (not awaited: nothing waits on it).
     if (!options.isRetry && this.#budget && this.#deposit > 0)

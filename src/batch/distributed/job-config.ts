@@ -2,6 +2,7 @@ import { RetryPolicy, type RetryPolicyOptions } from '../../http/policy.js';
 import type { TimeoutOption } from '../../http/timeouts.js';
 import { wait } from '../../retry/wait.js';
 import type { HostRate } from '../host-limits.js';
+import { batchMaxBodySize } from '../options.js';
 
 /** The backoff styles of a {@link RetrySpec} (as `--jitter`). */
 export type RetryJitter = 'full' | 'equal' | 'none' | 'urllib3';
@@ -86,6 +87,11 @@ export interface JobConfig {
   readonly timeout: TimeoutOption | null;
   readonly headers: Readonly<Record<string, string>>;
   readonly bodies: 'db' | 'none';
+  /**
+   * The body limit in bytes, `null` for none (absent in jobs of dogged 0.1: the default of
+   * `bodies`, as {@link jobMaxBodySize} reads it).
+   */
+  readonly maxBodySize?: number | null;
   readonly budget: FleetBudgetSpec | false;
   readonly cooldown: boolean;
   readonly input: string | null;
@@ -145,6 +151,14 @@ export function parseJobConfig(text: string, job: string): JobConfig {
       `job ${job} was written by another version of dogged (config v${String(value.version)})`,
     );
   return value;
+}
+
+/** The body limit a job's config asks for (undefined: none). */
+export function jobMaxBodySize(
+  config: Pick<JobConfig, 'maxBodySize' | 'bodies'>,
+): number | undefined {
+  if (config.maxBodySize === undefined) return batchMaxBodySize('job', undefined, config.bodies);
+  return config.maxBodySize ?? undefined;
 }
 
 /** The pacing a job's config asks for, as the runner's `HostRate`. */

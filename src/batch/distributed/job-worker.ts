@@ -4,11 +4,14 @@ import type { Redis } from 'ioredis';
 import type { Dispatcher } from 'undici';
 import type { ProxyPool } from '../../http/proxy-pool.js';
 import { Session } from '../../http/session.js';
+import { resolveTimeouts, timeoutOptionOf } from '../../http/timeouts.js';
+import { setLongTimeout } from '../../retry/timer.js';
 import { BodyStore } from '../bodies.js';
+import { BATCH_TIMEOUTS } from '../options.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import { bullConnection, type QueueLocation } from './connections.js';
 import { FleetGate } from './fleet-gate.js';
-import { hostRateOf, type JobConfig, policyFromSpec } from './job-config.js';
+import { hostRateOf, type JobConfig, jobMaxBodySize, policyFromSpec } from './job-config.js';
 import { jobKeys, PREFIX } from './keys.js';
 import { processLine } from './processor.js';
 import { JobCounters } from './stats.js';
@@ -70,10 +73,15 @@ export class JobWorker {
     const { config } = options;
     this.job = config.job;
     setMaxListeners(0, this.#attempts.signal);
+    const maxBodySize = jobMaxBodySize(config);
     this.#session = new Session({
       retry: false,
       logger: false,
-      ...(config.timeout !== null && { timeout: config.timeout }),
+      // The batch's timeouts: a finite attempt deadline unless the job set one.
+      timeout: timeoutOptionOf(
+        resolveTimeouts(config.timeout ?? undefined, BATCH_TIMEOUTS, `job ${config.job}: timeout`),
+      ),
+      ...(maxBodySize !== undefined && { maxBodySize }),
       ...(Object.keys(config.headers).length && { headers: config.headers }),
       ...(options.dispatcher !== undefined && { dispatcher: options.dispatcher }),
       ...(options.proxies !== undefined && { proxies: options.proxies }),
@@ -148,11 +156,11 @@ export class JobWorker {
    * queue, their attempt not counted).
    */
   async stop(graceMs: number): Promise<void> {
-    const timer = setTimeout(() => this.#attempts.abort(), graceMs);
+    const timer = setLongTimeout(() => this.#attempts.abort(), graceMs);
     try {
       await this.#worker.close();
     } finally {
-      clearTimeout(timer);
+      timer.clear();
       await this.#queue.close().catch(() => {});
       await this.#gate.close();
       await this.#session.close();

@@ -1,10 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { RetryPolicy } from '../../http/policy.js';
 import type { ProxyPool } from '../../http/proxy-pool.js';
-import type { TimeoutOption } from '../../http/timeouts.js';
+import { resolveTimeouts, type TimeoutOption } from '../../http/timeouts.js';
 import { assertKnownKeys, assertPlainObject, showValue } from '../../retry/validate.js';
 import type { HostRate } from '../host-limits.js';
 import type { BatchInput } from '../input.js';
+import { BATCH_TIMEOUTS, batchMaxBodySize } from '../options.js';
 import type { BatchProgress, BatchRetryEvent } from '../progress-state.js';
 import type { FleetBudgetSpec, RetrySpec } from './job-config.js';
 import { assertJobName } from './job-config.js';
@@ -125,11 +126,20 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   retry?: RetrySpec;
   /**
-   * Timeouts of each attempt: ms, `[connect, read]` or `{ connect, read, total }`.
-   * @default { connect: 10000, read: 30000 }
-   * @example { timeout: [5000, 30_000] }
+   * Timeouts of each attempt: ms, `[connect, read]` or `{ connect, read, attempt, total }`
+   * (`attempt`: one whole attempt, head and body).
+   * @default { connect: 10000, read: 30000, attempt: 600000 }
+   * @example { timeout: { connect: 5000, read: 30_000, attempt: 120_000 } }
    */
   timeout?: TimeoutOption;
+  /**
+   * The largest response body accepted, in bytes; a larger one fails its line with reason
+   * `body-too-large`. With bodies `'db'` (kept in PostgreSQL) 100 MiB unless set, at most
+   * 900 MB; with `'none'` no limit unless set (bodies are counted, never held).
+   * @default 104857600 (100 MiB) with bodies 'db'; none with 'none'
+   * @example { maxBodySize: 10_000_000 }
+   */
+  maxBodySize?: number;
   /**
    * Headers sent with every request (a JSONL line's own headers win).
    * @default { 'user-agent': 'dogged/<version>' }
@@ -192,6 +202,7 @@ const KEYS = [
   'giveUpAfter',
   'retry',
   'timeout',
+  'maxBodySize',
   'headers',
   'bodies',
   'maxRetryAfter',
@@ -254,4 +265,6 @@ export function checkDistributedOptions(options: DistributedBatchOptions): void 
     throw new TypeError(
       `runBatch: a distributed batch stores bodies in 'db' or 'none', got ${showValue(options.bodies)}`,
     );
+  batchMaxBodySize('runBatch', options.maxBodySize, options.bodies ?? 'db');
+  resolveTimeouts(options.timeout, BATCH_TIMEOUTS, 'runBatch: timeout');
 }

@@ -1,7 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { RetryPolicy } from '../../http/policy.js';
 import type { Session } from '../../http/session.js';
-import { attemptOnce } from '../attempt.js';
+import { attemptOnce, type BatchAttempt, keepIfFinal } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide, hostSignalOf } from '../decide.js';
 import type { HistoryEntry } from '../journal-schema.js';
@@ -101,12 +101,13 @@ export async function processLine(
   });
   if (!admission.ok) return delayUntil(job, token, admission.until);
   const startedAt = Date.now();
-  let result: AttemptResult | undefined;
+  let result: BatchAttempt | undefined;
   try {
     result = await attemptOnce(
       ctx.session,
       { url: line.url, method: line.method, headers: line.headers, body: line.body },
       ctx.attemptsSignal,
+      ctx.bodies,
     );
   } finally {
     await admission.release();
@@ -137,10 +138,7 @@ export async function processLine(
   if (retrying && decision.state === 'done') await ctx.gate.refundRetry(line.host);
 
   const isFinal = decision.state !== 'pending';
-  const stored =
-    isFinal && result.kind === 'response'
-      ? await ctx.bodies.store(line.line, result.body)
-      : undefined;
+  const stored = await keepIfFinal(result, isFinal, line.line);
   const written = await ctx.store.recordAttempt(ctx.job, line.line, record.attempts, {
     ...outcomeOf(decision, result, stored, record.attempts + 1, now),
     startedAt,

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
+import { clampTimerMs, pause } from '../../retry/timer.js';
 import { describeInput } from '../input.js';
-import { GIVE_UP_AFTER_MS } from '../options.js';
+import { batchMaxBodySize, GIVE_UP_AFTER_MS } from '../options.js';
 import type { BatchResult } from '../runner.js';
 import { type DistributedConnections, openConnections } from './backend-connections.js';
 import { bullConnection } from './connections.js';
@@ -35,14 +36,13 @@ function jobConfig(options: DistributedBatchOptions): JobConfig {
     timeout: options.timeout ?? null,
     headers: options.headers ?? {},
     bodies: options.bodies ?? 'db',
+    maxBodySize: batchMaxBodySize('runBatch', options.maxBodySize, options.bodies ?? 'db') ?? null,
     budget: options.budget === false ? false : { ...FLEET_BUDGET_DEFAULTS, ...options.budget },
     cooldown: options.cooldown ?? true,
     input: options.input === undefined ? null : describeInput(options.input),
     createdAt: new Date().toISOString(),
   };
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * A batch on the distributed backend: records and enqueues the input (each line once), then,
@@ -122,14 +122,17 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
       options.onProgress(progress);
     };
     const progressTimer = options.onProgress
-      ? setInterval(() => void report().catch(() => {}), options.progressIntervalMs ?? 250)
+      ? setInterval(
+          () => void report().catch(() => {}),
+          clampTimerMs(options.progressIntervalMs ?? 250),
+        )
       : undefined;
     let end: BatchResult['end'] | undefined;
     let idleSince: number | undefined;
     let queueCheckedAt = 0;
     try {
       for (let first = true; end === undefined; first = false) {
-        if (!first) await sleep(stopController.signal.aborted ? 0 : CHECK_MS);
+        if (!first) await pause(CHECK_MS, stopController.signal);
         if (stopController.signal.aborted) {
           end = 'interrupted';
           break;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { clampTimerMs, pause } from '../../retry/timer.js';
 import type { BatchProgress } from '../progress-state.js';
 import { openConnections } from './backend-connections.js';
 import { assertJobName, parseJobConfig } from './job-config.js';
@@ -169,7 +170,10 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
     }
   };
   const progressTimer = options.onProgress
-    ? setInterval(() => void report().catch(onError), options.progressIntervalMs ?? 10_000)
+    ? setInterval(
+        () => void report().catch(onError),
+        clampTimerMs(options.progressIntervalMs ?? 10_000),
+      )
     : undefined;
 
   const joined: string[] = [];
@@ -183,17 +187,7 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
       const every = options.discoverEveryMs ?? 2000;
       const waitMs =
         options.job !== undefined && !workers.has(options.job) ? Math.min(every, 250) : every;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        options.signal?.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      await pause(waitMs, options.signal);
     }
   } finally {
     clearInterval(progressTimer);

@@ -1,7 +1,13 @@
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
+import { writeBodyFile, writeToSpecialFile } from '../../http/body-file.js';
+import { TotalTimeoutError } from '../../http/errors.js';
+import type { DoggedResponse } from '../../http/response.js';
+import { formatDuration } from '../../retry/describe.js';
 import type { Logger } from '../../retry/log.js';
+import { setLongTimeout } from '../../retry/timer.js';
 import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
 import {
   addSecretHeaderFlag,
@@ -9,6 +15,8 @@ import {
   headersFrom,
   parseHeader,
   parsePositiveDuration,
+  parseSize,
+  type TimeoutFlag,
 } from '../parse.js';
 import { parseProxyUrl } from '../proxies.js';
 import { redacted } from '../redaction.js';
@@ -25,8 +33,9 @@ interface GetCliOptions extends Partial<RetryFlags> {
   header?: string[];
   data?: string;
   json?: string;
-  timeout?: { connect: number; read: number };
+  timeout?: TimeoutFlag;
   maxTime?: number;
+  maxBody?: number;
   proxy?: string[];
   idempotencyKey?: string | boolean;
   output?: string;
@@ -52,14 +61,45 @@ function stderrLogger(): Logger {
   return { error: line, warn: line, info: line, debug: line };
 }
 
-async function writeOut(data: Buffer, path: string | undefined): Promise<void> {
-  if (path === undefined || path === '-') {
-    if (!process.stdout.write(data)) await once(process.stdout, 'drain');
-    return;
+async function toStdout(body: Readable): Promise<void> {
+  for await (const chunk of body) {
+    if (!process.stdout.write(chunk as Buffer)) await once(process.stdout, 'drain');
   }
-  const file = createWriteStream(path);
-  file.end(data);
-  await once(file, 'finish');
+}
+
+/**
+ * Streams the body where `-o` says, never holding it whole: stdout, or a file written through a
+ * temporary one (created exclusively, mode 0600, never through a symlink) and renamed into
+ * place once complete. A device or a pipe (`-o /dev/null`) is written to as it is.
+ */
+async function writeOut(body: Readable, path: string | undefined): Promise<void> {
+  if (path === undefined || path === '-') return toStdout(body);
+  if (await writeToSpecialFile(path, body)) return;
+  await writeBodyFile(path, body);
+}
+
+/**
+ * `--max-time` bounds the whole transfer, as curl's does: the Session's total deadline ends with
+ * the response head, so the time left then bounds the body.
+ */
+function bodyWithin(
+  response: DoggedResponse,
+  maxTime: number | undefined,
+  startedAt: number,
+): { body: Readable; done: () => void } {
+  const body = response.body;
+  if (maxTime === undefined) return { body, done: () => {} };
+  const timer = setLongTimeout(
+    () =>
+      body.destroy(
+        new TotalTimeoutError(
+          `${response.method} ${response.url}: --max-time ${formatDuration(maxTime)} passed while the body was being read`,
+          { method: response.method, url: response.url, attempts: response.attempts },
+        ),
+      ),
+    maxTime - (performance.now() - startedAt),
+  ).unref();
+  return { body, done: () => timer.clear() };
 }
 
 /**
@@ -86,7 +126,7 @@ export function getCommand(): Command {
     .option('--json <data>', 'a JSON request body (@file, @-); sets Content-Type')
     .option(
       '--max-time <duration>',
-      'the total deadline, retries and waits included, e.g. 2m',
+      'the total deadline, retries, waits and the body included (as curl), e.g. 2m',
       parsePositiveDuration,
     )
     .option(
@@ -98,18 +138,26 @@ export function getCommand(): Command {
       '--idempotency-key [key]',
       'send an Idempotency-Key (generated unless given), which makes POST/PATCH safe to retry',
     )
-    .option('-o, --output <file>', 'write the body to a file instead of stdout')
+    .option(
+      '--max-body <size>',
+      'fail (exit 63) when the body is larger, e.g. 10MB or 1GiB (kB, MB, GB: powers of 1000; KiB, MiB, GiB: of 1024) (default: no limit)',
+      parseSize,
+    )
+    .option(
+      '-o, --output <file>',
+      'write the body to a file instead of stdout (streamed through a temporary file, mode 0600, renamed when complete)',
+    )
     .option('-i, --include', 'print the status line and response headers before the body')
     .option('-v, --verbose', 'print each request and retry to stderr');
   addSecretHeaderFlag(command);
-  addTimeoutFlag(command);
+  addTimeoutFlag(command, 'none');
   addRetryFlags(command, { retries: 3, maxRetryAfter: '2m' });
   command.addHelpText(
     'after',
     `
 Exit codes: 0 ok, 2 bad usage, 3 malformed URL, 6 host not resolved, 7 could not connect,
-18 body cut short, 22 final status >= 400, 28 timeout, 35 TLS, 56 connection reset,
-75 retries exhausted, 97 proxy failure.
+18 body cut short, 22 final status >= 400, 23 could not write -o, 28 timeout, 35 TLS,
+56 connection reset, 63 body over --max-body, 75 retries exhausted, 97 proxy failure.
 
 Example:
   dogged get 'http://127.0.0.1:8099/flaky/a?fail=2' --retries 5 --backoff 200ms -v`,
@@ -148,7 +196,9 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
       ...(options.maxTime !== undefined && { total: options.maxTime }),
     },
     ...(options.proxy?.length && { proxies: options.proxy }),
+    ...(options.maxBody !== undefined && { maxBodySize: options.maxBody }),
   });
+  const startedAt = performance.now();
   try {
     const response = await session.request(url, {
       method,
@@ -157,13 +207,19 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
       ...(options.json !== undefined && { json }),
       ...(options.idempotencyKey !== undefined && { idempotencyKey: options.idempotencyKey }),
     });
-    const data = await response.bytes();
     if (options.include) {
       const head = [`HTTP/1.1 ${response.status} ${response.statusText}`];
       for (const [name, value] of response.headers) head.push(`${name}: ${value}`);
       process.stdout.write(`${head.join('\r\n')}\r\n\r\n`);
     }
-    await writeOut(data, options.output);
+    const download = bodyWithin(response, options.maxTime, startedAt);
+    try {
+      await writeOut(download.body, options.output);
+    } catch (error) {
+      throw response.bodyError(error);
+    } finally {
+      download.done();
+    }
     if (response.status >= 400) {
       process.stderr.write(
         redacted(

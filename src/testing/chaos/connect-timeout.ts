@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { clampTimerMs } from '../../retry/timer.js';
 import { httpOrigin, isLoopbackHost } from './loopback.js';
 
 /** Options of {@link startConnectTimeoutTarget}. */
@@ -57,7 +58,7 @@ const MAX_FILLERS = 16;
  */
 function connectsWithin(socket: Socket, probeMs: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => setImmediate(() => resolve(false)), probeMs);
+    const timer = setTimeout(() => setImmediate(() => resolve(false)), clampTimerMs(probeMs));
     socket.once('connect', () => {
       clearTimeout(timer);
       resolve(true);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { type LongTimer, setLongTimeout } from '../../retry/timer.js';
 import type { ChaosArrival, ChaosListenerName } from './arrival-log.js';
 import type { ChaosContext } from './context.js';
 import { ChaosRequestError, QueryReader } from './params.js';
@@ -225,14 +226,15 @@ function admit(
 
 /** Timers of one response, all cleared when it closes (finished, or the client went away). */
 function responseTimers(res: ServerResponse): ChaosContext['later'] {
-  const timers = new Set<ReturnType<typeof setTimeout>>();
+  const timers = new Set<LongTimer>();
   res.once('close', () => {
-    for (const timer of timers) clearTimeout(timer);
+    for (const timer of timers) timer.clear();
     timers.clear();
   });
   return (ms, fn) => {
     if (res.destroyed) return;
-    const timer = setTimeout(() => {
+    // A delay from the query (`/delay/3000000000`) is honoured, not fired after 1 ms.
+    const timer = setLongTimeout(() => {
       timers.delete(timer);
       Promise.resolve()
         .then(fn)

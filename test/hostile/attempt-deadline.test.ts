@@ -1,0 +1,143 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AttemptDeadline } from '../../src/http/attempt-deadline.js';
+import { AttemptTimeoutError, ReadTimeoutError, Session } from '../../src/index.js';
+import { runCli, tempDir } from '../batch/batch-support.js';
+import { type HostileServer, startDrip } from './hostile-servers.js';
+
+/** A byte every 700 ms: never quiet for the 1 s read timeout, never finished either. */
+let drip: HostileServer;
+beforeAll(async () => {
+  drip = await startDrip(700, 10_000);
+});
+afterAll(async () => {
+  await drip.close();
+});
+
+describe('a body that drips a byte every 700 ms', () => {
+  it('ends at the attempt deadline with a retriable AttemptTimeoutError (a read timeout)', async () => {
+    await using session = new Session({ timeout: { read: 1000, attempt: 2500 }, retry: false });
+    const started = performance.now();
+    const response = await session.get(`${drip.url}/drip`);
+    const error = await response.text().catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(AttemptTimeoutError);
+    expect(error).toBeInstanceOf(ReadTimeoutError);
+    expect(error).toMatchObject({
+      code: 'ERR_DOGGED_ATTEMPT_TIMEOUT',
+      retriable: true,
+      phase: 'body',
+      timeoutMs: 2500,
+    });
+    expect((error as Error).message).toMatch(/still reading the body after 2\.5 s/);
+    expect(elapsed).toBeGreaterThanOrEqual(2400);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('is retried within the policy, each attempt with its own deadline', async () => {
+    await using session = new Session({
+      timeout: { read: 1000, attempt: 1200 },
+      retry: { total: 1, backoffFactor: 0 },
+    });
+    const before = drip.requests();
+    const response = await session.get(`${drip.url}/drip-again`);
+    const error = await response.bytes().catch((e: unknown) => e);
+    expect((error as Error).name).toMatch(/MaxRetryError|AttemptTimeoutError/);
+    expect(drip.requests() - before).toBe(2);
+  });
+
+  it('dogged get --timeout 1s,1s,2s exits 28 instead of running for ever', async () => {
+    const started = performance.now();
+    const { code, stderr } = await runCli([
+      'get',
+      `${drip.url}/cli`,
+      '--timeout',
+      '1s,1s,2s',
+      '--retries',
+      '0',
+    ]);
+    expect(code).toBe(28);
+    expect(stderr).toMatch(/still reading the body after 2 s/);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it('in a batch, the line ends (attempt timeout) instead of staying in flight', async () => {
+    const { dir, cleanup } = tempDir('dogged-hostile-');
+    try {
+      const input = join(dir, 'urls.txt');
+      const db = join(dir, 'run.sqlite');
+      writeFileSync(input, `${drip.url}/batch\n`);
+      const { code } = await runCli([
+        'batch',
+        input,
+        '--db',
+        db,
+        '--timeout',
+        '1s,1s,2s',
+        '--retries',
+        '0',
+        '-q',
+      ]);
+      expect(code).toBe(10);
+      const journal = new Database(db, { readonly: true });
+      const row = journal.prepare('SELECT state, error_code FROM requests').get();
+      journal.close();
+      expect(row).toEqual({ state: 'failed', error_code: 'ERR_DOGGED_ATTEMPT_TIMEOUT' });
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('AttemptDeadline (fake timers)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const target = { method: 'GET', url: 'http://127.0.0.1:9/x', attempt: 1 };
+
+  it('defaults to 10 minutes for a body read whole, and a stream drops that default', () => {
+    vi.useFakeTimers();
+    const whole = new AttemptDeadline(undefined, undefined, target);
+    const streamed = new AttemptDeadline(undefined, undefined, target);
+    streamed.headArrived(new Readable({ read() {} }));
+    streamed.streamed();
+    vi.advanceTimersByTime(599_999);
+    expect(whole.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(whole.signal.reason).toBeInstanceOf(AttemptTimeoutError);
+    expect((whole.signal.reason as AttemptTimeoutError).phase).toBe('headers');
+    vi.advanceTimersByTime(3_600_000);
+    expect(streamed.signal.aborted).toBe(false);
+  });
+
+  it('keeps an explicit deadline for a stream, and Infinity means none', () => {
+    vi.useFakeTimers();
+    const explicit = new AttemptDeadline(undefined, 5000, target);
+    explicit.headArrived(new Readable({ read() {} }));
+    explicit.streamed();
+    const none = new AttemptDeadline(undefined, Number.POSITIVE_INFINITY, target);
+    vi.advanceTimersByTime(5000);
+    expect(explicit.signal.reason).toMatchObject({ phase: 'body', timeoutMs: 5000 });
+    vi.advanceTimersByTime(40 * 86_400_000);
+    expect(none.signal.aborted).toBe(false);
+  });
+
+  it('ends when the body closes', () => {
+    vi.useFakeTimers();
+    const body = new Readable({ read() {} });
+    const deadline = new AttemptDeadline(undefined, 1000, target);
+    deadline.headArrived(body);
+    body.destroy();
+    return new Promise<void>((resolve) => {
+      body.once('close', () => {
+        vi.advanceTimersByTime(5000);
+        expect(deadline.signal.aborted).toBe(false);
+        resolve();
+      });
+      vi.advanceTimersByTime(0);
+    });
+  });
+});
