@@ -64,14 +64,17 @@ describe('dogged batch', () => {
   });
 
   it('refuses a second runner on the same journal with exit 12 and a clear message', async () => {
-    const urls = input('slow.txt', [`${chaos.url}/delay/1500`]);
+    // The first runner's line answers in 30 s: it is still running whatever the second's start-up
+    // takes; it is stopped once the second has been refused.
+    const urls = input('slow.txt', [`${chaos.url}/delay/30000`]);
     const db = join(dir, 'run.sqlite');
     const first = startCli(['batch', urls, '--db', db, '--progress-interval', '50ms']);
     await waitFor(() => first.stderr().includes('dogged batch:'), 'the first runner');
     const second = await runCli(['batch', urls, '--db', db]);
     expect(second.code).toBe(12);
     expect(second.stderr).toMatch(/is in use by another dogged runner \(pid \d+/);
-    expect(await first.exited).toBe(0);
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(130);
   });
 
   it('stops on Ctrl-C (exit 130), says how to resume, and the same command finishes the job', async () => {
