@@ -8,8 +8,10 @@ import {
   ConnectError,
   ConnectionResetError,
   ConnectTimeoutError,
+  HeadersTooLargeError,
   HTTPStatusError,
   IncompleteBodyError,
+  InvalidResponseError,
   InvalidURLError,
   MaxRetryError,
   NameResolutionError,
@@ -36,6 +38,8 @@ export const EXIT = Object.freeze({
   resolve: 6,
   /** Could not connect: refused, unreachable (curl 7). */
   connect: 7,
+  /** The server's answer cannot be used: a Location that cannot be fetched (curl 8, weird server reply). */
+  invalidResponse: 8,
   /** The batch finished, but some lines failed or were invalid. */
   batchFailures: 10,
   /** The batch stopped with lines scheduled beyond --max-wait; run it again later. */
@@ -60,6 +64,8 @@ export const EXIT = Object.freeze({
   retriesExhausted: 75,
   /** A proxy failed (curl 97). */
   proxy: 97,
+  /** The response head is larger than the client accepts: a header flood (curl 100, too large). */
+  headersTooLarge: 100,
   /** Stopped by Ctrl-C (128 + SIGINT); a batch resumes when run again. */
   interrupted: 130,
 });
@@ -77,6 +83,8 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof IncompleteBodyError) return EXIT.partial;
   if (error instanceof TLSError) return EXIT.tls;
   if (error instanceof ProxyError) return EXIT.proxy;
+  if (error instanceof HeadersTooLargeError) return EXIT.headersTooLarge;
+  if (error instanceof InvalidResponseError) return EXIT.invalidResponse;
   if (error instanceof JournalLockedError) return EXIT.locked;
   if (error instanceof QueueUnavailableError) return EXIT.queueUnavailable;
   if (error instanceof StoreUnavailableError) return EXIT.storeUnavailable;
