@@ -3,7 +3,13 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
-import { type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
+import {
+  type LineState,
+  MAX_CRASHES,
+  migrateSchema,
+  SCHEMA_SQL,
+  SCHEMA_VERSION,
+} from './journal-schema.js';
 import type { AttemptOutcome } from './outcome.js';
 
 /** A pending line handed to the runner, marked `in_flight` in the same transaction. */
@@ -107,11 +113,14 @@ function prepareStatements(db: Database.Database) {
     update: db.prepare(
       `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
          error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
-         ttfb_ms = ?, duration_ms = ?
+         ttfb_ms = ?, duration_ms = ?, unfinished = 0
        WHERE line = ? AND state = 'in_flight'`,
     ),
     release: db.prepare(
-      "UPDATE requests SET state = 'pending' WHERE line = ? AND state = 'in_flight'",
+      "UPDATE requests SET state = 'pending', unfinished = max(unfinished - 1, 0) WHERE line = ? AND state = 'in_flight'",
+    ),
+    started: db.prepare(
+      "UPDATE requests SET unfinished = unfinished + 1 WHERE line = ? AND state = 'in_flight'",
     ),
     putResponse: db.prepare(
       'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
@@ -169,6 +178,7 @@ export class Journal {
         db.pragma('synchronous = NORMAL');
         db.exec(SCHEMA_SQL);
         Journal.#checkVersion(db, path, true);
+        migrateSchema(db);
       } else {
         Journal.#checkVersion(db, path, false);
       }
@@ -304,10 +314,28 @@ export class Journal {
     return { pending, invalid, changedLine };
   }
 
-  /** Lines left `in_flight` by a runner that died go back to `pending`. Returns how many. */
-  releaseInFlight(): number {
-    return this.db.prepare("UPDATE requests SET state = 'pending' WHERE state = 'in_flight'").run()
-      .changes;
+  /**
+   * Lines left `in_flight` by a runner that died go back to `pending`; a line whose attempts
+   * were cut by {@link MAX_CRASHES} dead runners in a row is failed with reason
+   * `crashed-runner` instead (no poison line). Returns how many went back to pending.
+   */
+  releaseInFlight(now: number = Date.now()): number {
+    return this.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE requests SET state = 'failed', reason = 'crashed-runner', status = NULL,
+             error_code = 'ERR_DOGGED_CRASHED_RUNNER', error_message = ?, finished_at = ?
+           WHERE state = 'in_flight' AND unfinished >= ?`,
+        )
+        .run(
+          `the runner died ${MAX_CRASHES} times while this line was in flight (killed, crashed or out of memory); it is not fetched again (dogged retry-failed gives it another chance)`,
+          now,
+          MAX_CRASHES,
+        );
+      return this.db
+        .prepare("UPDATE requests SET state = 'pending' WHERE state = 'in_flight'")
+        .run().changes;
+    });
   }
 
   /**
@@ -331,6 +359,18 @@ export class Journal {
   /** Marks a pending line `in_flight`; false if it was not pending. */
   markInFlight(line: number, now: number): boolean {
     return this.#s.markInFlight.run(now, now, line).changes === 1;
+  }
+
+  /**
+   * The attempts of these in-flight lines start now: each counts as unfinished until its
+   * outcome is recorded (or it is released), so a runner that dies with it is noticed on the
+   * next start (see {@link releaseInFlight}). One transaction for all of them.
+   */
+  markStarted(lines: readonly number[]): void {
+    const started = this.#s.started;
+    this.transaction(() => {
+      for (const line of lines) started.run(line);
+    });
   }
 
   /** Writes the outcomes of attempts (call inside {@link transaction} to batch them). */

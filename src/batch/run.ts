@@ -224,10 +224,17 @@ export class BatchRun {
   /** Starts ready lines while slots are free; returns when a rate-limited one may start. */
   #startReady(now: number): number {
     const wake = { at: Number.POSITIVE_INFINITY };
-    while (this.#inFlight.size < this.#o.concurrency && !this.#stopping) {
+    const starting: ClaimedLine[] = [];
+    while (this.#inFlight.size + starting.length < this.#o.concurrency && !this.#stopping) {
       const line = this.#scheduler.next(now, wake);
       if (!line) break;
-      this.#launch(line);
+      starting.push(line);
+    }
+    if (starting.length) {
+      // Committed before any of these requests is sent: a runner that dies with them in flight
+      // is counted against them (no poison lines).
+      this.#journal.markStarted(starting.map((line) => line.line));
+      for (const line of starting) this.#launch(line);
     }
     if (this.#scheduler.wantsRefill && this.#counts.pending > 0) {
       this.#dirty = true;

@@ -14,6 +14,7 @@ const ERROR_NAMES: Readonly<Record<string, string>> = {
   ERR_DOGGED_TOTAL_TIMEOUT: 'total timeout',
   ERR_DOGGED_RETRY_AFTER_TOO_LONG: 'Retry-After too long',
   ERR_DOGGED_INVALID_LINE: 'invalid line',
+  ERR_DOGGED_CRASHED_RUNNER: 'runner died with it',
 };
 
 const REASONS: Readonly<Record<string, string>> = {
@@ -22,6 +23,7 @@ const REASONS: Readonly<Record<string, string>> = {
   'not-retriable': 'not retriable',
   'retry-after-too-long': 'Retry-After beyond --max-retry-after',
   'rate-limited': 'rate limited past --give-up-after',
+  'crashed-runner': 'in flight when the runner died 3 times',
   invalid: 'invalid',
 };
 
