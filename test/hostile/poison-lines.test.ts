@@ -183,15 +183,7 @@ describe('no poison lines in the distributed backend', () => {
       ['/i', 'done', 'ok', null],
       ['/j', 'done', 'ok', null],
     ]);
-    const status = await runCli([
-      'status',
-      '--queue',
-      box.queue,
-      '--store',
-      box.store,
-      '--job',
-      job,
-    ]);
+    const status = await runCli(['status', ...target]);
     expect(status.stdout + status.stderr).toMatch(/in flight when the runner died 3 times/);
   }, 180_000);
 });
