@@ -15,6 +15,8 @@ const ERROR_NAMES: Readonly<Record<string, string>> = {
   ERR_DOGGED_RETRY_AFTER_TOO_LONG: 'Retry-After too long',
   ERR_DOGGED_INVALID_LINE: 'invalid line',
   ERR_DOGGED_CRASHED_RUNNER: 'runner died with it',
+  ERR_DOGGED_INVALID_RESPONSE: 'unusable answer',
+  ERR_DOGGED_HEADERS_TOO_LARGE: 'response head too large',
 };
 
 const REASONS: Readonly<Record<string, string>> = {

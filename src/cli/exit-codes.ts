@@ -17,7 +17,9 @@ import {
   NameResolutionError,
   ProxyError,
   ReadTimeoutError,
+  RetryAfterTooLongError,
   TLSError,
+  TooManyRedirectsError,
   TotalTimeoutError,
 } from '../http/errors.js';
 
@@ -54,13 +56,18 @@ export const EXIT = Object.freeze({
   partial: 18,
   /** The final HTTP status was 400 or more (curl 22, as with --fail). */
   httpStatus: 22,
+  /** More redirects than allowed, or a redirect with redirects off (curl 47). */
+  tooManyRedirects: 47,
   /** Timed out: connect, read, or --max-time (curl 28). */
   timeout: 28,
   /** TLS failed (curl 35). */
   tls: 35,
   /** The connection dropped before a complete response (curl 56). */
   reset: 56,
-  /** Every retry was used and the request still failed (EX_TEMPFAIL). */
+  /**
+   * Every retry was used and the request still failed, or the server asked to wait longer than
+   * `--max-retry-after` (EX_TEMPFAIL: try again later).
+   */
   retriesExhausted: 75,
   /** A proxy failed (curl 97). */
   proxy: 97,
@@ -72,7 +79,9 @@ export const EXIT = Object.freeze({
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof MaxRetryError) return EXIT.retriesExhausted;
+  if (error instanceof MaxRetryError || error instanceof RetryAfterTooLongError)
+    return EXIT.retriesExhausted;
+  if (error instanceof TooManyRedirectsError) return EXIT.tooManyRedirects;
   if (error instanceof HTTPStatusError) return EXIT.httpStatus;
   if (error instanceof InvalidURLError) return EXIT.badUrl;
   if (error instanceof NameResolutionError) return EXIT.resolve;

@@ -31,6 +31,12 @@ beforeAll(async () => {
     } else if (req.url === '/long-host') {
       res.writeHead(302, { location: `http://${LONG_HOST}/` });
       res.end();
+    } else if (req.url === '/loop') {
+      res.writeHead(302, { location: '/loop' });
+      res.end();
+    } else if (req.url === '/absurd') {
+      res.writeHead(503, { 'retry-after': '1000000000000' });
+      res.end();
     } else {
       res.writeHead(200);
       res.end('ok');
@@ -128,6 +134,9 @@ describe('hostile answers through `dogged get`: exit code, one line, no stack', 
       3,
       /100008 characters long/,
     ],
+    // Dogged errors that used to exit 1 ("a bug"): a redirect loop and an absurd Retry-After.
+    ['a redirect loop', () => `${base}/loop`, 47, /redirected more than/],
+    ['Retry-After: 1000000000000', () => `${base}/absurd`, 75, /exceeds maxRetryAfter/],
   ];
   for (const [what, url, code, words] of cases) {
     it(`${what}: exit ${code}`, async () => {
