@@ -91,6 +91,9 @@ export function migrateSchema(db: {
  * bug) cannot stop the batch from finishing. An attempt that gets an outcome, or is cut off by
  * a stop, does not count; `dogged retry-failed` gives the line another chance (its count starts
  * again). Lines only claimed (waiting in the runner's queue) when it died do not count either.
+ * An attempt counts once its start is committed: with the runner's next writes (within 50 ms),
+ * and at once, before its request goes out, for a line the previous runner left in flight. So a
+ * line that kills its runner within 50 ms of its very first attempt needs one more run.
  */
 export const MAX_CRASHES = 3;
 

@@ -33,8 +33,13 @@ export interface ClaimedLine {
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
   | ({ readonly kind: 'final' | 'retry'; readonly line: number } & AttemptOutcome)
-  /** The attempt was cut off by a stop: the line is pending again, the attempt not counted. */
-  | { readonly kind: 'released'; readonly line: number };
+  /**
+   * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
+   * the attempt is not counted, nor as unfinished), or it was claimed and never started.
+   */
+  | { readonly kind: 'released'; readonly line: number; readonly started: boolean }
+  /** The line's attempt started: it counts as unfinished until its outcome (no poison lines). */
+  | { readonly kind: 'started'; readonly line: number };
 
 /** A line to insert, from the input. */
 export type NewLine =
@@ -117,6 +122,9 @@ function prepareStatements(db: Database.Database) {
        WHERE line = ? AND state = 'in_flight'`,
     ),
     release: db.prepare(
+      "UPDATE requests SET state = 'pending' WHERE line = ? AND state = 'in_flight'",
+    ),
+    releaseStarted: db.prepare(
       "UPDATE requests SET state = 'pending', unfinished = max(unfinished - 1, 0) WHERE line = ? AND state = 'in_flight'",
     ),
     started: db.prepare(
@@ -361,23 +369,23 @@ export class Journal {
     return this.#s.markInFlight.run(now, now, line).changes === 1;
   }
 
-  /**
-   * The attempts of these in-flight lines start now: each counts as unfinished until its
-   * outcome is recorded (or it is released), so a runner that dies with it is noticed on the
-   * next start (see {@link releaseInFlight}). One transaction for all of them.
-   */
-  markStarted(lines: readonly number[]): void {
-    const started = this.#s.started;
-    this.transaction(() => {
-      for (const line of lines) started.run(line);
-    });
+  /** The lines left `in_flight` (by a runner that died, when read before {@link releaseInFlight}). */
+  inFlightLines(): number[] {
+    return this.db
+      .prepare("SELECT line FROM requests WHERE state = 'in_flight' ORDER BY line")
+      .pluck()
+      .all() as number[];
   }
 
   /** Writes the outcomes of attempts (call inside {@link transaction} to batch them). */
   record(update: LineUpdate): void {
     const s = this.#s;
     if (update.kind === 'released') {
-      s.release.run(update.line);
+      (update.started ? s.releaseStarted : s.release).run(update.line);
+      return;
+    }
+    if (update.kind === 'started') {
+      s.started.run(update.line);
       return;
     }
     const changed = s.update.run(

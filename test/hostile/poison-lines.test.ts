@@ -32,10 +32,14 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url?.startsWith('/poison')) {
       poisonArrivals++;
-      // The line "kills its runner": the test kills the runner process the moment it arrives.
-      if (victim) {
-        victim.kill('SIGKILL');
-        return; // never answered
+      // The line "kills its runner" while its body downloads (as a huge body exhausting memory
+      // would): the test kills the runner process 300 ms into the body.
+      const runner = victim;
+      if (runner) {
+        res.writeHead(200, { 'content-length': '1000000' });
+        res.write('x'.repeat(1000));
+        setTimeout(() => runner.kill('SIGKILL'), 300);
+        return; // the body never ends
       }
     }
     res.writeHead(200, { 'content-type': 'text/plain' });
