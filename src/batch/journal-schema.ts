@@ -37,14 +37,15 @@ CREATE TABLE IF NOT EXISTS requests (
   status           INTEGER,              -- HTTP status of the last attempt, if it got one
   error_code       TEXT,                 -- error code of the last attempt, if it failed without a status
   error_message    TEXT,
-  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, body-too-large, invalid
+  reason           TEXT,                 -- why a line ended: ok, http-status, retries-exhausted, not-retriable, retry-after-too-long, rate-limited, body-too-large, crashed-runner, invalid
   body_size        INTEGER,
   body_path        TEXT,                 -- with --bodies dir:PATH
   first_attempt_at INTEGER,
   last_attempt_at  INTEGER,
   finished_at      INTEGER,
   ttfb_ms          REAL,                 -- of the last attempt: until the response head
-  duration_ms      REAL                  -- of the last attempt: until the body was read
+  duration_ms      REAL,                 -- of the last attempt: until the body was read
+  unfinished       INTEGER NOT NULL DEFAULT 0  -- attempts started since the last outcome: runs that died with the line in flight (see MAX_CRASHES)
 );
 
 -- The scheduler's queue: only pending lines, in due order. Due retries are read first, from
@@ -62,6 +63,40 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 `;
 
+/**
+ * Columns added since the first journals, with their definitions: a journal made by an earlier
+ * dogged gets them on open (`ALTER TABLE ... ADD COLUMN`), and its schema version stays the
+ * same (an earlier dogged still reads it: it ignores the column).
+ */
+const ADDED_COLUMNS: readonly (readonly [table: string, column: string, definition: string])[] = [
+  ['requests', 'unfinished', 'INTEGER NOT NULL DEFAULT 0'],
+];
+
+/** Adds the columns an older journal lacks (see {@link ADDED_COLUMNS}); idempotent. */
+export function migrateSchema(db: {
+  prepare(sql: string): { all(): unknown[] };
+  exec(sql: string): unknown;
+}): void {
+  for (const [table, column, definition] of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+    if (!columns.some((c) => c.name === column))
+      db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  }
+}
+
+/**
+ * A line whose attempt was in flight when its runner died this many times in a row (killed,
+ * crashed, out of memory: attempts started and never recorded) is failed with reason
+ * `crashed-runner` instead of being fetched again: a line that kills its runner (a huge body, a
+ * bug) cannot stop the batch from finishing. An attempt that gets an outcome, or is cut off by
+ * a stop, does not count; `dogged retry-failed` gives the line another chance (its count starts
+ * again). Lines only claimed (waiting in the runner's queue) when it died do not count either.
+ * An attempt counts once its start is committed: with the runner's next writes (within 50 ms),
+ * and at once, before its request goes out, for a line the previous runner left in flight. So a
+ * line that kills its runner within 50 ms of its very first attempt needs one more run.
+ */
+export const MAX_CRASHES = 3;
+
 /** The states a line goes through. */
 export type LineState = 'pending' | 'in_flight' | 'done' | 'failed' | 'invalid';
 
@@ -76,6 +111,8 @@ export type EndReason =
   | 'rate-limited'
   /** The response body was larger than `--max-body` (not retried). */
   | 'body-too-large'
+  /** The line was in flight when its runner died `MAX_CRASHES` (3) times. */
+  | 'crashed-runner'
   | 'invalid';
 
 /** One retried attempt, as kept in the `history` column. */

@@ -4,7 +4,13 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
-import { type LineState, SCHEMA_SQL, SCHEMA_VERSION } from './journal-schema.js';
+import {
+  type LineState,
+  MAX_CRASHES,
+  migrateSchema,
+  SCHEMA_SQL,
+  SCHEMA_VERSION,
+} from './journal-schema.js';
 import type { AttemptOutcome } from './outcome.js';
 
 /** A pending line handed to the runner, marked `in_flight` in the same transaction. */
@@ -28,8 +34,13 @@ export interface ClaimedLine {
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
   | ({ readonly kind: 'final' | 'retry'; readonly line: number } & AttemptOutcome)
-  /** The attempt was cut off by a stop: the line is pending again, the attempt not counted. */
-  | { readonly kind: 'released'; readonly line: number };
+  /**
+   * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
+   * the attempt is not counted, nor as unfinished), or it was claimed and never started.
+   */
+  | { readonly kind: 'released'; readonly line: number; readonly started: boolean }
+  /** The line's attempt started: it counts as unfinished until its outcome (no poison lines). */
+  | { readonly kind: 'started'; readonly line: number };
 
 /** A line to insert, from the input. */
 export type NewLine =
@@ -137,11 +148,17 @@ function prepareStatements(db: Database.Database) {
     update: db.prepare(
       `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
          error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
-         ttfb_ms = ?, duration_ms = ?
+         ttfb_ms = ?, duration_ms = ?, unfinished = 0
        WHERE line = ? AND state = 'in_flight'`,
     ),
     release: db.prepare(
       "UPDATE requests SET state = 'pending' WHERE line = ? AND state = 'in_flight'",
+    ),
+    releaseStarted: db.prepare(
+      "UPDATE requests SET state = 'pending', unfinished = max(unfinished - 1, 0) WHERE line = ? AND state = 'in_flight'",
+    ),
+    started: db.prepare(
+      "UPDATE requests SET unfinished = unfinished + 1 WHERE line = ? AND state = 'in_flight'",
     ),
     putResponse: db.prepare(
       'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
@@ -202,6 +219,7 @@ export class Journal {
         db.pragma('synchronous = NORMAL');
         db.exec(SCHEMA_SQL);
         Journal.#checkVersion(db, path, true);
+        migrateSchema(db);
       } else {
         Journal.#checkVersion(db, path, false);
       }
@@ -337,10 +355,28 @@ export class Journal {
     return { pending, invalid, changedLine };
   }
 
-  /** Lines left `in_flight` by a runner that died go back to `pending`. Returns how many. */
-  releaseInFlight(): number {
-    return this.db.prepare("UPDATE requests SET state = 'pending' WHERE state = 'in_flight'").run()
-      .changes;
+  /**
+   * Lines left `in_flight` by a runner that died go back to `pending`; a line whose attempts
+   * were cut by {@link MAX_CRASHES} dead runners in a row is failed with reason
+   * `crashed-runner` instead (no poison line). Returns how many went back to pending.
+   */
+  releaseInFlight(now: number = Date.now()): number {
+    return this.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE requests SET state = 'failed', reason = 'crashed-runner', status = NULL,
+             error_code = 'ERR_DOGGED_CRASHED_RUNNER', error_message = ?, finished_at = ?
+           WHERE state = 'in_flight' AND unfinished >= ?`,
+        )
+        .run(
+          `the runner died ${MAX_CRASHES} times while this line was in flight (killed, crashed or out of memory); it is not fetched again (dogged retry-failed gives it another chance)`,
+          now,
+          MAX_CRASHES,
+        );
+      return this.db
+        .prepare("UPDATE requests SET state = 'pending' WHERE state = 'in_flight'")
+        .run().changes;
+    });
   }
 
   /**
@@ -366,11 +402,23 @@ export class Journal {
     return this.#s.markInFlight.run(now, now, line).changes === 1;
   }
 
+  /** The lines left `in_flight` (by a runner that died, when read before {@link releaseInFlight}). */
+  inFlightLines(): number[] {
+    return this.db
+      .prepare("SELECT line FROM requests WHERE state = 'in_flight' ORDER BY line")
+      .pluck()
+      .all() as number[];
+  }
+
   /** Writes the outcomes of attempts (call inside {@link transaction} to batch them). */
   record(update: LineUpdate): void {
     const s = this.#s;
     if (update.kind === 'released') {
-      s.release.run(update.line);
+      (update.started ? s.releaseStarted : s.release).run(update.line);
+      return;
+    }
+    if (update.kind === 'started') {
+      s.started.run(update.line);
       return;
     }
     const changed = s.update.run(

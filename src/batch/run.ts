@@ -43,6 +43,8 @@ export class BatchRun {
   readonly #maxAttempts: number;
   readonly #counts: StateCounts;
   readonly #inFlight = new Set<number>();
+  /** Lines the last runner left in flight: counted at once when they start. */
+  readonly #suspects: Set<number>;
   readonly #stopController = new AbortController();
   readonly #attemptsController = new AbortController();
   readonly #meter = new RateMeter();
@@ -67,8 +69,18 @@ export class BatchRun {
   #end: BatchEnd | undefined;
   #resolveEnd: (end: BatchEnd) => void = () => {};
 
-  constructor(journal: Journal, options: BatchOptions, resolved: ResolvedBatchOptions) {
+  /**
+   * @param suspects - lines the last runner left in flight (it died): their attempts are counted
+   *   as unfinished at once when they start (see `#markStarted`)
+   */
+  constructor(
+    journal: Journal,
+    options: BatchOptions,
+    resolved: ResolvedBatchOptions,
+    suspects: Iterable<number> = [],
+  ) {
     this.#journal = journal;
+    this.#suspects = new Set(suspects);
     this.#options = options;
     this.#o = resolved;
     this.#session = new Session({
@@ -238,6 +250,7 @@ export class BatchRun {
     while (this.#inFlight.size < this.#o.concurrency && !this.#stopping) {
       const line = this.#scheduler.next(now, wake);
       if (!line) break;
+      this.#markStarted(line);
       this.#launch(line);
     }
     if (this.#scheduler.wantsRefill && this.#counts.pending > 0 && !this.#dry) {
@@ -261,8 +274,24 @@ export class BatchRun {
     );
   }
 
-  #release(line: ClaimedLine): void {
-    this.#updates.push({ kind: 'released', line: line.line });
+  /**
+   * Counts the line's attempt as unfinished (no poison lines). A line that was in flight when
+   * the last runner died is counted at once, in its own transaction, before its request goes
+   * out: if it kills this runner too, that counts even when it does so at once. Any other line
+   * is counted with the next turn's writes (within FLUSH_MS), which costs no commit per attempt.
+   */
+  #markStarted(line: ClaimedLine): void {
+    const update = { kind: 'started', line: line.line } as const;
+    if (this.#suspects.delete(line.line)) {
+      this.#journal.record(update);
+      return;
+    }
+    this.#updates.push(update);
+    this.#flushTimer ??= setTimeout(() => this.#queuePump(), FLUSH_MS);
+  }
+
+  #release(line: ClaimedLine, started = false): void {
+    this.#updates.push({ kind: 'released', line: line.line, started });
     this.#counts.in_flight--;
     this.#counts.pending++;
     if (line.attempts > 0) this.#counts.retrying++;
@@ -306,7 +335,7 @@ export class BatchRun {
     );
     if (!result) {
       this.#settle(line);
-      this.#release(line);
+      this.#release(line, true);
       this.#afterOutcome();
       return;
     }

@@ -61,8 +61,9 @@ export async function runBatch(
   let release: (() => void) | undefined;
   try {
     release = acquireLock(journal);
+    const suspects = journal.inFlightLines();
     const recovered = journal.releaseInFlight();
-    const run = await new BatchRun(journal, options, resolved).run();
+    const run = await new BatchRun(journal, options, resolved, suspects).run();
     const summary = summarize(journal);
     return { ...run, counts: summary.counts, recovered, nextDueAt: summary.nextDueAt, summary };
   } finally {

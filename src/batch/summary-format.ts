@@ -16,6 +16,9 @@ const ERROR_NAMES: Readonly<Record<string, string>> = {
   ERR_DOGGED_BODY_TOO_LARGE: 'body too large',
   ERR_DOGGED_RETRY_AFTER_TOO_LONG: 'Retry-After too long',
   ERR_DOGGED_INVALID_LINE: 'invalid line',
+  ERR_DOGGED_CRASHED_RUNNER: 'runner died with it',
+  ERR_DOGGED_INVALID_RESPONSE: 'unusable answer',
+  ERR_DOGGED_HEADERS_TOO_LARGE: 'response head too large',
 };
 
 const REASONS: Readonly<Record<string, string>> = {
@@ -25,6 +28,7 @@ const REASONS: Readonly<Record<string, string>> = {
   'retry-after-too-long': 'Retry-After beyond --max-retry-after',
   'rate-limited': 'rate limited past --give-up-after',
   'body-too-large': 'body over --max-body',
+  'crashed-runner': 'in flight when the runner died 3 times',
   invalid: 'invalid',
 };
 

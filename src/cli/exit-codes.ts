@@ -10,14 +10,18 @@ import {
   ConnectError,
   ConnectionResetError,
   ConnectTimeoutError,
+  HeadersTooLargeError,
   HTTPStatusError,
   IncompleteBodyError,
+  InvalidResponseError,
   InvalidURLError,
   MaxRetryError,
   NameResolutionError,
   ProxyError,
   ReadTimeoutError,
+  RetryAfterTooLongError,
   TLSError,
+  TooManyRedirectsError,
   TotalTimeoutError,
 } from '../http/errors.js';
 import { redacted } from './redaction.js';
@@ -39,6 +43,8 @@ export const EXIT = Object.freeze({
   resolve: 6,
   /** Could not connect: refused, unreachable (curl 7). */
   connect: 7,
+  /** The server's answer cannot be used: a Location that cannot be fetched (curl 8, weird server reply). */
+  invalidResponse: 8,
   /** The batch finished, but some lines failed or were invalid. */
   batchFailures: 10,
   /** The batch stopped with lines scheduled beyond --max-wait; run it again later. */
@@ -55,6 +61,8 @@ export const EXIT = Object.freeze({
   httpStatus: 22,
   /** The body could not be written to its file (curl 23). */
   writeError: 23,
+  /** More redirects than allowed, or a redirect with redirects off (curl 47). */
+  tooManyRedirects: 47,
   /** Timed out: connect, read, or --max-time (curl 28). */
   timeout: 28,
   /** TLS failed (curl 35). */
@@ -63,17 +71,24 @@ export const EXIT = Object.freeze({
   reset: 56,
   /** The response body was larger than --max-body (curl 63, maximum file size exceeded). */
   bodyTooLarge: 63,
-  /** Every retry was used and the request still failed (EX_TEMPFAIL). */
+  /**
+   * Every retry was used and the request still failed, or the server asked to wait longer than
+   * `--max-retry-after` (EX_TEMPFAIL: try again later).
+   */
   retriesExhausted: 75,
   /** A proxy failed (curl 97). */
   proxy: 97,
+  /** The response head is larger than the client accepts: a header flood (curl 100, too large). */
+  headersTooLarge: 100,
   /** Stopped by Ctrl-C (128 + SIGINT); a batch resumes when run again. */
   interrupted: 130,
 });
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof MaxRetryError) return EXIT.retriesExhausted;
+  if (error instanceof MaxRetryError || error instanceof RetryAfterTooLongError)
+    return EXIT.retriesExhausted;
+  if (error instanceof TooManyRedirectsError) return EXIT.tooManyRedirects;
   if (error instanceof HTTPStatusError) return EXIT.httpStatus;
   if (error instanceof InvalidURLError) return EXIT.badUrl;
   if (error instanceof NameResolutionError) return EXIT.resolve;
@@ -86,6 +101,8 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof BodyFileError) return EXIT.writeError;
   if (error instanceof TLSError) return EXIT.tls;
   if (error instanceof ProxyError) return EXIT.proxy;
+  if (error instanceof HeadersTooLargeError) return EXIT.headersTooLarge;
+  if (error instanceof InvalidResponseError) return EXIT.invalidResponse;
   if (error instanceof JournalLockedError) return EXIT.locked;
   if (error instanceof QueueUnavailableError) return EXIT.queueUnavailable;
   if (error instanceof StoreUnavailableError) return EXIT.storeUnavailable;

@@ -4,6 +4,7 @@ import {
   ConnectionResetError,
   ConnectTimeoutError,
   DoggedError,
+  HeadersTooLargeError,
   IncompleteBodyError,
   NameResolutionError,
   ProxyError,
@@ -141,6 +142,12 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
       ...base,
       phase: 'body',
     });
+  }
+  if (code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'HPE_HEADER_OVERFLOW') {
+    return new HeadersTooLargeError(
+      `the response head is larger than the client accepts (a header flood): ${messageOf(error)}`,
+      { ...base, phase: 'headers' },
+    );
   }
   if (DROPPED.has(code) || code.startsWith('HPE_')) {
     if (inBody || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {

@@ -1,5 +1,5 @@
 import { brand } from '../retry/brand.js';
-import { describeError, formatDuration } from '../retry/describe.js';
+import { clipLongValues, describeError, formatDuration } from '../retry/describe.js';
 import { redactText, redactUrl } from './redact.js';
 
 /**
@@ -49,8 +49,13 @@ export class DoggedError extends Error {
   readonly phase: RequestPhase;
 
   constructor(message: string, options: DoggedErrorOptions = {}) {
-    // Whoever built the message, it never carries URL credentials or secret header values.
-    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
+    // Whoever built the message, it never carries URL credentials or secret header values; a
+    // value a server chose (a host, a Location, a URL) may be a megabyte long: each long one is
+    // cut to 200 characters with its length, so a message stays one readable line.
+    super(
+      clipLongValues(redactText(message)),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.method = options.method;
     this.url = redactUrl(options.url);
     this.attempts = options.attempts ?? 1;
@@ -230,6 +235,30 @@ export class InvalidURLError extends DoggedError {
   override readonly code: string = 'ERR_DOGGED_INVALID_URL';
 }
 brand(InvalidURLError, 'InvalidURLError');
+
+/**
+ * The server's answer cannot be used as HTTP: a `Location` that is not a usable URL (bad
+ * percent-encoding, a host name longer than DNS allows), a malformed response head. Not
+ * retried: the server would answer the same. The CLI exits 8 (curl's "weird server reply").
+ */
+export class InvalidResponseError extends DoggedError {
+  override name = 'InvalidResponseError';
+  override readonly code: string = 'ERR_DOGGED_INVALID_RESPONSE';
+  constructor(message: string, options: DoggedErrorOptions = {}) {
+    super(message, { phase: 'headers', ...options });
+  }
+}
+brand(InvalidResponseError, 'InvalidResponseError');
+
+/**
+ * The response head is larger than the client accepts (undici's `maxHeaderSize`, 16 KiB by
+ * default): a header flood. Not retried. The CLI exits 100 (curl's `CURLE_TOO_LARGE`).
+ */
+export class HeadersTooLargeError extends InvalidResponseError {
+  override name = 'HeadersTooLargeError';
+  override readonly code: string = 'ERR_DOGGED_HEADERS_TOO_LARGE';
+}
+brand(HeadersTooLargeError, 'HeadersTooLargeError');
 
 /** A response that carries its status: thrown for a status >= 400 (`raiseForStatus`, give-ups). */
 export interface StatusResponse {

@@ -225,16 +225,20 @@ export abstract class ExchangeBase {
   }
 
   /**
-   * The target answered a ban status through a proxy (already benched by the pool): true when
-   * the request moves on at once through another proxy. Like any retry of a response, only for
-   * methods the policy may retry (or requests with an Idempotency-Key); false leaves the
-   * response to the usual status handling.
+   * The target answered a ban status through a proxy (already benched by the pool), or a
+   * Retry-After (`hold`: that proxy and origin pair is already held): true when the request
+   * moves on at once through another proxy. Like any retry of a response, only for methods the
+   * policy may retry (or requests with an Idempotency-Key); false leaves the response to the
+   * usual status handling.
    */
-  protected async rotateAfterBan(response: DoggedResponse): Promise<boolean> {
+  protected async rotateAfterBan(
+    response: DoggedResponse,
+    after: 'ban' | 'hold' = 'ban',
+  ): Promise<boolean> {
     const rotation = this.rotation as ProxyRotation;
     const target = this.target;
     if (
-      !rotation.canRotate('ban') ||
+      !rotation.canRotate(after) ||
       !this.policy.isMethodRetryable(target.method, this.init.replaySafe) ||
       (!target.body.replayable && target.body.consumed())
     )

@@ -183,12 +183,17 @@ export class Exchange extends ExchangeBase {
       );
     }
     const location = response.headers.get('location') ?? '';
-    const next = redirectTarget(
-      target,
-      response.status,
-      location,
-      this.policy.removeHeadersOnRedirect,
-    );
+    let next: ReturnType<typeof redirectTarget>;
+    try {
+      next = redirectTarget(target, response.status, location, this.policy.removeHeadersOnRedirect);
+    } catch (unusable) {
+      // A Location that cannot be fetched (InvalidResponseError): not retried, the server
+      // would send the same.
+      await response.drain();
+      if (unusable instanceof DoggedError) unusable.attempts = this.attempt;
+      this.gaveUp(unusable);
+      throw unusable;
+    }
     if (!next) return false;
     let policy: RetryPolicy | undefined;
     try {
@@ -313,8 +318,11 @@ export class Exchange extends ExchangeBase {
         now: Date.now(),
       });
     } catch (final) {
-      if (final instanceof RetryAfterTooLongError)
-        this.#holdOrigin(response.status, final.retryAfterMs);
+      if (
+        final instanceof RetryAfterTooLongError &&
+        (await this.#cool(response, final.retryAfterMs))
+      )
+        return true;
       if (final instanceof MaxRetryError && !this.policy.raiseOnStatus) return false;
       if (
         init.returnLastResponse &&
@@ -326,6 +334,7 @@ export class Exchange extends ExchangeBase {
       this.gaveUp(final);
       throw final;
     }
+    if (delay.source === 'retry-after' && (await this.#cool(response, delay.delayMs))) return true;
     await response.drain();
     if (!this.target.body.replayable && this.target.body.consumed()) {
       const unreplayable = new UnreplayableBodyError({
@@ -338,7 +347,6 @@ export class Exchange extends ExchangeBase {
       throw unreplayable;
     }
     this.lastFailure = describeStatus(response.status);
-    if (delay.source === 'retry-after') this.#holdOrigin(response.status, delay.delayMs);
     const guard = this.guard();
     // A throttle (429, or 503 with Retry-After) is the origin asking to slow down, not a failure
     // that feeds a storm: the cooldown and the adaptive pace answer it, not the budget.
@@ -380,9 +388,21 @@ export class Exchange extends ExchangeBase {
     });
   }
 
-  /** A 429 or 503 with Retry-After holds every new request to that origin until then. */
-  #holdOrigin(status: number, ms: number): void {
-    if (status === 429 || status === 503) this.guard().holdFor(ms, this.#sentAt);
+  /**
+   * A 429 or 503 with a Retry-After of `retryAfterMs`. Direct, it holds every new request to
+   * the origin until then, unless it is beyond `maxRetryAfter`: that one fails this request
+   * only and holds nothing (a hostile `Retry-After: 1000000000000` must not shut the origin).
+   * Through a proxy, it holds that (proxy, origin) pair only, for at most `maxRetryAfter`, and
+   * the request moves on at once through another proxy when one is free: true then.
+   */
+  async #cool(response: DoggedResponse, retryAfterMs: number): Promise<boolean> {
+    const { status } = response;
+    if (status !== 429 && status !== 503) return false;
+    const maxMs = this.policy.maxRetryAfter;
+    if (this.rotation?.hold(Math.min(retryAfterMs, maxMs)))
+      return this.rotateAfterBan(response, 'hold');
+    if (retryAfterMs <= maxMs) this.guard().holdFor(retryAfterMs, this.#sentAt);
+    return false;
   }
 
   /** A reset before any response byte on a connection that had carried earlier responses. */

@@ -104,7 +104,9 @@ export interface RetryPolicyOptions {
    */
   retryAfterStatusCodes?: readonly number[];
   /**
-   * The longest Retry-After obeyed, in ms. Longer: no sleep, `RetryAfterTooLongError` at once.
+   * The longest Retry-After obeyed, in ms. Longer: no sleep, `RetryAfterTooLongError` at once,
+   * for that request only: such an answer sets no cooldown (later requests to the origin go out
+   * normally), and no Retry-After ever holds an origin or a proxy longer than this.
    * @default 120000
    * @example { maxRetryAfter: 600_000 }
    */

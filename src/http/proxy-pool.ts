@@ -34,6 +34,9 @@ export type ProxyPick =
       readonly availableInMs: number | undefined;
     };
 
+/** (proxy, origin) holds a pool remembers at most; the oldest are forgotten first. */
+const MAX_HOLDS = 10_000;
+
 /** The credentialed URL of each entry, for the Session's ProxyAgents only. */
 const URIS = new WeakMap<ProxyEntry, string>();
 
@@ -86,6 +89,8 @@ export class ProxyPool {
   readonly #byUrl = new Map<string, ProxyState>();
   readonly #byEntry = new Map<ProxyEntry, ProxyState>();
   readonly #stickyKeys = new Map<string, ProxyState>();
+  /** Retry-After holds of (proxy, target origin) pairs: `url\norigin` -> until (pool clock). */
+  readonly #holds = new Map<string, number>();
   #cursor = 0;
 
   constructor(urls: readonly (string | URL)[], options: ProxyPoolOptions = {}) {
@@ -165,21 +170,70 @@ export class ProxyPool {
     return this.#options.banStatuses.has(status);
   }
 
-  /** The proxies not benched right now, minus `exclude`. */
-  available(exclude: Iterable<ProxyEntry> = []): ProxyEntry[] {
+  /**
+   * The proxies not benched right now, minus `exclude`; with `origin`, minus the proxies held
+   * for that target origin (see {@link hold}).
+   */
+  available(exclude: Iterable<ProxyEntry> = [], origin?: string): ProxyEntry[] {
     const excluded = new Set(exclude);
     const now = this.#options.clock.now();
     return this.#states
-      .filter((s) => s.benchedUntil <= now && !excluded.has(s.entry))
+      .filter((s) => this.#freeAt(s, origin, now) <= now && !excluded.has(s.entry))
       .map((s) => s.entry);
+  }
+
+  /**
+   * The target `origin` answered a Retry-After (a 429 or 503) through `proxy`: requests to that
+   * origin avoid that proxy for `ms` while another proxy can carry them; the proxy still serves
+   * other origins, and the other proxies still serve this one. (What a proxy answers cools that
+   * proxy, never the target for the whole pool.) A longer hold of the same pair is kept.
+   * @example pool.hold(pool.proxies[0], 'http://127.0.0.1:8080', 30_000)
+   */
+  hold(proxy: ProxyEntry | string, origin: string, ms: number): void {
+    const s = this.#state(proxy);
+    if (typeof origin !== 'string' || origin === '')
+      throw new TypeError(
+        `ProxyPool.hold: origin must be a non-empty string, got ${showValue(origin)}`,
+      );
+    if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0)
+      throw new TypeError(`ProxyPool.hold: ms must be a non-negative number, got ${showValue(ms)}`);
+    const id = `${s.entry.url}\n${origin}`;
+    const until = this.#options.clock.now() + Math.min(ms, this.#options.maxBanMs);
+    if ((this.#holds.get(id) ?? Number.NEGATIVE_INFINITY) >= until) return;
+    this.#holds.delete(id);
+    this.#holds.set(id, until);
+    if (this.#holds.size > MAX_HOLDS) {
+      const oldest = this.#holds.keys().next().value;
+      if (oldest !== undefined) this.#holds.delete(oldest);
+    }
+  }
+
+  /** When `s` may carry a request to `origin` again: after its bench and the pair's hold. */
+  #freeAt(s: ProxyState, origin: string | undefined, now: number): number {
+    if (origin === undefined || this.#holds.size === 0) return s.benchedUntil;
+    const id = `${s.entry.url}\n${origin}`;
+    const held = this.#holds.get(id);
+    if (held === undefined) return s.benchedUntil;
+    if (held <= now) {
+      this.#holds.delete(id);
+      return s.benchedUntil;
+    }
+    return Math.max(s.benchedUntil, held);
   }
 
   /**
    * Chooses the proxy for the next request and counts the request. With a `key` (sticky pools
    * only) the key's proxy is kept while it is not benched. `exclude` leaves out proxies that
-   * already failed this request. When none is available, says how long until one returns.
+   * already failed this request; `origin` (the target's) leaves out the proxies held for it
+   * (see {@link hold}). When none is available, says how long until one returns.
    */
-  pick(options: { key?: string | undefined; exclude?: Iterable<ProxyEntry> } = {}): ProxyPick {
+  pick(
+    options: {
+      key?: string | undefined;
+      exclude?: Iterable<ProxyEntry>;
+      origin?: string | undefined;
+    } = {},
+  ): ProxyPick {
     const { key } = options;
     if (key !== undefined) {
       if (typeof key !== 'string' || key === '')
@@ -189,16 +243,19 @@ export class ProxyPool {
     }
     const excluded = new Set(options.exclude ?? []);
     const now = this.#options.clock.now();
-    const isFree = (s: ProxyState): boolean => s.benchedUntil <= now && !excluded.has(s.entry);
+    const { origin } = options;
+    const isFree = (s: ProxyState): boolean =>
+      this.#freeAt(s, origin, now) <= now && !excluded.has(s.entry);
     const bound = key === undefined ? undefined : this.#stickyKeys.get(key);
     let chosen: ProxyState | undefined;
     if (bound && isFree(bound)) chosen = bound;
     else chosen = this.#choose(isFree);
     if (!chosen) {
       let earliest = Number.POSITIVE_INFINITY;
-      for (const s of this.#states)
-        if (!excluded.has(s.entry) && s.benchedUntil > now)
-          earliest = Math.min(earliest, s.benchedUntil);
+      for (const s of this.#states) {
+        const freeAt = this.#freeAt(s, origin, now);
+        if (!excluded.has(s.entry) && freeAt > now) earliest = Math.min(earliest, freeAt);
+      }
       return Object.freeze({
         proxy: undefined,
         availableInMs: Number.isFinite(earliest) ? earliest - now : undefined,

@@ -41,6 +41,8 @@ export class ProxyRotation {
   #waitedMs = 0;
   #pool: ProxyPool | undefined;
   #proxy: ProxyEntry | undefined;
+  /** The target origin of the current attempt. */
+  #origin = '';
   #startedAt = 0;
   #lastError: ProxyError | undefined;
 
@@ -71,11 +73,13 @@ export class ProxyRotation {
     const pool = this.#routing.poolFor(new URL(origin));
     this.#pool = pool;
     this.#proxy = undefined;
+    this.#origin = origin;
     if (!pool) return this.#routing.dispatcher(undefined);
     for (;;) {
       const pick = pool.pick({
         key: this.#routing.key,
         exclude: [...this.#excluded, ...this.#refused],
+        origin,
       });
       if (pick.proxy) {
         this.#proxy = pick.proxy;
@@ -143,14 +147,26 @@ export class ProxyRotation {
   }
 
   /**
-   * Whether the request may move on at once through another proxy: rotations are left and,
-   * after a failure, another proxy is available right now (else the RetryPolicy decides,
-   * with its backoff). After a ban, the next attempt waits if every proxy is benched.
+   * The target answered a Retry-After through the current proxy: that (proxy, origin) pair
+   * is held for `ms` (see `ProxyPool.hold`). False when the attempt went direct.
    */
-  canRotate(after: 'ban' | 'failure'): boolean {
+  hold(ms: number): boolean {
+    if (!this.#pool || !this.#proxy) return false;
+    this.#pool.hold(this.#proxy, this.#origin, ms);
+    return true;
+  }
+
+  /**
+   * Whether the request may move on at once through another proxy: rotations are left and,
+   * after a failure or a hold, another proxy is available right now for the target (else the
+   * RetryPolicy decides, with its backoff or the Retry-After). After a ban, the next attempt
+   * waits if every proxy is benched.
+   */
+  canRotate(after: 'ban' | 'failure' | 'hold'): boolean {
     if (!this.#pool || this.#rotations >= this.#routing.maxRotations) return false;
     if (after === 'ban') return true;
-    return this.#pool.available([...this.#excluded, ...this.#refused]).length > 0;
+    const exclude = [...this.#excluded, ...this.#refused];
+    return this.#pool.available(exclude, after === 'hold' ? this.#origin : undefined).length > 0;
   }
 
   /** Counts one rotation. */

@@ -1,6 +1,8 @@
+import { clip } from '../retry/describe.js';
 import { NO_BODY, type PreparedBody } from './body.js';
-import { redactUrl } from './errors.js';
+import { InvalidResponseError, redactUrl } from './errors.js';
 import type { HeaderRecord } from './headers.js';
+import { basicAuthOf, hostNameProblem } from './url-checks.js';
 
 /** Where an attempt goes: what a redirect changes. */
 export interface Target {
@@ -31,7 +33,9 @@ const BODY_HEADERS = [
  * The request a redirect leads to, as browsers and fetch do it: 303 becomes GET (HEAD stays
  * HEAD), 301 and 302 turn a POST into a GET, 307 and 308 keep method and body; the body and its
  * headers go with a method change; a redirect to another origin drops `removeOnCrossOrigin`
- * (credentials, cookies). Undefined when `location` is not an http(s) URL.
+ * (credentials, cookies). Undefined when `location` is not an http(s) URL. Throws
+ * `InvalidResponseError` when it is one that cannot be fetched: a host name longer than DNS
+ * allows, credentials with bad percent-encoding.
  */
 export function redirectTarget(
   current: Target,
@@ -46,6 +50,16 @@ export function redirectTarget(
     return undefined;
   }
   if (next.protocol !== 'http:' && next.protocol !== 'https:') return undefined;
+  const unusable = (why: string): InvalidResponseError =>
+    new InvalidResponseError(
+      `${current.method} ${current.url} was redirected (${status}) to a Location that cannot be fetched: ${why}; the Location was ${JSON.stringify(clip(redactUrl(location) as string))}`,
+      { method: current.method, url: current.url },
+    );
+  const hostProblem = hostNameProblem(next);
+  if (hostProblem) throw unusable(hostProblem);
+  const authorization = basicAuthOf(next);
+  if (authorization === false)
+    throw unusable('its user name or password is not valid percent-encoding');
   const headers: HeaderRecord = { ...current.headers };
   let method = current.method;
   let body = current.body;
@@ -60,10 +74,8 @@ export function redirectTarget(
   if (next.origin !== current.origin) {
     for (const name of removeOnCrossOrigin) delete headers[name.toLowerCase()];
   }
-  if (next.username || next.password) {
-    // Credentials in a Location header are not followed blindly into logs; they become Basic auth.
-    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(next.username)}:${decodeURIComponent(next.password)}`).toString('base64')}`;
-  }
+  // Credentials in a Location header are not followed blindly into logs; they become Basic auth.
+  if (authorization !== undefined) headers.authorization = authorization;
   return {
     method,
     origin: next.origin,

@@ -69,8 +69,16 @@ export function parseHttpDate(value: string, now: number = Date.now()): number |
 }
 
 /**
- * The delay a Retry-After value asks for, in milliseconds, never negative; `undefined` when the
- * value is missing or malformed (the caller then falls back to its backoff).
+ * The longest delay {@link parseRetryAfter} returns, in ms (2^53 − 1, about 285,000 years): a
+ * longer one (`Retry-After: 99999...9`, 400 digits) is read as this, so it stays a number that
+ * every comparison and sum handles, and is still far beyond any `maxRetryAfter`.
+ */
+export const MAX_RETRY_AFTER_MS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The delay a Retry-After value asks for, in milliseconds, never negative and never more than
+ * {@link MAX_RETRY_AFTER_MS}; `undefined` when the value is missing or malformed (the caller
+ * then falls back to its backoff).
  *
  * @param value - the header value (delay-seconds or an HTTP-date)
  * @param now - the current time in epoch milliseconds, for dates
@@ -86,13 +94,10 @@ export function parseRetryAfter(
   if (value === null || value === undefined) return undefined;
   const text = String(value).trim();
   if (text === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(text)) {
-    const ms = Number(text) * 1000;
-    return Number.isFinite(ms) ? ms : undefined;
-  }
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
   const date = parseHttpDate(text, now);
   if (date === undefined) return undefined;
-  return Math.max(0, date - now);
+  return Math.min(Math.max(0, date - now), MAX_RETRY_AFTER_MS);
 }
 
 /** Formats epoch milliseconds as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`). */

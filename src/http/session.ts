@@ -36,6 +36,7 @@ import {
 } from './session-options.js';
 import { StormControl } from './storm.js';
 import { DEFAULT_TIMEOUTS, resolveTimeouts } from './timeouts.js';
+import { basicAuthOf, hostNameProblem } from './url-checks.js';
 
 export type {
   MountOptions,
@@ -231,6 +232,14 @@ export class Session {
       throw new InvalidURLError(`only http and https URLs are supported, got ${url.protocol}`, {
         url: text,
       });
+    const hostProblem = hostNameProblem(url);
+    if (hostProblem)
+      throw new InvalidURLError(
+        `${JSON.stringify(redactUrl(text))} cannot be fetched: ${hostProblem}`,
+        {
+          url: text,
+        },
+      );
     appendQuery(url, query, 'request');
     return url;
   }
@@ -306,9 +315,13 @@ export class Session {
       }
       headers['idempotency-key'] = key === true ? randomUUID() : key;
     }
-    if (url.username || url.password) {
-      headers.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-    }
+    const authorization = basicAuthOf(url);
+    if (authorization === false)
+      throw new InvalidURLError(
+        `${JSON.stringify(redactUrl(url.href))}: its user name or password is not valid percent-encoding`,
+        { url: url.href },
+      );
+    if (authorization !== undefined) headers.authorization ??= authorization;
     const exchange = new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
       routing: this.#routing(config, timeouts.connect, options),

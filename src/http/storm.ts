@@ -53,7 +53,10 @@ export interface StormOptions {
    * After a 429 or 503 with Retry-After from an origin, hold every new request to that origin
    * until then, not only the one that got it. Answers to requests that were already in flight
    * when the hold began do not extend it; after it, the rate limit paces the requests that
-   * waited.
+   * waited. A Retry-After beyond the request's `maxRetryAfter` holds nothing (it fails that
+   * request only, with `RetryAfterTooLongError`). An answer that came through a proxy of a
+   * `ProxyPool` holds that proxy for that origin only (`ProxyPool.hold`, at most
+   * `maxRetryAfter`): the other proxies still reach the origin.
    * @default true
    * @example { cooldown: false }
    */

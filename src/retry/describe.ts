@@ -54,6 +54,21 @@ function safeJson(value: unknown): string {
   }
 }
 
+/**
+ * A value quoted in an error message, cut to its first `max` characters with `…` and its
+ * length when it is longer: a hostile server's 1 MB host name or Location stays one short line.
+ * @example clip('a'.repeat(1_048_576)) // 'aaaa…aaaa… (1048576 chars)' (200 a's)
+ */
+export function clip(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
+}
+
+/** Every run of more than `max` non-space characters in `message` (a URL, a host...) {@link clip}ped. */
+export function clipLongValues(message: string, max = 200): string {
+  if (message.length <= max) return message;
+  return message.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => clip(run, max));
+}
+
 /** `text`, cut to at most `max` characters with `...` at the end when it is longer. */
 export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;

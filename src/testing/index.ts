@@ -8,4 +8,9 @@ export {
 } from './chaos/connect-timeout.js';
 export type { ChaosServerOptions } from './chaos/options.js';
 export { type ChaosServer, startChaosServer } from './chaos/server.js';
+export {
+  type ChaosStateSizes,
+  MAX_STATE_KEY_LENGTH,
+  MAX_STATE_KEYS,
+} from './chaos/state.js';
 export { FakeClock, type FakeClockOptions } from './fake-clock.js';

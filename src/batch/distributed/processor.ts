@@ -4,14 +4,14 @@ import type { Session } from '../../http/session.js';
 import { attemptOnce, type BatchAttempt, keepIfFinal } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide, hostSignalOf } from '../decide.js';
-import type { HistoryEntry } from '../journal-schema.js';
+import { type HistoryEntry, MAX_CRASHES } from '../journal-schema.js';
 import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
 import type { JobConfig } from './job-config.js';
 import type { JobCounters } from './stats.js';
-import type { PgStore, QueuedLine } from './store.js';
+import type { LineRecordState, PgStore, QueuedLine } from './store.js';
 
 /** What a worker shares between the lines of one job. */
 export interface LineContext {
@@ -100,6 +100,44 @@ export async function processLine(
     signal: ctx.attemptsSignal,
   });
   if (!admission.ok) return delayUntil(job, token, admission.until);
+  // Every attempt started and never recorded is a worker that died with the line in flight
+  // (BullMQ's stalled-job check handed the line on): past MAX_CRASHES, no poison line.
+  const unfinished = await ctx.store.startAttempt(ctx.job, line.line);
+  if (unfinished === undefined || unfinished > MAX_CRASHES) {
+    await admission.release();
+    if (unfinished === undefined) return 'duplicate';
+    const failed = await ctx.store.failCrashed(
+      ctx.job,
+      line.line,
+      unfinished - 1,
+      ctx.workerId,
+      Date.now(),
+    );
+    if (!failed) return 'duplicate';
+    await ctx.counters.finished(line.line, line.host, 'failed');
+    return 'failed';
+  }
+  try {
+    return await attemptAndRecord(ctx, job, token, record, retrying, admission);
+  } catch (error) {
+    // An infrastructure failure (the store, Redis) is not a worker that died: BullMQ retries
+    // the job, and this attempt does not count towards MAX_CRASHES.
+    if (!(error instanceof DelayedError))
+      await ctx.store.abandonAttempt(ctx.job, line.line).catch(() => {});
+    throw error;
+  }
+}
+
+/** The attempt of an admitted line, its decision and its record (see {@link processLine}). */
+async function attemptAndRecord(
+  ctx: LineContext,
+  job: Job<QueuedLine>,
+  token: string,
+  record: LineRecordState,
+  retrying: boolean,
+  admission: { release(): Promise<void> },
+): Promise<LineOutcome> {
+  const line = job.data;
   const startedAt = Date.now();
   let result: BatchAttempt | undefined;
   try {
@@ -112,8 +150,11 @@ export async function processLine(
   } finally {
     await admission.release();
   }
-  // Cut off by a stop: the attempt does not count; the line is due again at once.
-  if (!result) return delayUntil(job, token, Date.now());
+  // Cut off by a stop: the attempt does not count (nor as a crash); the line is due again at once.
+  if (!result) {
+    await ctx.store.abandonAttempt(ctx.job, line.line);
+    return delayUntil(job, token, Date.now());
+  }
   ctx.onAttempt?.();
 
   const now = Date.now();

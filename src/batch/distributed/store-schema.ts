@@ -52,8 +52,12 @@ CREATE TABLE IF NOT EXISTS ${s}.requests (
   ttfb_ms          REAL,
   duration_ms      REAL,
   worker           TEXT,                 -- who recorded the final outcome
+  unfinished       INTEGER NOT NULL DEFAULT 0,  -- attempts started since the last outcome: a worker died with the line
   PRIMARY KEY (job, line)
 );
+
+-- Added after the first stores: a store made by an earlier dogged gets it here.
+ALTER TABLE ${s}.requests ADD COLUMN IF NOT EXISTS unfinished INTEGER NOT NULL DEFAULT 0;
 
 CREATE INDEX IF NOT EXISTS requests_pending ON ${s}.requests (job, line) WHERE state = 'pending';
 

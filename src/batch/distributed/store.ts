@@ -201,6 +201,55 @@ export class PgStore {
   }
 
   /**
+   * An attempt of a pending line starts: counts it as unfinished until its outcome is written.
+   * Returns how many attempts of the line are unfinished now (this one included): more than
+   * one means workers died (or were cut off) with the line in flight. Undefined when the line is
+   * not pending any more.
+   */
+  async startAttempt(job: string, line: number): Promise<number | undefined> {
+    const rows = await this.query<{ unfinished: number }>(
+      `UPDATE ${this.#t} SET unfinished = unfinished + 1
+       WHERE job = $1 AND line = $2 AND state = 'pending' RETURNING unfinished`,
+      [job, line],
+    );
+    return rows[0]?.unfinished;
+  }
+
+  /** An attempt was cut off by a stop (not a crash): it no longer counts as unfinished. */
+  async abandonAttempt(job: string, line: number): Promise<void> {
+    await this.query(
+      `UPDATE ${this.#t} SET unfinished = greatest(unfinished - 1, 0) WHERE job = $1 AND line = $2`,
+      [job, line],
+    );
+  }
+
+  /**
+   * Fails a pending line with reason `crashed-runner` (workers died `crashes` times with it in
+   * flight). False when it is not pending any more.
+   */
+  async failCrashed(
+    job: string,
+    line: number,
+    crashes: number,
+    worker: string,
+    now: number,
+  ): Promise<boolean> {
+    const rows = await this.query(
+      `UPDATE ${this.#t} SET state = 'failed', reason = 'crashed-runner', status = NULL,
+         error_code = 'ERR_DOGGED_CRASHED_RUNNER', error_message = $3, finished_at = $4, worker = $5
+       WHERE job = $1 AND line = $2 AND state = 'pending' RETURNING line`,
+      [
+        job,
+        line,
+        `the worker died ${crashes} times while this line was in flight (killed, crashed or out of memory); it is not fetched again`,
+        now,
+        worker,
+      ],
+    );
+    return rows.length === 1;
+  }
+
+  /**
    * Writes an attempt's outcome, once: only if the line is still pending after exactly
    * `previousAttempts` attempts. False when another execution of the line got there first.
    */
@@ -215,7 +264,7 @@ export class PgStore {
          error_code = $9, error_message = $10, reason = $11, response_headers = $12::jsonb, body = $13,
          body_size = $14, body_path = $15, first_attempt_at = coalesce(first_attempt_at, $16),
          last_attempt_at = $16, finished_at = $17, ttfb_ms = $18, duration_ms = $19,
-         worker = CASE WHEN $4 = 'pending' THEN worker ELSE $20 END
+         worker = CASE WHEN $4 = 'pending' THEN worker ELSE $20 END, unfinished = 0
        WHERE job = $1 AND line = $2 AND state = 'pending' AND attempts = $3 RETURNING line`,
       [
         job,

@@ -6,7 +6,7 @@ import type { ChaosContext } from './context.js';
 import { ChaosRequestError, QueryReader } from './params.js';
 import { sendJson } from './respond.js';
 import { KEY_PARAM, matchPath, type Route } from './route.js';
-import type { ChaosState } from './state.js';
+import { type ChaosState, stateKey } from './state.js';
 
 /** What every request handler shares: the state and facts about the running server. */
 export interface ChaosRuntime {
@@ -176,6 +176,11 @@ function locate(runtime: ChaosRuntime, req: IncomingMessage): Arrival {
   return { method, target, url, path: `/${segments.join('/')}`, found, pathError };
 }
 
+/** The key as the log keeps it: a key over 256 characters as its `sha256:` digest. */
+function logKey(key: string | null): string | null {
+  return key === null ? null : stateKey(key);
+}
+
 function record(
   runtime: ChaosRuntime,
   listener: ChaosListenerName,
@@ -192,7 +197,7 @@ function record(
     clientPort: req.socket.remotePort ?? 0,
     connectionId: runtime.connectionIds.get(req.socket) ?? 0,
     listener,
-    key: keyOf(req, arrival.found?.params ?? {}, arrival.url.searchParams),
+    key: logKey(keyOf(req, arrival.found?.params ?? {}, arrival.url.searchParams)),
   });
   runtime.onArrival?.(entry);
 }

@@ -6,7 +6,7 @@ import { httpOrigin } from './loopback.js';
 import { type ChaosServerOptions, resolveChaosOptions } from './options.js';
 import { type ChaosRuntime, createRequestListener } from './router.js';
 import { CHAOS_ROUTES } from './routes.js';
-import { ChaosState } from './state.js';
+import { ChaosState, type ChaosStateSizes } from './state.js';
 
 /** A running chaos server: two listeners (two origins) sharing one set of endpoints and state. */
 export interface ChaosServer {
@@ -24,6 +24,11 @@ export interface ChaosServer {
   log(): ChaosArrival[];
   /** Clears every counter, ban, bucket, stored response and the log (like `/__reset`). */
   reset(): void;
+  /**
+   * How many keys each endpoint family remembers now (at most 10,000 each, least recently used
+   * dropped; keys over 256 characters kept as their SHA-256), and their characters.
+   */
+  stateSizes(): ChaosStateSizes;
   /**
    * Stops both listeners and destroys every open connection, pending delays included.
    * Idempotent.
@@ -140,6 +145,7 @@ export async function startChaosServer(options: ChaosServerOptions = {}): Promis
     seed: resolved.seed,
     log: () => state.log.entries(),
     reset: () => state.reset(),
+    stateSizes: () => state.sizes(),
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { ArrivalLog } from './arrival-log.js';
+import { LruMap } from './lru.js';
 import { mulberry32 } from './random.js';
 import { SlidingWindowCounter } from './sliding-window.js';
 import { TokenBucket } from './token-bucket.js';
@@ -11,17 +13,54 @@ export interface StoredResponse {
 }
 
 /**
+ * Keys (and clients) the chaos server remembers per endpoint family (`/flaky` counters,
+ * `/fail-rate` streams, `/ban` counters, `/rate-limit` buckets, cut keys of `/bytes`,
+ * `/idempotent` responses); past it, the least recently used key of that family is forgotten
+ * (as if it had never been seen).
+ */
+export const MAX_STATE_KEYS = 10_000;
+
+/**
+ * Keys longer than this many characters are remembered by their SHA-256 (`sha256:<hex>`, 71
+ * characters), so a client sending megabyte keys cannot grow the server's memory; two distinct
+ * long keys stay distinct.
+ */
+export const MAX_STATE_KEY_LENGTH = 256;
+
+/** `key` as the server stores it: as it is, or `sha256:<hex>` when longer than 256 characters. */
+export function stateKey(key: string): string {
+  if (key.length <= MAX_STATE_KEY_LENGTH) return key;
+  return `sha256:${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** How many keys each family holds now (see {@link MAX_STATE_KEYS}). */
+export interface ChaosStateSizes {
+  readonly flaky: number;
+  readonly failRate: number;
+  readonly bans: number;
+  readonly buckets: number;
+  readonly cuts: number;
+  readonly idempotent: number;
+  /** Characters of every key held, all families together. */
+  readonly keyChars: number;
+}
+
+/**
  * Everything the chaos server remembers between requests. It is shared by both listeners and
- * emptied by `/__reset` (or `server.reset()`).
+ * emptied by `/__reset` (or `server.reset()`). Bounded: at most {@link MAX_STATE_KEYS} keys per
+ * endpoint family (least recently used dropped), each at most {@link MAX_STATE_KEY_LENGTH}
+ * characters (longer ones are hashed), and the arrival log's `logLimit` entries.
  */
 export class ChaosState {
   readonly log: ArrivalLog;
-  readonly #flakyCounts = new Map<string, number>();
-  readonly #failRateStreams = new Map<string, { next: () => number; draws: number }>();
-  readonly #bans = new Map<string, SlidingWindowCounter>();
-  readonly #buckets = new Map<string, TokenBucket>();
-  readonly #cutKeys = new Set<string>();
-  readonly #idempotent = new Map<string, StoredResponse>();
+  readonly #flakyCounts = new LruMap<string, number>(MAX_STATE_KEYS);
+  readonly #failRateStreams = new LruMap<string, { next: () => number; draws: number }>(
+    MAX_STATE_KEYS,
+  );
+  readonly #bans = new LruMap<string, SlidingWindowCounter>(MAX_STATE_KEYS);
+  readonly #buckets = new LruMap<string, TokenBucket>(MAX_STATE_KEYS);
+  readonly #cutKeys = new LruMap<string, true>(MAX_STATE_KEYS);
+  readonly #idempotent = new LruMap<string, StoredResponse>(MAX_STATE_KEYS);
   #processed = 0;
 
   constructor(logLimit: number) {
@@ -30,14 +69,15 @@ export class ChaosState {
 
   /** Counts one more request for a `/flaky` key and returns its 1-based number. */
   nextFlakyAttempt(key: string): number {
-    const attempt = (this.#flakyCounts.get(key) ?? 0) + 1;
-    this.#flakyCounts.set(key, attempt);
+    const id = stateKey(key);
+    const attempt = (this.#flakyCounts.get(id) ?? 0) + 1;
+    this.#flakyCounts.set(id, attempt);
     return attempt;
   }
 
   /** The next draw of the seeded stream `(seed, key)` and its 1-based index. */
   nextDraw(seed: number, key: string): { value: number; draw: number } {
-    const id = `${seed}\u0000${key}`;
+    const id = `${seed}\u0000${stateKey(key)}`;
     let stream = this.#failRateStreams.get(id);
     if (!stream) {
       stream = { next: mulberry32(seed), draws: 0 };
@@ -49,7 +89,7 @@ export class ChaosState {
 
   /** The ban counter of one client for one `(after, window)` configuration. */
   banCounter(client: string, after: number, windowMs: number): SlidingWindowCounter {
-    const id = `${client}\u0000${after}\u0000${windowMs}`;
+    const id = `${stateKey(client)}\u0000${after}\u0000${windowMs}`;
     let counter = this.#bans.get(id);
     if (!counter) {
       counter = new SlidingWindowCounter(windowMs);
@@ -60,7 +100,7 @@ export class ChaosState {
 
   /** The token bucket of one client for one `(rps, burst)` configuration. */
   bucket(client: string, rps: number, burst: number, now: number): TokenBucket {
-    const id = `${client}\u0000${rps}\u0000${burst}`;
+    const id = `${stateKey(client)}\u0000${rps}\u0000${burst}`;
     let bucket = this.#buckets.get(id);
     if (!bucket) {
       bucket = new TokenBucket(rps, burst, now);
@@ -71,13 +111,14 @@ export class ChaosState {
 
   /** True the first time `key` asks to be cut, false afterwards. */
   claimCut(key: string): boolean {
-    if (this.#cutKeys.has(key)) return false;
-    this.#cutKeys.add(key);
+    const id = stateKey(key);
+    if (this.#cutKeys.get(id)) return false;
+    this.#cutKeys.set(id, true);
     return true;
   }
 
   storedResponse(key: string): StoredResponse | undefined {
-    return this.#idempotent.get(key);
+    return this.#idempotent.get(stateKey(key));
   }
 
   /** Counts one processed `/idempotent` request and returns its 1-based sequence number. */
@@ -86,7 +127,7 @@ export class ChaosState {
   }
 
   store(key: string, response: StoredResponse): void {
-    this.#idempotent.set(key, response);
+    this.#idempotent.set(stateKey(key), response);
   }
 
   get processedCount(): number {
@@ -95,6 +136,29 @@ export class ChaosState {
 
   get idempotencyKeyCount(): number {
     return this.#idempotent.size;
+  }
+
+  /** How many keys each family holds, and their characters: what bounds the state's memory. */
+  sizes(): ChaosStateSizes {
+    const maps = [
+      this.#flakyCounts,
+      this.#failRateStreams,
+      this.#bans,
+      this.#buckets,
+      this.#cutKeys,
+      this.#idempotent,
+    ];
+    let keyChars = 0;
+    for (const map of maps) for (const key of map.keys()) keyChars += key.length;
+    return {
+      flaky: this.#flakyCounts.size,
+      failRate: this.#failRateStreams.size,
+      bans: this.#bans.size,
+      buckets: this.#buckets.size,
+      cuts: this.#cutKeys.size,
+      idempotent: this.#idempotent.size,
+      keyChars,
+    };
   }
 
   /** Forgets every counter, ban, bucket, stored response and arrival. */

@@ -47,13 +47,22 @@ export const idempotentRoute: Route = {
           'Idempotency-Key',
         );
       }
-      ctx.json(stored.status, JSON.parse(stored.body), { 'idempotent-replayed': 'true' });
+      // The key itself is not stored (it may be 8 KB): the replayed request carries it.
+      ctx.json(
+        stored.status,
+        { ...(JSON.parse(stored.body) as object), key },
+        { 'idempotent-replayed': 'true' },
+      );
       return;
     }
     const sequence = ctx.state.process();
     const payload = { processed: true, sequence, key: key ?? null, bodyBytes: ctx.body.length };
     if (key !== undefined) {
-      ctx.state.store(key, { fingerprint, status: 201, body: JSON.stringify(payload) });
+      ctx.state.store(key, {
+        fingerprint,
+        status: 201,
+        body: JSON.stringify({ ...payload, key: null }),
+      });
     }
     if (fault === 'reset') {
       resetConnection(ctx.socket);
