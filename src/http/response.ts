@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AttemptDeadline } from './attempt-deadline.js';
 import {
@@ -147,8 +147,25 @@ export class DoggedResponse {
    * otherwise it is undici's body as it is. With `maxBodySize` set, the stream fails with
    * `BodyTooLargeError` once it passes the limit (at once when the Content-Length does), and
    * the connection is closed; without it, a stream has no limit and no default attempt deadline.
+   * A failure while streaming is a dogged error: a body cut short (and not resumable) is an
+   * `IncompleteBodyError`, a stall a `ReadTimeoutError`.
+   * @example
+   * const res = await session.get(url);
+   * await pipeline(res.body, createWriteStream('file.bin'));
    */
   get body(): Readable {
+    const stream = this.#bodyStream();
+    // A failure met while streaming comes out in dogged's taxonomy (a cut body is an
+    // IncompleteBodyError), not as undici's raw socket error.
+    const out = new PassThrough();
+    stream.on('error', (error) => out.destroy(this.#bodyError(error) as Error));
+    out.on('close', () => {
+      if (!stream.destroyed) stream.destroy();
+    });
+    return stream.pipe(out);
+  }
+
+  #bodyStream(): Readable {
     this.#used = true;
     this.#deadline?.streamed();
     const raw = this.#raw.body;

@@ -79,7 +79,9 @@ describe('resumable downloads', () => {
     expect(sha(data)).toBe(expected);
     const res = await session.get(`${chaos.url}/bytes/${N}?seed=7&etag=none&cut=100000&key=nv2`);
     const error = await rejectionOf(streamed(res.body));
-    expect(error).toBeTruthy();
+    // A typed, retriable failure (not undici's raw socket error): the caller can fetch again.
+    expect(error).toBeInstanceOf(IncompleteBodyError);
+    expect((error as IncompleteBodyError).code).toBe('ERR_DOGGED_INCOMPLETE_BODY');
     await session.close();
   });
 

@@ -245,7 +245,7 @@ describe('body-phase failures', () => {
         for await (const chunk of response.body) chunks.push(chunk as Buffer);
       })(),
     );
-    expect(error).toBeDefined();
+    expect(error).toBeInstanceOf(IncompleteBodyError);
     expect(Buffer.concat(chunks).length).toBeLessThan(100);
   });
 });
