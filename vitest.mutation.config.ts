@@ -13,7 +13,7 @@ export default defineConfig({
     ...base.test,
     include: [
       'test/retry/**/*.test.ts',
-      'test/http/{policy,retry-after,retry-after-zones,redirects,errors,storm,session-*}.test.ts',
+      'test/http/{policy,retry-after*,redirects,errors,storm,session-*}.test.ts',
       'test/batch/{decide,journal,host-limits,input-line}.test.ts',
       'test/testing/fake-clock.test.ts',
     ],
