@@ -25,9 +25,10 @@ function utc(
   s: number,
 ): number | undefined {
   const monthIndex = MONTHS.indexOf(month.toLowerCase());
-  if (day < 1 || day > 31 || h > 23 || m > 59 || s > 60) return undefined;
+  // A minute or second past its range could roll over within the same day: refused here. A
+  // day (00, 32, 31 Feb) or an hour (24 to 99) past its range rolls the date over: refused below.
+  if (m > 59 || s > 60) return undefined;
   const ms = Date.UTC(year, monthIndex, day, h, m, Math.min(s, 59));
-  // Reject 31 Feb and the like: Date.UTC would roll them over silently.
   return new Date(ms).getUTCDate() === day ? ms : undefined;
 }
 
@@ -93,6 +94,7 @@ export function parseRetryAfter(
   now: number = Date.now(),
 ): number | undefined {
   // Missing and empty values fall through both forms: undefined.
+  // Stryker disable next-line StringLiteral: any text that is neither form reads as undefined too.
   const text = String(value ?? '').trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER_MS);
   const date = parseHttpDate(text, now);

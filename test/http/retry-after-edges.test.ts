@@ -27,6 +27,8 @@ describe('HTTP-dates', () => {
       'Wed, 00 Oct 2026 07:28:00 GMT',
       'Wed, 32 Oct 2026 07:28:00 GMT',
       'Wed, 21 Oct 2026 24:00:00 GMT',
+      'Sat, 31 Oct 2026 99:00:00 GMT',
+      'Wed, 21 Oct 2026 23:60:00 GMT',
       'Wed, 21 Oct 2026 07:60:00 GMT',
       'Wed, 21 Oct 2026 07:28:61 GMT',
       'Wed, 31 Feb 2026 07:28:00 GMT',
