@@ -60,6 +60,8 @@ export class FleetGate {
   readonly pace: FleetPace;
   readonly #budget: RateLimiterRedis | undefined;
   readonly #deposit: number;
+  /** Budget deposits on their way to Redis. */
+  readonly #deposits = new Set<Promise<void>>();
   /** Per host: the tail of the local admission chain and how many wait in it. */
   readonly #queues = new Map<string, { tail: Promise<void>; waiting: number }>();
 
@@ -176,8 +178,14 @@ export class FleetGate {
       if (wait > 0) await pause(wait, options.signal);
     }
     // A first attempt deposits its share of a retry token (not awaited: nothing waits on it).
-    if (!options.isRetry && this.#budget && this.#deposit > 0)
-      this.#budget.reward(host, this.#deposit).catch(() => {});
+    if (!options.isRetry && this.#budget && this.#deposit > 0) {
+      const deposit = this.#budget.reward(host, this.#deposit).then(
+        () => {},
+        () => {},
+      );
+      this.#deposits.add(deposit);
+      void deposit.finally(() => this.#deposits.delete(deposit));
+    }
     return { ok: true, release };
   }
 
@@ -200,8 +208,14 @@ export class FleetGate {
     await this.#budget?.reward(host, SCALE);
   }
 
+  /** Resolves once every budget deposit made so far has reached Redis (or failed). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#deposits]);
+  }
+
   /** Stops the pace's background flush after sending in what it holds. */
   async close(): Promise<void> {
+    await this.settled();
     await this.pace.close();
   }
 }

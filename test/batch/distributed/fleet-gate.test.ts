@@ -72,7 +72,7 @@ describe('FleetGate: the limits every worker of a job shares', () => {
       const a = await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: false });
       if (a.ok) await a.release();
     }
-    await new Promise((resolve) => setTimeout(resolve, 50)); // deposits are not awaited
+    await Promise.all(gates.map((g) => g.settled())); // deposits are not awaited by admit()
     const more = [];
     for (let i = 0; i < 4; i++)
       more.push((await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: true })).ok);
