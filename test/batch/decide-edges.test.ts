@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptResult, decide } from '../../src/batch/decide.js';
+import { type AttemptResult, decide, isHostFailure, throttleOf } from '../../src/batch/decide.js';
 import type { HistoryEntry } from '../../src/batch/journal-schema.js';
-import { RetryPolicy, wait } from '../../src/index.js';
+import { ConnectionResetError, RetryPolicy, wait } from '../../src/index.js';
 
 /** The edges of the batch's retry decision: each one a comparison a mutant turned around. */
 
@@ -106,5 +106,55 @@ describe('a host that throttles (429 with the host paused)', () => {
       { at: NOW, status: 429, delayMs: 1000, source: 'retry-after', throttled: 2 },
     ]);
     expect(d.status).toBe(429);
+  });
+});
+
+describe('what an attempt says about its host', () => {
+  const failure = (error: unknown): AttemptResult => ({
+    kind: 'error',
+    error,
+    status: undefined,
+    ttfbMs: undefined,
+    durationMs: 1,
+  });
+
+  it('a throttle is a 429 (with or without Retry-After) or a 503 that asks to wait', () => {
+    expect(throttleOf(response(429), NOW)).toEqual({ status: 429, retryAfterMs: undefined });
+    expect(throttleOf(response(429, { 'retry-after': '2' }), NOW)).toEqual({
+      status: 429,
+      retryAfterMs: 2000,
+    });
+    expect(throttleOf(response(503, { 'retry-after': '5' }), NOW)).toEqual({
+      status: 503,
+      retryAfterMs: 5000,
+    });
+    expect(throttleOf(response(503), NOW)).toBeUndefined();
+    expect(throttleOf(response(503, { 'retry-after': '0' }), NOW)).toBeUndefined();
+    expect(throttleOf(response(500, { 'retry-after': '5' }), NOW)).toBeUndefined();
+    expect(throttleOf(failure(new Error('reset')), NOW)).toBeUndefined();
+  });
+
+  it('a host failure is a retriable error or a gateway status that is not a throttle', () => {
+    expect(isHostFailure(response(502))).toBe(true);
+    expect(isHostFailure(response(503))).toBe(true);
+    expect(isHostFailure(response(504))).toBe(true);
+    expect(isHostFailure(response(503, { 'retry-after': '5' }))).toBe(false);
+    expect(isHostFailure(response(500))).toBe(false);
+    expect(isHostFailure(failure(new ConnectionResetError('reset', { phase: 'headers' })))).toBe(
+      true,
+    );
+    expect(isHostFailure(failure(new Error('a bug')))).toBe(false);
+    expect(isHostFailure(failure(null))).toBe(false);
+  });
+
+  it('a failure that is not dogged is recorded under its code, its name, or as unknown', () => {
+    const decided = (error: unknown) => decide(policy, get(), failure(error), NOW, limits);
+    expect(decided(Object.assign(new Error('coded'), { code: 'E_X' }))).toMatchObject({
+      state: 'failed',
+      reason: 'not-retriable',
+      errorCode: 'E_X',
+    });
+    expect(decided(new TypeError('plain')).errorCode).toBe('TypeError');
+    expect(decided(null).errorCode).toBe('ERR_DOGGED_UNKNOWN');
   });
 });
