@@ -63,6 +63,8 @@ export class DoggedResponse {
   readonly #offset: number;
   /** How to resume this body after a cut, when the server allows it. */
   #validators: Validators | undefined;
+  /** The stream {@link body} handed out, once it has been asked for. */
+  #bodyOut: Readable | undefined;
   /** The attempt's deadline, which runs until the body is read. */
   readonly #deadline: AttemptDeadline | undefined;
   /** The limit the caller set (`maxBodySize`); undefined: the default for bodies read whole. */
@@ -154,6 +156,8 @@ export class DoggedResponse {
    * await pipeline(res.body, createWriteStream('file.bin'));
    */
   get body(): Readable {
+    // The same stream every time it is asked for (a second reader must not get a second pipe).
+    if (this.#bodyOut) return this.#bodyOut;
     const stream = this.#bodyStream();
     // A failure met while streaming comes out in dogged's taxonomy (a cut body is an
     // IncompleteBodyError), not as undici's raw socket error.
@@ -162,6 +166,7 @@ export class DoggedResponse {
     out.on('close', () => {
       if (!stream.destroyed) stream.destroy();
     });
+    this.#bodyOut = out;
     return stream.pipe(out);
   }
 
