@@ -1,27 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptResult, decide, isHostFailure, throttleOf } from '../../src/batch/decide.js';
+import { decide, isHostFailure, throttleOf } from '../../src/batch/decide.js';
 import type { HistoryEntry } from '../../src/batch/journal-schema.js';
 import { ConnectionResetError, RetryPolicy, wait } from '../../src/index.js';
+import { failure, get, NOW, response } from './decide-support.js';
 
 /** The edges of the batch's retry decision: each one a comparison a mutant turned around. */
 
-const NOW = 1_700_000_000_000;
-const url = 'http://127.0.0.1:9/x';
 const HOUR = 3_600_000;
 const limits = { maxRetryAfterMs: 2 * HOUR, giveUpAfterMs: 6 * HOUR };
 const policy = new RetryPolicy({ total: 3, backoff: wait.exponential({ multiplier: 100 }) });
-
-function response(status: number, headers: Record<string, string> = {}): AttemptResult {
-  return { kind: 'response', status, headers: new Headers(headers), ttfbMs: 1, durationMs: 2 };
-}
-
-const get = (history: HistoryEntry[] = [], firstAttemptAt = NOW) => ({
-  method: 'GET',
-  url,
-  replaySafe: false,
-  history,
-  firstAttemptAt,
-});
 
 describe('status edges', () => {
   it('399 is done, 400 failed', () => {
@@ -110,14 +97,6 @@ describe('a host that throttles (429 with the host paused)', () => {
 });
 
 describe('what an attempt says about its host', () => {
-  const failure = (error: unknown): AttemptResult => ({
-    kind: 'error',
-    error,
-    status: undefined,
-    ttfbMs: undefined,
-    durationMs: 1,
-  });
-
   it('a throttle is a 429 (with or without Retry-After) or a 503 that asks to wait', () => {
     expect(throttleOf(response(429), NOW)).toEqual({ status: 429, retryAfterMs: undefined });
     expect(throttleOf(response(429, { 'retry-after': '2' }), NOW)).toEqual({

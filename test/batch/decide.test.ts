@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptResult, decide, hostSignalOf, replayPolicy } from '../../src/batch/decide.js';
+import { decide, hostSignalOf, replayPolicy } from '../../src/batch/decide.js';
 import type { HistoryEntry } from '../../src/batch/journal-schema.js';
 import {
   ConnectError,
@@ -9,33 +9,10 @@ import {
   TLSError,
   wait,
 } from '../../src/index.js';
+import { failure, get, NOW, response, url } from './decide-support.js';
 
-const NOW = 1_700_000_000_000;
-const url = 'http://127.0.0.1:9/x';
 const limits = { maxRetryAfterMs: 86_400_000, giveUpAfterMs: 21_600_000 };
 const policy = new RetryPolicy({ total: 3, backoff: wait.exponential({ multiplier: 100 }) });
-
-function response(status: number, headers: Record<string, string> = {}): AttemptResult {
-  return {
-    kind: 'response',
-    status,
-    headers: new Headers(headers),
-    ttfbMs: 1,
-    durationMs: 2,
-  };
-}
-
-function failure(error: unknown): AttemptResult {
-  return { kind: 'error', error, status: undefined, ttfbMs: undefined, durationMs: 1 };
-}
-
-const get = (history: HistoryEntry[] = [], firstAttemptAt = NOW) => ({
-  method: 'GET',
-  url,
-  replaySafe: false,
-  history,
-  firstAttemptAt,
-});
 
 describe('the durable retry decision', () => {
   it('finishes a 200 as done', () => {
