@@ -54,6 +54,7 @@ export interface RunFlags extends Partial<RetryFlags> {
   json?: boolean;
   retryBudget?: boolean;
   lockDuration?: number;
+  chunkSize?: number;
 }
 
 /** Where a batch runs: a local journal, or a distributed job (Redis + PostgreSQL). */
@@ -234,6 +235,7 @@ function distributedOptions(
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
     ...(flags.retryBudget === false && { budget: false }),
     ...(flags.lockDuration !== undefined && { lockDurationMs: flags.lockDuration }),
+    ...(flags.chunkSize !== undefined && { chunkSize: flags.chunkSize }),
   };
 }
 

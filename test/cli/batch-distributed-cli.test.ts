@@ -67,9 +67,9 @@ describe('dogged batch --queue --store --job: the same command, output and exit 
     ]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/job mixed: 4 lines: 2 done, 1 failed, 1 invalid, 0 left/);
-    expect(status.stdout).toMatch(/queue\s+waiting 0 · in flight 0 · delayed 0/);
+    expect(status.stdout).toMatch(/queue\s+chunks of 250 lines: waiting 0 · running 0 · delayed 0/);
     expect(status.stdout).toMatch(
-      /hosts\s+127\.0\.0\.1:\d+\s+3 lines: 2 done, 1 failed · in flight 0\/4/,
+      /hosts\s+127\.0\.0\.1:\d+\s+3 lines: 2 done, 1 failed · slots held 0\/4/,
     );
     expect(status.stdout).toMatch(/rate\s+[\d.]+ lines\/s/);
 

@@ -1,22 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { Semaphore } from 'redis-semaphore';
 import type { RandomSource } from '../../retry/random.js';
 import { pause } from '../../retry/timer.js';
 import type { HostRate } from '../host-limits.js';
 import { HOST_MAX_PAUSE_MS } from '../options.js';
 import { FleetPace } from './fleet-pace.js';
+import { HostSlots } from './host-slots.js';
 import type { FleetBudgetSpec } from './job-config.js';
 import type { JobKeys } from './keys.js';
 
 /** What a worker waits for in-process at most; a longer hold sends the line back to the queue. */
 const MAX_LOCAL_WAIT_MS = 2000;
-/** How often the head of a host's local queue asks Redis for a free slot. */
-const SLOT_POLL_MS = 20;
-/** A leased slot of a worker that died is free again after this (leases are refreshed). */
-const LEASE_MS = 10_000;
 /** Retry-budget tokens are counted in hundredths (rate-limiter-flexible counts integers). */
 const SCALE = 100;
+/** How often budget deposits and refunds gathered in-process are sent to Redis. */
+const BUDGET_FLUSH_MS = 250;
+/** A pacing slice: the starts a worker takes at once cover at most this long at the host's rate. */
+const SLICE_MS = 100;
 
 /** The fleet-wide limits of one job. */
 export interface FleetLimits {
@@ -39,35 +40,39 @@ export type Admission =
     };
 
 /**
- * Fleet-wide politeness for one job, in Redis, shared by every worker on every machine:
- * - per-host concurrency: a lease-based semaphore per host (redis-semaphore: leases of a dead
- *   worker expire);
+ * Fleet-wide politeness for one job, in Redis, shared by every worker on every machine, at a
+ * cost of a few round trips per host and second, not per request:
+ * - per-host concurrency ({@link HostSlots}): a worker leases some of a host's `perHost` slots
+ *   for a few seconds and hands them out locally; the leases of a dead worker expire in seconds;
  * - per-host pace and pauses ({@link FleetPace}): the host's adaptive rate (or a fixed one),
- *   starts spaced at it fleet-wide, and a throttle (429, 503 + Retry-After) seen by any worker
- *   pausing the host for every worker;
+ *   starts spaced at it fleet-wide (a worker takes the starts of the next ~100 ms at once), and a
+ *   throttle (429, 503 + Retry-After) seen by any worker pausing the host for every worker (read
+ *   at most every 250 ms, at once after a throttle);
  * - the retry budget (the `RetryBudget` model per host: each first attempt deposits
  *   `percentCanRetry` of a token, each retry takes one, a retry that succeeds gives it back, plus
- *   a reserve), counted by rate-limiter-flexible in fixed windows of `ttlMs`.
+ *   a reserve), counted by rate-limiter-flexible in fixed windows of `ttlMs`; deposits and
+ *   refunds are summed in-process and sent every 250 ms.
  *
- * In one process only the head of each host's queue asks Redis, so waiting costs a few requests
- * per second per worker and host, not one per waiting line.
+ * In one process the lines of a host wait in line and only the head waits on the fleet, so a
+ * line waiting costs nothing in Redis.
  */
 export class FleetGate {
-  readonly #redis: Redis;
-  readonly #keys: JobKeys;
   readonly #limits: FleetLimits;
   /** The hosts' pace and pauses. */
   readonly pace: FleetPace;
+  readonly #slots: HostSlots;
   readonly #budget: RateLimiterRedis | undefined;
   readonly #deposit: number;
-  /** Budget deposits on their way to Redis. */
-  readonly #deposits = new Set<Promise<void>>();
+  /** Budget points per host gathered in-process, not yet sent. */
+  readonly #unsent = new Map<string, number>();
+  #budgetFlush: Promise<void> | undefined;
+  readonly #budgetTimer: NodeJS.Timeout | undefined;
+  /** Per host: the starts taken from the fleet's schedule and not used yet (epoch ms, in order). */
+  readonly #starts = new Map<string, number[]>();
   /** Per host: the tail of the local admission chain and how many wait in it. */
   readonly #queues = new Map<string, { tail: Promise<void>; waiting: number }>();
 
-  constructor(redis: Redis, keys: JobKeys, limits: FleetLimits) {
-    this.#redis = redis;
-    this.#keys = keys;
+  constructor(redis: Redis, keys: JobKeys, limits: FleetLimits, worker?: string) {
     this.#limits = limits;
     this.pace = new FleetPace(redis, keys, {
       rate: limits.rate,
@@ -75,6 +80,13 @@ export class FleetGate {
       pause: limits.cooldown,
       random: limits.random,
     });
+    this.pace.onCut = (host) => this.dropStarts(host);
+    this.#slots = new HostSlots(
+      redis,
+      { leases: `${keys.slots}:lease`, wants: `${keys.slots}:want` },
+      limits.perHost,
+      `${worker ?? 'worker'}:${randomBytes(4).toString('hex')}`,
+    );
     const budget = limits.budget;
     this.#deposit = budget ? Math.round(budget.percentCanRetry * SCALE) : 0;
     this.#budget = budget
@@ -86,6 +98,10 @@ export class FleetGate {
           duration: Math.max(1, Math.round(budget.ttlMs / 1000)),
         })
       : undefined;
+    if (this.#budget) {
+      this.#budgetTimer = setInterval(() => void this.#flushBudget(), BUDGET_FLUSH_MS);
+      this.#budgetTimer.unref();
+    }
   }
 
   /**
@@ -97,11 +113,9 @@ export class FleetGate {
     host: string,
     options: { isRetry: boolean; signal?: AbortSignal },
   ): Promise<Admission> {
+    // The lines of a host wait in line here, in order (they hold no worker slot meanwhile).
     const queue = this.#queues.get(host) ?? { tail: Promise.resolve(), waiting: 0 };
     this.#queues.set(host, queue);
-    // Too many lines of one busy host waiting here: give their worker slots to other hosts.
-    if (queue.waiting >= this.#limits.perHost * 2)
-      return { ok: false, until: Date.now() + 200 + Math.random() * 300, reason: 'busy' };
     queue.waiting++;
     let done = (): void => {};
     const turn = queue.tail;
@@ -123,38 +137,22 @@ export class FleetGate {
     options: { isRetry: boolean; signal?: AbortSignal },
   ): Promise<Admission> {
     const deadline = Date.now() + MAX_LOCAL_WAIT_MS;
-    let lease: Semaphore | undefined;
     for (;;) {
       if (options.signal?.aborted) return { ok: false, until: Date.now(), reason: 'busy' };
       const held = await this.pace.pausedUntil(host);
       const now = Date.now();
-      if (held > now) {
-        if (held > deadline)
-          return { ok: false, until: held + Math.random() * 100, reason: 'cooldown' };
-        await pause(held - now, options.signal);
-        continue;
-      }
-      const semaphore = new Semaphore(
-        this.#redis,
-        `${this.#keys.slots}:${host}`,
-        this.#limits.perHost,
-        {
-          lockTimeout: LEASE_MS,
-          refreshInterval: LEASE_MS / 3,
-          acquireAttemptsLimit: 1,
-          onLockLost: () => {},
-        },
-      );
-      if (await semaphore.tryAcquire()) {
-        lease = semaphore;
-        break;
-      }
-      if (Date.now() + SLOT_POLL_MS > deadline)
-        return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
-      await pause(SLOT_POLL_MS * (0.5 + Math.random()), options.signal);
+      if (held <= now) break;
+      if (held > deadline)
+        return { ok: false, until: held + Math.random() * 100, reason: 'cooldown' };
+      await pause(held - now, options.signal);
     }
+    if (!(await this.#slots.acquire(host, deadline, options.signal)))
+      return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
+    let released = false;
     const release = async (): Promise<void> => {
-      await lease?.release().catch(() => {});
+      if (released) return;
+      released = true;
+      this.#slots.release(host);
     };
     if (options.isRetry && this.#budget) {
       const refusedFor = await this.#takeRetryToken(host);
@@ -169,29 +167,53 @@ export class FleetGate {
     }
     const rate = await this.pace.rateOf(host, Date.now());
     if (Number.isFinite(rate)) {
-      const slot = await this.pace.slot(host, Date.now(), rate, deadline - Date.now());
-      if ('until' in slot) {
+      const start = await this.#start(host, rate, deadline);
+      if ('until' in start) {
         await release();
-        return { ok: false, until: slot.until + Math.random() * (1000 / rate), reason: 'rate' };
+        return { ok: false, until: start.until + Math.random() * (1000 / rate), reason: 'rate' };
       }
-      const wait = slot.at - Date.now();
+      const wait = start.at - Date.now();
       if (wait > 0) await pause(wait, options.signal);
     }
-    // A first attempt deposits its share of a retry token (not awaited: nothing waits on it).
-    if (!options.isRetry && this.#budget && this.#deposit > 0) {
-      const deposit = this.#budget.reward(host, this.#deposit).then(
-        () => {},
-        () => {},
-      );
-      this.#deposits.add(deposit);
-      void deposit.finally(() => this.#deposits.delete(deposit));
-    }
+    // A first attempt deposits its share of a retry token (sent with the next flush).
+    if (!options.isRetry && this.#budget && this.#deposit > 0) this.#gather(host, this.#deposit);
     return { ok: true, release };
+  }
+
+  /**
+   * The next start of `host` at `rate`: one of the starts this worker took from the fleet's
+   * schedule, or the next ones (as many as fit in {@link SLICE_MS}, at least one). A start that
+   * has gone by unused is dropped (using it late would burst).
+   */
+  async #start(
+    host: string,
+    rate: number,
+    deadline: number,
+  ): Promise<{ readonly at: number } | { readonly until: number }> {
+    const interval = 1000 / rate;
+    const now = Date.now();
+    const taken = this.#starts.get(host);
+    while (taken?.length && (taken[0] as number) < now - interval) taken.shift();
+    const next = taken?.shift();
+    if (next !== undefined) return { at: next };
+    const wanted = Math.max(1, Math.min(this.#limits.perHost, Math.floor(SLICE_MS / interval)));
+    const slot = await this.pace.slot(host, now, rate, deadline - now, wanted);
+    if ('until' in slot) return slot;
+    const starts = Array.from({ length: slot.count - 1 }, (_, i) => slot.at + (i + 1) * interval);
+    if (starts.length) this.#starts.set(host, starts);
+    return { at: slot.at };
+  }
+
+  /** Forgets the starts taken of `host` (its pace changed: they were spaced at the old rate). */
+  dropStarts(host: string): void {
+    this.#starts.delete(host);
   }
 
   /** Undefined when a retry token was taken; else how long until the budget's window renews. */
   async #takeRetryToken(host: string): Promise<number | undefined> {
     const budget = this.#budget as RateLimiterRedis;
+    // The deposits gathered here count first.
+    if (this.#unsent.size) await this.#flushBudget();
     try {
       await budget.consume(host, SCALE);
       return undefined;
@@ -203,19 +225,43 @@ export class FleetGate {
     }
   }
 
+  #gather(host: string, points: number): void {
+    this.#unsent.set(host, (this.#unsent.get(host) ?? 0) + points);
+  }
+
+  /** Sends the gathered deposits and refunds (one reward per host). */
+  async #flushBudget(): Promise<void> {
+    if (this.#budgetFlush) await this.#budgetFlush.catch(() => {});
+    const budget = this.#budget;
+    if (!budget || this.#unsent.size === 0) return;
+    const unsent = [...this.#unsent];
+    this.#unsent.clear();
+    this.#budgetFlush = Promise.all(
+      unsent.map(([host, points]) => budget.reward(host, points).then(() => {})),
+    )
+      .then(() => {})
+      .catch(() => {})
+      .finally(() => {
+        this.#budgetFlush = undefined;
+      });
+    await this.#budgetFlush;
+  }
+
   /** A retry that succeeded did the work it was for: its token goes back to the budget. */
   async refundRetry(host: string): Promise<void> {
-    await this.#budget?.reward(host, SCALE);
+    if (this.#budget) this.#gather(host, SCALE);
   }
 
-  /** Resolves once every budget deposit made so far has reached Redis (or failed). */
+  /** Resolves once every budget deposit and refund made so far has reached Redis (or failed). */
   async settled(): Promise<void> {
-    await Promise.all([...this.#deposits]);
+    await this.#flushBudget();
   }
 
-  /** Stops the pace's background flush after sending in what it holds. */
+  /** Sends in what it holds and gives its slots back. */
   async close(): Promise<void> {
+    clearInterval(this.#budgetTimer);
     await this.settled();
+    await this.#slots.close();
     await this.pace.close();
   }
 }

@@ -4,10 +4,14 @@ import { defaultRandom, type RandomSource } from '../../retry/random.js';
 import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.js';
 
 /**
- * How stale a worker's copy of a host's pace may be, and how often answers are sent in (a
+ * How stale a worker's copy of a paced host's pace may be, and how often answers are sent in (a
  * throttle sends in the worker's own answers with it; the other workers' may be this late).
  */
 const SYNC_MS = 50;
+/** The same for a host that never throttled (nothing to pace yet: the answers only count later). */
+const IDLE_SYNC_MS = 250;
+/** How stale a worker's copy of a host's pause may be (its own throttles apply at once). */
+const PAUSE_READ_MS = 250;
 /** Answers buffered per host before a flush is forced. */
 const MAX_BUFFERED = 1000;
 /** Attempts of a compare-and-set of a host's pace before giving up on this update. */
@@ -19,17 +23,22 @@ const MIN_THROTTLE_PAUSE_MS = 10;
 /** A start this far behind its slot keeps the schedule (as the local runner's host limits). */
 const MAX_LAG_MS = 10;
 
-/** Takes the next start slot of a host: GCRA, the slots spaced `interval` apart fleet-wide. */
+/**
+ * Takes the next `count` start slots of a host: GCRA, the slots spaced `interval` apart
+ * fleet-wide. Returns {1, first start, count} or {0, the next free start} when it is too far.
+ */
 const SLOT_SCRIPT = `
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local maxWait = tonumber(ARGV[3])
+local count = math.max(1, tonumber(ARGV[4]))
 local start = tat
 if start < now - math.max(interval, ${MAX_LAG_MS}) then start = now end
-if start - now > maxWait then return {0, string.format('%.3f', start)} end
-redis.call('SET', KEYS[1], string.format('%.3f', math.max(start, now) + interval), 'PX', math.ceil(interval + maxWait) + ${KEEP_MS})
-return {1, string.format('%.3f', math.max(start, now))}
+if start - now > maxWait then return {0, string.format('%.3f', start), 0} end
+start = math.max(start, now)
+redis.call('SET', KEYS[1], string.format('%.3f', start + count * interval), 'PX', math.ceil(count * interval + maxWait) + ${KEEP_MS})
+return {1, string.format('%.3f', start), count}
 `;
 
 /**
@@ -94,6 +103,29 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ${KEEP_MS})
 return 1
 `;
 
+/**
+ * Answers came: the pace takes them (a compare-and-set of its state, unless ARGV[1] is '-': not
+ * paced), they end a run of throttles and of failures (an outage). One round trip for a flush:
+ * returns {1 when the state was replaced (or not paced), the state now, when the pause ends}.
+ */
+const ANSWERED_SCRIPT = `
+local replaced = 1
+local current = redis.call('GET', KEYS[1]) or ''
+if ARGV[1] ~= '-' then
+  if current == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ${KEEP_MS})
+    current = ARGV[2]
+  else
+    replaced = 0
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'throttles', 0, 'failures', 0)
+  redis.call('HDEL', KEYS[2], 'outage')
+end
+return {replaced, current, redis.call('HGET', KEYS[2], 'until') or '0'}
+`;
+
 interface HostCopy {
   /** The stored state as read (the compare-and-set compares against it). */
   raw: string;
@@ -102,6 +134,14 @@ interface HostCopy {
   /** Answers not sent in yet: [now, sentAt] pairs. */
   pending: [number, number][];
   flushing: Promise<void> | undefined;
+  /** When its answers were last sent in. */
+  flushedAt: number;
+}
+
+/** A worker's copy of a host's pause. */
+interface PauseCopy {
+  until: number;
+  readAt: number;
 }
 
 /** Options of {@link FleetPace}. */
@@ -119,12 +159,14 @@ export interface FleetPaceOptions {
  * local runner's semantics (see `HostLimits`):
  *
  * - the host's {@link AdaptiveRate} lives in Redis as its state; each worker reads it at most
- *   every 100 ms, sends its answers in every 100 ms, and applies a throttle at once, each change
+ *   every 50 ms (250 ms while the host never throttled), sends its answers in as often (one
+ *   round trip, which also reads the host's pause), and applies a throttle at once, each change
  *   a compare-and-set of the whole state (so no update is lost between workers);
- * - starts are spaced fleet-wide by a GCRA slot in Redis at the pace's rate (or the fixed rate,
- *   which also caps an adaptive one);
+ * - starts are spaced fleet-wide by a GCRA schedule in Redis at the pace's rate (or the fixed
+ *   rate, which also caps an adaptive one); a worker takes a few starts at once;
  * - a throttle pauses the host for every worker (its Retry-After, or a pacing interval doubled
  *   per throttle in a row); answers to requests sent before the pause began do not extend it.
+ *   A worker reads the pause at most every 250 ms (50 ms while the host is paced).
  */
 export class FleetPace {
   readonly #redis: Redis;
@@ -133,7 +175,10 @@ export class FleetPace {
   readonly #cap: number;
   readonly #random: RandomSource;
   readonly #hosts = new Map<string, HostCopy>();
+  readonly #pauses = new Map<string, PauseCopy>();
   readonly #timer: NodeJS.Timeout;
+  /** Called when this worker cut a host's pace (starts taken at the old rate are stale). */
+  onCut: ((host: string) => void) | undefined;
 
   constructor(
     redis: Redis,
@@ -145,7 +190,7 @@ export class FleetPace {
     this.#o = options;
     this.#cap = typeof options.rate === 'number' ? options.rate : Number.POSITIVE_INFINITY;
     this.#random = options.random ?? defaultRandom;
-    this.#timer = setInterval(() => void this.flush().catch(() => {}), SYNC_MS);
+    this.#timer = setInterval(() => void this.flush(false).catch(() => {}), SYNC_MS);
     this.#timer.unref();
   }
 
@@ -169,23 +214,42 @@ export class FleetPace {
     now: number,
     rate: number,
     maxWaitMs: number,
-  ): Promise<{ readonly at: number } | { readonly until: number }> {
-    const [ok, at] = (await this.#redis.eval(
+    count = 1,
+  ): Promise<{ readonly at: number; readonly count: number } | { readonly until: number }> {
+    const [ok, at, granted] = (await this.#redis.eval(
       SLOT_SCRIPT,
       1,
       `${this.#keys.pace}:${host}`,
       now,
       1000 / rate,
       maxWaitMs,
-    )) as [number, string];
-    return ok === 1 ? { at: Number(at) } : { until: Number(at) };
+      count,
+    )) as [number, string, number];
+    return ok === 1 ? { at: Number(at), count: granted } : { until: Number(at) };
   }
 
-  /** When the host's pause ends (epoch ms; 0 when none). */
+  /** Whether `host` is paced now, as far as this worker knows (its copies sync faster then). */
+  #paced(host: string, now: number): boolean {
+    if (Number.isFinite(this.#cap)) return true;
+    const copy = this.#hosts.get(host);
+    return copy !== undefined && Number.isFinite(copy.pace.rateAt(now));
+  }
+
+  /** When the host's pause ends (epoch ms; 0 when none), as read at most 250 ms ago. */
   async pausedUntil(host: string): Promise<number> {
     if (!this.#o.pause) return 0;
+    const now = Date.now();
+    const cached = this.#pauses.get(host);
+    if (cached && now - cached.readAt < (this.#paced(host, now) ? SYNC_MS : PAUSE_READ_MS))
+      return cached.until;
     const value = await this.#redis.hget(`${this.#keys.pause}:${host}`, 'until');
-    return value === null ? 0 : Number(value);
+    const until = value === null ? 0 : Number(value);
+    this.#notePause(host, until, now);
+    return until;
+  }
+
+  #notePause(host: string, until: number, readAt: number): void {
+    this.#pauses.set(host, { until, readAt });
   }
 
   /** An answer from `host` that was not a throttle (sent in with the next flush). */
@@ -199,6 +263,7 @@ export class FleetPace {
         readAt: 0,
         pending: [[now, sentAt]],
         flushing: undefined,
+        flushedAt: now,
       });
       return;
     }
@@ -227,6 +292,7 @@ export class FleetPace {
         pace.throttled(now, sentAt);
       });
       rate = Math.min(this.#cap, copy.pace.rateAt(now));
+      this.onCut?.(host);
     }
     if (!this.#o.pause) return now;
     const base = Math.max(MIN_THROTTLE_PAUSE_MS, Number.isFinite(rate) ? 1000 / rate : 0);
@@ -241,6 +307,7 @@ export class FleetPace {
       this.#o.maxPauseMs,
       this.#random(),
     )) as string;
+    this.#notePause(host, Number(until), Date.now());
     return Number(until);
   }
 
@@ -259,12 +326,21 @@ export class FleetPace {
       sentAt,
       this.#random(),
     )) as string;
+    if (until !== '') this.#notePause(host, Number(until), Date.now());
     return until === '' ? undefined : Number(until);
   }
 
-  /** Sends in every host's buffered answers. */
-  async flush(): Promise<void> {
-    await Promise.all([...this.#hosts].map(([host, copy]) => this.#flushHost(host, copy)));
+  /** Sends in the buffered answers of every host whose turn it is (`force`: of every host). */
+  async flush(force = true): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.#hosts]
+        .filter(
+          ([host, copy]) =>
+            force || now - copy.flushedAt >= (this.#paced(host, now) ? SYNC_MS : IDLE_SYNC_MS),
+        )
+        .map(([host, copy]) => this.#flushHost(host, copy)),
+    );
   }
 
   /** Stops the periodic flush after a last one. */
@@ -277,24 +353,50 @@ export class FleetPace {
     if (copy.flushing) return copy.flushing;
     if (copy.pending.length === 0) {
       // Nothing to send: only forget hosts nobody asked about for a while.
-      if (Date.now() - copy.readAt > 60_000) this.#hosts.delete(host);
+      if (Date.now() - copy.readAt > 60_000) {
+        this.#hosts.delete(host);
+        this.#pauses.delete(host);
+      }
       return;
     }
     const answers = copy.pending;
     copy.pending = [];
+    copy.flushedAt = Date.now();
     copy.flushing = (async () => {
-      if (this.#adaptive)
-        await this.#change(host, copy, (pace) => {
-          for (const [now, sentAt] of answers) pace.accepted(now, sentAt);
-        });
+      const limitKey = `${this.#keys.limit}:${host}`;
+      const pauseKey = `${this.#keys.pause}:${host}`;
       // An answer ends a run of throttles (the next pause without Retry-After starts short) and
-      // a run of failures (an outage).
-      const key = `${this.#keys.pause}:${host}`;
-      await this.#redis
-        .pipeline()
-        .hset(key, 'throttles', 0, 'failures', 0)
-        .hdel(key, 'outage')
-        .exec();
+      // a run of failures (an outage); the same round trip sends the answers to the pace.
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        let pace: AdaptiveRate | undefined;
+        let next = '';
+        if (this.#adaptive) {
+          pace =
+            copy.raw === '' ? new AdaptiveRate() : AdaptiveRate.fromState(parseState(copy.raw));
+          for (const [now, sentAt] of answers) pace.accepted(now, sentAt);
+          next = JSON.stringify(pace.state());
+        }
+        const [replaced, current, until] = (await this.#redis.eval(
+          ANSWERED_SCRIPT,
+          2,
+          limitKey,
+          pauseKey,
+          pace ? copy.raw : '-',
+          next,
+        )) as [number, string, string];
+        const readAt = Date.now();
+        this.#notePause(host, Number(until), readAt);
+        if (replaced === 1) {
+          if (pace) {
+            copy.raw = next;
+            copy.pace = pace;
+            copy.readAt = readAt;
+          }
+          return;
+        }
+        copy.raw = current;
+      }
+      // Other workers kept changing it: these answers are dropped (the pace is an estimate).
     })().finally(() => {
       copy.flushing = undefined;
     });
@@ -304,11 +406,11 @@ export class FleetPace {
   /** This worker's copy of the host's pace, read again when older than `SYNC_MS`. */
   async #copy(host: string, now: number): Promise<HostCopy> {
     let copy = this.#hosts.get(host);
-    if (copy && now - copy.readAt < SYNC_MS) return copy;
+    if (copy && now - copy.readAt < (this.#paced(host, now) ? SYNC_MS : IDLE_SYNC_MS)) return copy;
     const raw = (await this.#redis.get(`${this.#keys.limit}:${host}`)) ?? '';
     const pace = raw === '' ? new AdaptiveRate() : AdaptiveRate.fromState(parseState(raw));
     if (!copy) {
-      copy = { raw, pace, readAt: now, pending: [], flushing: undefined };
+      copy = { raw, pace, readAt: now, pending: [], flushing: undefined, flushedAt: now };
       this.#hosts.set(host, copy);
     } else {
       copy.raw = raw;

@@ -94,6 +94,8 @@ export interface JobConfig {
   readonly maxBodySize?: number | null;
   readonly budget: FleetBudgetSpec | false;
   readonly cooldown: boolean;
+  /** Lines per BullMQ job (absent in jobs of dogged 0.1, which queued one job per line). */
+  readonly chunkSize?: number;
   readonly input: string | null;
   readonly createdAt: string;
 }
@@ -159,6 +161,14 @@ export function jobMaxBodySize(
 ): number | undefined {
   if (config.maxBodySize === undefined) return batchMaxBodySize('job', undefined, config.bodies);
   return config.maxBodySize ?? undefined;
+}
+
+/** Lines per BullMQ job unless the job says otherwise. */
+export const CHUNK_SIZE = 250;
+
+/** The lines per BullMQ job of a job's config. */
+export function jobChunkSize(config: Pick<JobConfig, 'chunkSize'>): number {
+  return config.chunkSize ?? CHUNK_SIZE;
 }
 
 /** The pacing a job's config asks for, as the runner's `HostRate`. */

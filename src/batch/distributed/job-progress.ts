@@ -3,12 +3,12 @@ import type { Queue } from 'bullmq';
 import type { BatchProgress } from '../progress-state.js';
 import type { JobCounters } from './stats.js';
 
-/** The queue's side of a job: lines waiting, in flight, delayed (retries and holds). */
+/** The queue's side of a job: chunks waiting, being run, delayed (retries and holds). */
 export interface QueueCounts {
   readonly waiting: number;
   readonly active: number;
   readonly delayed: number;
-  /** Jobs BullMQ gave up on after infrastructure failures (they are enqueued again). */
+  /** Chunks BullMQ gave up on after infrastructure failures (they are enqueued again). */
   readonly failed: number;
 }
 
@@ -32,22 +32,25 @@ export async function jobProgress(
   queue: Queue,
   local: { attempts: number; startedAt: number; stopping: boolean },
 ): Promise<{ progress: BatchProgress; queue: QueueCounts }> {
-  const [stats, q, rate] = await Promise.all([
+  const [stats, q, rate, load] = await Promise.all([
     counters.read(),
     queueCounts(queue),
     counters.rate(5),
+    counters.load(),
   ]);
   const finished = stats.done + stats.failed + stats.invalid;
   const left = Math.max(0, stats.lines - finished);
+  const inFlight = Math.min(left, load.inFlight);
   const progress: BatchProgress = {
     total: stats.lines,
     inputComplete: stats.inputComplete,
-    pending: Math.max(0, left - q.active),
-    inFlight: Math.min(left, q.active),
+    pending: Math.max(0, left - inFlight),
+    inFlight,
     done: stats.done,
     failed: stats.failed,
     invalid: stats.invalid,
-    retrying: Math.min(left, q.delayed),
+    // Lines the workers hold for a retry (those of chunks back in the queue are not seen).
+    retrying: Math.min(left - inFlight, load.retrying),
     finished,
     attempts: local.attempts,
     ratePerSecond: rate,

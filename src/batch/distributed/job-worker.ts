@@ -11,11 +11,20 @@ import { BATCH_TIMEOUTS } from '../options.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import { bullConnection, type QueueLocation } from './connections.js';
 import { FleetGate } from './fleet-gate.js';
-import { hostRateOf, type JobConfig, jobMaxBodySize, policyFromSpec } from './job-config.js';
+import {
+  hostRateOf,
+  type JobConfig,
+  jobChunkSize,
+  jobMaxBodySize,
+  policyFromSpec,
+} from './job-config.js';
+import { recountJob, restoreJob } from './job-restore.js';
 import { jobKeys, PREFIX } from './keys.js';
-import { processLine } from './processor.js';
+import { LineSlots } from './line-slots.js';
+import { type ChunkData, type LineContext, processChunk } from './processor.js';
+import { ResultWriter } from './result-writer.js';
 import { JobCounters } from './stats.js';
-import type { PgStore, QueuedLine } from './store.js';
+import type { PgStore } from './store.js';
 
 /** Options of one job's worker. */
 export interface JobWorkerOptions {
@@ -35,15 +44,15 @@ export interface JobWorkerOptions {
 /** Infrastructure failures (the store unreachable for a minute...) are retried by BullMQ. */
 const INFRA_ATTEMPTS = 50;
 
-/** The BullMQ priority of a line never attempted (a line due again goes to 0, served first). */
+/** The BullMQ priority of a chunk never run (a chunk due again goes to 0, served first). */
 export const FRESH_PRIORITY = 1;
 
-/** BullMQ options of a line's job: a stable id (so enqueueing twice adds it once) and cleanup. */
-export function lineJobOptions(line: number) {
+/** BullMQ options of a chunk's job: a stable id (so enqueueing twice adds it once) and cleanup. */
+export function chunkJobOptions(chunk: number) {
   return {
-    jobId: `l${line}`,
-    // Fresh lines wait among the prioritized jobs; a line put back for later (a retry, a
-    // throttle, a busy host) goes to priority 0, and BullMQ serves those first when they are due.
+    jobId: `c${chunk}`,
+    // Fresh chunks wait among the prioritized jobs; a chunk put back for later (retries,
+    // throttles, a busy host) goes to priority 0, and BullMQ serves those first when they are due.
     priority: FRESH_PRIORITY,
     removeOnComplete: true,
     removeOnFail: true,
@@ -53,13 +62,20 @@ export function lineJobOptions(line: number) {
 }
 
 /**
- * A BullMQ worker for one job: `concurrency` lines at once, each through {@link processLine}.
- * A worker that dies leaves its jobs locked; once their lock (`lockDurationMs`) runs out,
- * BullMQ's stalled-job check hands them to another worker.
+ * A BullMQ worker for one job: a few chunks at once, each through {@link processChunk}, their
+ * lines sharing `concurrency` slots, their outcomes written in batches. A worker that dies
+ * leaves its chunks locked; once their lock (`lockDurationMs`) runs out, BullMQ's stalled-job
+ * check hands them to another worker.
  */
 export class JobWorker {
   readonly job: string;
-  readonly #worker: Worker<QueuedLine>;
+  readonly #worker: Worker<ChunkData>;
+  readonly #writer: ResultWriter;
+  readonly #config: JobConfig;
+  readonly #store: PgStore;
+  readonly #redis: Redis;
+  /** Lines of this worker in flight and waiting for a retry now. */
+  readonly load = { inFlight: 0, retrying: 0 };
   /** The job's queue, for its counts (one connection for the worker's life, not one per look). */
   readonly #queue: Queue;
   /** The job's fleet-wide counters. */
@@ -72,6 +88,9 @@ export class JobWorker {
   constructor(options: JobWorkerOptions) {
     const { config } = options;
     this.job = config.job;
+    this.#config = config;
+    this.#store = options.store;
+    this.#redis = options.redis;
     setMaxListeners(0, this.#attempts.signal);
     const maxBodySize = jobMaxBodySize(config);
     this.#session = new Session({
@@ -93,13 +112,20 @@ export class JobWorker {
       prefix: PREFIX,
     });
     this.#queue.on('error', () => {});
-    this.#gate = new FleetGate(options.redis, keys, {
-      perHost: config.perHost,
-      rate: hostRateOf(config),
-      budget: config.budget,
-      cooldown: config.cooldown,
-    });
-    const ctx = {
+    this.#gate = new FleetGate(
+      options.redis,
+      keys,
+      {
+        perHost: config.perHost,
+        rate: hostRateOf(config),
+        budget: config.budget,
+        cooldown: config.cooldown,
+      },
+      options.workerId,
+    );
+    this.#writer = new ResultWriter(options.store, config.job, this.counters);
+    const chunkSize = jobChunkSize(config);
+    const ctx: LineContext = {
       job: config.job,
       config,
       policy: policyFromSpec(config.retry),
@@ -110,19 +136,24 @@ export class JobWorker {
       bodies: new BodyStore(config.bodies),
       workerId: options.workerId,
       attemptsSignal: this.#attempts.signal,
+      writer: this.#writer,
+      slots: new LineSlots(options.concurrency),
+      load: this.load,
       onRetry: options.onRetry,
       onAttempt: () => {
         this.#attemptCount++;
       },
     };
-    this.#worker = new Worker<QueuedLine>(
+    this.#worker = new Worker<ChunkData>(
       config.job,
-      async (job: Job<QueuedLine>, token?: string) => processLine(ctx, job, token ?? ''),
+      async (job: Job<ChunkData>, token?: string) => processChunk(ctx, job, token ?? ''),
       {
         connection: bullConnection(options.queue),
         prefix: PREFIX,
         name: options.workerId,
-        concurrency: options.concurrency,
+        // Chunks at once: enough lines to keep every slot busy while some lines of a chunk wait
+        // for a retry, plus one (its lines queue behind the others' for the slots).
+        concurrency: Math.max(2, Math.ceil((2 * options.concurrency) / chunkSize)) + 1,
         lockDuration: options.lockDurationMs,
         stalledInterval: Math.max(1000, Math.round(options.lockDurationMs / 2)),
         maxStalledCount: 1000,
@@ -134,6 +165,35 @@ export class JobWorker {
     );
     this.#worker.on('error', (error) => options.onError?.(error));
     this.#worker.on('failed', (_job, error) => options.onError?.(error));
+  }
+
+  /**
+   * Puts back what Redis lost of the job (restarted without persistence) from PostgreSQL; see
+   * {@link restoreJob}. True when it had to.
+   */
+  async restore(): Promise<boolean> {
+    return restoreJob(
+      {
+        job: this.job,
+        config: this.#config,
+        store: this.#store,
+        queue: this.#queue,
+        redis: this.#redis,
+        counters: this.counters,
+        chunkSize: jobChunkSize(this.#config),
+      },
+      undefined,
+    );
+  }
+
+  /**
+   * When no line of the job is pending in the store, counts every line the counters missed (see
+   * {@link recountJob}). True when the job is finished.
+   */
+  async recountIfFinished(): Promise<boolean> {
+    if (await this.#store.anyPending(this.job)) return false;
+    await recountJob(this.#redis, this.counters, this.#store, this.job);
+    return true;
   }
 
   /** Attempts this worker made. */
@@ -161,6 +221,7 @@ export class JobWorker {
       await this.#worker.close();
     } finally {
       timer.clear();
+      await this.#writer.drain().catch(() => {});
       await this.#queue.close().catch(() => {});
       await this.#gate.close();
       await this.#session.close();

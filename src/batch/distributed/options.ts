@@ -99,6 +99,14 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   enqueueOnly?: boolean;
   /**
+   * Input lines per queue job (a worker takes a chunk, loads its pending lines in one query and
+   * writes their outcomes in batches). Smaller chunks spread a small input over more workers;
+   * larger ones cost less per line. A job keeps the chunk size it was first enqueued with.
+   * @default 250
+   * @example { chunkSize: 1000 }
+   */
+  chunkSize?: number;
+  /**
    * Requests in flight per `host:port`, all workers together.
    * @default 4
    * @example { perHost: 8 }
@@ -197,6 +205,7 @@ const KEYS = [
   'input',
   'enqueueOnly',
   'concurrency',
+  'chunkSize',
   'perHost',
   'rate',
   'giveUpAfter',
@@ -249,6 +258,11 @@ export function checkDistributedOptions(options: DistributedBatchOptions): void 
   assertJobName(options.job);
   positive('concurrency', options.concurrency, true);
   positive('perHost', options.perHost, true);
+  positive('chunkSize', options.chunkSize, true);
+  if (options.chunkSize !== undefined && options.chunkSize > 100_000)
+    throw new TypeError(
+      `runBatch: chunkSize must be at most 100000 lines, got ${showValue(options.chunkSize)}`,
+    );
   if (options.rate !== 'adaptive' && options.rate !== 'none') positive('rate', options.rate, false);
   positive('giveUpAfter', options.giveUpAfter, false);
   positive('lockDurationMs', options.lockDurationMs, false);

@@ -1,6 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { RetryPolicy } from '../../http/policy.js';
 import type { Session } from '../../http/session.js';
+import { pause } from '../../retry/timer.js';
 import { attemptOnce, type BatchAttempt, keepIfFinal } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide, hostSignalOf } from '../decide.js';
@@ -10,10 +11,27 @@ import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
 import type { JobConfig } from './job-config.js';
+import type { LineSlots } from './line-slots.js';
+import type { ResultWriter } from './result-writer.js';
 import type { JobCounters } from './stats.js';
-import type { LineRecordState, PgStore, QueuedLine } from './store.js';
+import type { PgStore } from './store.js';
+import { type ChunkLine, loadChunk } from './store-chunks.js';
 
-/** What a worker shares between the lines of one job. */
+/** What a BullMQ job carries: a range of input lines (its pending lines are loaded from the store). */
+export interface ChunkData {
+  /** The first line of the range (1-based, inclusive). */
+  readonly from: number;
+  /** The last line of the range (inclusive). */
+  readonly to: number;
+}
+
+/**
+ * A line due again within this long is waited for in-process; one due later is left to the
+ * chunk's next run (the chunk goes back to the queue, delayed until its earliest line is due).
+ */
+export const HOLD_MS = 1000;
+
+/** What a worker shares between the chunks of one job. */
 export interface LineContext {
   readonly job: string;
   readonly config: JobConfig;
@@ -23,22 +41,37 @@ export interface LineContext {
   readonly counters: JobCounters;
   readonly session: Session;
   readonly bodies: BodyStore;
+  readonly writer: ResultWriter;
+  /** The worker's concurrency: lines in flight at once, whatever their chunk. */
+  readonly slots: LineSlots;
   readonly workerId: string;
   /** Aborted to cut attempts off (a stop past its grace period). */
   readonly attemptsSignal: AbortSignal;
   readonly onRetry?: ((event: BatchRetryEvent) => void) | undefined;
   readonly onAttempt?: (() => void) | undefined;
+  /** Lines of this worker in flight and waiting for a retry (for the heartbeat). */
+  readonly load: { inFlight: number; retrying: number };
 }
 
-/** How one execution of a line ended. */
-export type LineOutcome = 'done' | 'failed' | 'delayed' | 'duplicate' | 'missing';
+/** How one run of a chunk ended. */
+export type ChunkOutcome = { readonly finished: number; readonly left: number };
+
+/** How a line's run in this chunk ended: final, another execution has it, or due again later. */
+type LineEnd = 'final' | 'gone' | { readonly dueAt: number };
+
+/** A line as the chunk's run knows it (what the store holds for it, as last written). */
+interface LineState {
+  attempts: number;
+  history: readonly HistoryEntry[];
+  nextAttemptAt: number;
+  firstAttemptAt: number | null;
+}
 
 /**
- * Puts the BullMQ job back as delayed until `at` (then BullMQ wants DelayedError thrown), at
- * priority 0: when it is due, it goes before the fresh lines (a due retry never waits behind the
- * input).
+ * Puts the chunk back as delayed until `at` (then BullMQ wants DelayedError thrown), at priority
+ * 0: when it is due, it goes before the fresh chunks (a due retry never waits behind the input).
  */
-async function delayUntil(job: Job<QueuedLine>, token: string, at: number): Promise<never> {
+async function delayUntil(job: Job<ChunkData>, token: string, at: number): Promise<never> {
   if (job.priority !== 0) await job.changePriority({ priority: 0 });
   await job.moveToDelayed(Math.max(Date.now(), Math.ceil(at)), token);
   throw new DelayedError();
@@ -74,89 +107,170 @@ async function hostSignal(
 }
 
 /**
- * One execution of one line: check the record, get admitted fleet-wide, send one request, decide
- * (the same pure `decide()` as the local runner), and record the outcome once. A retry becomes a
- * BullMQ delayed job due at the decision's time (backoff or Retry-After).
+ * One run of a chunk: loads its pending lines (one query), runs those due (each: admitted
+ * fleet-wide, one request, the same pure `decide()` as the local runner, the outcome written once
+ * in a batch), waits in-process for retries due within {@link HOLD_MS}, and puts the chunk back,
+ * delayed, while lines are due later.
+ *
+ * Careful mode: when a worker died with the chunk (BullMQ found it stalled) or a line of it has
+ * attempts never recorded, each line's attempt is counted as started before it is sent and its
+ * outcome is written at once, so the next death is pinned on the lines in flight: a line in
+ * flight when workers died {@link MAX_CRASHES} times fails with `crashed-runner` (the first death,
+ * which cannot tell which line it held, counts against every line found in flight after it).
  */
-export async function processLine(
+export async function processChunk(
   ctx: LineContext,
-  job: Job<QueuedLine>,
+  job: Job<ChunkData>,
   token: string,
-): Promise<LineOutcome> {
-  const line = job.data;
-  const record = await ctx.store.loadLine(ctx.job, line.line);
-  if (!record) return 'missing';
-  if (record.state !== 'pending') {
-    // Executed again after its outcome was recorded (a worker died before completing the job).
-    if (record.state === 'done' || record.state === 'failed')
-      await ctx.counters.finished(line.line, record.host, record.state);
-    return 'duplicate';
+): Promise<ChunkOutcome> {
+  // A job of dogged 0.1 queued one BullMQ job per line: { line, ... }.
+  const data = job.data as ChunkData | { readonly line: number };
+  const [from, to] = 'line' in data ? [data.line, data.line] : [data.from, data.to];
+  const lines = await loadChunk(ctx.store, ctx.job, from, to);
+  const died = (job.stalledCounter ?? 0) > 0;
+  const careful = died || lines.some((l) => l.unfinished > 0);
+  const ends = await Promise.all(lines.map((line) => runLine(ctx, line, careful, died)));
+  let dueAt = Number.POSITIVE_INFINITY;
+  let finished = 0;
+  let left = 0;
+  for (const end of ends) {
+    if (end === 'final') finished++;
+    else if (end !== 'gone') {
+      left++;
+      dueAt = Math.min(dueAt, end.dueAt);
+    }
   }
-  if (record.nextAttemptAt > Date.now() + 50) return delayUntil(job, token, record.nextAttemptAt);
+  if (left > 0) return delayUntil(job, token, dueAt);
+  return { finished, left };
+}
 
-  const retrying = isRetry(record.history);
+/** A line's run within its chunk's run, until it is final or due later than {@link HOLD_MS}. */
+async function runLine(
+  ctx: LineContext,
+  line: ChunkLine,
+  careful: boolean,
+  chunkDied: boolean,
+): Promise<LineEnd> {
+  const state: LineState = {
+    attempts: line.attempts,
+    history: line.history,
+    nextAttemptAt: line.nextAttemptAt,
+    firstAttemptAt: line.firstAttemptAt,
+  };
+  const retryingNow = (): boolean => isRetry(state.history);
+  let counted = false;
+  const waiting = (on: boolean): void => {
+    if (on === counted) return;
+    counted = on;
+    ctx.load.retrying += on ? 1 : -1;
+  };
+  try {
+    for (;;) {
+      if (ctx.attemptsSignal.aborted) return { dueAt: Date.now() };
+      const now = Date.now();
+      if (state.nextAttemptAt - now > HOLD_MS) return { dueAt: state.nextAttemptAt };
+      waiting(state.attempts > 0);
+      if (state.nextAttemptAt > now) {
+        await pause(state.nextAttemptAt - now, ctx.attemptsSignal).catch(() => {});
+        continue;
+      }
+      const end = await attemptLine(ctx, line, state, retryingNow(), careful, chunkDied);
+      if (end !== undefined) return end;
+    }
+  } finally {
+    waiting(false);
+  }
+}
+
+/**
+ * One attempt of a due line: a worker slot, fleet-wide admission, the request, the decision and
+ * its record. Undefined when the line goes on in this run (`state` then says when it is due).
+ */
+async function attemptLine(
+  ctx: LineContext,
+  line: ChunkLine,
+  state: LineState,
+  retrying: boolean,
+  careful: boolean,
+  chunkDied: boolean,
+): Promise<LineEnd | undefined> {
+  // The host first (its lines wait in line there, holding nothing), then a worker slot.
   const admission = await ctx.gate.admit(line.host, {
     isRetry: retrying,
     signal: ctx.attemptsSignal,
   });
-  if (!admission.ok) return delayUntil(job, token, admission.until);
-  // Every attempt started and never recorded is a worker that died with the line in flight
-  // (BullMQ's stalled-job check handed the line on): past MAX_CRASHES, no poison line.
-  const unfinished = await ctx.store.startAttempt(ctx.job, line.line);
-  if (unfinished === undefined || unfinished > MAX_CRASHES) {
-    await admission.release();
-    if (unfinished === undefined) return 'duplicate';
-    const failed = await ctx.store.failCrashed(
-      ctx.job,
-      line.line,
-      unfinished - 1,
-      ctx.workerId,
-      Date.now(),
-    );
-    if (!failed) return 'duplicate';
-    await ctx.counters.finished(line.line, line.host, 'failed');
-    return 'failed';
+  if (!admission.ok) {
+    // Held by its host (a pause, its slots, its pace, the budget): not an attempt.
+    state.nextAttemptAt = Math.max(state.nextAttemptAt, admission.until);
+    return undefined;
   }
+  await ctx.slots.acquire();
+  let slotHeld = true;
+  const freeSlot = (): void => {
+    if (slotHeld) ctx.slots.release();
+    slotHeld = false;
+  };
   try {
-    return await attemptAndRecord(ctx, job, token, record, retrying, admission);
-  } catch (error) {
-    // An infrastructure failure (the store, Redis) is not a worker that died: BullMQ retries
-    // the job, and this attempt does not count towards MAX_CRASHES.
-    if (!(error instanceof DelayedError))
-      await ctx.store.abandonAttempt(ctx.job, line.line).catch(() => {});
-    throw error;
+    if (careful) {
+      // Every attempt started and never recorded is a worker that died with the line in
+      // flight: past MAX_CRASHES, no poison line.
+      const unfinished = await ctx.store.startAttempt(ctx.job, line.line);
+      if (unfinished === undefined || unfinished + (chunkDied ? 1 : 0) > MAX_CRASHES) {
+        await admission.release();
+        if (unfinished === undefined) return 'gone';
+        const failed = await ctx.store.failCrashed(
+          ctx.job,
+          line.line,
+          unfinished - 1 + (chunkDied ? 1 : 0),
+          ctx.workerId,
+          Date.now(),
+        );
+        if (!failed) return 'gone';
+        await ctx.counters.finishedMany([{ line: line.line, host: line.host, state: 'failed' }]);
+        return 'final';
+      }
+    }
+    const startedAt = Date.now();
+    let result: BatchAttempt | undefined;
+    ctx.load.inFlight++;
+    try {
+      result = await attemptOnce(
+        ctx.session,
+        { url: line.url, method: line.method, headers: line.headers, body: line.body },
+        ctx.attemptsSignal,
+        ctx.bodies,
+      );
+    } catch (error) {
+      if (careful) await ctx.store.abandonAttempt(ctx.job, line.line).catch(() => {});
+      throw error;
+    } finally {
+      ctx.load.inFlight--;
+      await admission.release();
+      freeSlot();
+    }
+    // Cut off by a stop: the attempt does not count (nor as a crash); the line is due again.
+    if (!result) {
+      if (careful) await ctx.store.abandonAttempt(ctx.job, line.line);
+      return { dueAt: Date.now() };
+    }
+    ctx.onAttempt?.();
+    return await record(ctx, line, state, result, retrying, startedAt, careful);
+  } finally {
+    freeSlot();
+    await admission.release();
   }
 }
 
-/** The attempt of an admitted line, its decision and its record (see {@link processLine}). */
-async function attemptAndRecord(
+/** Decides what the attempt means for the line and writes it (once). */
+async function record(
   ctx: LineContext,
-  job: Job<QueuedLine>,
-  token: string,
-  record: LineRecordState,
+  line: ChunkLine,
+  state: LineState,
+  result: BatchAttempt,
   retrying: boolean,
-  admission: { release(): Promise<void> },
-): Promise<LineOutcome> {
-  const line = job.data;
-  const startedAt = Date.now();
-  let result: BatchAttempt | undefined;
-  try {
-    result = await attemptOnce(
-      ctx.session,
-      { url: line.url, method: line.method, headers: line.headers, body: line.body },
-      ctx.attemptsSignal,
-      ctx.bodies,
-    );
-  } finally {
-    await admission.release();
-  }
-  // Cut off by a stop: the attempt does not count (nor as a crash); the line is due again at once.
-  if (!result) {
-    await ctx.store.abandonAttempt(ctx.job, line.line);
-    return delayUntil(job, token, Date.now());
-  }
-  ctx.onAttempt?.();
-
+  startedAt: number,
+  careful: boolean,
+): Promise<LineEnd | undefined> {
   const now = Date.now();
   const signal = await hostSignal(ctx, line.host, result, now, startedAt);
   const decision = decide(
@@ -165,8 +279,8 @@ async function attemptAndRecord(
       method: line.method,
       url: line.url,
       replaySafe: line.headers?.['idempotency-key'] !== undefined,
-      history: record.history,
-      firstAttemptAt: record.firstAttemptAt ?? startedAt,
+      history: state.history,
+      firstAttemptAt: state.firstAttemptAt ?? startedAt,
     },
     result,
     now,
@@ -180,25 +294,25 @@ async function attemptAndRecord(
 
   const isFinal = decision.state !== 'pending';
   const stored = await keepIfFinal(result, isFinal, line.line);
-  const written = await ctx.store.recordAttempt(ctx.job, line.line, record.attempts, {
-    ...outcomeOf(decision, result, stored, record.attempts + 1, now),
-    startedAt,
-    worker: ctx.workerId,
-  });
-  if (!written) {
-    // Another execution of this line recorded this attempt first: follow what it recorded.
-    const current = await ctx.store.loadLine(ctx.job, line.line);
-    if (current?.state === 'pending') return delayUntil(job, token, current.nextAttemptAt);
-    if (current?.state === 'done' || current?.state === 'failed')
-      await ctx.counters.finished(line.line, current.host, current.state);
-    return 'duplicate';
-  }
-  if (decision.state === 'pending') {
-    ctx.onRetry?.(
-      retryEventOf(line, record.attempts + 1, maxAttemptsOf(ctx.policy), decision, result),
-    );
-    return delayUntil(job, token, decision.nextAttemptAt);
-  }
-  await ctx.counters.finished(line.line, line.host, decision.state);
-  return decision.state;
+  const outcome = outcomeOf(decision, result, stored, state.attempts + 1, now);
+  const written = await ctx.writer.write(
+    {
+      line: line.line,
+      previousAttempts: state.attempts,
+      record: { ...outcome, startedAt, worker: ctx.workerId },
+    },
+    line.host,
+    { now: careful },
+  );
+  // Another execution of this line recorded this attempt first: it goes on from there.
+  if (!written) return 'gone';
+  if (decision.state !== 'pending') return 'final';
+  ctx.onRetry?.(
+    retryEventOf(line, state.attempts + 1, maxAttemptsOf(ctx.policy), decision, result),
+  );
+  state.attempts = outcome.attempts;
+  state.history = outcome.history;
+  state.nextAttemptAt = outcome.nextAttemptAt;
+  state.firstAttemptAt ??= startedAt;
+  return undefined;
 }

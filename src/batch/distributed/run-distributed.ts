@@ -8,13 +8,14 @@ import type { BatchResult } from '../runner.js';
 import { type DistributedConnections, openConnections } from './backend-connections.js';
 import { bullConnection } from './connections.js';
 import { type EnqueueTarget, enqueueInput, enqueuePending } from './enqueue.js';
-import { FLEET_BUDGET_DEFAULTS, type JobConfig } from './job-config.js';
+import { CHUNK_SIZE, FLEET_BUDGET_DEFAULTS, type JobConfig, jobChunkSize } from './job-config.js';
 import { jobProgress, queueCounts } from './job-progress.js';
+import { recountJob, restoreJob } from './job-restore.js';
 import { JobWorker } from './job-worker.js';
 import { JOBS_KEY, jobKeys, PREFIX } from './keys.js';
 import { checkDistributedOptions, type DistributedBatchOptions } from './options.js';
+import type { ChunkData } from './processor.js';
 import { JobCounters } from './stats.js';
-import type { QueuedLine } from './store.js';
 import { summarizeStore } from './store-reports.js';
 
 /** How often the run checks the store for completion. */
@@ -24,10 +25,11 @@ const QUEUE_CHECK_MS = 1000;
 /** A queue with nothing for this long while the store has pending lines is repaired. */
 const REPAIR_AFTER_MS = 3000;
 
-function jobConfig(options: DistributedBatchOptions): JobConfig {
+function jobConfig(options: DistributedBatchOptions, chunkSize: number): JobConfig {
   return {
     version: 1,
     job: options.job,
+    chunkSize,
     perHost: options.perHost ?? 4,
     rate: options.rate === 'none' ? null : (options.rate ?? 'adaptive'),
     giveUpAfter: options.giveUpAfter ?? GIVE_UP_AFTER_MS,
@@ -56,7 +58,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
   const { redis, store } = conn;
   const job = options.job;
   const keys = jobKeys(job);
-  const queue = new Queue<QueuedLine>(job, {
+  const queue = new Queue<ChunkData>(job, {
     connection: bullConnection(conn.queue),
     prefix: PREFIX,
   });
@@ -68,13 +70,25 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let stopping = false;
   try {
-    const config = jobConfig(options);
+    // A job keeps the chunk size it was enqueued with (its queued chunks are ranges of it).
+    const stored = await store.jobConfig(job);
+    const config = jobConfig(
+      options,
+      stored ? jobChunkSize(stored) : (options.chunkSize ?? CHUNK_SIZE),
+    );
     await store.upsertJob(config);
     await redis.set(keys.config, JSON.stringify(config));
     // Input incomplete first: a worker must not take the job for finished in between.
     if (options.input !== undefined) await counters.setInputComplete(false);
     await redis.sadd(JOBS_KEY, job);
-    const target: EnqueueTarget = { job, store, queue, redis, counters };
+    const target: EnqueueTarget = {
+      job,
+      store,
+      queue,
+      redis,
+      counters,
+      chunkSize: jobChunkSize(config),
+    };
     let ingestError: unknown;
     let ingesting = false;
     let ingestion: Promise<unknown> = Promise.resolve();
@@ -144,6 +158,9 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
         }
         if (Date.now() - queueCheckedAt < QUEUE_CHECK_MS) continue;
         queueCheckedAt = Date.now();
+        // Redis restarted without persistence: the job's config, counters and queue are gone;
+        // PostgreSQL has every line.
+        if (await restoreJob({ ...target, config }, true)) continue;
         const q = await queueCounts(queue);
         const now = Date.now();
         if (q.waiting + q.active + q.delayed === 0) {
@@ -172,7 +189,13 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
       await report().catch(() => {});
     }
     if (ingestError !== undefined) throw ingestError;
-    if (end === 'complete') await redis.srem(JOBS_KEY, job);
+    if (end === 'complete') {
+      await redis.srem(JOBS_KEY, job);
+      // A worker that died between writing outcomes and counting them left them uncounted.
+      const stats = await counters.read();
+      if (stats.done + stats.failed + stats.invalid < stats.lines || stats.lines === 0)
+        await recountJob(redis, counters, store, job);
+    }
     return await result(end, worker.attempts);
   } finally {
     options.signal?.removeEventListener('abort', onAbort);

@@ -13,6 +13,26 @@ for i = 3, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
 if ARGV[2] == '1' then redis.call('INCR', KEYS[3]); redis.call('EXPIRE', KEYS[3], 120) end
 return 1`;
 
+/**
+ * {@link COUNT_ONCE} for many finished lines in one call: ARGV is the count, then per line its
+ * number, its state and its host ('' for none). Returns how many were counted now.
+ */
+const COUNT_FINISHED = `
+local counted = 0
+local n = tonumber(ARGV[1])
+for i = 0, n - 1 do
+  local line = ARGV[2 + i * 3]
+  local state = ARGV[3 + i * 3]
+  local host = ARGV[4 + i * 3]
+  if redis.call('SETBIT', KEYS[1], line, 1) == 0 then
+    counted = counted + 1
+    redis.call('HINCRBY', KEYS[2], state, 1)
+    if host ~= '' then redis.call('HINCRBY', KEYS[2], 'h:' .. host .. ':' .. state, 1) end
+  end
+end
+if counted > 0 and KEYS[3] ~= '' then redis.call('INCRBY', KEYS[3], counted); redis.call('EXPIRE', KEYS[3], 120) end
+return counted`;
+
 type CountOnce = (
   bitmap: string,
   stats: string,
@@ -24,12 +44,26 @@ type CountOnce = (
 
 interface CountOnceClient {
   doggedCountOnce: CountOnce;
+  doggedCountFinished: (
+    bitmap: string,
+    stats: string,
+    rateKey: string,
+    ...args: (string | number)[]
+  ) => Promise<number>;
 }
 
-/** Adds the `doggedCountOnce` command to a client (once per client). */
+/** Adds the `doggedCountOnce` and `doggedCountFinished` commands to a client (once). */
 export function defineCountOnce(redis: Redis): void {
   if ('doggedCountOnce' in redis) return;
   redis.defineCommand('doggedCountOnce', { numberOfKeys: 3, lua: COUNT_ONCE });
+  redis.defineCommand('doggedCountFinished', { numberOfKeys: 3, lua: COUNT_FINISHED });
+}
+
+/** A line that finished, to count. */
+export interface FinishedLine {
+  readonly line: number;
+  readonly host: string | null;
+  readonly state: 'done' | 'failed';
 }
 
 /** A job's counters as the stats hash holds them. */
@@ -88,6 +122,26 @@ export class JobCounters {
     );
   }
 
+  /**
+   * Counts lines as finished, each once, in one round trip (and in the finish rate unless
+   * `rate: false`: a recount is not throughput).
+   */
+  async finishedMany(
+    lines: readonly FinishedLine[],
+    options: { rate?: boolean } = {},
+  ): Promise<void> {
+    if (!lines.length) return;
+    const k = this.#keys;
+    const args: (string | number)[] = [lines.length];
+    for (const l of lines) args.push(l.line, l.state, l.host ?? '');
+    await (this.#redis as unknown as CountOnceClient).doggedCountFinished(
+      k.finished,
+      k.stats,
+      options.rate === false ? '' : this.#rateKey(Date.now()),
+      ...args,
+    );
+  }
+
   async setInputComplete(complete: boolean): Promise<void> {
     await this.#redis.hset(this.#keys.stats, 'input_complete', complete ? '1' : '0');
   }
@@ -114,6 +168,24 @@ export class JobCounters {
       inputComplete: raw.input_complete === '1',
       hosts,
     };
+  }
+
+  /**
+   * Lines in flight and waiting for a retry in the workers, as their last heartbeats (every few
+   * seconds) said.
+   */
+  async load(): Promise<{ inFlight: number; retrying: number }> {
+    const beats = await this.#redis.hvals(this.#keys.workers);
+    const now = Date.now();
+    let inFlight = 0;
+    let retrying = 0;
+    for (const text of beats) {
+      const beat = JSON.parse(text) as { at?: number; inFlight?: number; retrying?: number };
+      if (typeof beat.at !== 'number' || now - beat.at > 10_000) continue;
+      inFlight += beat.inFlight ?? 0;
+      retrying += beat.retrying ?? 0;
+    }
+    return { inFlight, retrying };
   }
 
   /** Lines finished per second over the last `seconds` whole seconds, fleet-wide. */

@@ -14,7 +14,7 @@ export interface HostStatus {
   readonly lines: number;
   readonly done: number;
   readonly failed: number;
-  /** Requests in flight to it now, all workers together. */
+  /** Its slots the workers hold now (leased a few at a time: requests in flight or about to start), all workers together. */
   readonly inFlight: number;
   /** Milliseconds left of a Retry-After hold (0: none). */
   readonly cooldownMs: number;
@@ -83,10 +83,16 @@ export async function jobStatus(queueUrl: string, job: string): Promise<JobStatu
       .slice(0, 20);
     const hosts: HostStatus[] = [];
     for (const [host, h] of busiest) {
-      const [inFlight, cool] = await Promise.all([
-        redis.zcount(`semaphore:${keys.slots}:${host}`, now - 10_000, '+inf'),
+      const [leases, cool] = await Promise.all([
+        redis.hvals(`${keys.slots}:lease:${host}`),
         redis.hget(`${keys.pause}:${host}`, 'until'),
       ]);
+      // The slots the workers hold (leased a few at a time: in flight or about to be).
+      let inFlight = 0;
+      for (const lease of leases) {
+        const [granted, expires] = lease.split(':').map(Number);
+        if ((expires ?? 0) >= now) inFlight += granted ?? 0;
+      }
       hosts.push({ host, ...h, inFlight, cooldownMs: Math.max(0, Number(cool ?? 0) - now) });
     }
     const workers: WorkerStatus[] = [];
@@ -142,14 +148,14 @@ export function formatJobStatus(s: JobStatus): string {
   };
   row(
     'queue',
-    `waiting ${n(s.states.waiting)} · in flight ${n(s.states.active)} · delayed ${n(s.states.delayed)} (retries and holds)${s.states.failed ? ` · given up ${n(s.states.failed)}` : ''}`,
+    `chunks of ${n(s.config.chunkSize ?? 250)} lines: waiting ${n(s.states.waiting)} · running ${n(s.states.active)} · delayed ${n(s.states.delayed)} (retries and holds)${s.states.failed ? ` · given up ${n(s.states.failed)}` : ''}`,
   );
   row('rate', `${s.ratePerSecond.toFixed(1)} lines/s (last 10 s, all workers)`);
   const width = Math.max(0, ...s.hosts.map((h) => h.host.length));
   for (const [i, h] of s.hosts.entries())
     row(
       i === 0 ? 'hosts' : '',
-      `${h.host.padEnd(width)}  ${n(h.lines)} lines: ${n(h.done)} done, ${n(h.failed)} failed · in flight ${h.inFlight}/${s.config.perHost}${s.config.rate ? ` · ${s.config.rate}/s` : ''}${h.cooldownMs > 0 ? ` · Retry-After hold ${(h.cooldownMs / 1000).toFixed(1)} s` : ''}`,
+      `${h.host.padEnd(width)}  ${n(h.lines)} lines: ${n(h.done)} done, ${n(h.failed)} failed · slots held ${h.inFlight}/${s.config.perHost}${s.config.rate === 'adaptive' ? ' · adaptive pace' : s.config.rate ? ` · ${s.config.rate}/s` : ''}${h.cooldownMs > 0 ? ` · Retry-After hold ${(h.cooldownMs / 1000).toFixed(1)} s` : ''}`,
     );
   if (s.hostCount > s.hosts.length)
     row('', `... and ${n(s.hostCount - s.hosts.length)} more hosts`);

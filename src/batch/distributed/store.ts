@@ -94,7 +94,8 @@ export class PgStore {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       ...location.config,
-      max: options.poolSize ?? 8,
+      // A worker's queries are few (a chunk's load, a batch of results): a few connections do.
+      max: options.poolSize ?? 3,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 10_000,
       application_name: 'dogged',
@@ -128,9 +129,22 @@ export class PgStore {
     }
   }
 
-  /** One query, retried on connection failures. */
-  async query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
-    return this.#retrying(async () => (await this.pool.query<R>(sql, params)).rows);
+  /**
+   * One query, retried on connection failures. `sql` may be `{ name, text }`: a named prepared
+   * statement (parsed once per connection).
+   */
+  async query<R extends object>(
+    sql: string | { readonly name: string; readonly text: string },
+    params: unknown[] = [],
+  ): Promise<R[]> {
+    return this.#retrying(
+      async () =>
+        (
+          await this.pool.query<R>(
+            typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params },
+          )
+        ).rows,
+    );
   }
 
   /** `fn` in one transaction (retried whole on connection failures). */
@@ -163,6 +177,15 @@ export class PgStore {
     );
   }
 
+  /** The config a job was enqueued with, if the store has the job. */
+  async jobConfig(job: string): Promise<JobConfig | undefined> {
+    const rows = await this.query<{ config: JobConfig }>(
+      `SELECT config FROM ${this.schema}.jobs WHERE job = $1`,
+      [job],
+    );
+    return rows[0]?.config;
+  }
+
   async hasJob(job: string): Promise<boolean> {
     const rows = await this.query(`SELECT 1 FROM ${this.schema}.jobs WHERE job = $1`, [job]);
     return rows.length > 0;
@@ -173,31 +196,6 @@ export class PgStore {
    */
   async insertLines(job: string, lines: readonly StoreLine[]): Promise<InsertResult> {
     return insertLines(this, job, lines);
-  }
-
-  /** Where a line stands, or undefined if the store has no such line. */
-  async loadLine(job: string, line: number): Promise<LineRecordState | undefined> {
-    const rows = await this.query<{
-      state: LineRecordState['state'];
-      attempts: number;
-      history: HistoryEntry[] | null;
-      next: number;
-      host: string | null;
-      first: number | null;
-    }>(
-      `SELECT state, attempts, history, next_attempt_at::float8 AS next, host, first_attempt_at::float8 AS first FROM ${this.#t} WHERE job = $1 AND line = $2`,
-      [job, line],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      state: row.state,
-      attempts: row.attempts,
-      history: row.history ?? [],
-      nextAttemptAt: row.next,
-      host: row.host,
-      firstAttemptAt: row.first,
-    };
   }
 
   /**
@@ -249,49 +247,6 @@ export class PgStore {
     return rows.length === 1;
   }
 
-  /**
-   * Writes an attempt's outcome, once: only if the line is still pending after exactly
-   * `previousAttempts` attempts. False when another execution of the line got there first.
-   */
-  async recordAttempt(
-    job: string,
-    line: number,
-    previousAttempts: number,
-    r: AttemptRecord,
-  ): Promise<boolean> {
-    const rows = await this.query(
-      `UPDATE ${this.#t} SET state = $4, attempts = $5, next_attempt_at = $6, history = $7::jsonb, status = $8,
-         error_code = $9, error_message = $10, reason = $11, response_headers = $12::jsonb, body = $13,
-         body_size = $14, body_path = $15, first_attempt_at = coalesce(first_attempt_at, $16),
-         last_attempt_at = $16, finished_at = $17, ttfb_ms = $18, duration_ms = $19,
-         worker = CASE WHEN $4 = 'pending' THEN worker ELSE $20 END, unfinished = 0
-       WHERE job = $1 AND line = $2 AND state = 'pending' AND attempts = $3 RETURNING line`,
-      [
-        job,
-        line,
-        previousAttempts,
-        r.state,
-        r.attempts,
-        r.nextAttemptAt,
-        r.history.length ? JSON.stringify(r.history) : null,
-        r.status,
-        r.errorCode,
-        r.errorMessage,
-        r.reason,
-        r.responseHeaders,
-        r.body,
-        r.bodySize,
-        r.bodyPath,
-        r.startedAt,
-        r.finishedAt,
-        r.ttfbMs,
-        r.durationMs,
-        r.worker,
-      ],
-    );
-    return rows.length === 1;
-  }
-
   /** Lines per state (`in_flight` is the queue's business: always 0 here). */
   async counts(job: string): Promise<StateCounts> {
     const rows = await this.query<{ state: string; n: number; retried: number }>(
@@ -329,30 +284,18 @@ export class PgStore {
     return rows[0]?.pending ?? false;
   }
 
-  /** Pending lines after `afterLine`, in line order (to enqueue again what the queue lost). */
-  async pendingLines(job: string, afterLine: number, limit: number): Promise<QueuedLine[]> {
-    const rows = await this.query<{
-      line: number;
-      method: string;
-      url: string;
-      host: string;
-      request_headers: Record<string, string> | null;
-      request_body: string | null;
-      key: string | null;
-    }>(
-      `SELECT line, method, url, host, request_headers, request_body, key FROM ${this.#t}
-       WHERE job = $1 AND state = 'pending' AND line > $2 ORDER BY line LIMIT $3`,
-      [job, afterLine, limit],
+  /** The chunks (of `size` lines) that hold pending lines, in order. */
+  async pendingChunks(job: string, size: number): Promise<number[]> {
+    const rows = await this.query<{ k: number }>(
+      `SELECT DISTINCT (line - 1) / $2::int AS k FROM ${this.#t} WHERE job = $1 AND state = 'pending' ORDER BY k`,
+      [job, size],
     );
-    return rows.map((r) => ({
-      line: r.line,
-      method: r.method,
-      url: r.url,
-      host: r.host,
-      ...(r.request_headers && { headers: r.request_headers }),
-      ...(r.request_body !== null && { body: r.request_body }),
-      ...(r.key !== null && { key: r.key }),
-    }));
+    return rows.map((r) => r.k);
+  }
+
+  /** Refreshes the planner's statistics of the lines (after the first lines of a job). */
+  async analyze(): Promise<void> {
+    await this.query(`ANALYZE ${this.#t}`);
   }
 
   /** When the earliest pending line is due, if any. */

@@ -122,18 +122,27 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
     event(`left job ${job}: ${why}`);
   };
 
-  /** A job whose every line is finished and whose queue is empty leaves the list of jobs. */
+  /**
+   * A job whose every line is finished and whose queue is empty leaves the list of jobs. Counts
+   * lost by a worker that died between writing outcomes and counting them are made good first.
+   */
   const retireFinished = async (): Promise<void> => {
     for (const [job, worker] of workers) {
       const stats = await worker.counters.read();
-      if (!stats.inputComplete || stats.done + stats.failed + stats.invalid < stats.lines) continue;
+      if (!stats.inputComplete) continue;
+      const short = stats.done + stats.failed + stats.invalid < stats.lines;
       const q = await queueCounts(worker.queue);
-      if (q.waiting + q.active + q.delayed === 0) await redis.srem(JOBS_KEY, job);
+      if (q.waiting + q.active + q.delayed !== 0) continue;
+      if (short) {
+        if (!(await worker.recountIfFinished())) continue;
+        if (options.job !== undefined) continue;
+      }
+      if (options.job === undefined) await redis.srem(JOBS_KEY, job);
     }
   };
 
   const discover = async (): Promise<void> => {
-    if (options.job === undefined) await retireFinished();
+    await retireFinished();
     const jobs = options.job !== undefined ? [options.job] : await redis.smembers(JOBS_KEY);
     for (const job of jobs) if (!workers.has(job)) await join(job);
     if (options.job === undefined)
@@ -142,18 +151,26 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
   };
 
   const heartbeat = async (): Promise<void> => {
-    const beat = JSON.stringify({
-      pid: process.pid,
-      host: hostname(),
-      at: Date.now(),
-      concurrency: options.concurrency ?? 16,
-    });
     const pipeline = redis.pipeline();
-    for (const job of workers.keys()) {
+    for (const [job, worker] of workers) {
+      const beat = JSON.stringify({
+        pid: process.pid,
+        host: hostname(),
+        at: Date.now(),
+        concurrency: options.concurrency ?? 16,
+        inFlight: worker.load.inFlight,
+        retrying: worker.load.retrying,
+      });
       pipeline.hset(jobKeys(job).workers, workerId, beat);
       pipeline.pexpire(jobKeys(job).workers, 60_000);
     }
     await pipeline.exec();
+    // A Redis that restarted without persistence lost the jobs' configs, counters and queues:
+    // put them back from PostgreSQL.
+    for (const worker of workers.values()) {
+      if (await worker.restore())
+        event(`job ${worker.job}: restored from PostgreSQL (Redis lost it)`);
+    }
   };
 
   const startedAt = performance.now();

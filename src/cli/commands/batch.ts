@@ -7,7 +7,7 @@ import {
   distributedTarget,
 } from '../distributed-flags.js';
 import { EXIT, printError } from '../exit-codes.js';
-import { parseDuration } from '../parse.js';
+import { integer, parseDuration } from '../parse.js';
 
 interface BatchCliOptions extends RunFlags, DistributedFlags {
   db?: string;
@@ -39,6 +39,11 @@ export function batchCommand(): Command {
       '--lock-duration <duration>',
       'with --queue: how long a dead worker keeps its lines before others take them over (default: 10s)',
       parseDuration,
+    )
+    .option(
+      '--chunk-size <n>',
+      'with --queue: input lines per queue job, kept by the job once enqueued (default: 250)',
+      integer(1, 100_000),
     )
     .option(
       '--no-retry-budget',
@@ -74,6 +79,8 @@ Examples:
         );
       if (!distributed && options.enqueueOnly)
         throw new Error('--enqueue-only needs --queue, --store and --job');
+      if (!distributed && options.chunkSize !== undefined)
+        throw new Error('--chunk-size needs --queue, --store and --job');
       target = distributed
         ? {
             kind: 'distributed',

@@ -79,6 +79,7 @@ describe('FleetGate: the limits every worker of a job shares', () => {
     expect(more).toEqual([true, true, false, false]);
     // A retry that succeeded gives its token back.
     await (gates[2] as FleetGate).refundRetry('c.test:80');
+    await (gates[2] as FleetGate).settled(); // refunds are sent with the next flush
     expect((await (gates[0] as FleetGate).admit('c.test:80', { isRetry: true })).ok).toBe(true);
   }, 20_000);
 

@@ -61,7 +61,8 @@ describe('fleet-wide politeness', () => {
     await runWithThreeWorkers(
       'paced',
       input('paced.txt', lines),
-      ['--rate', '20', '--per-host', '8'],
+      // Chunks of 10 lines: 120 lines are shared by the three workers.
+      ['--rate', '20', '--per-host', '8', '--chunk-size', '10'],
       120,
     );
     const times = arrivals.map((a) => a.timeMs).sort((a, b) => a - b);
@@ -97,7 +98,7 @@ describe('fleet-wide politeness', () => {
     await runWithThreeWorkers(
       'cool',
       input('cool.txt', lines),
-      ['--per-host', '6', '--retries', '2', '--backoff', '20ms'],
+      ['--per-host', '6', '--retries', '2', '--backoff', '20ms', '--chunk-size', '20'],
       600,
     );
     const hits = arrivals.filter((a) => a.key === 'ra');

@@ -1,0 +1,98 @@
+import type { JobCounters } from './stats.js';
+import type { PgStore } from './store.js';
+import { type PendingWrite, recordAttempts } from './store-chunks.js';
+
+/** Outcomes written per statement at most. */
+export const WRITE_BATCH = 256;
+/** How long an outcome waits for others before its batch is written. */
+export const WRITE_DELAY_MS = 100;
+/** Body bytes per statement at most (a larger body is written alone). */
+const WRITE_BYTES = 8 * 1024 * 1024;
+
+interface Waiting {
+  readonly write: PendingWrite;
+  readonly host: string;
+  readonly resolve: (written: boolean) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Writes a worker's attempt outcomes to the store in batches: one statement per
+ * {@link WRITE_BATCH} outcomes or {@link WRITE_DELAY_MS}, whichever comes first, each outcome
+ * written once (guarded by the attempt count it follows), and the lines that finished counted
+ * once in Redis in one round trip per batch. A crash loses at most the outcomes not yet written:
+ * those lines are fetched again.
+ */
+export class ResultWriter {
+  readonly #store: PgStore;
+  readonly #job: string;
+  readonly #counters: JobCounters;
+  #waiting: Waiting[] = [];
+  #bytes = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Statements under way. */
+  readonly #writing = new Set<Promise<void>>();
+
+  constructor(store: PgStore, job: string, counters: JobCounters) {
+    this.#store = store;
+    this.#job = job;
+    this.#counters = counters;
+  }
+
+  /**
+   * Queues an outcome; resolves once it is written (true) or found already written by another
+   * execution of the line (false); rejects when the store failed for good.
+   */
+  write(write: PendingWrite, host: string, options: { now?: boolean } = {}): Promise<boolean> {
+    const written = new Promise<boolean>((resolve, reject) => {
+      this.#waiting.push({ write, host, resolve, reject });
+    });
+    this.#bytes += write.record.body?.length ?? 0;
+    if (options.now || this.#waiting.length >= WRITE_BATCH || this.#bytes >= WRITE_BYTES)
+      this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), WRITE_DELAY_MS);
+    return written;
+  }
+
+  /** Writes what waits now. */
+  #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#waiting.length) return;
+    const batch = this.#waiting;
+    this.#waiting = [];
+    this.#bytes = 0;
+    const writing = this.#write(batch).finally(() => this.#writing.delete(writing));
+    this.#writing.add(writing);
+  }
+
+  async #write(batch: Waiting[]): Promise<void> {
+    let written: Set<number>;
+    try {
+      written = await recordAttempts(
+        this.#store,
+        this.#job,
+        batch.map((w) => w.write),
+      );
+    } catch (error) {
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    const finished = [];
+    for (const w of batch) {
+      const state = w.write.record.state;
+      if (written.has(w.write.line) && state !== 'pending')
+        finished.push({ line: w.write.line, host: w.host, state });
+    }
+    // Counted after the write: a crash in between leaves the line uncounted until it is met
+    // again (a line fetched again that is found finished is counted then).
+    await this.#counters.finishedMany(finished).catch(() => {});
+    for (const w of batch) w.resolve(written.has(w.write.line));
+  }
+
+  /** Writes everything queued and waits for every write under way. */
+  async drain(): Promise<void> {
+    this.#flush();
+    while (this.#writing.size) await Promise.all([...this.#writing]);
+  }
+}
