@@ -22,20 +22,25 @@ export interface Sandbox {
 
 /**
  * A fresh sandbox: Redis database `db` (each test file uses its own number, flushed before and
- * after) and a new schema with a random name (dropped after).
+ * after) and a new schema with a random name (dropped after). `pgUrl` points it at another
+ * PostgreSQL (a private cluster of a test) instead of the shared one.
  */
-export async function sandbox(db: number, redisBase = REDIS_URL_BASE): Promise<Sandbox> {
+export async function sandbox(
+  db: number,
+  redisBase = REDIS_URL_BASE,
+  pgUrl = PG_URL,
+): Promise<Sandbox> {
   const queue = `${redisBase}/${db}`;
   const redis = new Redis(queue, { maxRetriesPerRequest: 1 });
   // A private Redis restarted by a test: this client reconnects; its errors meanwhile are noise.
   redis.on('error', () => {});
   await redis.flushdb();
   const schema = `dogged_test_${randomBytes(4).toString('hex')}`;
-  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 2 });
   pool.on('error', () => {});
   return {
     queue,
-    store: `${PG_URL}?schema=${schema}`,
+    store: `${pgUrl}?schema=${schema}`,
     schema,
     redis,
     pg: pool,
@@ -79,9 +84,19 @@ export async function waitForJob(
   }
 }
 
+/** The flags that point a dogged command at `job` in the sandbox. */
+export function jobTarget(box: Sandbox, job: string): string[] {
+  return ['--queue', box.queue, '--store', box.store, '--job', job];
+}
+
 /** `dogged worker` processes. */
 export function startWorker(box: Sandbox, job: string, extra: string[] = []): CliRun {
   return startCli(['worker', '--queue', box.queue, '--store', box.store, '--job', job, ...extra]);
+}
+
+/** Waits for a worker started before its job to say it waits for the job's configuration. */
+export async function workerWaiting(run: CliRun): Promise<void> {
+  await waitFor(() => /no configuration yet/.test(run.stderr()), 'a waiting worker', 30_000, 20);
 }
 
 /** Waits for a worker to say it joined its job. */
@@ -98,18 +113,23 @@ export async function stopWorker(run: CliRun): Promise<number> {
 
 export { freePort } from '../../http/proxy-support.js';
 
-/** A private redis-server (AOF on) in `dir`, on `port`. */
+/**
+ * A private redis-server in `dir`, on `port`: AOF on (fsync always), unless `persistence` is
+ * false: then nothing is kept (no AOF, no RDB) and a restart starts it empty.
+ */
 export async function startRedisServer(
   port: number,
   dir: string,
+  options: { persistence?: boolean } = {},
 ): Promise<ChildProcessWithoutNullStreams> {
+  const aof = options.persistence === false ? 'no' : 'yes';
   const child = spawn('redis-server', [
     '--port',
     String(port),
     '--bind',
     '127.0.0.1',
     '--appendonly',
-    'yes',
+    aof,
     '--appendfsync',
     'always',
     '--dir',
@@ -145,10 +165,14 @@ export async function startRedisServer(
   }
 }
 
-/** Stops a private redis-server with SHUTDOWN (its AOF is flushed), waiting for it to exit. */
+/**
+ * Stops a private redis-server with SHUTDOWN (its AOF is flushed), waiting for it to exit; with
+ * `nosave`, SHUTDOWN NOSAVE (as `redis-cli shutdown nosave`: nothing is written on the way out).
+ */
 export async function shutdownRedisServer(
   port: number,
   child: ChildProcessWithoutNullStreams,
+  mode?: 'nosave',
 ): Promise<void> {
   const client = new Redis({
     port,
@@ -157,7 +181,9 @@ export async function shutdownRedisServer(
     retryStrategy: () => null,
   });
   client.on('error', () => {});
-  await client.call('SHUTDOWN').catch(() => {});
+  await (mode === 'nosave' ? client.call('SHUTDOWN', 'NOSAVE') : client.call('SHUTDOWN')).catch(
+    () => {},
+  );
   client.disconnect();
   if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
 }
