@@ -3,9 +3,15 @@
  * for programs that never touch BullMQ, ioredis or pg.
  */
 
+import type { DistributedTarget } from './distributed/options.js';
+import type {
+  ResetFailedJobOptions,
+  ResetFailedJobResult,
+} from './distributed/retry-failed-job.js';
 import type { JobStatus } from './distributed/status.js';
 import type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
 import type { ExportOptions, ExportRecord } from './export.js';
+import type { FailedFilter } from './retry-failed.js';
 import type { BatchSummary } from './summary.js';
 
 /**
@@ -23,6 +29,25 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
  */
 export async function jobStatus(queue: string, job: string): Promise<JobStatus> {
   return (await import('./distributed/status.js')).jobStatus(queue, job);
+}
+
+/**
+ * Gives the failed lines of a distributed job another chance (`dogged retry-failed --queue
+ * --store --job`): back to pending with a fresh retry budget, in PostgreSQL and in the job's
+ * counters in Redis. Then `runBatch({ queue, store, job })` fetches them (or, with
+ * `{ enqueue: true }`, the workers at work do).
+ * @example await resetFailedJob({ queue, store, job: 'nightly' }, { statuses: ['5xx'] });
+ */
+export async function resetFailedJob(
+  target: DistributedTarget,
+  filter: FailedFilter = {},
+  options: ResetFailedJobOptions = {},
+): Promise<ResetFailedJobResult> {
+  return (await import('./distributed/retry-failed-job.js')).resetFailedJob(
+    target,
+    filter,
+    options,
+  );
 }
 
 /** Opens the store, runs `fn`, closes it. */

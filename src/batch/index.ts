@@ -26,9 +26,19 @@ export type {
   DistributedTarget,
   WorkerTuning,
 } from './distributed/options.js';
+export type {
+  ResetFailedJobOptions,
+  ResetFailedJobResult,
+} from './distributed/retry-failed-job.js';
 export type { HostStatus, JobStatus, WorkerStatus } from './distributed/status.js';
 export type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
-export { exportJobRecords, jobStatus, runWorker, summarizeJob } from './distributed-api.js';
+export {
+  exportJobRecords,
+  jobStatus,
+  resetFailedJob,
+  runWorker,
+  summarizeJob,
+} from './distributed-api.js';
 export {
   InputChangedError,
   JournalFormatError,

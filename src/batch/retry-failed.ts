@@ -17,22 +17,35 @@ export interface FailedFilter {
   codes?: readonly string[];
 }
 
-function statusClause(statuses: readonly (number | string)[], params: unknown[]): string {
-  const parts: string[] = [];
-  for (const s of statuses) {
-    const text = String(s).trim().toLowerCase();
-    if (/^[1-5]xx$/.test(text)) {
-      const base = Number(text[0]) * 100;
-      parts.push('(status BETWEEN ? AND ?)');
-      params.push(base, base + 99);
-    } else if (/^\d{3}$/.test(text)) {
-      parts.push('status = ?');
-      params.push(Number(text));
-    } else {
-      throw new TypeError(`a status must be like 503 or 5xx, got ${JSON.stringify(s)}`);
+/**
+ * The SQL condition a {@link FailedFilter} adds to `state = 'failed'` (statuses OR codes), or
+ * undefined for no filter. `param` records a value and returns its placeholder: `?` for SQLite,
+ * `$n` for PostgreSQL. Shared by {@link resetFailed} and the distributed `retry-failed`.
+ * @example failedFilterSql({ statuses: ['5xx'] }, (v) => (params.push(v), '?')) // '((status BETWEEN ? AND ?))'
+ */
+export function failedFilterSql(
+  filter: FailedFilter,
+  param: (value: unknown) => string,
+): string | undefined {
+  const either: string[] = [];
+  if (filter.statuses?.length) {
+    const parts: string[] = [];
+    for (const s of filter.statuses) {
+      const text = String(s).trim().toLowerCase();
+      if (/^[1-5]xx$/.test(text)) {
+        const base = Number(text[0]) * 100;
+        parts.push(`(status BETWEEN ${param(base)} AND ${param(base + 99)})`);
+      } else if (/^\d{3}$/.test(text)) {
+        parts.push(`status = ${param(Number(text))}`);
+      } else {
+        throw new TypeError(`a status must be like 503 or 5xx, got ${JSON.stringify(s)}`);
+      }
     }
+    either.push(parts.join(' OR '));
   }
-  return parts.join(' OR ');
+  if (filter.codes?.length)
+    either.push(`error_code IN (${filter.codes.map((c) => param(c)).join(', ')})`);
+  return either.length ? `(${either.join(' OR ')})` : undefined;
 }
 
 /**
@@ -43,15 +56,11 @@ function statusClause(statuses: readonly (number | string)[], params: unknown[])
  */
 export function resetFailed(journal: Journal, filter: FailedFilter = {}): number {
   const params: unknown[] = [];
-  const clauses = ["state = 'failed'"];
-  const either: string[] = [];
-  if (filter.statuses?.length) either.push(statusClause(filter.statuses, params));
-  if (filter.codes?.length) {
-    either.push(`error_code IN (${filter.codes.map(() => '?').join(', ')})`);
-    params.push(...filter.codes);
-  }
-  if (either.length) clauses.push(`(${either.join(' OR ')})`);
-  const where = clauses.join(' AND ');
+  const filtered = failedFilterSql(filter, (value) => {
+    params.push(value);
+    return '?';
+  });
+  const where = filtered ? `state = 'failed' AND ${filtered}` : "state = 'failed'";
   const release = acquireLock(journal);
   try {
     return journal.transaction(() => {
