@@ -256,7 +256,7 @@ describe('error messages that echo URLs, proxies, headers', () => {
 describe('a distributed batch with a Redis and a PostgreSQL password', () => {
   let box: Sandbox;
   beforeAll(async () => {
-    box = await sandbox(9);
+    box = await sandbox(4);
   });
   afterAll(async () => {
     await box.cleanup();

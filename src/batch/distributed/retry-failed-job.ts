@@ -4,13 +4,13 @@ import { openConnections } from './backend-connections.js';
 import { bullConnection } from './connections.js';
 import { enqueuePending } from './enqueue.js';
 import { UnknownJobError } from './errors.js';
-import { assertJobName, type JobConfig } from './job-config.js';
+import { assertJobName, type JobConfig, jobChunkSize } from './job-config.js';
 import { JOBS_KEY, jobKeys, PREFIX } from './keys.js';
 import type { DistributedTarget } from './options.js';
+import type { ChunkData } from './processor.js';
 import { JobCounters } from './stats.js';
 import { uncountFailed } from './stats-reset.js';
-import type { QueuedLine } from './store.js';
-import { resetFailedInStore, storedJobConfig } from './store-retry-failed.js';
+import { resetFailedInStore } from './store-retry-failed.js';
 
 /** Options of {@link resetFailedJob}. */
 export interface ResetFailedJobOptions {
@@ -53,14 +53,14 @@ export async function resetFailedJob(
   const conn = await openConnections(target.queue, target.store);
   const { redis, store } = conn;
   try {
-    const config = await storedJobConfig(store, job);
+    const config = await store.jobConfig(job);
     if (!config) throw new UnknownJobError(job, conn.storeLocation.where);
     const keys = jobKeys(job);
     const lines = await resetFailedInStore(store, job, filter, (reset) =>
       uncountFailed(redis, keys, reset),
     );
     if (options.enqueue && lines.length) {
-      const queue = new Queue<QueuedLine>(job, {
+      const queue = new Queue<ChunkData>(job, {
         connection: bullConnection(conn.queue),
         prefix: PREFIX,
       });
@@ -68,7 +68,14 @@ export async function resetFailedJob(
       try {
         // A Redis that lost the job's config: workers read it there.
         await redis.set(keys.config, JSON.stringify(config), 'NX');
-        await enqueuePending({ job, store, queue, redis, counters: new JobCounters(redis, keys) });
+        await enqueuePending({
+          job,
+          store,
+          queue,
+          redis,
+          counters: new JobCounters(redis, keys),
+          chunkSize: jobChunkSize(config),
+        });
         await redis.sadd(JOBS_KEY, job);
       } finally {
         await queue.close().catch(() => {});

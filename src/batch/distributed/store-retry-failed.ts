@@ -1,29 +1,10 @@
 import { type FailedFilter, failedFilterSql } from '../retry-failed.js';
-import { type JobConfig, parseJobConfig } from './job-config.js';
 import type { PgStore } from './store.js';
 
 /** A line put back to pending: its number and its host (for the per-host counters). */
 export interface ResetLine {
   readonly line: number;
   readonly host: string | null;
-}
-
-/**
- * The job's config as the store keeps it (`jobs.config`), or undefined when the store has no
- * such job. Throws a `TypeError` for a config written by an incompatible dogged.
- * @example const config = await storedJobConfig(store, 'nightly'); // undefined: no such job
- */
-export async function storedJobConfig(store: PgStore, job: string): Promise<JobConfig | undefined> {
-  const rows = await store.query<{ config: unknown }>(
-    `SELECT config FROM ${store.schema}.jobs WHERE job = $1`,
-    [job],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
-  return parseJobConfig(
-    typeof row.config === 'string' ? row.config : JSON.stringify(row.config),
-    job,
-  );
 }
 
 /**

@@ -9,7 +9,7 @@ import type { AttemptOutcome } from '../outcome.js';
 import type { StoreLocation } from './connections.js';
 import { probeStore } from './connections.js';
 import { StoreUnavailableError } from './errors.js';
-import type { JobConfig } from './job-config.js';
+import { type JobConfig, parseJobConfig } from './job-config.js';
 import { type InsertResult, insertLines } from './store-lines.js';
 import { storeSchemaSql } from './store-schema.js';
 
@@ -179,11 +179,17 @@ export class PgStore {
 
   /** The config a job was enqueued with, if the store has the job. */
   async jobConfig(job: string): Promise<JobConfig | undefined> {
-    const rows = await this.query<{ config: JobConfig }>(
+    const rows = await this.query<{ config: unknown }>(
       `SELECT config FROM ${this.schema}.jobs WHERE job = $1`,
       [job],
     );
-    return rows[0]?.config;
+    const row = rows[0];
+    if (!row) return undefined;
+    // Refuses a config written by an incompatible dogged.
+    return parseJobConfig(
+      typeof row.config === 'string' ? row.config : JSON.stringify(row.config),
+      job,
+    );
   }
 
   async hasJob(job: string): Promise<boolean> {
