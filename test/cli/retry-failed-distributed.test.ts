@@ -124,7 +124,8 @@ describe.concurrent('dogged retry-failed --queue --store --job', () => {
     const status = await runCli(['status', '--queue', box.queue, '--job', JOB]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^job rf on \S+: 5 lines: 1 done, 2 failed, 0 invalid, 2 left$/m);
-    expect(status.stdout).toMatch(/queue\s+waiting 2 · in flight 0/);
+    // The two lines are in one chunk of the queue.
+    expect(status.stdout).toMatch(/queue\s+chunks of 250 lines: waiting 1 · running 0/);
     expect(status.stdout).toMatch(/hosts\s+127\.0\.0\.1:\d+\s+5 lines: 1 done, 2 failed/);
 
     // --code: the crashed-runner line, its crash count back to 0 (else it would fail again at

@@ -205,6 +205,8 @@ async function attemptLine(
     return undefined;
   }
   await ctx.slots.acquire();
+  // Outcomes not yet written bound what a worker that dies has sent without recording.
+  await ctx.writer.room();
   let slotHeld = true;
   const freeSlot = (): void => {
     if (slotHeld) ctx.slots.release();

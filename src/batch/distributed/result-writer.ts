@@ -6,6 +6,11 @@ import { type PendingWrite, recordAttempts } from './store-chunks.js';
 export const WRITE_BATCH = 256;
 /** How long an outcome waits for others before its batch is written. */
 export const WRITE_DELAY_MS = 100;
+/**
+ * Outcomes not yet written at most (queued or being written) before new attempts wait: with the
+ * attempts in flight, what a worker that dies may have sent without recording.
+ */
+export const MAX_UNWRITTEN = 2 * WRITE_BATCH;
 /** Body bytes per statement at most (a larger body is written alone). */
 const WRITE_BYTES = 8 * 1024 * 1024;
 
@@ -32,6 +37,10 @@ export class ResultWriter {
   #timer: NodeJS.Timeout | undefined;
   /** Statements under way. */
   readonly #writing = new Set<Promise<void>>();
+  /** Outcomes queued or being written. */
+  #unwritten = 0;
+  /** Attempts waiting for the unwritten outcomes to go below {@link MAX_UNWRITTEN}. */
+  readonly #roomWaiters: (() => void)[] = [];
 
   constructor(store: PgStore, job: string, counters: JobCounters) {
     this.#store = store;
@@ -48,6 +57,7 @@ export class ResultWriter {
       this.#waiting.push({ write, host, resolve, reject });
     });
     this.#bytes += write.record.body?.length ?? 0;
+    this.#unwritten++;
     if (options.now || this.#waiting.length >= WRITE_BATCH || this.#bytes >= WRITE_BYTES)
       this.#flush();
     else this.#timer ??= setTimeout(() => this.#flush(), WRITE_DELAY_MS);
@@ -66,6 +76,18 @@ export class ResultWriter {
     this.#writing.add(writing);
   }
 
+  /** Resolves when a new attempt may start: fewer than {@link MAX_UNWRITTEN} outcomes unwritten. */
+  room(): Promise<void> {
+    if (this.#unwritten < MAX_UNWRITTEN) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+  }
+
+  #written(count: number): void {
+    this.#unwritten -= count;
+    while (this.#unwritten < MAX_UNWRITTEN && this.#roomWaiters.length)
+      (this.#roomWaiters.shift() as () => void)();
+  }
+
   async #write(batch: Waiting[]): Promise<void> {
     let written: Set<number>;
     try {
@@ -75,9 +97,11 @@ export class ResultWriter {
         batch.map((w) => w.write),
       );
     } catch (error) {
+      this.#written(batch.length);
       for (const w of batch) w.reject(error);
       return;
     }
+    this.#written(batch.length);
     const finished = [];
     for (const w of batch) {
       const state = w.write.record.state;

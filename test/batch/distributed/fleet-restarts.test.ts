@@ -1,6 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_UNWRITTEN } from '../../../src/batch/distributed/result-writer.js';
 import { type CliRun, runCli, startCli, tempDir, waitFor, writeLines } from '../batch-support.js';
 import { type CountingServer, startCountingServer } from './counting-server.js';
 import {
@@ -33,15 +34,12 @@ const LINES = 2000;
 /** Lines in flight in each worker process. */
 const CONCURRENCY = 8;
 /** Lines one BullMQ job carries (one chunk). */
-const CHUNK_LINES = 250;
-/** Outcomes a worker holds before writing them to PostgreSQL in one batch. */
-const RESULT_BATCH = 256;
 /**
  * Requests a worker killed with -9 may leave to be sent again (the documented bound): its
- * requests in flight, plus its results not written yet, plus the rest of its chunk. Tighten it
- * here when the design doc states a smaller one.
+ * requests in flight plus its outcomes not written yet (new attempts wait while that many are
+ * unwritten).
  */
-const MAX_RESENT_AFTER_KILL = CONCURRENCY + RESULT_BATCH + CHUNK_LINES;
+const MAX_RESENT_AFTER_KILL = CONCURRENCY + MAX_UNWRITTEN;
 
 let server: CountingServer;
 /** Redis database 7 and a schema of the shared servers (the restart tests have their own). */
@@ -157,7 +155,9 @@ describe('a worker killed with -9 in the middle of its chunk', () => {
   it('loses no line, records each once, and resends at most its in-flight, unwritten and unfinished lines', async () => {
     const job = 'kill9';
     server.delayMs = 10;
-    const flags = ['--per-host', '32', '--rate', 'none', '--lock-duration', '2s', '-q'];
+    // Chunks of 100 lines: each of the three workers still has some when the kill comes.
+    const flags = ['--per-host', '32', '--rate', 'none', '--lock-duration', '2s'];
+    flags.push('--chunk-size', '100', '-q');
     const workers = await threeWorkersOn(box, job, input(job), flags, ['--lock-duration', '2s']);
     await waitFor(() => server.total >= LINES / 3, 'a third of the lines', 60_000, 5);
     // The kill lands in the middle of the victim's work, for sure: the server stops answering
@@ -298,6 +298,9 @@ describe('host limits held fleet-wide by 3 workers', () => {
       String(perHost),
       '--rate',
       'none',
+      // 15 chunks: the three workers share them.
+      '--chunk-size',
+      '100',
       '-q',
     ]);
     await waitForJob(box, job, lines, 60_000);
@@ -315,7 +318,7 @@ describe('host limits held fleet-wide by 3 workers', () => {
   it('--rate R: once started, arrivals per second at the server stay within 10% of R', async () => {
     const job = 'rate';
     // Well under what 3 workers manage on a 2-core machine (about 100 lines/s), so the rate is
-    // what paces them; 1,000 lines (4 chunks) in about 20 s.
+    // what paces them; 1,000 lines (10 chunks, shared by the three) in about 20 s.
     const rate = 50;
     const lines = 1000;
     const workers = await threeWorkersOn(box, job, input(job, lines), [
@@ -323,6 +326,8 @@ describe('host limits held fleet-wide by 3 workers', () => {
       '16',
       '--rate',
       String(rate),
+      '--chunk-size',
+      '100',
       '-q',
     ]);
     await waitForJob(box, job, lines, 60_000);
