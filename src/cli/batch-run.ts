@@ -236,6 +236,7 @@ function distributedOptions(
     ...(flags.retryBudget === false && { budget: false }),
     ...(flags.lockDuration !== undefined && { lockDurationMs: flags.lockDuration }),
     ...(flags.chunkSize !== undefined && { chunkSize: flags.chunkSize }),
+    ...(flags.seed !== undefined && { seed: flags.seed }),
   };
 }
 

@@ -13,19 +13,19 @@ const ASK_MS = 50;
  * Leases a worker some of a host's slots, fleet-wide (one call per renewal, not per request).
  *
  * KEYS[1]: hash worker -> "granted:expiresAt"; KEYS[2]: hash worker -> "want:at".
- * ARGV: now, worker, want, inUse, perHost, leaseMs.
+ * ARGV: now, worker, want, floor, perHost, leaseMs.
  *
  * The worker gets what it wants of the slots no other live lease holds, at most a fair share
  * (`perHost` split between the workers that want some) while others wait for slots, and never
- * less than what it has in flight (those were granted before and are counted). Since a worker
- * only ever uses what it was granted, the grants of all workers never add up to more than
- * `perHost`. Returns { granted, others waiting }.
+ * less than `floor`: what it may be using until the answer comes (granted before, and counted).
+ * Since a worker never uses more than it was granted, the grants of all workers never add up to
+ * more than `perHost`. Returns { granted, others waiting }.
  */
 const LEASE_SCRIPT = `
 local now = tonumber(ARGV[1])
 local me = ARGV[2]
 local want = tonumber(ARGV[3])
-local inUse = tonumber(ARGV[4])
+local floor = tonumber(ARGV[4])
 local perHost = tonumber(ARGV[5])
 local leaseMs = tonumber(ARGV[6])
 local heldByOthers = 0
@@ -58,7 +58,7 @@ for i = 1, #wants, 2 do
 end
 local granted = math.min(want, math.max(0, perHost - heldByOthers))
 if waiting > 0 then granted = math.min(granted, math.ceil(perHost / wanting)) end
-granted = math.max(granted, inUse)
+granted = math.max(granted, floor)
 if granted > 0 then
   redis.call('HSET', KEYS[1], me, granted .. ':' .. (now + leaseMs))
 else
@@ -76,6 +76,8 @@ return {granted, waiting}
 
 interface HostLease {
   granted: number;
+  /** While a call that may shrink the grant is under way: what may be in use meanwhile. */
+  limit: number | undefined;
   inUse: number;
   /** Admissions waiting for a slot, in arrival order. */
   readonly waiters: (() => void)[];
@@ -84,6 +86,11 @@ interface HostLease {
   timer: NodeJS.Timeout | undefined;
   /** Whether other workers wait for this host's slots (as of the last call). */
   contended: boolean;
+}
+
+/** The slots of a lease that may be in use now. */
+function capOf(lease: HostLease): number {
+  return lease.limit ?? lease.granted;
 }
 
 /**
@@ -117,6 +124,7 @@ export class HostSlots {
     if (!lease) {
       lease = {
         granted: 0,
+        limit: undefined,
         inUse: 0,
         waiters: [],
         asking: undefined,
@@ -134,7 +142,7 @@ export class HostSlots {
    */
   async acquire(host: string, deadline: number, signal?: AbortSignal): Promise<boolean> {
     const lease = this.#lease(host);
-    if (lease.inUse < lease.granted && lease.waiters.length === 0) {
+    if (lease.inUse < capOf(lease) && lease.waiters.length === 0) {
       lease.inUse++;
       return true;
     }
@@ -172,7 +180,7 @@ export class HostSlots {
 
   /** Local waiters take the free slots of the lease. */
   #handOut(lease: HostLease): void {
-    while (lease.inUse < lease.granted && lease.waiters.length) {
+    while (lease.inUse < capOf(lease) && lease.waiters.length) {
       const waiter = lease.waiters.shift() as () => void;
       lease.inUse++;
       waiter();
@@ -221,18 +229,27 @@ export class HostSlots {
 
   async #ask(host: string, lease: HostLease): Promise<void> {
     const want = this.#wants(lease);
-    const [granted, waiting] = (await this.#redis.eval(
-      LEASE_SCRIPT,
-      2,
-      `${this.#prefix.leases}:${host}`,
-      `${this.#prefix.wants}:${host}`,
-      Date.now(),
-      this.#worker,
-      want,
-      lease.inUse,
-      this.#perHost,
-      LEASE_MS,
-    )) as [number, number];
+    // Keeping the whole grant: nothing changes meanwhile. Else (giving some back, or letting the
+    // fleet take a fair share) no slot is taken until the answer, which may grant less.
+    const keep = want >= lease.granted && !lease.contended;
+    const floor = keep ? lease.granted : lease.inUse;
+    if (!keep) lease.limit = floor;
+    const [granted, waiting] = (await this.#redis
+      .eval(
+        LEASE_SCRIPT,
+        2,
+        `${this.#prefix.leases}:${host}`,
+        `${this.#prefix.wants}:${host}`,
+        Date.now(),
+        this.#worker,
+        want,
+        floor,
+        this.#perHost,
+        LEASE_MS,
+      )
+      .finally(() => {
+        lease.limit = undefined;
+      })) as [number, number];
     lease.granted = granted;
     lease.contended = waiting > 0;
     this.#handOut(lease);

@@ -1,5 +1,6 @@
 import { RetryPolicy, type RetryPolicyOptions } from '../../http/policy.js';
 import type { TimeoutOption } from '../../http/timeouts.js';
+import { type RandomSource, seededRandom } from '../../retry/random.js';
 import { wait } from '../../retry/wait.js';
 import type { HostRate } from '../host-limits.js';
 import { batchMaxBodySize } from '../options.js';
@@ -96,6 +97,8 @@ export interface JobConfig {
   readonly cooldown: boolean;
   /** Lines per BullMQ job (absent in jobs of dogged 0.1, which queued one job per line). */
   readonly chunkSize?: number;
+  /** The seed of each line's jitter (absent or null: unseeded). */
+  readonly seed?: number | null;
   readonly input: string | null;
   readonly createdAt: string;
 }
@@ -140,9 +143,35 @@ export function policyOptionsFromSpec(spec: RetrySpec): RetryPolicyOptions {
   };
 }
 
-/** The RetryPolicy a {@link RetrySpec} describes. */
-export function policyFromSpec(spec: RetrySpec): RetryPolicy {
-  return new RetryPolicy(policyOptionsFromSpec(spec));
+/** The RetryPolicy a {@link RetrySpec} describes (its jitter drawn from `random` if given). */
+export function policyFromSpec(spec: RetrySpec, random?: RandomSource): RetryPolicy {
+  return new RetryPolicy({ ...policyOptionsFromSpec(spec), ...(random && { random }) });
+}
+
+/**
+ * The jitter of a seeded job: each line's backoff after its attempt n is drawn from a source
+ * seeded by (seed, line, n), so a line waits the same whichever worker runs it, in whatever
+ * order. {@link LineJitter.at} picks the line and attempt before each decision.
+ */
+export class LineJitter {
+  readonly #seed: number;
+  #source: RandomSource;
+
+  constructor(seed: number) {
+    this.#seed = seed >>> 0;
+    this.#source = seededRandom(this.#seed);
+  }
+
+  /** What `random` draws from until the next call: the source of `line` after `attempts`. */
+  at(line: number, attempts: number): void {
+    let h = Math.imul(this.#seed ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ (line >>> 0) ^ (h >>> 13), 0xc2b2ae35);
+    h = Math.imul(h ^ (attempts >>> 0) ^ (h >>> 16), 0x27d4eb2f);
+    this.#source = seededRandom((h ^ (h >>> 15)) >>> 0);
+  }
+
+  /** The random source to give the policy. */
+  readonly random: RandomSource = () => this.#source();
 }
 
 /** Parses a stored config, refusing one written by an incompatible dogged. */

@@ -16,6 +16,7 @@ import {
   type JobConfig,
   jobChunkSize,
   jobMaxBodySize,
+  LineJitter,
   policyFromSpec,
 } from './job-config.js';
 import { recountJob, restoreJob } from './job-restore.js';
@@ -125,10 +126,13 @@ export class JobWorker {
     );
     this.#writer = new ResultWriter(options.store, config.job, this.counters);
     const chunkSize = jobChunkSize(config);
+    const jitter =
+      config.seed !== undefined && config.seed !== null ? new LineJitter(config.seed) : undefined;
     const ctx: LineContext = {
       job: config.job,
       config,
-      policy: policyFromSpec(config.retry),
+      policy: policyFromSpec(config.retry, jitter?.random),
+      jitter,
       store: options.store,
       gate: this.#gate,
       counters: this.counters,

@@ -107,6 +107,13 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   chunkSize?: number;
   /**
+   * The seed of the jitter: each line's backoffs are drawn from (seed, line, attempt), so a
+   * line waits the same in every run of the job, whichever worker runs it.
+   * @default undefined (unseeded)
+   * @example { seed: 7 }
+   */
+  seed?: number;
+  /**
    * Requests in flight per `host:port`, all workers together.
    * @default 4
    * @example { perHost: 8 }
@@ -206,6 +213,7 @@ const KEYS = [
   'enqueueOnly',
   'concurrency',
   'chunkSize',
+  'seed',
   'perHost',
   'rate',
   'giveUpAfter',
@@ -259,6 +267,13 @@ export function checkDistributedOptions(options: DistributedBatchOptions): void 
   positive('concurrency', options.concurrency, true);
   positive('perHost', options.perHost, true);
   positive('chunkSize', options.chunkSize, true);
+  if (
+    options.seed !== undefined &&
+    (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffff_ffff)
+  )
+    throw new TypeError(
+      `runBatch: seed must be an integer from 0 to 4294967295, got ${showValue(options.seed)}`,
+    );
   if (options.chunkSize !== undefined && options.chunkSize > 100_000)
     throw new TypeError(
       `runBatch: chunkSize must be at most 100000 lines, got ${showValue(options.chunkSize)}`,

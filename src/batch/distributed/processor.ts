@@ -10,7 +10,7 @@ import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { FleetGate } from './fleet-gate.js';
-import type { JobConfig } from './job-config.js';
+import type { JobConfig, LineJitter } from './job-config.js';
 import type { LineSlots } from './line-slots.js';
 import type { ResultWriter } from './result-writer.js';
 import type { JobCounters } from './stats.js';
@@ -36,6 +36,8 @@ export interface LineContext {
   readonly job: string;
   readonly config: JobConfig;
   readonly policy: RetryPolicy;
+  /** A seeded job's jitter: set to the line and attempt before each decision. */
+  readonly jitter?: LineJitter | undefined;
   readonly store: PgStore;
   readonly gate: FleetGate;
   readonly counters: JobCounters;
@@ -275,6 +277,7 @@ async function record(
 ): Promise<LineEnd | undefined> {
   const now = Date.now();
   const signal = await hostSignal(ctx, line.host, result, now, startedAt);
+  ctx.jitter?.at(line.line, state.attempts);
   const decision = decide(
     ctx.policy,
     {

@@ -30,6 +30,7 @@ function jobConfig(options: DistributedBatchOptions, chunkSize: number): JobConf
     version: 1,
     job: options.job,
     chunkSize,
+    seed: options.seed ?? null,
     perHost: options.perHost ?? 4,
     rate: options.rate === 'none' ? null : (options.rate ?? 'adaptive'),
     giveUpAfter: options.giveUpAfter ?? GIVE_UP_AFTER_MS,
