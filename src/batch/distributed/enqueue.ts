@@ -8,7 +8,7 @@ import type { ChunkData } from './processor.js';
 import type { JobCounters } from './stats.js';
 import type { PgStore, StoreLine } from './store.js';
 
-/** Lines per round trip at least: one insert in PostgreSQL, one pipeline and one addBulk in Redis. */
+/** Lines per round trip at least: one insert in PostgreSQL, one count and one addBulk in Redis. */
 const BATCH_LINES = 1000;
 
 /** The one thing enqueueing needs of a BullMQ queue. */
@@ -76,15 +76,13 @@ export async function enqueueInput(
       throw new InputChangedError(`job ${target.job}`, result.changedLine);
     // Every line of the batch is counted: the counters keep a bitmap of lines, so a line counts
     // once even when an earlier run recorded it but died before counting it.
-    const pipeline = target.redis.pipeline();
-    for (const l of lines)
-      target.counters.added(
-        pipeline,
-        l.line,
-        l.kind === 'request' ? l.host : null,
-        l.kind === 'request' ? 'pending' : 'invalid',
-      );
-    await pipeline.exec();
+    await target.counters.addedMany(
+      lines.map((l) => ({
+        line: l.line,
+        host: l.kind === 'request' ? l.host : null,
+        state: l.kind === 'request' ? 'pending' : 'invalid',
+      })),
+    );
     await addChunks(
       target,
       result.pending.map((l) => chunkOf(l.line, target.chunkSize)),

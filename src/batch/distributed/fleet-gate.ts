@@ -15,7 +15,7 @@ const MAX_LOCAL_WAIT_MS = 2000;
 /** Retry-budget tokens are counted in hundredths (rate-limiter-flexible counts integers). */
 const SCALE = 100;
 /** How often budget deposits and refunds gathered in-process are sent to Redis. */
-const BUDGET_FLUSH_MS = 250;
+const BUDGET_FLUSH_MS = 1000;
 /** A pacing slice: the starts a worker takes at once cover at most this long at the host's rate. */
 const SLICE_MS = 100;
 
@@ -51,7 +51,7 @@ export type Admission =
  * - the retry budget (the `RetryBudget` model per host: each first attempt deposits
  *   `percentCanRetry` of a token, each retry takes one, a retry that succeeds gives it back, plus
  *   a reserve), counted by rate-limiter-flexible in fixed windows of `ttlMs`; deposits and
- *   refunds are summed in-process and sent every 250 ms.
+ *   refunds are summed in-process and sent every second.
  *
  * In one process the lines of a host wait in line and only the head waits on the fleet, so a
  * line waiting costs nothing in Redis.
@@ -113,6 +113,8 @@ export class FleetGate {
     host: string,
     options: { isRetry: boolean; signal?: AbortSignal },
   ): Promise<Admission> {
+    const fast = this.#admitNow(host, options.isRetry);
+    if (fast) return fast;
     // The lines of a host wait in line here, in order (they hold no worker slot meanwhile).
     const queue = this.#queues.get(host) ?? { tail: Promise.resolve(), waiting: 0 };
     this.#queues.set(host, queue);
@@ -132,6 +134,31 @@ export class FleetGate {
     }
   }
 
+  /**
+   * The admission of a first attempt when nothing holds it and this worker's copies say so (no
+   * line of the host waiting, no pause, a free leased slot, no pace): no Redis, no wait.
+   */
+  #admitNow(host: string, isRetry: boolean): Admission | undefined {
+    if (isRetry || this.#queues.has(host)) return undefined;
+    const now = Date.now();
+    const pause = this.pace.knownPause(host, now);
+    if (pause === undefined || pause > now) return undefined;
+    if (this.pace.knownRate(host, now) !== Number.POSITIVE_INFINITY) return undefined;
+    if (!this.#slots.tryAcquire(host)) return undefined;
+    if (this.#budget && this.#deposit > 0) this.#gather(host, this.#deposit);
+    return { ok: true, release: this.#releaser(host) };
+  }
+
+  /** The release of a slot of `host`, once. */
+  #releaser(host: string): () => Promise<void> {
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      this.#slots.release(host);
+    };
+  }
+
   async #admitHead(
     host: string,
     options: { isRetry: boolean; signal?: AbortSignal },
@@ -148,12 +175,7 @@ export class FleetGate {
     }
     if (!(await this.#slots.acquire(host, deadline, options.signal)))
       return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
-    let released = false;
-    const release = async (): Promise<void> => {
-      if (released) return;
-      released = true;
-      this.#slots.release(host);
-    };
+    const release = this.#releaser(host);
     if (options.isRetry && this.#budget) {
       const refusedFor = await this.#takeRetryToken(host);
       if (refusedFor !== undefined) {

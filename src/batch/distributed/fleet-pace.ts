@@ -200,9 +200,35 @@ export class FleetPace {
 
   /** Request starts per second allowed to `host` now (`Infinity`: not paced). */
   async rateOf(host: string, now: number): Promise<number> {
-    if (!this.#adaptive) return this.#cap;
+    const known = this.knownRate(host, now);
+    if (known !== undefined) return known;
     const copy = await this.#copy(host, now);
     return Math.min(this.#cap, copy.pace.rateAt(now));
+  }
+
+  /** {@link rateOf} when this worker's copy is fresh enough to answer without Redis. */
+  knownRate(host: string, now: number): number | undefined {
+    if (!this.#adaptive) return this.#cap;
+    const copy = this.#hosts.get(host);
+    if (!copy || now - copy.readAt >= this.#staleAfter(host, now)) return undefined;
+    return Math.min(this.#cap, copy.pace.rateAt(now));
+  }
+
+  /** {@link pausedUntil} when this worker's copy is fresh enough to answer without Redis. */
+  knownPause(host: string, now: number): number | undefined {
+    if (!this.#o.pause) return 0;
+    const cached = this.#pauses.get(host);
+    if (cached && now - cached.readAt < (this.#paced(host, now) ? SYNC_MS : PAUSE_READ_MS))
+      return cached.until;
+    return undefined;
+  }
+
+  /**
+   * How old a copy of a host's pace may be: a paced host's 50 ms; else a little longer than the
+   * flushes of answers, whose round trip brings the state back (no read of its own needed).
+   */
+  #staleAfter(host: string, now: number): number {
+    return this.#paced(host, now) ? SYNC_MS : IDLE_SYNC_MS + SYNC_MS;
   }
 
   /**
@@ -237,11 +263,9 @@ export class FleetPace {
 
   /** When the host's pause ends (epoch ms; 0 when none), as read at most 250 ms ago. */
   async pausedUntil(host: string): Promise<number> {
-    if (!this.#o.pause) return 0;
     const now = Date.now();
-    const cached = this.#pauses.get(host);
-    if (cached && now - cached.readAt < (this.#paced(host, now) ? SYNC_MS : PAUSE_READ_MS))
-      return cached.until;
+    const known = this.knownPause(host, now);
+    if (known !== undefined) return known;
     const value = await this.#redis.hget(`${this.#keys.pause}:${host}`, 'until');
     const until = value === null ? 0 : Number(value);
     this.#notePause(host, until, now);
@@ -406,7 +430,7 @@ export class FleetPace {
   /** This worker's copy of the host's pace, read again when older than `SYNC_MS`. */
   async #copy(host: string, now: number): Promise<HostCopy> {
     let copy = this.#hosts.get(host);
-    if (copy && now - copy.readAt < (this.#paced(host, now) ? SYNC_MS : IDLE_SYNC_MS)) return copy;
+    if (copy && now - copy.readAt < this.#staleAfter(host, now)) return copy;
     const raw = (await this.#redis.get(`${this.#keys.limit}:${host}`)) ?? '';
     const pace = raw === '' ? new AdaptiveRate() : AdaptiveRate.fromState(parseState(raw));
     if (!copy) {

@@ -12,8 +12,9 @@ const ASK_MS = 50;
 /**
  * Leases a worker some of a host's slots, fleet-wide (one call per renewal, not per request).
  *
- * KEYS[1]: hash worker -> "granted:expiresAt"; KEYS[2]: hash worker -> "want:at".
- * ARGV: now, worker, want, floor, perHost, leaseMs.
+ * KEYS[1]: hash worker -> "granted:expiresAt"; KEYS[2]: hash worker -> "need:at".
+ * ARGV: now, worker, want, floor, perHost, leaseMs, need (the slots it uses or waits for now;
+ * `want` may add headroom).
  *
  * The worker gets what it wants of the slots no other live lease holds, at most a fair share
  * (`perHost` split between the workers that want some) while others wait for slots, and never
@@ -64,8 +65,9 @@ if granted > 0 then
 else
   redis.call('HDEL', KEYS[1], me)
 end
-if want > 0 then
-  redis.call('HSET', KEYS[2], me, want .. ':' .. now)
+local need = tonumber(ARGV[7])
+if need > 0 then
+  redis.call('HSET', KEYS[2], me, need .. ':' .. now)
 else
   redis.call('HDEL', KEYS[2], me)
 end
@@ -136,6 +138,14 @@ export class HostSlots {
     return lease;
   }
 
+  /** Takes a slot of `host` if this worker holds a free one now (no waiting, no Redis). */
+  tryAcquire(host: string): boolean {
+    const lease = this.#hosts.get(host);
+    if (!lease || lease.inUse >= capOf(lease) || lease.waiters.length) return false;
+    lease.inUse++;
+    return true;
+  }
+
   /**
    * Takes a slot of `host` now if this worker holds a free one; else waits for one (asking Redis
    * for more) until `deadline`. False when none came in time (or `signal` aborted).
@@ -173,9 +183,9 @@ export class HostSlots {
     if (!lease) return;
     lease.inUse = Math.max(0, lease.inUse - 1);
     this.#handOut(lease);
-    // Others wait for this host: give back what this worker no longer needs soon.
+    // Others wait for this host: give back what this worker no longer needs, soon.
     if (lease.contended && lease.inUse + lease.waiters.length < lease.granted)
-      this.#schedule(host, lease, 0);
+      this.#schedule(host, lease, CONTENDED_RENEW_MS);
   }
 
   /** Local waiters take the free slots of the lease. */
@@ -228,10 +238,18 @@ export class HostSlots {
   }
 
   async #ask(host: string, lease: HostLease): Promise<void> {
-    const want = this.#wants(lease);
+    // Headroom: asking for twice the use now (and keeping what it holds) saves a call each time
+    // the use grows by one; while others wait, only the use now; once idle, nothing.
+    const use = this.#wants(lease);
+    const want =
+      use === 0
+        ? 0
+        : lease.contended
+          ? use
+          : Math.min(this.#perHost, Math.max(lease.granted, 2 * use));
     // Keeping the whole grant: nothing changes meanwhile. Else (giving some back, or letting the
     // fleet take a fair share) no slot is taken until the answer, which may grant less.
-    const keep = want >= lease.granted && !lease.contended;
+    const keep = want >= lease.granted && !lease.contended && use > 0;
     const floor = keep ? lease.granted : lease.inUse;
     if (!keep) lease.limit = floor;
     const [granted, waiting] = (await this.#redis
@@ -246,6 +264,7 @@ export class HostSlots {
         floor,
         this.#perHost,
         LEASE_MS,
+        use,
       )
       .finally(() => {
         lease.limit = undefined;

@@ -5,7 +5,7 @@ import { JOBS_KEY, jobKeys } from './keys.js';
 import { defineCountOnce, type FinishedLine, type JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
 
-/** Lines read from the store per page (one pipeline of counts each). */
+/** Lines read from the store per page (two rounds of counts each). */
 const PAGE = 5000;
 
 /**
@@ -28,14 +28,17 @@ export async function recountJob(
       [job, after],
     );
     if (!rows.length) return;
-    const pipeline = redis.pipeline();
     const finished: FinishedLine[] = [];
-    for (const r of rows) {
-      counters.added(pipeline, r.line, r.host, r.state === 'invalid' ? 'invalid' : 'pending');
+    for (const r of rows)
       if (r.state === 'done' || r.state === 'failed')
         finished.push({ line: r.line, host: r.host, state: r.state });
-    }
-    await pipeline.exec();
+    await counters.addedMany(
+      rows.map((r) => ({
+        line: r.line,
+        host: r.host,
+        state: r.state === 'invalid' ? 'invalid' : 'pending',
+      })),
+    );
     await counters.finishedMany(finished, { rate: false });
     after = (rows[rows.length - 1] as { line: number }).line;
     if (rows.length < PAGE) return;

@@ -21,7 +21,7 @@ import {
 } from './job-config.js';
 import { recountJob, restoreJob } from './job-restore.js';
 import { jobKeys, PREFIX } from './keys.js';
-import { LineSlots } from './line-slots.js';
+import { HostTurns, LineSlots } from './line-slots.js';
 import { type ChunkData, type LineContext, processChunk } from './processor.js';
 import { ResultWriter } from './result-writer.js';
 import { JobCounters } from './stats.js';
@@ -142,6 +142,7 @@ export class JobWorker {
       attemptsSignal: this.#attempts.signal,
       writer: this.#writer,
       slots: new LineSlots(options.concurrency),
+      turns: new HostTurns(),
       load: this.load,
       onRetry: options.onRetry,
       onAttempt: () => {
@@ -200,6 +201,12 @@ export class JobWorker {
     return true;
   }
 
+  async #recountIfShort(): Promise<void> {
+    const stats = await this.counters.read();
+    if (stats.done + stats.failed + stats.invalid >= stats.lines) return;
+    await this.recountIfFinished();
+  }
+
   /** Attempts this worker made. */
   get attempts(): number {
     return this.#attemptCount;
@@ -226,6 +233,9 @@ export class JobWorker {
     } finally {
       timer.clear();
       await this.#writer.drain().catch(() => {});
+      // The job finished: counts lost by a worker that died (between a write and its count)
+      // are made good before this one goes.
+      await this.#recountIfShort().catch(() => {});
       await this.#queue.close().catch(() => {});
       await this.#gate.close();
       await this.#session.close();

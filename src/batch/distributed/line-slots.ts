@@ -27,3 +27,31 @@ export class LineSlots {
     else this.#used = Math.max(0, this.#used - 1);
   }
 }
+
+/**
+ * The lines of each host take turns, in order: only the line whose turn it is takes a worker slot
+ * and waits on the host's fleet-wide limits, so the other lines of a busy host hold nothing
+ * (neither a worker slot other hosts could use, nor a host slot other workers could use).
+ */
+export class HostTurns {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Resolves when it is this caller's turn at `host`; call the returned function to pass it on. */
+  async take(host: string): Promise<() => void> {
+    const before = this.#tails.get(host) ?? Promise.resolve();
+    let pass = (): void => {};
+    const mine = new Promise<void>((resolve) => {
+      pass = resolve;
+    });
+    const tail = before.then(() => mine);
+    this.#tails.set(host, tail);
+    await before;
+    let passed = false;
+    return () => {
+      if (passed) return;
+      passed = true;
+      pass();
+      if (this.#tails.get(host) === tail) this.#tails.delete(host);
+    };
+  }
+}

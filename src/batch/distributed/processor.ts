@@ -9,9 +9,9 @@ import { type HistoryEntry, MAX_CRASHES } from '../journal-schema.js';
 import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
-import type { FleetGate } from './fleet-gate.js';
+import type { Admission, FleetGate } from './fleet-gate.js';
 import type { JobConfig, LineJitter } from './job-config.js';
-import type { LineSlots } from './line-slots.js';
+import type { HostTurns, LineSlots } from './line-slots.js';
 import type { ResultWriter } from './result-writer.js';
 import type { JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
@@ -46,6 +46,8 @@ export interface LineContext {
   readonly writer: ResultWriter;
   /** The worker's concurrency: lines in flight at once, whatever their chunk. */
   readonly slots: LineSlots;
+  /** The lines of each host, in turn. */
+  readonly turns: HostTurns;
   readonly workerId: string;
   /** Aborted to cut attempts off (a stop past its grace period). */
   readonly attemptsSignal: AbortSignal;
@@ -196,24 +198,36 @@ async function attemptLine(
   careful: boolean,
   chunkDied: boolean,
 ): Promise<LineEnd | undefined> {
-  // The host first (its lines wait in line there, holding nothing), then a worker slot.
-  const admission = await ctx.gate.admit(line.host, {
-    isRetry: retrying,
-    signal: ctx.attemptsSignal,
-  });
-  if (!admission.ok) {
-    // Held by its host (a pause, its slots, its pace, the budget): not an attempt.
-    state.nextAttemptAt = Math.max(state.nextAttemptAt, admission.until);
-    return undefined;
-  }
-  await ctx.slots.acquire();
-  // Outcomes not yet written bound what a worker that dies has sent without recording.
-  await ctx.writer.room();
-  let slotHeld = true;
+  // The host's lines take turns: the line whose turn it is takes a worker slot and waits on
+  // the host (the others hold nothing meanwhile), then passes the turn on.
+  const passTurn = await ctx.turns.take(line.host);
+  let slotHeld = false;
   const freeSlot = (): void => {
     if (slotHeld) ctx.slots.release();
     slotHeld = false;
   };
+  let admission: Admission;
+  try {
+    await ctx.slots.acquire();
+    slotHeld = true;
+    admission = await ctx.gate.admit(line.host, {
+      isRetry: retrying,
+      signal: ctx.attemptsSignal,
+    });
+  } catch (error) {
+    freeSlot();
+    throw error;
+  } finally {
+    passTurn();
+  }
+  if (!admission.ok) {
+    // Held by its host (a pause, its slots, its pace, the budget): not an attempt.
+    freeSlot();
+    state.nextAttemptAt = Math.max(state.nextAttemptAt, admission.until);
+    return undefined;
+  }
+  // Outcomes not yet written bound what a worker that dies has sent without recording.
+  await ctx.writer.room();
   try {
     if (careful) {
       // Every attempt started and never recorded is a worker that died with the line in

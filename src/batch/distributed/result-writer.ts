@@ -1,11 +1,15 @@
-import type { JobCounters } from './stats.js';
+import type { FinishedLine, JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
 import { type PendingWrite, recordAttempts } from './store-chunks.js';
 
 /** Outcomes written per statement at most. */
 export const WRITE_BATCH = 256;
 /** How long an outcome waits for others before its batch is written. */
-export const WRITE_DELAY_MS = 100;
+export const WRITE_DELAY_MS = 250;
+/** How often the lines that finished are counted in Redis (sooner past {@link COUNT_BATCH}). */
+const COUNT_EVERY_MS = 1000;
+/** Finished lines counted per round trip at most. */
+const COUNT_BATCH = 2000;
 /**
  * Outcomes not yet written at most (queued or being written) before new attempts wait: with the
  * attempts in flight, what a worker that dies may have sent without recording.
@@ -24,9 +28,9 @@ interface Waiting {
 /**
  * Writes a worker's attempt outcomes to the store in batches: one statement per
  * {@link WRITE_BATCH} outcomes or {@link WRITE_DELAY_MS}, whichever comes first, each outcome
- * written once (guarded by the attempt count it follows), and the lines that finished counted
- * once in Redis in one round trip per batch. A crash loses at most the outcomes not yet written:
- * those lines are fetched again.
+ * written once (guarded by the attempt count it follows); the lines that finished are counted
+ * once in Redis, in one round trip a second. A crash loses at most the outcomes not yet written
+ * (those lines are fetched again) and counts not yet sent (made good when the job finishes).
  */
 export class ResultWriter {
   readonly #store: PgStore;
@@ -41,6 +45,10 @@ export class ResultWriter {
   #unwritten = 0;
   /** Attempts waiting for the unwritten outcomes to go below {@link MAX_UNWRITTEN}. */
   readonly #roomWaiters: (() => void)[] = [];
+  /** Lines written final, not counted yet. */
+  #uncounted: FinishedLine[] = [];
+  #countTimer: NodeJS.Timeout | undefined;
+  #counting: Promise<void> = Promise.resolve();
 
   constructor(store: PgStore, job: string, counters: JobCounters) {
     this.#store = store;
@@ -102,21 +110,33 @@ export class ResultWriter {
       return;
     }
     this.#written(batch.length);
-    const finished = [];
     for (const w of batch) {
       const state = w.write.record.state;
       if (written.has(w.write.line) && state !== 'pending')
-        finished.push({ line: w.write.line, host: w.host, state });
+        this.#uncounted.push({ line: w.write.line, host: w.host, state });
     }
-    // Counted after the write: a crash in between leaves the line uncounted until it is met
-    // again (a line fetched again that is found finished is counted then).
-    await this.#counters.finishedMany(finished).catch(() => {});
+    // Counted after the write: a crash in between leaves lines uncounted until the job is
+    // finished (then the counters are made good from the store).
+    if (this.#uncounted.length >= COUNT_BATCH) this.#count();
+    else this.#countTimer ??= setTimeout(() => this.#count(), COUNT_EVERY_MS);
     for (const w of batch) w.resolve(written.has(w.write.line));
+  }
+
+  /** Counts the lines written final since the last count (one round trip). */
+  #count(): void {
+    if (this.#countTimer) clearTimeout(this.#countTimer);
+    this.#countTimer = undefined;
+    if (!this.#uncounted.length) return;
+    const lines = this.#uncounted;
+    this.#uncounted = [];
+    this.#counting = this.#counting.then(() => this.#counters.finishedMany(lines)).catch(() => {});
   }
 
   /** Writes everything queued and waits for every write under way. */
   async drain(): Promise<void> {
     this.#flush();
     while (this.#writing.size) await Promise.all([...this.#writing]);
+    this.#count();
+    await this.#counting;
   }
 }

@@ -1,49 +1,65 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { JobKeys } from './keys.js';
 
 /**
- * Counts a line once: sets its bit in a bitmap and, only if the bit was clear, increments the
- * given fields of the stats hash (and, when asked, the current second's finish counter). A line
- * executed twice, or a worker that died between the store's write and this count and whose line
- * was executed again, still counts once. (No library counts "once per id"; this is four lines.)
+ * Counts lines as added, each once: sets its bit in the `added` bitmap and, only if it was clear,
+ * increments `lines` (and `h:<host>:lines`); an invalid line is counted as finished too, once.
+ * ARGV: the count, then per line its number, its host ('' for none) and '1' when invalid. A line
+ * enqueued twice, or recounted, still counts once. (No library counts "once per id".)
  */
-const COUNT_ONCE = `
-if redis.call('SETBIT', KEYS[1], ARGV[1], 1) == 1 then return 0 end
-for i = 3, #ARGV do redis.call('HINCRBY', KEYS[2], ARGV[i], 1) end
-if ARGV[2] == '1' then redis.call('INCR', KEYS[3]); redis.call('EXPIRE', KEYS[3], 120) end
-return 1`;
+const COUNT_ADDED = `
+local n = tonumber(ARGV[1])
+local add = {}
+for i = 0, n - 1 do
+  local line = ARGV[2 + i * 3]
+  local host = ARGV[3 + i * 3]
+  if redis.call('SETBIT', KEYS[1], line, 1) == 0 then
+    add['lines'] = (add['lines'] or 0) + 1
+    if host ~= '' then
+      local field = 'h:' .. host .. ':lines'
+      add[field] = (add[field] or 0) + 1
+    end
+  end
+  if ARGV[4 + i * 3] == '1' and redis.call('SETBIT', KEYS[2], line, 1) == 0 then
+    add['invalid'] = (add['invalid'] or 0) + 1
+  end
+end
+for field, count in pairs(add) do redis.call('HINCRBY', KEYS[3], field, count) end
+return n`;
 
 /**
- * {@link COUNT_ONCE} for many finished lines in one call: ARGV is the count, then per line its
+ * Counts lines as finished, each once (its bit in the `finished` bitmap), in one call: ARGV is the count, then per line its
  * number, its state and its host ('' for none). Returns how many were counted now.
  */
 const COUNT_FINISHED = `
 local counted = 0
 local n = tonumber(ARGV[1])
+local add = {}
 for i = 0, n - 1 do
   local line = ARGV[2 + i * 3]
   local state = ARGV[3 + i * 3]
   local host = ARGV[4 + i * 3]
   if redis.call('SETBIT', KEYS[1], line, 1) == 0 then
     counted = counted + 1
-    redis.call('HINCRBY', KEYS[2], state, 1)
-    if host ~= '' then redis.call('HINCRBY', KEYS[2], 'h:' .. host .. ':' .. state, 1) end
+    add[state] = (add[state] or 0) + 1
+    if host ~= '' then
+      local field = 'h:' .. host .. ':' .. state
+      add[field] = (add[field] or 0) + 1
+    end
   end
 end
+for field, count in pairs(add) do redis.call('HINCRBY', KEYS[2], field, count) end
 if counted > 0 and KEYS[3] ~= '' then redis.call('INCRBY', KEYS[3], counted); redis.call('EXPIRE', KEYS[3], 120) end
 return counted`;
 
-type CountOnce = (
-  bitmap: string,
-  stats: string,
-  rateKey: string,
-  line: number,
-  countRate: '0' | '1',
-  ...fields: string[]
-) => Promise<number>;
-
+/** The counting scripts, as ioredis commands. */
 interface CountOnceClient {
-  doggedCountOnce: CountOnce;
+  doggedCountAdded: (
+    added: string,
+    finished: string,
+    stats: string,
+    ...args: (string | number)[]
+  ) => Promise<number>;
   doggedCountFinished: (
     bitmap: string,
     stats: string,
@@ -52,11 +68,18 @@ interface CountOnceClient {
   ) => Promise<number>;
 }
 
-/** Adds the `doggedCountOnce` and `doggedCountFinished` commands to a client (once). */
+/** Adds the `doggedCountAdded` and `doggedCountFinished` commands to a client (once). */
 export function defineCountOnce(redis: Redis): void {
-  if ('doggedCountOnce' in redis) return;
-  redis.defineCommand('doggedCountOnce', { numberOfKeys: 3, lua: COUNT_ONCE });
+  if ('doggedCountAdded' in redis) return;
+  redis.defineCommand('doggedCountAdded', { numberOfKeys: 3, lua: COUNT_ADDED });
   redis.defineCommand('doggedCountFinished', { numberOfKeys: 3, lua: COUNT_FINISHED });
+}
+
+/** A line added, to count. */
+export interface AddedLine {
+  readonly line: number;
+  readonly host: string | null;
+  readonly state: 'pending' | 'invalid';
 }
 
 /** A line that finished, to count. */
@@ -92,33 +115,17 @@ export class JobCounters {
     return `${this.#keys.rate}:${Math.floor(at / 1000)}`;
   }
 
-  /** Queues "line added" counts on a pipeline (the caller executes it). */
-  added(
-    pipeline: ChainableCommander,
-    line: number,
-    host: string | null,
-    state: 'pending' | 'invalid',
-  ): void {
+  /** Counts lines as added (and invalid ones as finished), each once, in one round trip. */
+  async addedMany(lines: readonly AddedLine[]): Promise<void> {
+    if (!lines.length) return;
     const k = this.#keys;
-    const fields = ['lines', ...(host ? [`h:${host}:lines`] : [])];
-    const finish = state === 'invalid';
-    const p = pipeline as unknown as CountOnceClient;
-    void p.doggedCountOnce(k.added, k.stats, this.#rateKey(Date.now()), line, '0', ...fields);
-    if (finish)
-      void p.doggedCountOnce(k.finished, k.stats, this.#rateKey(Date.now()), line, '0', 'invalid');
-  }
-
-  /** Counts a line as finished in `state`, once. */
-  async finished(line: number, host: string | null, state: 'done' | 'failed'): Promise<void> {
-    const k = this.#keys;
-    const fields = [state, ...(host ? [`h:${host}:${state}`] : [])];
-    await (this.#redis as unknown as CountOnceClient).doggedCountOnce(
+    const args: (string | number)[] = [lines.length];
+    for (const l of lines) args.push(l.line, l.host ?? '', l.state === 'invalid' ? '1' : '0');
+    await (this.#redis as unknown as CountOnceClient).doggedCountAdded(
+      k.added,
       k.finished,
       k.stats,
-      this.#rateKey(Date.now()),
-      line,
-      '1',
-      ...fields,
+      ...args,
     );
   }
 

@@ -126,11 +126,17 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
    * A job whose every line is finished and whose queue is empty leaves the list of jobs. Counts
    * lost by a worker that died between writing outcomes and counting them are made good first.
    */
+  const lastFinished = new Map<string, number>();
   const retireFinished = async (): Promise<void> => {
     for (const [job, worker] of workers) {
       const stats = await worker.counters.read();
       if (!stats.inputComplete) continue;
-      const short = stats.done + stats.failed + stats.invalid < stats.lines;
+      const finished = stats.done + stats.failed + stats.invalid;
+      const short = finished < stats.lines;
+      // Short of the lines and still counting: not finished, nothing to look at yet.
+      const progressing = lastFinished.get(job) !== finished;
+      lastFinished.set(job, finished);
+      if (short && progressing) continue;
       const q = await queueCounts(worker.queue);
       if (q.waiting + q.active + q.delayed !== 0) continue;
       if (short) {
