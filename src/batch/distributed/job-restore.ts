@@ -1,8 +1,7 @@
-import type { Redis } from 'ioredis';
 import { type EnqueueTarget, enqueuePending } from './enqueue.js';
 import type { JobConfig } from './job-config.js';
 import { JOBS_KEY, jobKeys } from './keys.js';
-import { defineCountOnce, type FinishedLine, type JobCounters } from './stats.js';
+import type { FinishedLine, JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
 
 /** Lines read from the store per page (two rounds of counts each). */
@@ -15,12 +14,10 @@ const PAGE = 5000;
  * counters count each line once, so lines counted already are not counted again.
  */
 export async function recountJob(
-  redis: Redis,
   counters: JobCounters,
   store: PgStore,
   job: string,
 ): Promise<void> {
-  defineCountOnce(redis);
   let after = 0;
   for (;;) {
     const rows = await store.query<{ line: number; state: string; host: string | null }>(
@@ -64,7 +61,7 @@ export async function restoreJob(
   await target.redis.set(keys.config, JSON.stringify(target.config));
   if (inputComplete !== undefined) await target.counters.setInputComplete(inputComplete);
   await target.redis.sadd(JOBS_KEY, target.job);
-  await recountJob(target.redis, target.counters, target.store, target.job);
+  await recountJob(target.counters, target.store, target.job);
   await enqueuePending(target);
   return true;
 }

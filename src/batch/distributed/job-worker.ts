@@ -197,7 +197,7 @@ export class JobWorker {
    */
   async recountIfFinished(): Promise<boolean> {
     if (await this.#store.anyPending(this.job)) return false;
-    await recountJob(this.#redis, this.counters, this.#store, this.job);
+    await recountJob(this.counters, this.#store, this.job);
     return true;
   }
 

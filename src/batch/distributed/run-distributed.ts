@@ -195,7 +195,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
       // A worker that died between writing outcomes and counting them left them uncounted.
       const stats = await counters.read();
       if (stats.done + stats.failed + stats.invalid < stats.lines || stats.lines === 0)
-        await recountJob(redis, counters, store, job);
+        await recountJob(counters, store, job);
     }
     return await result(end, worker.attempts);
   } finally {
