@@ -254,6 +254,14 @@ export class FleetPace {
     return ok === 1 ? { at: Number(at), count: granted } : { until: Number(at) };
   }
 
+  /**
+   * How stale this worker's copies of a host's pace and pause may have been at `at`: another
+   * worker's cut or pause reaches this one this late at most.
+   */
+  #lag(host: string, at: number): number {
+    return this.#paced(host, at) ? SYNC_MS : Math.max(PAUSE_READ_MS, IDLE_SYNC_MS + SYNC_MS);
+  }
+
   /** Whether `host` is paced now, as far as this worker knows (its copies sync faster then). */
   #paced(host: string, now: number): boolean {
     if (Number.isFinite(this.#cap)) return true;
@@ -305,6 +313,10 @@ export class FleetPace {
     sentAt: number,
     retryAfterMs: number | undefined,
   ): Promise<number> {
+    // The request went out on this worker's copies of the host's pace and pause, which may have
+    // been this stale: it stands for a request sent then (a throttle of a request sent before
+    // another worker's cut reached this one says nothing new, and must not cut or pause again).
+    const knownAt = sentAt - this.#lag(host, sentAt);
     let rate = this.#cap;
     if (this.#adaptive) {
       const copy = await this.#copy(host, now);
@@ -313,7 +325,7 @@ export class FleetPace {
       copy.pending = [];
       await this.#change(host, copy, (pace) => {
         for (const [at, sent] of answers) pace.accepted(at, sent);
-        pace.throttled(now, sentAt);
+        pace.throttled(now, knownAt);
       });
       rate = Math.min(this.#cap, copy.pace.rateAt(now));
       this.onCut?.(host);
@@ -325,7 +337,7 @@ export class FleetPace {
       1,
       `${this.#keys.pause}:${host}`,
       now,
-      sentAt,
+      knownAt,
       retryAfterMs ?? -1,
       base,
       this.#o.maxPauseMs,
@@ -347,7 +359,7 @@ export class FleetPace {
       1,
       `${this.#keys.pause}:${host}`,
       now,
-      sentAt,
+      sentAt - this.#lag(host, sentAt),
       this.#random(),
     )) as string;
     if (until !== '') this.#notePause(host, Number(until), Date.now());
