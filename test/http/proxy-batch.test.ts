@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { exportRecords, Journal, ProxyPool, runBatch } from '../../src/index.js';
 import type { ChaosServer } from '../../src/testing/index.js';
 import { runCli, tempDir, writeLines } from '../batch/batch-support.js';
 import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
+import { available, needs } from '../support/needs.js';
 import { flag, type ProxyFleet, useProxyFleetAndChaos } from './proxy-support.js';
 
 let fleet: ProxyFleet;
@@ -16,7 +17,7 @@ let dir: string;
 let cleanup: () => void;
 let box: Sandbox;
 beforeAll(async () => {
-  box = await sandbox(15);
+  if (available('redis', 'postgres', 'tinyproxy')) box = await sandbox(15);
 });
 afterAll(async () => {
   await box?.cleanup();
@@ -38,7 +39,7 @@ async function banA(): Promise<void> {
   await flag(fleet.a, banned('flag'), 6);
 }
 
-describe('batch jobs through proxies', () => {
+needs('tinyproxy')('batch jobs through proxies', () => {
   it('runBatch({ proxies }) benches a banned proxy and finishes every line through the others', async () => {
     await banA();
     const db = join(dir, 'run.sqlite');
@@ -99,30 +100,33 @@ describe('batch jobs through proxies', () => {
     expect(code).toBe(0);
   });
 
-  it('dogged batch --queue --store --job --proxies: the distributed worker rotates too', async () => {
-    await banA();
-    const proxies = writeLines(dir, 'proxies.txt', [fleet.a.url, fleet.b.url, fleet.c.url]);
-    const urls = writeLines(dir, 'urls.txt', nineBanned('q'));
-    const { code, stdout } = await runCli([
-      'batch',
-      urls,
-      '--queue',
-      box.queue,
-      '--store',
-      box.store,
-      '--job',
-      'proxied',
-      '--proxies',
-      proxies,
-      '--concurrency',
-      '1',
-      '--retries',
-      '0',
-      '-q',
-    ]);
-    expect(stdout).toMatch(/job proxied: 9 lines in .*: 9 done, 0 failed/);
-    expect(code).toBe(0);
-  });
+  needs.it('redis', 'postgres')(
+    'dogged batch --queue --store --job --proxies: the distributed worker rotates too',
+    async () => {
+      await banA();
+      const proxies = writeLines(dir, 'proxies.txt', [fleet.a.url, fleet.b.url, fleet.c.url]);
+      const urls = writeLines(dir, 'urls.txt', nineBanned('q'));
+      const { code, stdout } = await runCli([
+        'batch',
+        urls,
+        '--queue',
+        box.queue,
+        '--store',
+        box.store,
+        '--job',
+        'proxied',
+        '--proxies',
+        proxies,
+        '--concurrency',
+        '1',
+        '--retries',
+        '0',
+        '-q',
+      ]);
+      expect(stdout).toMatch(/job proxied: 9 lines in .*: 9 done, 0 failed/);
+      expect(code).toBe(0);
+    },
+  );
 
   it('dogged get --proxy A --proxy B answers through B when the site has banned A', async () => {
     await banA();

@@ -1,7 +1,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MAX_UNWRITTEN } from '../../../src/batch/distributed/result-writer.js';
+import { available, needs } from '../../support/needs.js';
 import { type CliRun, runCli, startCli, tempDir, waitFor, writeLines } from '../batch-support.js';
 import { type CountingServer, startCountingServer } from './counting-server.js';
 import {
@@ -16,11 +17,7 @@ import {
   waitForJob,
   workerWaiting,
 } from './distributed-support.js';
-import {
-  type PrivatePostgres,
-  privatePostgresUnavailable,
-  startPrivatePostgres,
-} from './private-postgres.js';
+import { type PrivatePostgres, startPrivatePostgres } from './private-postgres.js';
 
 /**
  * The fleet through the failures it is built for, black-box through the CLI: a worker killed
@@ -56,7 +53,7 @@ function track(run: CliRun): CliRun {
 
 beforeAll(async () => {
   server = await startCountingServer();
-  box = await sandbox(7);
+  if (available('redis', 'postgres')) box = await sandbox(7);
   ({ dir, cleanup: removeDir } = tempDir('dogged-restarts-'));
 });
 afterEach(async () => {
@@ -151,7 +148,7 @@ async function workersThatRecorded(box: Sandbox, job: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-describe('a worker killed with -9 in the middle of its chunk', () => {
+needs('redis', 'postgres')('a worker killed with -9 in the middle of its chunk', () => {
   it('loses no line, records each once, and resends at most its in-flight, unwritten and unfinished lines', async () => {
     const job = 'kill9';
     server.delayMs = 10;
@@ -236,57 +233,54 @@ async function runThrough(box: Sandbox, job: string, outage: () => Promise<void>
   );
 }
 
-describe('Redis restarted without persistence (the queue and its counters lost)', () => {
-  let port: number;
-  let redisServer: ChildProcessWithoutNullStreams | undefined;
-  let redisBox: Sandbox | undefined;
-  beforeAll(async () => {
-    port = await freePort();
-    redisServer = await startRedisServer(port, dir, { persistence: false });
-    redisBox = await sandbox(0, `redis://127.0.0.1:${port}`);
-  });
-  afterAll(async () => {
-    await redisBox?.cleanup();
-    if (redisServer) await shutdownRedisServer(port, redisServer, 'nosave');
-  });
-
-  it('the run resumes the job from PostgreSQL: exit 0, every line done once', async () => {
-    const job = 'redis-empty';
-    await runThrough(redisBox as Sandbox, job, async () => {
-      await shutdownRedisServer(port, redisServer as ChildProcessWithoutNullStreams, 'nosave');
-      redisServer = undefined;
-      // Back empty (no AOF, no RDB): the job's queue, configuration and counters are gone.
-      redisServer = await startRedisServer(port, dir, { persistence: false });
-    });
-  }, 90_000);
-});
-
-const noPostgres = privatePostgresUnavailable();
-if (noPostgres) console.warn(`fleet-restarts: PostgreSQL restart test skipped: ${noPostgres}`);
-
-describe.skipIf(noPostgres !== undefined)(
-  'PostgreSQL restarted (pg_ctl stop -m fast, start)',
+needs('redis-server', 'postgres')(
+  'Redis restarted without persistence (the queue and its counters lost)',
   () => {
-    let postgres: PrivatePostgres | undefined;
-    let pgBox: Sandbox | undefined;
+    let port: number;
+    let redisServer: ChildProcessWithoutNullStreams | undefined;
+    let redisBox: Sandbox | undefined;
     beforeAll(async () => {
-      postgres = await startPrivatePostgres();
-      pgBox = await sandbox(6, undefined, postgres.url);
-    }, 60_000);
+      port = await freePort();
+      redisServer = await startRedisServer(port, dir, { persistence: false });
+      redisBox = await sandbox(0, `redis://127.0.0.1:${port}`);
+    });
     afterAll(async () => {
-      await pgBox?.cleanup();
-      await postgres?.destroy();
-    }, 60_000);
+      await redisBox?.cleanup();
+      if (redisServer) await shutdownRedisServer(port, redisServer, 'nosave');
+    });
 
-    it('the run rides it out: exit 0, every line done once', async () => {
-      await runThrough(pgBox as Sandbox, 'pg-restart', async () => {
-        await (postgres as PrivatePostgres).restart();
+    it('the run resumes the job from PostgreSQL: exit 0, every line done once', async () => {
+      const job = 'redis-empty';
+      await runThrough(redisBox as Sandbox, job, async () => {
+        await shutdownRedisServer(port, redisServer as ChildProcessWithoutNullStreams, 'nosave');
+        redisServer = undefined;
+        // Back empty (no AOF, no RDB): the job's queue, configuration and counters are gone.
+        redisServer = await startRedisServer(port, dir, { persistence: false });
       });
     }, 90_000);
   },
 );
 
-describe('host limits held fleet-wide by 3 workers', () => {
+needs('initdb', 'redis')('PostgreSQL restarted (pg_ctl stop -m fast, start)', () => {
+  let postgres: PrivatePostgres | undefined;
+  let pgBox: Sandbox | undefined;
+  beforeAll(async () => {
+    postgres = await startPrivatePostgres();
+    pgBox = await sandbox(6, undefined, postgres.url);
+  }, 60_000);
+  afterAll(async () => {
+    await pgBox?.cleanup();
+    await postgres?.destroy();
+  }, 60_000);
+
+  it('the run rides it out: exit 0, every line done once', async () => {
+    await runThrough(pgBox as Sandbox, 'pg-restart', async () => {
+      await (postgres as PrivatePostgres).restart();
+    });
+  }, 90_000);
+});
+
+needs('redis', 'postgres')('host limits held fleet-wide by 3 workers', () => {
   it('--per-host N: the server never has more than N requests in flight from the fleet', async () => {
     const job = 'per-host';
     const perHost = 6;
