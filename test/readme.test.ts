@@ -26,8 +26,8 @@ mkdirSync(dir, { recursive: true });
 
 describe('code blocks of the README and docs/ run as written and print what they show', () => {
   it('has code blocks to check, most showing their output', () => {
-    expect(blocks.filter((b) => b.file === 'README.md').length).toBeGreaterThan(10);
-    expect(blocks.filter((b) => b.file !== 'README.md').length).toBeGreaterThan(4);
+    expect(blocks.filter((b) => b.file === 'README.md').length).toBeGreaterThan(0);
+    expect(blocks.filter((b) => b.file !== 'README.md').length).toBeGreaterThan(20);
     expect(blocks.filter((b) => b.shows.length > 0).length).toBeGreaterThan(10);
   });
 
