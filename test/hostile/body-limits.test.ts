@@ -233,7 +233,7 @@ needs('redis', 'postgres')('a distributed batch line over --max-body', () => {
     box = await sandbox(8);
   });
   afterAll(async () => {
-    await box.cleanup();
+    await box?.cleanup();
   });
 
   it('fails with reason body-too-large too: the limit travels in the job to every worker', async () => {

@@ -260,7 +260,7 @@ needs('redis', 'postgres')('a distributed batch with a Redis and a PostgreSQL pa
     box = await sandbox(4);
   });
   afterAll(async () => {
-    await box.cleanup();
+    await box?.cleanup();
   });
 
   it('--enqueue-only, worker -v, status and export print neither password', async () => {
