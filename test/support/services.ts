@@ -1,13 +1,14 @@
 /**
  * The services and tools the test suite needs, and the probes the preflight (global-setup.ts)
- * runs before any test: each answers `undefined` when the thing is there, or one line saying
- * what is missing and the command that provides it. Probes are quick (short timeouts) and run
- * in parallel.
+ * runs before any test: each answers `undefined` when the thing is there, or what is missing
+ * and the command or setting that provides it. Probes are quick (short timeouts) and run in
+ * parallel.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { PG_URL, REDIS_URL_BASE } from '../batch/distributed/distributed-support.js';
 import { privatePostgresUnavailable } from '../batch/distributed/private-postgres.js';
 import { tinyproxyPath } from '../http/proxy-support.js';
 import { haproxyPath, nginxPath } from '../limits/limiter-process.js';
@@ -46,10 +47,9 @@ declare module 'vitest' {
   }
 }
 
-/** The Redis and PostgreSQL the tests use (the same defaults as distributed-support.ts). */
-export const REDIS_URL = process.env.DOGGED_TEST_REDIS ?? 'redis://127.0.0.1:6379';
-export const POSTGRES_URL =
-  process.env.DOGGED_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The Redis and PostgreSQL the tests use (DOGGED_TEST_REDIS, DOGGED_TEST_POSTGRES). */
+const REDIS_URL = REDIS_URL_BASE;
+const POSTGRES_URL = PG_URL;
 
 const SERVICES_HINT =
   '`npm run services` installs and starts Redis and PostgreSQL on 127.0.0.1 (Debian/Ubuntu, sudo)';
@@ -81,6 +81,23 @@ function firstLine(error: unknown): string {
   return text.split('\n')[0] as string;
 }
 
+/** `work`, or a rejection once PROBE_TIMEOUT_MS have passed (a server that accepts and is silent). */
+async function withDeadline(work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)),
+      PROBE_TIMEOUT_MS,
+    );
+  });
+  work.catch(() => {}); // its late failure, after the deadline, is not news
+  try {
+    await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function probeRedis(): Promise<Missing | undefined> {
   const env = process.env.DOGGED_TEST_REDIS ? ' (DOGGED_TEST_REDIS)' : '';
   const where = `${shown(REDIS_URL)}${env}`;
@@ -98,8 +115,12 @@ async function probeRedis(): Promise<Missing | undefined> {
     cause ??= error;
   });
   try {
-    await client.connect();
-    await client.ping();
+    await withDeadline(
+      (async () => {
+        await client.connect();
+        await client.ping();
+      })(),
+    );
     return undefined;
   } catch (error) {
     return {
@@ -121,8 +142,12 @@ async function probePostgres(): Promise<Missing | undefined> {
   });
   client.on('error', () => {});
   try {
-    await client.connect();
-    await client.query('SELECT 1');
+    await withDeadline(
+      (async () => {
+        await client.connect();
+        await client.query('SELECT 1');
+      })(),
+    );
     return undefined;
   } catch (error) {
     return {
@@ -130,7 +155,9 @@ async function probePostgres(): Promise<Missing | undefined> {
       fix: `the tests need trust login and a database named test: ${SERVICES_HINT}, or set DOGGED_TEST_POSTGRES=postgres://USER@HOST:PORT/DB`,
     };
   } finally {
-    await client.end().catch(() => {});
+    // end() waits for a server that may never answer: the socket is closed at once instead.
+    client.end().catch(() => {});
+    client.connection.stream.destroy();
   }
 }
 
