@@ -3,7 +3,8 @@
  * openssl, curl, redis-server, initdb). The preflight (test/global-setup.ts) probed them all:
  *
  *     needs('redis', 'postgres')('a distributed batch', () => { ... });   // a describe
- *     needs('redis')('concurrent ones', () => { ... }, { concurrent: true });
+ *     const describe = needs('redis', 'postgres');   // every suite of a file: describe(...)
+ *     describe.concurrent('concurrent ones', () => { ... });
  *     needs.it('curl')('makes curl report a partial transfer', async () => { ... });
  *     if (!available('redis')) return;   // in a file-level beforeAll
  *
@@ -18,7 +19,15 @@ import { type Availability, describeMissing, type Service } from './services.js'
 
 type Body = () => void;
 type TestBody = () => unknown;
-type Suite = (name: string, body: Body, options?: SuiteOptions) => void;
+type SuiteFn = (name: string, body: Body, options?: SuiteOptions) => void;
+/** A gated `describe`; `.concurrent` as vitest's. */
+type Suite = SuiteFn & { concurrent: (name: string, body: Body) => void };
+
+function suite(fn: SuiteFn): Suite {
+  return Object.assign(fn, {
+    concurrent: (name: string, body: Body) => fn(name, body, { concurrent: true }),
+  });
+}
 type Test = (name: string, body: TestBody, timeout?: number) => void;
 
 function availability(): Partial<Availability> {
@@ -52,15 +61,17 @@ function failure(services: Service[], reason: string): Error {
 /** `describe` when every one of `services` is there; else skipped, or failing at once on CI. */
 export function needs(...services: Service[]): Suite {
   const reason = missing(...services);
-  if (reason === undefined) return (name, body, options = {}) => describe(name, options, body);
+  if (reason === undefined)
+    return suite((name, body, options = {}) => describe(name, options, body));
   if (ciIsSet())
-    return (name) =>
+    return suite((name) =>
       describe(name, () => {
         it(`needs ${services.join(', ')}`, () => {
           throw failure(services, reason);
         });
-      });
-  return (name, body) => describe.skip(`${name} [skipped: ${shortReason(services)}]`, body);
+      }),
+    );
+  return suite((name, body) => describe.skip(`${name} [skipped: ${shortReason(services)}]`, body));
 }
 
 /** `it` when every one of `services` is there; else skipped, or failing at once on CI. */

@@ -14,6 +14,9 @@ import {
   workerReady,
 } from './distributed-support.js';
 
+// Every suite here needs Redis and PostgreSQL: skipped without them, failing at once on CI (support/needs.ts).
+const describe = needs('redis', 'postgres');
+
 let chaos: ChaosServer;
 let box: Sandbox;
 let dir: string;
@@ -77,91 +80,88 @@ interface Row {
   history: unknown[] | null;
 }
 
-needs('redis', 'postgres')(
-  'the distributed backend: 3 workers, kill -9 one of them mid-run',
-  () => {
-    it('records every line exactly once with the right outcome, and a re-run enqueues nothing twice', async () => {
-      const input = join(dir, 'urls.txt');
-      const expected = writeInput(input);
-      const job = 'fleet';
-      const target = ['--queue', box.queue, '--store', box.store, '--job', job];
-      const flags = [
-        '--retries',
-        '2',
-        '--backoff',
-        '20ms',
-        '--per-host',
-        '24',
-        '--timeout',
-        '5s,5s',
-        '--lock-duration',
-        '2s',
-      ];
+describe('the distributed backend: 3 workers, kill -9 one of them mid-run', () => {
+  it('records every line exactly once with the right outcome, and a re-run enqueues nothing twice', async () => {
+    const input = join(dir, 'urls.txt');
+    const expected = writeInput(input);
+    const job = 'fleet';
+    const target = ['--queue', box.queue, '--store', box.store, '--job', job];
+    const flags = [
+      '--retries',
+      '2',
+      '--backoff',
+      '20ms',
+      '--per-host',
+      '24',
+      '--timeout',
+      '5s,5s',
+      '--lock-duration',
+      '2s',
+    ];
 
-      const enqueued = await runCli(['batch', input, ...target, ...flags, '--enqueue-only']);
-      expect(enqueued.stderr).toBe('');
-      expect(enqueued.code).toBe(0);
-      expect(enqueued.stdout).toMatch(/job fleet: 5,001 lines recorded, 5,000 waiting for workers/);
+    const enqueued = await runCli(['batch', input, ...target, ...flags, '--enqueue-only']);
+    expect(enqueued.stderr).toBe('');
+    expect(enqueued.code).toBe(0);
+    expect(enqueued.stdout).toMatch(/job fleet: 5,001 lines recorded, 5,000 waiting for workers/);
 
-      const workerFlags = ['--concurrency', '12', '--progress-interval', '1s'];
-      const workers = [0, 1, 2].map(() => startWorker(box, job, workerFlags));
-      await Promise.all(workers.map(workerReady));
-      await waitFor(() => arrivals > 1500, 'a third of the work', 60_000, 20);
-      const victim = workers[0];
-      victim?.child.kill('SIGKILL');
-      expect(await victim?.exited).toBe(-1);
-      const restarted = startWorker(box, job, workerFlags);
-      workers[0] = restarted;
+    const workerFlags = ['--concurrency', '12', '--progress-interval', '1s'];
+    const workers = [0, 1, 2].map(() => startWorker(box, job, workerFlags));
+    await Promise.all(workers.map(workerReady));
+    await waitFor(() => arrivals > 1500, 'a third of the work', 60_000, 20);
+    const victim = workers[0];
+    victim?.child.kill('SIGKILL');
+    expect(await victim?.exited).toBe(-1);
+    const restarted = startWorker(box, job, workerFlags);
+    workers[0] = restarted;
 
-      await waitForJob(box, job, LINES + 1, 150_000);
-      const codes = await Promise.all(workers.map(stopWorker));
-      expect(codes).toEqual([0, 0, 0]);
-      // Each worker reported the job's progress, fleet-wide, in the local runner's words.
-      expect(workers[1]?.stderr()).toMatch(
-        /dogged worker: job fleet: [\d,]+\/5,001 \([\d.]+%\) · done [\d,]+ · failed/,
-      );
+    await waitForJob(box, job, LINES + 1, 150_000);
+    const codes = await Promise.all(workers.map(stopWorker));
+    expect(codes).toEqual([0, 0, 0]);
+    // Each worker reported the job's progress, fleet-wide, in the local runner's words.
+    expect(workers[1]?.stderr()).toMatch(
+      /dogged worker: job fleet: [\d,]+\/5,001 \([\d.]+%\) · done [\d,]+ · failed/,
+    );
 
-      const { rows } = await box.pg.query<Row>(
-        `SELECT line, state, status, reason, attempts, history FROM ${box.schema}.requests WHERE job = $1 ORDER BY line`,
-        [job],
-      );
-      expect(rows).toHaveLength(LINES + 1);
-      const wrong = rows.filter((r) => {
-        const e = expected.get(r.line);
-        return !e || e.state !== r.state || e.status !== r.status || e.reason !== r.reason;
-      });
-      expect(wrong).toEqual([]);
-      // One recorded attempt per attempt number: a line executed twice was recorded once.
-      const doubled = rows.filter(
-        (r) => r.state !== 'invalid' && r.attempts !== (r.history?.length ?? 0) + 1,
-      );
-      expect(doubled).toEqual([]);
-      // The queue's counters counted each line once too.
-      const stats = await box.redis.hgetall(`dogged:${job}:x:stats`);
-      const counts = await storeCounts(box, job);
-      expect({
-        done: Number(stats.done),
-        failed: Number(stats.failed),
-        invalid: Number(stats.invalid),
-      }).toEqual({
-        done: counts.done,
-        failed: counts.failed,
-        invalid: counts.invalid,
-      });
-      expect(Number(stats.lines)).toBe(LINES + 1);
+    const { rows } = await box.pg.query<Row>(
+      `SELECT line, state, status, reason, attempts, history FROM ${box.schema}.requests WHERE job = $1 ORDER BY line`,
+      [job],
+    );
+    expect(rows).toHaveLength(LINES + 1);
+    const wrong = rows.filter((r) => {
+      const e = expected.get(r.line);
+      return !e || e.state !== r.state || e.status !== r.status || e.reason !== r.reason;
+    });
+    expect(wrong).toEqual([]);
+    // One recorded attempt per attempt number: a line executed twice was recorded once.
+    const doubled = rows.filter(
+      (r) => r.state !== 'invalid' && r.attempts !== (r.history?.length ?? 0) + 1,
+    );
+    expect(doubled).toEqual([]);
+    // The queue's counters counted each line once too.
+    const stats = await box.redis.hgetall(`dogged:${job}:x:stats`);
+    const counts = await storeCounts(box, job);
+    expect({
+      done: Number(stats.done),
+      failed: Number(stats.failed),
+      invalid: Number(stats.invalid),
+    }).toEqual({
+      done: counts.done,
+      failed: counts.failed,
+      invalid: counts.invalid,
+    });
+    expect(Number(stats.lines)).toBe(LINES + 1);
 
-      const before = arrivals;
-      const again = await runCli(['batch', input, ...target, ...flags, '-q']);
-      expect(again.code).toBe(10);
-      expect(again.stdout).toMatch(
-        /job fleet: 5,001 lines in .*: \d[\d,]* done, \d[\d,]* failed, 1 invalid, 0 left/,
-      );
-      expect(arrivals).toBe(before);
-      expect(await storeCounts(box, job)).toEqual(counts);
+    const before = arrivals;
+    const again = await runCli(['batch', input, ...target, ...flags, '-q']);
+    expect(again.code).toBe(10);
+    expect(again.stdout).toMatch(
+      /job fleet: 5,001 lines in .*: \d[\d,]* done, \d[\d,]* failed, 1 invalid, 0 left/,
+    );
+    expect(arrivals).toBe(before);
+    expect(await storeCounts(box, job)).toEqual(counts);
 
-      const status = await runCli(['status', '--queue', box.queue, '--job', job, '--json']);
-      expect(status.code).toBe(0);
-      expect(JSON.parse(status.stdout)).toMatchObject({ lines: LINES + 1, left: 0, invalid: 1 });
-    }, 200_000);
-  },
-);
+    const status = await runCli(['status', '--queue', box.queue, '--job', job, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ lines: LINES + 1, left: 0, invalid: 1 });
+  }, 200_000);
+});
