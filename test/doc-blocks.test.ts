@@ -27,6 +27,12 @@ describe('shown output of doc blocks', () => {
     });
   });
 
+  it('refuses a service it does not know in needs=', () => {
+    expect(() => docBlocks('x.md', '```ts needs=redis,postgress\nx();\n```\n')).toThrow(
+      'x.md: block 1 needs an unknown service postgress',
+    );
+  });
+
   it('matches whole lines, … standing for any text', () => {
     expect(lineMatches('200 3', '200 3')).toBe(true);
     expect(lineMatches('200 3', '200 3  ')).toBe(true);

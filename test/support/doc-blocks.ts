@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { format } from 'node:util';
 import { vi } from 'vitest';
-import type { Service } from './services.js';
+import { SERVICES, type Service } from './service-names.js';
 
 export interface DocBlock {
   /** `README.md`, `docs/storm-control.md` */
@@ -50,7 +50,12 @@ export function docBlocks(file: string, markdown: string): DocBlock[] {
     const words = (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
     const needs = words
       .filter((w) => w.startsWith('needs='))
-      .flatMap((w) => w.slice('needs='.length).split(',')) as Service[];
+      .flatMap((w) => w.slice('needs='.length).split(','))
+      .map((name) => {
+        if (!(SERVICES as readonly string[]).includes(name))
+          throw new Error(`${file}: block ${i + 1} needs an unknown service ${name}`);
+        return name as Service;
+      });
     const code = m[2] as string;
     return {
       file,

@@ -12,19 +12,9 @@ import { PG_URL, REDIS_URL_BASE } from '../batch/distributed/distributed-support
 import { privatePostgresUnavailable } from '../batch/distributed/private-postgres.js';
 import { tinyproxyPath } from '../http/proxy-support.js';
 import { haproxyPath, nginxPath } from '../limits/limiter-process.js';
+import { SERVICES, type Service } from './service-names.js';
 
-export const SERVICES = [
-  'redis',
-  'postgres',
-  'tinyproxy',
-  'nginx',
-  'haproxy',
-  'openssl',
-  'curl',
-  'redis-server',
-  'initdb',
-] as const;
-export type Service = (typeof SERVICES)[number];
+export { SERVICES, type Service };
 
 /** Why a service cannot be used (`what`), and the command or setting that provides it (`fix`). */
 export interface Missing {
