@@ -1,41 +1,48 @@
 /**
- * Every ```ts block of the README is real, runnable code: this test extracts each block into its
- * own module under test/.readme/ and runs it. (`npm run typecheck` then checks them too.)
+ * Every ```ts block of README.md and docs/*.md is real, runnable code, and prints what it says
+ * it prints: this test writes each block to its own module under test/.readme/, runs it, and
+ * compares its output with the block's `// →` lines (test/support/doc-blocks.ts says how).
+ * (`npm run typecheck` then checks the modules too.) docs/proxies.md has its own test
+ * (test/http/proxy-docs.test.ts), which checks its blocks the same way.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { describe, expect, it, vi } from 'vitest';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { docBlocks, outputMismatch, runBlock } from './support/doc-blocks.js';
+import { needs } from './support/needs.js';
 
 const root = new URL('../', import.meta.url);
-const readme = readFileSync(new URL('README.md', root), 'utf8');
-const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m, i) => {
-  const before = readme.slice(0, m.index);
-  const heading = [...before.matchAll(/^#+ (.+)$/gm)].at(-1)?.[1] ?? 'top';
-  return { index: i + 1, heading, code: m[1] as string };
-});
+const pages = [
+  'README.md',
+  ...readdirSync(new URL('docs/', root))
+    .filter((f) => f.endsWith('.md') && f !== 'proxies.md')
+    .sort()
+    .map((f) => `docs/${f}`),
+];
+const blocks = pages.flatMap((page) => docBlocks(page, readFileSync(new URL(page, root), 'utf8')));
 
 const dir = new URL('test/.readme/', root);
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
-describe('README code blocks run as written', () => {
-  it('has code blocks to check', () => {
-    expect(blocks.length).toBeGreaterThan(3);
+describe('code blocks of the README and docs/ run as written and print what they show', () => {
+  it('has code blocks to check, most showing their output', () => {
+    expect(blocks.filter((b) => b.file === 'README.md').length).toBeGreaterThan(0);
+    expect(blocks.filter((b) => b.file !== 'README.md').length).toBeGreaterThan(20);
+    expect(blocks.filter((b) => b.shows.length > 0).length).toBeGreaterThan(10);
   });
 
   for (const block of blocks) {
-    it(`block ${block.index} (${block.heading})`, async () => {
-      const file = new URL(`block-${String(block.index).padStart(2, '0')}.ts`, dir);
-      // `export {}` makes each block a module, so top-level await works and names do not clash.
-      writeFileSync(file, `${block.code}\nexport {};\n`);
-      const log = vi.spyOn(console, 'log').mockImplementation(() => {});
-      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-      try {
-        await import(fileURLToPath(file));
-      } finally {
-        log.mockRestore();
-        warn.mockRestore();
-      }
+    if (!block.run) continue;
+    const name = `${block.file} block ${block.index} (${block.heading})`;
+    const test = block.needs.length > 0 ? needs.it(...block.needs) : it;
+    test(name, async () => {
+      const slug = block.file.replace(/\W+/g, '-').replace(/-md$/, '');
+      const file = new URL(`${slug}-block-${String(block.index).padStart(2, '0')}.ts`, dir);
+      const printed = await runBlock(block, file);
+      // What it printed, next to it: test/.readme/*.out (for writing the `// →` lines).
+      writeFileSync(new URL(file.href.replace(/\.ts$/, '.out')), `${printed.join('\n')}\n`);
+      const mismatch = outputMismatch(block.shows, printed);
+      if (mismatch) expect.fail(`${name}: ${mismatch}`);
     });
   }
 });

@@ -7,6 +7,7 @@ import { parseSize } from '../../src/cli/parse.js';
 import { BodyTooLargeError, runBatch, Session } from '../../src/index.js';
 import { runCli, tempDir } from '../batch/batch-support.js';
 import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
+import { needs } from '../support/needs.js';
 import { type HostileServer, startBigBody } from './hostile-servers.js';
 import { type BuiltCli, buildCli, runMeasured } from './hostile-support.js';
 
@@ -226,13 +227,13 @@ describe('a batch line over --max-body', () => {
   });
 });
 
-describe('a distributed batch line over --max-body', () => {
+needs('redis', 'postgres')('a distributed batch line over --max-body', () => {
   let box: Sandbox;
   beforeAll(async () => {
     box = await sandbox(8);
   });
   afterAll(async () => {
-    await box.cleanup();
+    await box?.cleanup();
   });
 
   it('fails with reason body-too-large too: the limit travels in the job to every worker', async () => {

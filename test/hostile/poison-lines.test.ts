@@ -10,6 +10,7 @@ import {
   waitForJob,
   workerReady,
 } from '../batch/distributed/distributed-support.js';
+import { available, needs } from '../support/needs.js';
 
 /**
  * Issue 14, "no poison lines" (local runner): a line that kills its runner every time it is
@@ -28,7 +29,7 @@ let box: Sandbox;
 
 beforeAll(async () => {
   ({ dir, cleanup } = tempDir('dogged-poison-'));
-  box = await sandbox(9);
+  if (available('redis', 'postgres')) box = await sandbox(9);
   server = createServer((req, res) => {
     if (req.url?.startsWith('/poison')) {
       poisonArrivals++;
@@ -49,7 +50,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 });
 afterAll(async () => {
-  await box.cleanup();
+  await box?.cleanup();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(() => resolve(undefined)));
   cleanup();
@@ -135,7 +136,7 @@ describe('no poison lines in the local runner', () => {
   }, 60_000);
 });
 
-describe('no poison lines in the distributed backend', () => {
+needs('redis', 'postgres')('no poison lines in the distributed backend', () => {
   it('a line whose worker was killed 3 times fails with crashed-runner on the 4th; the rest finish', async () => {
     poisonArrivals = 0;
     const input = writeLines(dir, 'fleet.txt', [

@@ -12,6 +12,7 @@ import {
   sandbox,
   waitForJob,
 } from '../batch/distributed/distributed-support.js';
+import { needs } from '../support/needs.js';
 import { type AuthProxy, startAuthProxy, startTarget, type Target } from './secrets-support.js';
 
 const URL_PW = 'S3cretUrlPw';
@@ -253,13 +254,13 @@ describe('error messages that echo URLs, proxies, headers', () => {
   }, 30_000);
 });
 
-describe('a distributed batch with a Redis and a PostgreSQL password', () => {
+needs('redis', 'postgres')('a distributed batch with a Redis and a PostgreSQL password', () => {
   let box: Sandbox;
   beforeAll(async () => {
     box = await sandbox(4);
   });
   afterAll(async () => {
-    await box.cleanup();
+    await box?.cleanup();
   });
 
   it('--enqueue-only, worker -v, status and export print neither password', async () => {

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   MaxRetryError,
   ProxyAuthError,
@@ -9,6 +9,7 @@ import {
   Session,
 } from '../../src/http/index.js';
 import type { ChaosServer } from '../../src/testing/index.js';
+import { needs } from '../support/needs.js';
 import {
   clientOf,
   PROXY_PASSWORD,
@@ -27,7 +28,7 @@ useProxyFleetAndChaos((f, c) => {
 
 const wrong = (): string => fleet.auth.withCredentials(PROXY_USER, 'wrong-password');
 
-describe('proxy credentials', () => {
+needs('tinyproxy')('proxy credentials', () => {
   it('the right credentials get through: the target sees the proxy’s address', async () => {
     await using session = new Session({ proxies: [fleet.auth.url], logger: false });
     expect(await clientOf(await session.get(`${chaos.url}/echo`))).toBe('127.0.0.5');
@@ -73,7 +74,7 @@ describe('proxy credentials', () => {
   });
 });
 
-describe('credentials never leak', () => {
+needs('tinyproxy')('credentials never leak', () => {
   const secrets = [
     PROXY_PASSWORD,
     'wrong-password',

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import {
   closeDefaultSession,
   configureDefaultSession,
@@ -7,6 +7,7 @@ import {
   Session,
 } from '../../src/http/index.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
+import { available, needs } from '../support/needs.js';
 import {
   clientOf,
   type ProxyFleet,
@@ -20,6 +21,7 @@ let chaos: ChaosServer;
 let secure: ChaosServer;
 let cert: string;
 beforeAll(async () => {
+  if (!available('tinyproxy', 'openssl')) return; // skipped, or failing on CI: needs.ts
   fleet = await startProxyFleet();
   chaos = await startChaosServer();
   const pair = selfSignedCertificate();
@@ -42,7 +44,7 @@ function envSession(env: Record<string, string>, includeLoopback = true, tls = f
   });
 }
 
-describe('proxies from the environment', () => {
+needs('tinyproxy', 'openssl')('proxies from the environment', () => {
   it('never proxies loopback targets unless asked, even with HTTP_PROXY set', async () => {
     const dead = `http://127.0.0.1:${await closedPort()}`;
     await using session = envSession({ HTTP_PROXY: dead, HTTPS_PROXY: dead }, false);
@@ -120,7 +122,7 @@ describe('proxies from the environment', () => {
   });
 });
 
-describe('the default session', () => {
+needs('tinyproxy', 'openssl')('the default session', () => {
   afterEach(async () => {
     vi.unstubAllEnvs();
     configureDefaultSession();
@@ -144,7 +146,7 @@ describe('the default session', () => {
   });
 });
 
-describe('Session proxy options are checked loudly', () => {
+needs('tinyproxy', 'openssl')('Session proxy options are checked loudly', () => {
   it.each([
     [
       { proxies: 'http://127.0.0.1:3128' },

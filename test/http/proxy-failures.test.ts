@@ -1,5 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   type BeforeRequestContext,
   MaxRetryError,
@@ -7,6 +7,7 @@ import {
   type RetryEvent,
 } from '../../src/http/index.js';
 import { type ChaosServer, startBlackhole } from '../../src/testing/index.js';
+import { needs } from '../support/needs.js';
 import { flag, type ProxyFleet, proxiedSession, useProxyFleetAndChaos } from './proxy-support.js';
 import { closedPort, recordingLogger, rejectionOf } from './session-support.js';
 
@@ -17,7 +18,7 @@ useProxyFleetAndChaos((f, c) => {
   chaos = c;
 });
 
-describe('proxy failures', () => {
+needs('tinyproxy')('proxy failures', () => {
   it('a dead proxy (closed port) is skipped: the request moves on at once', async () => {
     const dead = `http://127.0.0.1:${await closedPort()}`;
     const { session, pool, clock } = proxiedSession([dead, fleet.a, fleet.b], { maxFailures: 1 });
@@ -76,7 +77,7 @@ describe('proxy failures', () => {
   });
 });
 
-describe('observability', () => {
+needs('tinyproxy')('observability', () => {
   it('hooks, logs and diagnostics show each rotation and the proxy of every attempt', async () => {
     const url = `${chaos.url}/ban?after=1&window=600000`;
     await flag(fleet.a, url, 2);

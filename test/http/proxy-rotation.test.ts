@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
   NoProxyAvailableError,
   ProxyError,
@@ -9,6 +9,7 @@ import {
   TotalTimeoutError,
 } from '../../src/http/index.js';
 import { type ChaosServer, FakeClock, startChaosServer } from '../../src/testing/index.js';
+import { needs } from '../support/needs.js';
 import {
   clientOf,
   flag,
@@ -33,7 +34,7 @@ function clients(path: string): string[] {
     .map((a) => a.clientAddress);
 }
 
-describe('rotation after a ban', () => {
+needs('tinyproxy')('rotation after a ban', () => {
   it('the proxies leave through distinct source addresses that /ban tells apart', async () => {
     const seen: string[] = [];
     for (const proxy of [fleet.a, fleet.b, fleet.c, fleet.auth]) {
@@ -183,7 +184,7 @@ describe('rotation after a ban', () => {
   });
 });
 
-describe('every proxy benched', () => {
+needs('tinyproxy')('every proxy benched', () => {
   interface Benched {
     session: Session;
     clock: FakeClock;
@@ -270,7 +271,7 @@ describe('every proxy benched', () => {
   });
 });
 
-describe('Session wiring', () => {
+needs('tinyproxy')('Session wiring', () => {
   it('accepts proxy URLs directly: they become a pool with default settings', async () => {
     await using session = new Session({ proxies: [fleet.a.url, fleet.b.url], logger: false });
     const seen = [];

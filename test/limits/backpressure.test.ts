@@ -1,10 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { Journal } from '../../src/batch/journal.js';
 import type { HistoryEntry } from '../../src/batch/journal-schema.js';
 import { runBatch, Session } from '../../src/index.js';
 import { runCli, tempDir } from '../batch/batch-support.js';
+import { needs } from '../support/needs.js';
 import {
   type Arrival,
   startHaproxyLimiter,
@@ -81,7 +82,7 @@ function pauseBreakers(
   return breakers;
 }
 
-describe('dogged batch against nginx limit_req (a real rate limiter)', () => {
+needs('nginx')('dogged batch against nginx limit_req (a real rate limiter)', () => {
   it('without Retry-After: every line done, no retry spent on a 429, few 429s', async () => {
     const nginx = await startNginxLimiter({ rate: 100, burst: 10 });
     cleanups.push(() => nginx.close());
@@ -205,7 +206,7 @@ describe('dogged batch against nginx limit_req (a real rate limiter)', () => {
   }, 30_000);
 });
 
-describe('dogged batch against HAProxy (a stick-table rate)', () => {
+needs('haproxy')('dogged batch against HAProxy (a stick-table rate)', () => {
   it('with Retry-After: every line done, few 429s', async () => {
     const haproxy = await startHaproxyLimiter({ rate: 100, retryAfter: 1 });
     cleanups.push(() => haproxy.close());
@@ -218,7 +219,7 @@ describe('dogged batch against HAProxy (a stick-table rate)', () => {
   }, 30_000);
 });
 
-describe('a Session with its defaults against nginx limit_req', () => {
+needs('nginx')('a Session with its defaults against nginx limit_req', () => {
   it('16 concurrent callers: every request ends well, few 429s, no chain of Retry-After holds', async () => {
     const nginx = await startNginxLimiter({ rate: 100, burst: 10, retryAfter: 1 });
     cleanups.push(() => nginx.close());

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { needs } from '../support/needs.js';
 import {
   haproxyPath,
   nginxPath,
@@ -81,13 +82,16 @@ describe('binaries', () => {
         else process.env[name] = value;
       }
     }
-    // On this machine they are installed (the tests fail, never skip, when they are not).
+  });
+
+  // The preflight (test/global-setup.ts) says when they are not: skipped, or failing on CI.
+  needs.it('nginx', 'haproxy')('are found when installed', () => {
     expect(nginxPath()).toMatch(/nginx$/);
     expect(haproxyPath()).toMatch(/haproxy$/);
   });
 });
 
-describe('nginx limit_req', () => {
+needs('nginx')('nginx limit_req', () => {
   it('lets burst + 1 of 30 simultaneous requests through and answers the rest 429; its log agrees', async () => {
     const nginx = await startNginxLimiter({ rate: 20, burst: 5 });
     cleanups.push(() => nginx.close());
@@ -184,7 +188,7 @@ describe('nginx limit_req', () => {
   });
 });
 
-describe('HAProxy stick table', () => {
+needs('haproxy')('HAProxy stick table', () => {
   it('refuses requests above the rate with 429; its log and its counters agree', async () => {
     const haproxy = await startHaproxyLimiter({ rate: 10 });
     cleanups.push(() => haproxy.close());

@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ChaosServer, chaosBytes, startChaosServer } from '../../src/testing/index.js';
+import { needs } from '../support/needs.js';
 import { curl, fetchAll, headerOf, rawExchange, rawGet } from './chaos-support.js';
 
 let chaos: ChaosServer;
@@ -58,7 +59,7 @@ describe('/truncate', () => {
     expect(JSON.parse(body.toString()).parameter).toBe('bytes');
   });
 
-  it('makes curl report a partial transfer (exit 18)', async () => {
+  needs.it('curl')('makes curl report a partial transfer (exit 18)', async () => {
     const result = await curl([
       '--output',
       '/dev/null',
@@ -85,10 +86,13 @@ describe('/reset-mid-body', () => {
     expect(exchange.ending).toBe('rst');
   });
 
-  it('makes curl report a receive error (exit 56), not a clean partial transfer', async () => {
-    const result = await curl(['--output', '/dev/null', `${chaos.url}/reset-mid-body`]);
-    expect(result.code).toBe(56);
-  });
+  needs.it('curl')(
+    'makes curl report a receive error (exit 56), not a clean partial transfer',
+    async () => {
+      const result = await curl(['--output', '/dev/null', `${chaos.url}/reset-mid-body`]);
+      expect(result.code).toBe(56);
+    },
+  );
 });
 
 describe('/chunked-truncate', () => {
@@ -99,7 +103,7 @@ describe('/chunked-truncate', () => {
     expect(exchange.ending).toBe('fin');
   });
 
-  it('makes curl report a partial transfer (exit 18)', async () => {
+  needs.it('curl')('makes curl report a partial transfer (exit 18)', async () => {
     const result = await curl(['--output', '/dev/null', `${chaos.url}/chunked-truncate`]);
     expect(result.code).toBe(18);
   });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
+import { needs } from '../support/needs.js';
 import { curl, fetchAll, fetchJson } from './chaos-support.js';
 
 let chaos: ChaosServer;
@@ -120,7 +121,7 @@ describe('/status/:code', () => {
     expect(json.parameter).toBe('retry-after-date');
   });
 
-  it('shows the Retry-After header to curl', async () => {
+  needs.it('curl')('shows the Retry-After header to curl', async () => {
     const result = await curl(['--include', `${chaos.url}/status/503?retry-after=2`]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^HTTP\/1\.1 503 /);

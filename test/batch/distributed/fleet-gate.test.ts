@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FleetGate } from '../../../src/batch/distributed/fleet-gate.js';
 import { jobKeys } from '../../../src/batch/distributed/keys.js';
+import { available, needs } from '../../support/needs.js';
 import { type Sandbox, sandbox } from './distributed-support.js';
 
 let box: Sandbox;
 beforeAll(async () => {
-  box = await sandbox(13);
+  if (available('redis')) box = await sandbox(13);
 });
 afterAll(async () => {
-  await box.cleanup();
+  await box?.cleanup();
 });
 
 /** Three gates on one Redis: three workers of one job, as far as the limits can tell. */
@@ -28,7 +29,7 @@ function fleet(
   );
 }
 
-describe('FleetGate: the limits every worker of a job shares', () => {
+needs('redis')('FleetGate: the limits every worker of a job shares', () => {
   it('lets at most perHost requests to a host be in flight across all workers', async () => {
     const gates = fleet('slots', { perHost: 4 });
     const admissions = await Promise.all(

@@ -1,6 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { ChaosArrival } from '../../../src/testing/index.js';
 import { type ChaosServer, startChaosServer } from '../../../src/testing/index.js';
+import { available, needs } from '../../support/needs.js';
 import type { CliRun } from '../batch-support.js';
 import { runCli, tempDir, waitFor, writeLines } from '../batch-support.js';
 import {
@@ -19,7 +20,7 @@ let arrivals: ChaosArrival[] = [];
 let workers: CliRun[] = [];
 beforeAll(async () => {
   chaos = await startChaosServer({ logLimit: 100, onArrival: (a) => void arrivals.push(a) });
-  box = await sandbox(12);
+  if (available('redis', 'postgres')) box = await sandbox(12);
   ({ dir, cleanup } = tempDir('dogged-limits-'));
 });
 afterEach(async () => {
@@ -30,7 +31,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await chaos.close();
-  await box.cleanup();
+  await box?.cleanup();
   cleanup();
 });
 
@@ -55,7 +56,7 @@ async function runWithThreeWorkers(
   await waitForJob(box, job, lines, 90_000);
 }
 
-describe('fleet-wide politeness', () => {
+needs('redis', 'postgres')('fleet-wide politeness', () => {
   it('holds the per-host rate limit across 3 workers (arrivals per second at the server)', async () => {
     const lines = Array.from({ length: 120 }, (_, i) => `${chaos.url}/bytes/16?key=p${i}`);
     await runWithThreeWorkers(

@@ -1,7 +1,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { MAX_UNWRITTEN } from '../../../src/batch/distributed/result-writer.js';
+import { available, needs } from '../../support/needs.js';
 import { type CliRun, runCli, startCli, tempDir, waitFor, writeLines } from '../batch-support.js';
 import { type CountingServer, startCountingServer } from './counting-server.js';
 import {
@@ -16,11 +17,12 @@ import {
   waitForJob,
   workerWaiting,
 } from './distributed-support.js';
-import {
-  type PrivatePostgres,
-  privatePostgresUnavailable,
-  startPrivatePostgres,
-} from './private-postgres.js';
+import { type PrivatePostgres, startPrivatePostgres } from './private-postgres.js';
+
+// The suites below need Redis and PostgreSQL, and redis-server to restart a private Redis (one
+// needs initdb instead, said where it starts): skipped without them, failing at once on CI
+// (support/needs.ts).
+const describe = needs('redis', 'postgres', 'redis-server');
 
 /**
  * The fleet through the failures it is built for, black-box through the CLI: a worker killed
@@ -56,7 +58,7 @@ function track(run: CliRun): CliRun {
 
 beforeAll(async () => {
   server = await startCountingServer();
-  box = await sandbox(7);
+  if (available('redis', 'postgres', 'redis-server')) box = await sandbox(7);
   ({ dir, cleanup: removeDir } = tempDir('dogged-restarts-'));
 });
 afterEach(async () => {
@@ -261,30 +263,24 @@ describe('Redis restarted without persistence (the queue and its counters lost)'
   }, 90_000);
 });
 
-const noPostgres = privatePostgresUnavailable();
-if (noPostgres) console.warn(`fleet-restarts: PostgreSQL restart test skipped: ${noPostgres}`);
+needs('initdb', 'redis')('PostgreSQL restarted (pg_ctl stop -m fast, start)', () => {
+  let postgres: PrivatePostgres | undefined;
+  let pgBox: Sandbox | undefined;
+  beforeAll(async () => {
+    postgres = await startPrivatePostgres();
+    pgBox = await sandbox(6, undefined, postgres.url);
+  }, 60_000);
+  afterAll(async () => {
+    await pgBox?.cleanup();
+    await postgres?.destroy();
+  }, 60_000);
 
-describe.skipIf(noPostgres !== undefined)(
-  'PostgreSQL restarted (pg_ctl stop -m fast, start)',
-  () => {
-    let postgres: PrivatePostgres | undefined;
-    let pgBox: Sandbox | undefined;
-    beforeAll(async () => {
-      postgres = await startPrivatePostgres();
-      pgBox = await sandbox(6, undefined, postgres.url);
-    }, 60_000);
-    afterAll(async () => {
-      await pgBox?.cleanup();
-      await postgres?.destroy();
-    }, 60_000);
-
-    it('the run rides it out: exit 0, every line done once', async () => {
-      await runThrough(pgBox as Sandbox, 'pg-restart', async () => {
-        await (postgres as PrivatePostgres).restart();
-      });
-    }, 90_000);
-  },
-);
+  it('the run rides it out: exit 0, every line done once', async () => {
+    await runThrough(pgBox as Sandbox, 'pg-restart', async () => {
+      await (postgres as PrivatePostgres).restart();
+    });
+  }, 90_000);
+});
 
 describe('host limits held fleet-wide by 3 workers', () => {
   it('--per-host N: the server never has more than N requests in flight from the fleet', async () => {
