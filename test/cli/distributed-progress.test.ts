@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
 import { runCli, tempDir, writeLines } from '../batch/batch-support.js';
 import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
+import { piped } from './cli-support.js';
 
 let chaos: ChaosServer;
 let box: Sandbox;
@@ -53,5 +54,10 @@ describe('distributed progress', () => {
     expect(Math.max(...inFlight)).toBeGreaterThan(0);
     expect(Math.max(...inFlight)).toBeLessThanOrEqual(2);
     expect(retrying.every((n) => n === 0)).toBe(true);
+
+    // dogged status --queue ... | head: a reader gone ends it quietly.
+    const status = await piped(['status', '--queue', box.queue, '--job', 'dprogress'], 'true');
+    expect(status.stderr).not.toMatch(/EPIPE|unexpected error|^\s+at /m);
+    expect(status.code).toBe(0);
   });
 });

@@ -2,42 +2,12 @@
  * `dogged ... | head`: a reader that goes away ends the command quietly, with exit 0 (or the
  * code of what completed), no `write EPIPE`, no stack (issue 16, "Pipes").
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch } from '../../src/batch/runner.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
-import { root, runCli, tempDir, writeLines } from '../batch/batch-support.js';
-
-const quote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`;
-
-/**
- * Runs `dogged ARGS | READER` in bash; resolves with dogged's exit code (PIPESTATUS), its stderr
- * and what the reader printed.
- */
-function piped(
-  args: string[],
-  reader: string,
-): Promise<{ code: number; stderr: string; stdout: string }> {
-  const dogged = ['node', '--import', 'tsx', 'src/cli/main.ts', ...args].map(quote).join(' ');
-  const script = `${dogged} 2>"$ERR" | ${reader}; code=\${PIPESTATUS[0]}; cat "$ERR" >&2; exit $code`;
-  const { dir } = tempDir('dogged-pipe-');
-  const child = spawn('bash', ['-c', script], {
-    cwd: root,
-    env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ERR: join(dir, 'stderr') },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve) =>
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })),
-  );
-}
+import { runCli, tempDir, writeLines } from '../batch/batch-support.js';
+import { piped } from './cli-support.js';
 
 let chaos: ChaosServer;
 let dir: string;
