@@ -130,5 +130,5 @@ for (const w of wrong.slice(0, 10)) console.log(`  ${w}`);
 console.log(
   `exit code ${code} (10: finished, some lines failed: the 404s), ${seconds.toFixed(1)} s in all`,
 );
-console.log(`journal: ${db}  (try: npx tsx src/cli/main.ts status ${db})`);
+console.log(`journal: ${db}  (try: npx dogged status ${db})`);
 process.exitCode = wrong.length === 0 && recorded === TOTAL ? 0 : 1;

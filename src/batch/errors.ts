@@ -59,3 +59,22 @@ export class JournalFormatError extends DoggedError {
   }
 }
 brand(JournalFormatError, 'JournalFormatError');
+
+/**
+ * The input file cannot be read: missing, a directory, or not readable by this user. Found
+ * before the journal is created, so a bad path leaves no journal behind.
+ */
+export class InputUnreadableError extends DoggedError {
+  override name = 'InputUnreadableError';
+  override readonly code: string = 'ERR_DOGGED_INPUT_UNREADABLE';
+  /** The path given as input. */
+  readonly path: string;
+  constructor(path: string, why: string, options: DoggedErrorOptions = {}) {
+    super(
+      `cannot read the input ${path}: ${why}; give a file of URLs or JSONL lines, or - for stdin`,
+      { phase: 'none', ...options },
+    );
+    this.path = path;
+  }
+}
+brand(InputUnreadableError, 'InputUnreadableError');

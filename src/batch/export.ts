@@ -4,6 +4,19 @@ import { Redactor } from '../http/redact.js';
 import type { Journal } from './journal.js';
 import type { HistoryEntry, LineState } from './journal-schema.js';
 
+/** A retried or held attempt as exported: {@link HistoryEntry} with `at` in ISO 8601. */
+export type ExportHistoryEntry = Omit<HistoryEntry, 'at'> & {
+  /** When the attempt ended, ISO 8601 (the journal keeps epoch ms). */
+  readonly at: string;
+};
+
+/**
+ * What `--state` / `states` may ask for: a line state, or `retrying` (pending lines that already
+ * had an attempt: waiting for a retry, or held by their host; the lines `dogged status` counts
+ * as retrying). Their records say `state: 'pending'`.
+ */
+export type ExportState = LineState | 'retrying';
+
 /** One line of the journal as exported. Timestamps are ISO 8601; durations are ms. */
 export interface ExportRecord {
   line: number;
@@ -16,8 +29,13 @@ export interface ExportRecord {
   reason: string | null;
   error: { code: string; message: string | null } | null;
   attempts: number;
-  /** The retried attempts, oldest first. */
-  history: HistoryEntry[];
+  /**
+   * The retries the line spent: its attempts that failed and were tried again, not counting
+   * the times its host held it (a 429, a Retry-After, an outage), which spend none.
+   */
+  retries: number;
+  /** The retried and held attempts, oldest first. */
+  history: ExportHistoryEntry[];
   /** Response headers of the final attempt. */
   headers: Record<string, string | string[]> | null;
   bodySize: number | null;
@@ -28,7 +46,13 @@ export interface ExportRecord {
   firstAttemptAt: string | null;
   finishedAt: string | null;
   ttfbMs: number | null;
+  /**
+   * The line's whole time, from the start of its first attempt to its end (waits between
+   * attempts, retries and holds included); null until it is finished.
+   */
   durationMs: number | null;
+  /** The duration of its last attempt alone (request to end of body). */
+  lastAttemptMs: number | null;
   /** The input line itself, for invalid lines. */
   raw?: string;
 }
@@ -42,11 +66,12 @@ export interface ExportOptions {
    */
   bodies?: boolean;
   /**
-   * Only lines in these states.
+   * Only lines in these states; `retrying` selects the pending lines that already had an
+   * attempt (see {@link ExportState}).
    * @default every state
-   * @example { states: ['failed'] }
+   * @example { states: ['failed', 'retrying'] }
    */
-  states?: readonly LineState[];
+  states?: readonly ExportState[];
   /**
    * Export what the journal holds as it is: URL credentials, `raw` lines, error messages and
    * the values of secret response headers (`Set-Cookie`...). Off, each is redacted (`***@` in
@@ -102,6 +127,8 @@ type Row = ExportRow;
 
 /** Every state a line can be in, in the order exports list them. */
 const STATES: readonly LineState[] = ['pending', 'in_flight', 'done', 'failed', 'invalid'];
+/** What `states` accepts. */
+const EXPORT_STATES: readonly ExportState[] = [...STATES, 'retrying'];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const round = (ms: number | null): number | null => (ms === null ? null : Math.round(ms * 10) / 10);
@@ -114,13 +141,25 @@ function decodeBody(body: Buffer): { text: string; encoding: 'utf8' | 'base64' }
   }
 }
 
-/** The states `options` asks for (every state by default); an unknown one is a TypeError. */
-export function statesOf(options: ExportOptions): readonly LineState[] {
-  const states = options.states ?? STATES;
-  for (const s of states)
-    if (!STATES.includes(s))
-      throw new TypeError(`unknown state ${JSON.stringify(s)}; states are ${STATES.join(', ')}`);
-  return states;
+/**
+ * The states `options` asks for (every state by default), and whether the pending lines that
+ * already had an attempt are asked for (`retrying`) though `pending` is not; an unknown state is
+ * a TypeError.
+ */
+export function statesOf(options: ExportOptions): {
+  states: readonly LineState[];
+  retrying: boolean;
+  all: boolean;
+} {
+  const asked = options.states ?? STATES;
+  for (const s of asked)
+    if (!EXPORT_STATES.includes(s))
+      throw new TypeError(
+        `unknown state ${JSON.stringify(s)}; states are ${EXPORT_STATES.join(', ')}`,
+      );
+  const states = STATES.filter((s) => asked.includes(s));
+  const retrying = asked.includes('retrying') && !states.includes('pending');
+  return { states, retrying, all: states.length === STATES.length };
 }
 
 /**
@@ -131,19 +170,18 @@ export function* exportRecords(
   journal: Journal,
   options: ExportOptions = {},
 ): Generator<ExportRecord> {
-  const states = statesOf(options);
+  const { states, retrying, all } = statesOf(options);
   const redactor = exportRedactor(options);
-  const where =
-    states.length === STATES.length ? '' : `WHERE r.state IN (${states.map(() => '?').join(', ')})`;
+  const where = all
+    ? ''
+    : `WHERE r.state IN (${states.map(() => '?').join(', ')})${retrying ? " OR (r.state = 'pending' AND r.attempts > 0)" : ''}`;
   const sql = `SELECT r.line, r.key, r.method, r.url, r.raw, r.state, r.status, r.reason, r.error_code, r.error_message,
       r.attempts, r.history, b.headers AS response_headers, r.body_size, r.body_path, r.first_attempt_at, r.finished_at,
       r.ttfb_ms, r.duration_ms${options.bodies ? ', b.body' : ''}
     FROM requests AS r LEFT JOIN responses AS b ON b.line = r.line
     ${where} ORDER BY r.line`;
   const statement = journal.db.prepare(sql);
-  const rows = (
-    states.length === STATES.length ? statement.iterate() : statement.iterate(...states)
-  ) as IterableIterator<Row>;
+  const rows = (all ? statement.iterate() : statement.iterate(...states)) as IterableIterator<Row>;
   for (const row of rows)
     yield recordOf(
       {
@@ -179,7 +217,8 @@ export function recordOf(
     reason: row.reason,
     error: row.error_code ? { code: row.error_code, message: text(row.error_message) } : null,
     attempts: row.attempts,
-    history: row.history ?? [],
+    retries: (row.history ?? []).filter((h) => !h.throttled && !h.down).length,
+    history: (row.history ?? []).map((h) => ({ ...h, at: new Date(h.at).toISOString() })),
     headers:
       row.response_headers && redactor
         ? redactor.headers(row.response_headers)
@@ -189,7 +228,11 @@ export function recordOf(
     firstAttemptAt: iso(row.first_attempt_at),
     finishedAt: iso(row.finished_at),
     ttfbMs: round(row.ttfb_ms),
-    durationMs: round(row.duration_ms),
+    durationMs:
+      row.finished_at === null || row.first_attempt_at === null
+        ? null
+        : round(row.finished_at - row.first_attempt_at),
+    lastAttemptMs: round(row.duration_ms),
   };
   if (row.raw !== null) record.raw = text(row.raw) as string;
   if (bodies) {
@@ -216,12 +259,14 @@ export const CSV_COLUMNS = [
   'error_code',
   'error_message',
   'attempts',
+  'retries',
   'body_size',
   'body_path',
   'first_attempt_at',
   'finished_at',
   'ttfb_ms',
   'duration_ms',
+  'last_attempt_ms',
 ] as const;
 
 /**
@@ -254,12 +299,14 @@ export function toCsvRow(record: ExportRecord, withBodies: boolean): string {
     record.error?.code,
     record.error?.message,
     record.attempts,
+    record.retries,
     record.bodySize,
     record.bodyPath,
     record.firstAttemptAt,
     record.finishedAt,
     record.ttfbMs,
     record.durationMs,
+    record.lastAttemptMs,
   ];
   if (withBodies) cells.push(record.body, record.bodyEncoding);
   return `${cells.map(csvCell).join(',')}\r\n`;

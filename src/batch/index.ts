@@ -41,6 +41,7 @@ export {
 } from './distributed-api.js';
 export {
   InputChangedError,
+  InputUnreadableError,
   JournalFormatError,
   JournalLockedError,
   type LockHolder,

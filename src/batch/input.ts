@@ -1,6 +1,7 @@
-import { createReadStream } from 'node:fs';
+import { accessSync, constants, createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { InputUnreadableError } from './errors.js';
 
 /**
  * Where a batch's lines come from: a file path, `'-'` for stdin, a readable stream, or any
@@ -60,5 +61,40 @@ export async function* readLines(input: BatchInput, signal?: AbortSignal): Async
     } else {
       yield line;
     }
+  }
+}
+
+/**
+ * Throws an {@link InputUnreadableError} when `input` is a path (not `-`) that cannot be read:
+ * missing, a directory, or not readable by this user. Checked without opening it (a named pipe
+ * would block until its writer comes), before anything else is created.
+ */
+export function checkInputReadable(input: BatchInput): void {
+  if (typeof input !== 'string' || input === '-') return;
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(input).isDirectory();
+    accessSync(input, constants.R_OK);
+  } catch (error) {
+    throw new InputUnreadableError(input, reasonOf(error), { cause: error });
+  }
+  if (isDirectory) throw new InputUnreadableError(input, 'it is a directory');
+}
+
+/** A file-system error in a few words: no such file, permission denied... */
+export function reasonOf(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory';
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory';
+    default:
+      return e.message;
   }
 }

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
+import { explainAccess, inMemoryCopy, isAccessError } from './journal-access.js';
 import {
   type LineState,
   MAX_CRASHES,
@@ -122,7 +123,7 @@ export function createJournalFile(path: string): boolean {
  * for programs that never open a journal.
  */
 let sqlite: typeof Database | undefined;
-function openDatabase(path: string, options: Database.Options): Database.Database {
+function openDatabase(path: string | Buffer, options: Database.Options): Database.Database {
   sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof Database;
   return new sqlite(path, options);
 }
@@ -194,11 +195,21 @@ export class Journal {
     this.#transaction = db.transaction((fn: () => unknown) => fn());
   }
 
-  /** Opens (and, unless read-only, creates) the journal at `path`. */
+  /**
+   * Opens (and, unless read-only, creates) the journal at `path`. Read-only, it never writes:
+   * no pragma that writes, no schema change; a journal whose directory is not writable is read
+   * from an in-memory copy when its file holds all of it. A file it may not open gives an error
+   * naming the path and the reason (permission denied, directory not writable).
+   */
   static open(path: string, options: JournalOpenOptions = {}): Journal {
     const readonly = options.readonly ?? false;
     if (readonly && !existsSync(path))
       throw new JournalFormatError(`${path} does not exist (no batch has run with --db ${path})`);
+    const cannotOpen = (error: unknown): JournalFormatError =>
+      new JournalFormatError(
+        `cannot open ${path}: ${explainAccess(path, readonly, (error as Error).message)}`,
+        { cause: error },
+      );
     let db: Database.Database;
     try {
       // An in-memory or temporary database (':memory:', '') has no file to create.
@@ -206,31 +217,51 @@ export class Journal {
         createJournalFile(path);
       db = openDatabase(path, { readonly, fileMustExist: readonly });
     } catch (error) {
-      throw new JournalFormatError(`cannot open ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw cannotOpen(error);
     }
     try {
-      db.pragma('busy_timeout = 5000');
-      if (!readonly) {
-        db.pragma('journal_mode = WAL');
-        // WAL + NORMAL: a committed transaction survives a crash or kill -9 of the process
-        // (only a power loss may drop the last ones), without an fsync per commit.
-        db.pragma('synchronous = NORMAL');
-        db.exec(SCHEMA_SQL);
-        Journal.#checkVersion(db, path, true);
-        migrateSchema(db);
-      } else {
-        Journal.#checkVersion(db, path, false);
-      }
-      return new Journal(path, db, readonly);
+      return Journal.#prepare(db, path, readonly);
     } catch (error) {
       db.close();
       if (error instanceof JournalFormatError) throw error;
+      if (isAccessError(error)) {
+        const copy = readonly ? inMemoryCopy(path) : undefined;
+        if (!copy) throw cannotOpen(error);
+        const memory = openDatabase(copy, { readonly: true });
+        try {
+          return Journal.#prepare(memory, path, true);
+        } catch (inner) {
+          memory.close();
+          if (inner instanceof JournalFormatError) throw inner;
+          throw new JournalFormatError(
+            `${path} is not a dogged journal: ${(inner as Error).message}`,
+            {
+              cause: inner,
+            },
+          );
+        }
+      }
       throw new JournalFormatError(`${path} is not a dogged journal: ${(error as Error).message}`, {
         cause: error,
       });
     }
+  }
+
+  /** Settings, schema and version check of a just-opened database. */
+  static #prepare(db: Database.Database, path: string, readonly: boolean): Journal {
+    db.pragma('busy_timeout = 5000');
+    if (!readonly) {
+      db.pragma('journal_mode = WAL');
+      // WAL + NORMAL: a committed transaction survives a crash or kill -9 of the process
+      // (only a power loss may drop the last ones), without an fsync per commit.
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA_SQL);
+      Journal.#checkVersion(db, path, true);
+      migrateSchema(db);
+    } else {
+      Journal.#checkVersion(db, path, false);
+    }
+    return new Journal(path, db, readonly);
   }
 
   static #checkVersion(db: Database.Database, path: string, initialise: boolean): void {

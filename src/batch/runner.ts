@@ -1,4 +1,5 @@
 import type { DistributedBatchOptions } from './distributed/options.js';
+import { checkInputReadable } from './input.js';
 import { Journal, type StateCounts } from './journal.js';
 import { acquireLock } from './lock.js';
 import { type BatchOptions, resolveBatchOptions } from './options.js';
@@ -57,6 +58,8 @@ export async function runBatch(
     return runDistributedBatch(options);
   }
   const resolved = resolveBatchOptions(options);
+  // A bad input path must not leave a new, empty journal behind.
+  if (options.input !== undefined) checkInputReadable(options.input);
   const journal = Journal.open(options.db);
   let release: (() => void) | undefined;
   try {

@@ -35,14 +35,26 @@ const REASONS: Readonly<Record<string, string>> = {
 /** `ERR_DOGGED_CONNECTION_RESET` -> `connection reset`; a status stays a status. */
 export function describeKind(kind: string): string {
   if (/^\d{3}$/.test(kind)) return `HTTP ${kind}`;
-  return ERROR_NAMES[kind] ?? kind;
+  return ERROR_NAMES[kind] ?? cell(kind);
 }
 
 const number = (n: number): string => n.toLocaleString('en-US');
 
+/** The widest a table cell of free text (a host name, an error kind) is shown. */
+export const MAX_CELL = 60;
+
+/**
+ * `text` cut to `max` characters with an ellipsis (`…`) as its last: a 1 MB host name must not
+ * make a 2 MB summary (its column padded to the longest).
+ * @example cell('a'.repeat(100)) // 59 a's and '…'
+ */
+export function cell(text: string, max = MAX_CELL): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 function failureLabel(f: FailureTally): string {
   const what = f.status !== null ? `HTTP ${f.status}` : describeKind(f.errorCode ?? 'unknown');
-  return `${what} (${REASONS[f.reason] ?? f.reason})`;
+  return `${what} (${REASONS[f.reason] ?? cell(f.reason)})`;
 }
 
 function bar(count: number, max: number, width: number): string {
@@ -121,11 +133,11 @@ export function formatSummary(summary: BatchSummary, options: FormatSummaryOptio
       );
   }
   if (summary.hosts.length) {
-    const hostWidth = Math.max(...summary.hosts.map((h) => h.host.length));
+    const hostWidth = Math.max(...summary.hosts.map((h) => cell(h.host).length));
     for (const [i, h] of summary.hosts.entries())
       row(
         i === 0 ? 'hosts' : '',
-        `${h.host.padEnd(hostWidth)}  ${number(h.lines)} lines: ${number(h.done)} done, ${number(h.failed)} failed${h.left ? `, ${number(h.left)} left` : ''}, ${number(h.retries)} retries`,
+        `${cell(h.host).padEnd(hostWidth)}  ${number(h.lines)} lines: ${number(h.done)} done, ${number(h.failed)} failed${h.left ? `, ${number(h.left)} left` : ''}, ${number(h.retries)} retries`,
       );
     if (summary.hostCount > summary.hosts.length)
       row('', `... and ${number(summary.hostCount - summary.hosts.length)} more hosts`);

@@ -277,7 +277,7 @@ export async function runFromFlags(
     if (signals > 1) {
       view.stop();
       process.stderr.write(
-        `\ndogged ${commandName}: ${signal} again, stopping now; the lines in flight will be fetched again on resume.\n`,
+        `\ndogged ${commandName}: ${signal} again, stopping now; every outcome so far is in the journal, the lines in flight will be fetched again on resume. Resume with:\n  ${thisCommandLine()}\n`,
       );
       process.exit(EXIT.interrupted);
     }
@@ -366,6 +366,10 @@ export async function runFromFlags(
     ),
   );
   const left = result.counts.pending + result.counts.in_flight;
+  if (result.summary.total === 0)
+    process.stderr.write(
+      `dogged ${commandName}: the input had no URLs (no line to fetch); nothing was done\n`,
+    );
   if (result.end === 'interrupted') {
     process.stderr.write(
       `dogged ${commandName}: interrupted with ${left.toLocaleString('en-US')} lines left; nothing is lost. Resume with:\n  ${thisCommandLine()}\n`,

@@ -3,7 +3,12 @@ import {
   StoreUnavailableError,
   UnknownJobError,
 } from '../batch/distributed/errors.js';
-import { InputChangedError, JournalFormatError, JournalLockedError } from '../batch/errors.js';
+import {
+  InputChangedError,
+  InputUnreadableError,
+  JournalFormatError,
+  JournalLockedError,
+} from '../batch/errors.js';
 import { BodyFileError } from '../http/body-file.js';
 import {
   BodyTooLargeError,
@@ -72,8 +77,9 @@ export const EXIT = Object.freeze({
   /** The response body was larger than --max-body (curl 63, maximum file size exceeded). */
   bodyTooLarge: 63,
   /**
-   * Every retry was used and the request still failed, or the server asked to wait longer than
-   * `--max-retry-after` (EX_TEMPFAIL: try again later).
+   * The server asked to wait longer than `--max-retry-after` (EX_TEMPFAIL: try again later), or
+   * every retry was used on a failure that has no code of its own. A failure that has one keeps
+   * it after the retries, as with curl --retry: refused after 3 attempts is 7, a 503 is 22.
    */
   retriesExhausted: 75,
   /** A proxy failed (curl 97). */
@@ -86,8 +92,17 @@ export const EXIT = Object.freeze({
 
 /** The exit code for an error that ended a command. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof MaxRetryError || error instanceof RetryAfterTooLongError)
-    return EXIT.retriesExhausted;
+  if (error instanceof MaxRetryError) {
+    // The code of what the last attempt met (curl --retry exits 7 after refused retries).
+    const last =
+      error.reason instanceof Error
+        ? exitCodeFor(error.reason)
+        : error.reason !== undefined || error.response !== undefined
+          ? EXIT.httpStatus
+          : EXIT.internal;
+    return last === EXIT.internal || last === EXIT.usage ? EXIT.retriesExhausted : last;
+  }
+  if (error instanceof RetryAfterTooLongError) return EXIT.retriesExhausted;
   if (error instanceof TooManyRedirectsError) return EXIT.tooManyRedirects;
   if (error instanceof HTTPStatusError) return EXIT.httpStatus;
   if (error instanceof InvalidURLError) return EXIT.badUrl;
@@ -107,7 +122,12 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof QueueUnavailableError) return EXIT.queueUnavailable;
   if (error instanceof StoreUnavailableError) return EXIT.storeUnavailable;
   if (error instanceof UnknownJobError) return EXIT.usage;
-  if (error instanceof InputChangedError || error instanceof JournalFormatError) return EXIT.usage;
+  if (
+    error instanceof InputChangedError ||
+    error instanceof JournalFormatError ||
+    error instanceof InputUnreadableError
+  )
+    return EXIT.usage;
   if (error instanceof TypeError && /must be|unknown option|give either/.test(error.message))
     return EXIT.usage;
   return EXIT.internal;

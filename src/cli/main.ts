@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { createProgram } from './program.js';
 import { primeRedactor, redacted } from './redaction.js';
+import { quietOnClosedPipes } from './stdio.js';
 
 // Before anything can be printed: what in the arguments is secret.
 primeRedactor(process.argv.slice(2));
+// `dogged ... | head`: a reader that went away ends the command quietly, as with any Unix tool.
+quietOnClosedPipes();
 
 createProgram()
   .parseAsync(process.argv)

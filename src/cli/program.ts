@@ -17,11 +17,26 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl. */
+/** `dogged batch`, `dogged`: the command as typed. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** The line printed under a usage error: where the options are, not all of them. */
+export function usageHint(command: Command): string {
+  return `Run '${commandPath(command)} --help' for the options.`;
+}
+
+/**
+ * commander exits 1 for usage errors; dogged reserves 2 for bad usage, like curl. A usage
+ * error prints its one-line message and one hint line, not the whole help.
+ */
 function usageExitCodes(command: Command): Command {
   // commander echoes a rejected value in its message: it goes through the redactor too.
   command.configureOutput({ outputError: (text, write) => write(redacted(text)) });
-  return command.showHelpAfterError().exitOverride((err) => {
+  return command.showHelpAfterError(usageHint(command)).exitOverride((err) => {
     if (
       err.code === 'commander.helpDisplayed' ||
       err.code === 'commander.version' ||

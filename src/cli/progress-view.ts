@@ -17,13 +17,21 @@ function eta(progress: BatchProgress): string {
   return formatDuration(progress.etaMs);
 }
 
-/** `1,234/2,000 (61.7%) · done 1,100 · failed 34 · retrying 100 · in flight 16 · 250/s · ETA 3 s` */
+/** The finished share, `0.0` while nothing is known (no line read yet). */
+function percentOf(p: BatchProgress): string {
+  return p.total > 0 ? ((p.finished / p.total) * 100).toFixed(1) : '0.0';
+}
+
+/**
+ * `1,234/2,000 (61.7%) · done 1,100 · failed 30 · invalid 4 · retrying 100 · in flight 16 · 250/s · ETA 3 s`:
+ * the same categories as the summary (failed and invalid apart).
+ */
 export function describeProgress(p: BatchProgress): string {
-  const percent = p.total > 0 ? ((p.finished / p.total) * 100).toFixed(1) : '0.0';
   return [
-    `${n(p.finished)}/${n(p.total)}${p.inputComplete ? '' : '+'} (${percent}%)`,
+    `${n(p.finished)}/${n(p.total)}${p.inputComplete ? '' : '+'} (${percentOf(p)}%)`,
     `done ${n(p.done)}`,
-    `failed ${n(p.failed + p.invalid)}`,
+    `failed ${n(p.failed)}`,
+    `invalid ${n(p.invalid)}`,
     `retrying ${n(p.retrying)}`,
     `in flight ${n(p.inFlight)}`,
     `${n(Math.round(p.ratePerSecond))}/s`,
@@ -40,7 +48,8 @@ class BarView implements ProgressView {
       {
         stream,
         format:
-          '{bar} {percentage}% | {finished}/{all} | done {done} · failed {failed} · retrying {retrying} | {rate}/s | ETA {eta}',
+          // Our own percentage: cli-progress counts a bar of total 0 as 100% done.
+          '{bar} {percent}% | {finished}/{all} | done {done} · failed {failed} · invalid {invalid} · retrying {retrying} | {rate}/s | ETA {etaText}',
         barCompleteChar: '█',
         barIncompleteChar: '░',
         barsize: 20,
@@ -51,23 +60,28 @@ class BarView implements ProgressView {
       },
       cliProgress.Presets.shades_classic,
     );
-    this.#bar = this.#multi.create(0, 0, this.#payload(undefined));
+    // A total of at least 1: a bar of 0/0 is drawn full.
+    this.#bar = this.#multi.create(1, 0, this.#payload(undefined));
   }
 
   #payload(p: BatchProgress | undefined): Record<string, string> {
     return {
+      percent: p ? percentOf(p) : '0.0',
       done: n(p?.done ?? 0),
-      failed: n((p?.failed ?? 0) + (p?.invalid ?? 0)),
+      failed: n(p?.failed ?? 0),
+      invalid: n(p?.invalid ?? 0),
       retrying: n(p?.retrying ?? 0),
       finished: n(p?.finished ?? 0),
-      all: `${n(p?.total ?? 0)}${p && !p.inputComplete ? '+' : ''}`,
+      // Nothing read yet: 0+, not 0 (the input is not known to be empty).
+      all: `${n(p?.total ?? 0)}${!p?.inputComplete ? '+' : ''}`,
       rate: n(Math.round(p?.ratePerSecond ?? 0)),
-      eta: p ? (p.stopping ? 'stopping...' : eta(p)) : '?',
+      // Not `eta`: cli-progress's own token of that name would replace it.
+      etaText: p ? (p.stopping ? 'stopping...' : eta(p)) : 'reading input',
     };
   }
 
   update(progress: BatchProgress): void {
-    this.#bar.setTotal(progress.total);
+    this.#bar.setTotal(Math.max(progress.total, 1));
     this.#bar.update(progress.finished, this.#payload(progress));
   }
 

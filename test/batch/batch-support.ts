@@ -3,13 +3,35 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A fresh temporary directory, removed by the returned cleanup. */
+/** Temporary directories not removed yet: whatever a test forgot goes after its file. */
+const made = new Set<string>();
+function removeAll(): void {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  made.clear();
+}
+// After the test file that imported this (each file gets its own copy of this module), and at
+// exit for a file that stopped early.
+afterAll(removeAll);
+process.once('exit', removeAll);
+
+/**
+ * A fresh temporary directory, removed by the returned cleanup, and in any case after the test
+ * file and when the process exits: a test run leaves no `dogged-*` directory behind.
+ */
 export function tempDir(prefix = 'dogged-batch-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  made.add(dir);
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      made.delete(dir);
+    },
+  };
 }
 
 export interface CliRun {
@@ -21,11 +43,22 @@ export interface CliRun {
   readonly exited: Promise<number>;
 }
 
+/** Who runs the child: another user's ids (tests of file permissions run as root). */
+export interface CliUser {
+  readonly uid?: number;
+  readonly gid?: number;
+}
+
 /** Starts `dogged ...` as a child process, the way a user runs it. */
-export function startCli(args: string[], env: Record<string, string> = {}): CliRun {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  user: CliUser = {},
+): CliRun {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ...env },
+    ...user,
   });
   let out = '';
   let err = '';
@@ -45,8 +78,9 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
 export async function runCli(
   args: string[],
   env: Record<string, string> = {},
+  user: CliUser = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = startCli(args, env);
+  const run = startCli(args, env, user);
   const code = await run.exited;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }

@@ -55,7 +55,7 @@ describe('dogged batch --queue --store --job: the same command, output and exit 
     expect(stdout).toMatch(/^job mixed: 4 lines in .*: 2 done, 1 failed, 1 invalid, 0 left/);
     expect(stdout).toMatch(/retried\s+1 retries after: HTTP 503 ×1/);
     expect(stdout).toMatch(/failed\s+1 {2}HTTP 404 \(not retried\)/);
-    expect(stderr).toMatch(/dogged batch: 4\/4 \(100\.0%\) · done 2 · failed 2/);
+    expect(stderr).toMatch(/dogged batch: 4\/4 \(100\.0%\) · done 2 · failed 1 · invalid 1 ·/);
     expect(stderr).toMatch(
       /\/flaky\/dv1\?fail=1 \(line 2\) attempt 1\/6 failed: HTTP 503; retry in \d+ ms \(backoff\)/,
     );

@@ -69,6 +69,7 @@ describe('csvCell: OWASP formula-injection escaping', () => {
       reason: 'invalid',
       error: { code: 'ERR', message: '-message' },
       attempts: 0,
+      retries: 0,
       history: [],
       headers: null,
       bodySize: null,
@@ -77,6 +78,7 @@ describe('csvCell: OWASP formula-injection escaping', () => {
       finishedAt: null,
       ttfbMs: null,
       durationMs: null,
+      lastAttemptMs: null,
       body: '=body',
       bodyEncoding: 'utf8',
     } satisfies ExportRecord;

@@ -30,14 +30,27 @@ export async function queueCounts(queue: Queue): Promise<QueueCounts> {
 export async function jobProgress(
   counters: JobCounters,
   queue: Queue,
-  local: { attempts: number; startedAt: number; stopping: boolean },
+  local: {
+    attempts: number;
+    startedAt: number;
+    stopping: boolean;
+    /**
+     * The lines in flight and waiting in this process's own worker, which sends no heartbeat
+     * (`dogged batch` works on its job too): added to the workers' heartbeats.
+     */
+    load?: { readonly inFlight: number; readonly retrying: number };
+  },
 ): Promise<{ progress: BatchProgress; queue: QueueCounts }> {
-  const [stats, q, rate, load] = await Promise.all([
+  const [stats, q, rate, beats] = await Promise.all([
     counters.read(),
     queueCounts(queue),
     counters.rate(5),
     counters.load(),
   ]);
+  const load = {
+    inFlight: beats.inFlight + (local.load?.inFlight ?? 0),
+    retrying: beats.retrying + (local.load?.retrying ?? 0),
+  };
   const finished = stats.done + stats.failed + stats.invalid;
   const left = Math.max(0, stats.lines - finished);
   const inFlight = Math.min(left, load.inFlight);

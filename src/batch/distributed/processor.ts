@@ -178,7 +178,9 @@ async function runLine(
         await pause(state.nextAttemptAt - now, ctx.attemptsSignal).catch(() => {});
         continue;
       }
-      const end = await attemptLine(ctx, line, state, retryingNow(), careful, chunkDied);
+      const end = await attemptLine(ctx, line, state, retryingNow(), careful, chunkDied, () =>
+        waiting(false),
+      );
       if (end !== undefined) return end;
     }
   } finally {
@@ -197,6 +199,8 @@ async function attemptLine(
   retrying: boolean,
   careful: boolean,
   chunkDied: boolean,
+  /** The line leaves the waiting ones (`retrying`): its attempt starts. */
+  flying: () => void = () => {},
 ): Promise<LineEnd | undefined> {
   // The host's lines take turns: the line whose turn it is takes a worker slot and waits on
   // the host (the others hold nothing meanwhile), then passes the turn on.
@@ -250,6 +254,8 @@ async function attemptLine(
     }
     const startedAt = Date.now();
     let result: BatchAttempt | undefined;
+    // In flight, not waiting: a line is counted as one or the other, never both.
+    flying();
     ctx.load.inFlight++;
     try {
       result = await attemptOnce(

@@ -133,6 +133,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
         attempts: worker?.attempts ?? 0,
         startedAt,
         stopping,
+        ...(worker && { load: worker.load }),
       });
       options.onProgress(progress);
     };

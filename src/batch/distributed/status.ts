@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import { redactHeaders } from '../../http/redact.js';
+import { cell } from '../summary-format.js';
 import { openRedis } from './backend-connections.js';
 import { bullConnection, parseQueueUrl, probeQueue } from './connections.js';
 import { UnknownJobError } from './errors.js';
@@ -151,18 +152,18 @@ export function formatJobStatus(s: JobStatus): string {
     `chunks of ${n(s.config.chunkSize ?? 250)} lines: waiting ${n(s.states.waiting)} · running ${n(s.states.active)} · delayed ${n(s.states.delayed)} (retries and holds)${s.states.failed ? ` · given up ${n(s.states.failed)}` : ''}`,
   );
   row('rate', `${s.ratePerSecond.toFixed(1)} lines/s (last 10 s, all workers)`);
-  const width = Math.max(0, ...s.hosts.map((h) => h.host.length));
+  const width = Math.max(0, ...s.hosts.map((h) => cell(h.host).length));
   for (const [i, h] of s.hosts.entries())
     row(
       i === 0 ? 'hosts' : '',
-      `${h.host.padEnd(width)}  ${n(h.lines)} lines: ${n(h.done)} done, ${n(h.failed)} failed · slots held ${h.inFlight}/${s.config.perHost}${s.config.rate === 'adaptive' ? ' · adaptive pace' : s.config.rate ? ` · ${s.config.rate}/s` : ''}${h.cooldownMs > 0 ? ` · Retry-After hold ${(h.cooldownMs / 1000).toFixed(1)} s` : ''}`,
+      `${cell(h.host).padEnd(width)}  ${n(h.lines)} lines: ${n(h.done)} done, ${n(h.failed)} failed · slots held ${h.inFlight}/${s.config.perHost}${s.config.rate === 'adaptive' ? ' · adaptive pace' : s.config.rate ? ` · ${s.config.rate}/s` : ''}${h.cooldownMs > 0 ? ` · Retry-After hold ${(h.cooldownMs / 1000).toFixed(1)} s` : ''}`,
     );
   if (s.hostCount > s.hosts.length)
     row('', `... and ${n(s.hostCount - s.hosts.length)} more hosts`);
   row(
     'workers',
     s.workers.length
-      ? s.workers.map((w) => `${w.host} pid ${w.pid} (×${w.concurrency})`).join(', ')
+      ? s.workers.map((w) => `${cell(w.host)} pid ${w.pid} (×${w.concurrency})`).join(', ')
       : 'none at work',
   );
   return `${out.join('\n')}\n`;

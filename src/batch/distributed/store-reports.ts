@@ -87,17 +87,18 @@ export async function* storeRecords(
   options: ExportOptions = {},
   pageSize = 1000,
 ): AsyncGenerator<ExportRecord> {
-  const states = statesOf(options);
+  const { states, retrying } = statesOf(options);
   const redactor = exportRedactor(options);
   // The store has no in_flight state: a line in flight is pending there.
   const stored = states.map((s) => (s === 'in_flight' ? 'pending' : s));
+  const alsoRetrying = retrying ? " OR (state = 'pending' AND attempts > 0)" : '';
   let after = 0;
   for (;;) {
     const rows = await store.query<Row>(
       `SELECT line, key, method, url, raw, state, status, reason, error_code, error_message, attempts, history,
          response_headers, body_size, body_path, first_attempt_at::float8 AS first_attempt_at,
          finished_at::float8 AS finished_at, ttfb_ms, duration_ms${options.bodies ? ', body' : ''}
-       FROM ${store.schema}.requests WHERE job = $1 AND line > $2 AND state = ANY($3::text[])
+       FROM ${store.schema}.requests WHERE job = $1 AND line > $2 AND (state = ANY($3::text[])${alsoRetrying})
        ORDER BY line LIMIT $4`,
       [job, after, stored, pageSize],
     );

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { checkInputReadable } from '../../batch/input.js';
 import { addRunFlags, type BatchTarget, type RunFlags, runFromFlags } from '../batch-run.js';
 import {
   addDistributedFlags,
@@ -99,8 +100,11 @@ Examples:
       process.exitCode = EXIT.usage;
       return;
     }
-    if (input !== undefined && input !== '-' && !existsSync(input)) {
-      printError('batch', new Error(`cannot read ${input}: no such file`));
+    // Before the journal is created: a bad input path leaves nothing behind.
+    try {
+      if (input !== undefined) checkInputReadable(input);
+    } catch (error) {
+      printError('batch', error);
       process.exitCode = EXIT.usage;
       return;
     }

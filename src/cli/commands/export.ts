@@ -2,9 +2,8 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { statesOf } from '../../batch/export.js';
+import { type ExportState, statesOf } from '../../batch/export.js';
 import type { Journal as JournalType } from '../../batch/journal.js';
-import type { LineState } from '../../batch/journal-schema.js';
 import type { DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeFor, exitCodeForCommand, printError } from '../exit-codes.js';
 import { addSecretHeaderFlag } from '../parse.js';
@@ -12,7 +11,7 @@ import { addSecretHeaderFlag } from '../parse.js';
 interface ExportCliOptions extends DistributedFlags {
   format: 'jsonl' | 'csv';
   bodies?: boolean;
-  state?: LineState[];
+  state?: ExportState[];
   output?: string;
   includeSecrets?: boolean;
   secretHeader?: string[];
@@ -34,8 +33,8 @@ function outputOf(options: ExportCliOptions): Writable {
   return options.output ? createWriteStream(options.output, { mode: 0o600 }) : process.stdout;
 }
 
-function stateList(text: string): LineState[] {
-  const list = text.split(',').map((s) => s.trim()) as LineState[];
+function stateList(text: string): ExportState[] {
+  const list = text.split(',').map((s) => s.trim()) as ExportState[];
   try {
     statesOf({ states: list });
   } catch (error) {
@@ -79,7 +78,7 @@ export function exportCommand(): Command {
   return addSecretHeaderFlag(
     new Command('export')
       .description(
-        'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings, optionally bodies).',
+        'Write the journal of a batch as JSON Lines or CSV: one record per input line, in input order (url, state, status, error, attempts, retries, timings: durationMs from the first attempt to the end, lastAttemptMs; optionally bodies).',
       )
       .argument('[db]', 'the journal (SQLite) of a dogged batch')
       .option('--store <url>', 'the PostgreSQL of a distributed batch (with --job)')
@@ -93,7 +92,7 @@ export function exportCommand(): Command {
       )
       .option(
         '--state <states>',
-        'only lines in these states, e.g. failed or done,failed',
+        'only lines in these states (pending, in_flight, done, failed, invalid, or retrying: the pending lines that already had an attempt, as dogged status counts them), e.g. failed or done,failed,retrying',
         stateList,
       )
       .option('-o, --output <file>', 'write to a file (created 0600) instead of stdout')

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
 import { writeBodyFile, writeToSpecialFile } from '../../http/body-file.js';
@@ -157,7 +158,9 @@ export function getCommand(): Command {
     `
 Exit codes: 0 ok, 2 bad usage, 3 malformed URL, 6 host not resolved, 7 could not connect,
 18 body cut short, 22 final status >= 400, 23 could not write -o, 28 timeout, 35 TLS,
-56 connection reset, 63 body over --max-body, 75 retries exhausted, 97 proxy failure.
+47 too many redirects, 56 connection reset, 63 body over --max-body, 97 proxy failure,
+75 Retry-After beyond --max-retry-after. After the last retry, the code is that of the last
+failure (refused after 4 attempts: 7), as with curl --retry.
 
 Example:
   dogged get 'http://127.0.0.1:8099/flaky/a?fail=2' --retries 5 --backoff 200ms -v`,
@@ -168,8 +171,38 @@ Example:
   return command;
 }
 
+/**
+ * Why `-o PATH` cannot be written, found before any request is sent (curl finds out after the
+ * transfer and exits 23; so does dogged, without spending a request): undefined when it can.
+ */
+export function outputProblem(path: string | undefined): string | undefined {
+  if (path === undefined || path === '-') return undefined;
+  const dir = dirname(path);
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? `cannot write ${path}: its directory ${dir} does not exist (dogged creates no directory for -o)`
+      : `cannot write ${path}: ${(error as Error).message}`;
+  }
+  if (!isDirectory) return `cannot write ${path}: ${dir} is not a directory`;
+  try {
+    if (statSync(path).isDirectory()) return `cannot write ${path}: it is a directory`;
+  } catch {
+    // Not there yet: it will be created.
+  }
+  return undefined;
+}
+
 async function runGet(url: string, options: GetCliOptions): Promise<number> {
   const { Session } = await import('../../http/session.js');
+  const problem = outputProblem(options.output);
+  if (problem !== undefined) {
+    printError('get', new Error(problem));
+    return EXIT.writeError;
+  }
   if (options.data !== undefined && options.json !== undefined) {
     printError('get', new Error('give -d/--data or --json, not both'));
     return EXIT.usage;
