@@ -5,12 +5,18 @@
  * test/support/needs.ts). The tests that need a missing service are skipped with that reason,
  * or, when CI is set, fail at once: CI never passes by skipping.
  */
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { buildCli } from './support/build.js';
 import { ciIsSet } from './support/ci.js';
 import { describeMissing, probeServices, SERVICES } from './support/services.js';
 
 export default async function preflight(project: TestProject): Promise<void> {
-  const services = await probeServices();
+  // The CLI tests spawn the built CLI: dist/ is brought up to date with src/ first.
+  const [services] = await Promise.all([
+    probeServices(),
+    buildCli(fileURLToPath(new URL('..', import.meta.url))),
+  ]);
   project.provide('services', services);
   const missing = SERVICES.flatMap((s) => {
     const m = services[s];

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
+import { CLI_ENTRY } from '../support/cli.js';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -14,8 +15,11 @@ function removeAll(): void {
   made.clear();
 }
 // After the test file that imported this (each file gets its own copy of this module), and at
-// exit for a file that stopped early.
-afterAll(removeAll);
+// exit for a file that stopped early. Outside a test file (the preflight, test/global-setup.ts,
+// imports the service addresses through here) there is no suite to hook: the exit hook does.
+try {
+  afterAll(removeAll);
+} catch {}
 process.once('exit', removeAll);
 
 /**
@@ -55,7 +59,7 @@ export function startCli(
   env: Record<string, string> = {},
   user: CliUser = {},
 ): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1', DOGGED_LOG: '', ...env },
     ...user,

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { type CliUser, root, tempDir } from '../batch/batch-support.js';
+import { CLI_ENTRY } from '../support/cli.js';
 
 /** uid and gid of `nobody` on Debian, Ubuntu and Alpine. */
 const NOBODY = 65534;
@@ -41,7 +42,7 @@ export function piped(
   args: string[],
   reader: string,
 ): Promise<{ code: number; stderr: string; stdout: string }> {
-  const dogged = ['node', '--import', 'tsx', 'src/cli/main.ts', ...args].map(quote).join(' ');
+  const dogged = [process.execPath, CLI_ENTRY, ...args].map(quote).join(' ');
   const script = `${dogged} 2>"$ERR" | ${reader}; code=\${PIPESTATUS[0]}; cat "$ERR" >&2; exit $code`;
   const { dir } = tempDir('dogged-pipe-');
   const child = spawn('bash', ['-c', script], {

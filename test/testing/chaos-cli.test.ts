@@ -1,13 +1,14 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLI_ENTRY } from '../support/cli.js';
 import { fetchAll } from './chaos-support.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const running: ChildProcessWithoutNullStreams[] = [];
 
 function startCli(args: string[]): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'chaos', ...args], {
+  const child = spawn(process.execPath, [CLI_ENTRY, 'chaos', ...args], {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1' },
   });
