@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CLI_ENTRY } from './cli.js';
 
 /** Where the incremental build keeps what it knows (see tsconfig.build.json). */
-const BUILD_INFO = 'node_modules/.cache/dogged/build.tsbuildinfo';
+const BUILD_INFO = '.build/dist.tsbuildinfo';
 
 /**
  * Brings `dist/` up to date with `src/` (`npm run build`, incremental: a few seconds when
