@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -71,6 +71,27 @@ function outcome(overrides: Partial<AttemptOutcome> = {}): AttemptOutcome {
   };
 }
 
+/** The error `fn` throws (the test fails if it throws none). */
+function thrown(fn: () => unknown): Error & { cause?: unknown; code?: unknown } {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('nothing was thrown');
+}
+
+/** Runs `fn` with `dir` as the working directory. */
+function inDir<T>(fn: () => T): T {
+  const previous = process.cwd();
+  process.chdir(dir);
+  try {
+    return fn();
+  } finally {
+    process.chdir(previous);
+  }
+}
+
 const row = (journal: Journal, line: number) =>
   journal.db.prepare('SELECT * FROM requests WHERE line = ?').get(line) as Record<string, unknown>;
 const response = (journal: Journal, line: number) =>
@@ -92,11 +113,57 @@ describe('the journal file', () => {
 
   it('is not created in a directory that does not exist', () => {
     const missing = join(dir, 'nope', 'j.sqlite');
-    expect(() => createJournalFile(missing)).toThrow(
-      `its directory ${join(dir, 'nope')} does not exist`,
-    );
-    expect(() => Journal.open(missing)).toThrow(JournalFormatError);
-    expect(() => Journal.open(missing)).toThrow(`cannot open ${missing}`);
+    const error = thrown(() => createJournalFile(missing));
+    expect(error.message).toMatch(`its directory ${join(dir, 'nope')} does not exist`);
+    expect(error.cause).toMatchObject({ code: 'ENOENT' });
+    const wrapped = thrown(() => Journal.open(missing));
+    expect(wrapped).toBeInstanceOf(JournalFormatError);
+    expect(wrapped.message).toMatch(`cannot open ${missing}: its directory`);
+    expect((wrapped.cause as Error).message).toMatch('does not exist');
+  });
+
+  it('is made readable and writable by its owner whatever the umask', () => {
+    const path = join(dir, 'masked.sqlite');
+    const previous = process.umask(0o277);
+    try {
+      expect(createJournalFile(path)).toBe(true);
+    } finally {
+      process.umask(previous);
+    }
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it.skipIf(process.platform !== 'linux')('leaves no file descriptor open', () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    for (let i = 0; i < 5; i++) createJournalFile(join(dir, `fd${i}.sqlite`));
+    expect(fds()).toBe(before);
+  });
+
+  it('a journal opened for writing is made 0600, whatever its path looks like', () => {
+    // Under the usual umask SQLite itself would make the file 0644.
+    const previous = process.umask(0o022);
+    try {
+      for (const name of ['j.sqlite', 'file:j.sqlite']) {
+        const journal = inDir(() => Journal.open(name));
+        open.push(journal);
+        expect(statSync(join(dir, name)).mode & 0o777).toBe(0o600);
+      }
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it('in memory or temporary, a journal has no file', () => {
+    inDir(() => {
+      for (const path of [':memory:', '']) {
+        const journal = Journal.open(path);
+        open.push(journal);
+        expect(journal.insertLines([request(1)])).toMatchObject({ pending: 1 });
+      }
+    });
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(join(dir, ':memory:'))).toBe(false);
   });
 
   it('other errors creating it are thrown as they are', () => {
@@ -135,12 +202,6 @@ describe('the journal file', () => {
     expect(journal.getMeta('input')).toBe('a.jsonl');
     journal.setMeta('input', 'b.jsonl');
     expect(journal.getMeta('input')).toBe('b.jsonl');
-  });
-
-  it('in memory, no file is created', () => {
-    const journal = Journal.open(':memory:');
-    open.push(journal);
-    expect(journal.insertLines([request(1)])).toMatchObject({ pending: 1 });
   });
 
   it('read-only: reads a journal, writes nothing, and refuses the write methods', () => {
@@ -184,7 +245,9 @@ describe('the journal file', () => {
     journalAt(path).setMeta('schema_version', '2');
     open.pop()?.close();
     for (const readonly of [false, true]) {
-      expect(() => Journal.open(path, { readonly })).toThrow(
+      const error = thrown(() => Journal.open(path, { readonly }));
+      expect(error).toBeInstanceOf(JournalFormatError);
+      expect(error.message).toBe(
         `${path} is a journal of schema version 2; this dogged reads version 1`,
       );
     }
@@ -193,7 +256,10 @@ describe('the journal file', () => {
   it('a file that is not SQLite is named as not a journal', () => {
     const path = join(dir, 'text.sqlite');
     writeFileSync(path, 'hello, this is not a database at all, not even close to one');
-    expect(() => Journal.open(path)).toThrow(`${path} is not a dogged journal: `);
+    const error = thrown(() => Journal.open(path));
+    expect(error).toBeInstanceOf(JournalFormatError);
+    expect(error.message).toMatch(`${path} is not a dogged journal: `);
+    expect(error.cause).toMatchObject({ code: 'SQLITE_NOTADB' });
   });
 
   it('gives an older journal the columns added since, keeping its rows', () => {
@@ -406,6 +472,26 @@ describe('outcomes in the journal', () => {
     journal.record({ kind: 'final', line: 2, ...outcome() });
     expect(row(journal, 2)).toMatchObject({ state: 'pending', attempts: 0 });
     expect(response(journal, 2)).toBeUndefined();
+  });
+
+  it('a retry claimed again is in flight, not retrying', () => {
+    const journal = journalAt();
+    journal.insertLines([request(1), request(2)]);
+    for (const n of [1, 2]) {
+      journal.markInFlight(n, 0);
+      journal.record({ kind: 'retry', line: n, ...outcome({ state: 'pending' }) });
+    }
+    journal.markInFlight(2, 10);
+    journal.record({ kind: 'final', line: 2, ...outcome() });
+    journal.markInFlight(1, 10);
+    expect(journal.counts()).toEqual({
+      pending: 0,
+      in_flight: 1,
+      done: 1,
+      failed: 0,
+      invalid: 0,
+      retrying: 0,
+    });
   });
 
   it('counts lines per state, and pending lines that already had an attempt', () => {
