@@ -182,6 +182,135 @@ describe('the batch scheduler', () => {
     expect(lines(s.refill(0).claimed)).toEqual([1, 2, 3, 4]);
   });
 
+  it('claims nothing when the queue is full, even with lines of idle hosts due', () => {
+    open();
+    insert(1, 8, 'a:80');
+    insert(9, 12, 'b:80');
+    const s = scheduler(1, 100); // room for 8
+    expect(lines(s.refill(0).claimed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(s.refill(0)).toEqual({ claimed: [], wake: Number.POSITIVE_INFINITY });
+    expect(journal.counts()).toMatchObject({ in_flight: 8, pending: 4 });
+  });
+
+  it('claims exactly its room, whatever else is due', () => {
+    open();
+    for (let n = 1; n <= 20; n++) insert(n, n, n % 2 ? 'a:80' : 'b:80');
+    const s = scheduler(1, 100);
+    expect(lines(s.refill(0).claimed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(journal.counts()).toMatchObject({ in_flight: 8, pending: 12 });
+    // Due retries that fill the room leave the fresh lines of other hosts alone.
+    open();
+    insert(1, 10, 'a:80');
+    insert(11, 20, 'b:80');
+    for (let n = 1; n <= 9; n++) makeRetry(n, 10);
+    const t = scheduler(1, 100);
+    expect(lines(t.refill(100).claimed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(journal.counts()).toMatchObject({ in_flight: 8 });
+  });
+
+  it('reads exactly 1024 rows at most in a refill', () => {
+    // Room for 24, 4 lines a host: past the host's 4 lines, 1020 rows are read; no more.
+    open();
+    insert(1, 1020, 'a:80');
+    insert(1021, 1024, 'b:80');
+    expect(lines(scheduler(6, 1).refill(0).claimed)).toEqual([1, 2, 3, 4, 1021, 1022, 1023, 1024]);
+    open();
+    insert(1, 1024, 'a:80');
+    insert(1025, 1028, 'b:80');
+    expect(lines(scheduler(6, 1).refill(0).claimed)).toEqual([1, 2, 3, 4]);
+    // Room for 256: the same bound.
+    open();
+    insert(1, 1024, 'a:80');
+    insert(1025, 1025, 'b:80');
+    expect(lines(scheduler(64, 1).refill(0).claimed)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('while crowded, reads at most four rows of the head, whatever the room', () => {
+    open();
+    insert(1, 4, 'a:80', 0);
+    insert(5, 8, 'a:80', 10);
+    insert(9, 30, 'a:80', 20);
+    const s = scheduler(3, 1); // room for 12, 4 lines a host
+    expect(lines(s.refill(1000).claimed)).toEqual([1, 2, 3, 4]);
+    // Due after the four head rows (5 to 8), before the rest.
+    insert(40, 40, 'b:80', 15);
+    expect(s.refill(1050)).toEqual({ claimed: [], wake: 1100 });
+    expect(lines(s.refill(1100).claimed)).toEqual([40]);
+  });
+
+  it('a refill that fills the queue while crowded has nothing to wake for', () => {
+    open();
+    insert(1, 30, 'a:80');
+    const s = scheduler(1, 1);
+    expect(s.refill(1000).wake).toBe(1100);
+    insert(31, 34, 'b:80', -1);
+    const { claimed, wake } = s.refill(1050);
+    expect(lines(claimed)).toEqual([31, 32, 33, 34]);
+    expect(wake).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('a refill that fills the queue past busy hosts does not make the next one read only the head', () => {
+    open();
+    insert(1, 20, 'a:80');
+    insert(21, 24, 'b:80');
+    const s = scheduler(2, 1); // room for 8, 4 lines a host
+    expect(lines(s.refill(1000).claimed)).toEqual([1, 2, 3, 4, 21, 22, 23, 24]);
+    expect(takeAll(s, 1000)).toEqual([1, 21]);
+    insert(25, 30, 'c:80');
+    // Room for 2: one more line of a:80, then past the rest of its lines to c:80.
+    const { claimed, wake } = s.refill(1050);
+    expect(lines(claimed)).toEqual([5, 25]);
+    expect(wake).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('once the crowded time is over, a refill that skips nothing has nothing to wake for', () => {
+    open();
+    insert(1, 6, 'a:80');
+    const s = scheduler(1, 1);
+    expect(s.refill(1000).wake).toBe(1100);
+    for (const n of [5, 6]) {
+      journal.markInFlight(n, 1000);
+      journal.record({
+        kind: 'final',
+        line: n,
+        state: 'done',
+        attempts: 1,
+        nextAttemptAt: 0,
+        history: [],
+        status: 200,
+        errorCode: null,
+        errorMessage: null,
+        reason: 'ok',
+        responseHeaders: null,
+        body: null,
+        bodySize: null,
+        bodyPath: null,
+        finishedAt: 1000,
+        ttfbMs: 1,
+        durationMs: 1,
+      });
+    }
+    expect(s.refill(1100)).toEqual({ claimed: [], wake: Number.POSITIVE_INFINITY });
+  });
+
+  it('a fresh line started out of turn leaves the retries at the front of the queue', () => {
+    open();
+    insert(1, 1, 'a:80');
+    insert(2, 3, 'b:80');
+    insert(4, 4, 'c:80');
+    insert(5, 5, 'd:80', 500);
+    makeRetry(1, 0);
+    const s = scheduler(2, 1);
+    expect(lines(s.refill(0).claimed)).toEqual([1, 2, 3, 4]);
+    // a:80 is paused: the retry waits, a fresh line starts.
+    s.hosts.throttled('a:80', 0, 0, 1000);
+    expect(s.next(0, { at: Number.POSITIVE_INFINITY })?.line).toBe(2);
+    makeRetry(5, 0);
+    expect(lines(s.refill(0).claimed)).toEqual([5]);
+    s.finished('b:80');
+    expect(takeAll(s, 1000)).toEqual([1, 5, 3, 4]);
+  });
+
   it('after a scan that found only busy hosts, reads the head of the queue for 100 ms', () => {
     open();
     insert(1, 30, 'a:80');
