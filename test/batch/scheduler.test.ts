@@ -190,6 +190,10 @@ describe('the batch scheduler', () => {
     expect(lines(s.refill(0).claimed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(s.refill(0)).toEqual({ claimed: [], wake: Number.POSITIVE_INFINITY });
     expect(journal.counts()).toMatchObject({ in_flight: 8, pending: 4 });
+    // Nor a due retry.
+    makeRetry(9, 0);
+    expect(s.refill(0)).toEqual({ claimed: [], wake: Number.POSITIVE_INFINITY });
+    expect(journal.counts()).toMatchObject({ in_flight: 8, pending: 4, retrying: 1 });
   });
 
   it('claims exactly its room, whatever else is due', () => {
@@ -200,7 +204,7 @@ describe('the batch scheduler', () => {
     expect(journal.counts()).toMatchObject({ in_flight: 8, pending: 12 });
     // Due retries that fill the room leave the fresh lines of other hosts alone.
     open();
-    insert(1, 10, 'a:80');
+    insert(1, 9, 'a:80');
     insert(11, 20, 'b:80');
     for (let n = 1; n <= 9; n++) makeRetry(n, 10);
     const t = scheduler(1, 100);
