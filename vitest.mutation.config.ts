@@ -15,7 +15,7 @@ export default defineConfig({
     include: [
       'test/retry/**/*.test.ts',
       'test/http/{policy,retry-after*,redirects,errors,storm,session-*}.test.ts',
-      'test/batch/{decide*,journal,host-limits,input-line}.test.ts',
+      'test/batch/{decide*,journal*,host-limits,input-line,scheduler}.test.ts',
       'test/testing/fake-clock.test.ts',
     ],
     exclude: ['test/http/session-leaks.test.ts'],

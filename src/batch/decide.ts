@@ -96,7 +96,7 @@ function retryAfterHeader(
   const raw = result.rawHeaders
     ? result.rawHeaders['retry-after']
     : result.headers.get('retry-after');
-  if (raw === undefined || raw === null) return undefined;
+  if (raw === null) return undefined;
   return Array.isArray(raw) ? raw[0] : raw;
 }
 
@@ -294,10 +294,7 @@ export function decide(
         return final(line, 'failed', 'retry-after-too-long', {
           status,
           errorCode: error.code,
-          errorMessage: error.message.replace(
-            'maxRetryAfter',
-            'the batch limit (--max-retry-after)',
-          ),
+          errorMessage: retryAfterTooLong(error.retryAfterMs, limits.maxRetryAfterMs),
         });
       }
       // Too long to sleep on in memory, not too long to schedule: the journal waits instead.
@@ -381,6 +378,11 @@ function retriesError(
   }
 }
 
+/** Why a line failed on a `Retry-After` past the batch's `--max-retry-after`. */
+function retryAfterTooLong(retryAfterMs: number, maxRetryAfterMs: number): string {
+  return `Retry-After of ${formatDuration(retryAfterMs)} exceeds the batch limit (--max-retry-after) of ${formatDuration(maxRetryAfterMs)}; raise it or run the batch again later`;
+}
+
 /**
  * The attempt failed while its host was down: the line waits for the host's next probe without
  * spending its retry count (bounded by `giveUpAfterMs` like a throttle).
@@ -426,7 +428,7 @@ function throttled(
     return final(line, 'failed', 'retry-after-too-long', {
       status,
       errorCode: 'ERR_DOGGED_RETRY_AFTER_TOO_LONG',
-      errorMessage: `Retry-After of ${formatDuration(retryAfterMs)} exceeds the batch limit (--max-retry-after) of ${formatDuration(limits.maxRetryAfterMs)}; raise it or run the batch again later`,
+      errorMessage: retryAfterTooLong(retryAfterMs, limits.maxRetryAfterMs),
     });
   }
   const at = Math.max(now, hostOpenAt, now + (retryAfterMs ?? 0));
