@@ -63,7 +63,8 @@ export function explainAccess(path: string, readonly: boolean, fallback: string)
   const shm = `${path}-shm`;
   const wal = `${path}-wal`;
   if (sizeOf(path) === undefined) {
-    if (!can(dir, constants.F_OK)) return `its directory ${dir} does not exist`;
+    if (!can(dir, constants.F_OK))
+      return `its directory ${dir} does not exist (dogged creates no directory for a journal)`;
     if (!readonly && !can(dir, constants.W_OK))
       return `permission denied: the directory ${dir} is not writable, so the journal cannot be created there; choose a --db in a directory you can write to`;
     return fallback;
