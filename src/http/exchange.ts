@@ -117,16 +117,18 @@ export class Exchange extends ExchangeBase {
         deadline.headArrived(raw.body);
         const resumedFrom = this.#resume?.start;
         this.#resume = undefined;
-        const response = new DoggedResponse(raw, {
+        const responseInit: ConstructorParameters<typeof DoggedResponse>[1] = {
           url: target.url,
           method: target.method,
           attempts: this.attempt,
           history: this.policy.history,
           retryBody: (error, resume) => this.#retryBody(error, resume),
-          ...(resumedFrom !== undefined && { resumedFrom }),
           deadline,
           maxBodySize: init.maxBodySize,
-        });
+        };
+        // Set only when there is one (no object spread on the common path).
+        if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
+        const response = new DoggedResponse(raw, responseInit);
         const status = raw.statusCode;
         if (status === 429) guard.throttled(sentAt);
         else guard.answered(sentAt);

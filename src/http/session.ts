@@ -409,14 +409,18 @@ export class Session {
     body: PreparedBody,
   ): Exchange {
     const { options, url, config, timeouts } = ready;
+    const routing = this.#routing(config, timeouts.connect, options);
     let headers = ready.headers;
-    // A copy of the configured headers, made when this request changes one.
+    // A copy of the configured headers, made when this request changes one, or when it may go
+    // through a dispatcher that adds its own (a ProxyAgent sets Host) or one that is not ours.
     const shared = headers === config.headers;
     const key = options.idempotencyKey;
     const authorization = url.authorization;
     if (
       shared &&
-      ((body.contentType && headers['content-type'] === undefined) ||
+      (routing !== undefined ||
+        this.#dispatcher !== undefined ||
+        (body.contentType && headers['content-type'] === undefined) ||
         (key !== undefined && key !== false) ||
         (authorization && headers.authorization === undefined))
     )
@@ -439,7 +443,7 @@ export class Session {
     if (authorization !== undefined) headers.authorization ??= authorization;
     return new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
-      routing: this.#routing(config, timeouts.connect, options),
+      routing,
       storm: config.storm,
       target: {
         method: ready.method,

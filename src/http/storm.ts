@@ -76,6 +76,8 @@ export class OriginGuard {
   readonly #cooldown: boolean;
   readonly #clock: Clock;
   #cooldownUntil = 0;
+  /** Set by the first hold: until then no cooldown is checked against the clock. */
+  #held = false;
   /** When the current hold began: answers to requests sent before it do not extend it. */
   #cooldownSince = Number.NEGATIVE_INFINITY;
 
@@ -111,6 +113,7 @@ export class OriginGuard {
     if (!this.#cooldown || sentAtMs <= this.#cooldownSince) return;
     const now = this.#clock.now();
     if (now + ms <= this.#cooldownUntil) return;
+    this.#held = true;
     this.#cooldownUntil = now + ms;
     this.#cooldownSince = now;
   }
@@ -122,7 +125,7 @@ export class OriginGuard {
    * and had no token (pass it to `admit`, so that the limiter is not asked twice), `'wait'`.
    */
   admitNow(): 'admitted' | 'limited' | 'wait' {
-    if (this.breaker || this.#cooldownUntil > this.#clock.now()) return 'wait';
+    if (this.breaker || (this.#held && this.#cooldownUntil > this.#clock.now())) return 'wait';
     return !this.limiter || this.limiter.tryAcquire() ? 'admitted' : 'limited';
   }
 
