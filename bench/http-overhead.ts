@@ -85,6 +85,9 @@ for (const c of contenders) await runLoad(c.send, url, { total: 4000, concurrenc
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? contenders : [...contenders].reverse();
   for (const c of order) {
+    // Each sample starts on a collected heap (with --expose-gc, as npm run bench runs it): the
+    // garbage of the contender before is not collected on this one's time.
+    (globalThis as { gc?: () => void }).gc?.();
     const run = await runLoad(c.send, url, { total: TOTAL, concurrency: CONCURRENCY });
     if (run.ok !== TOTAL) throw new Error(`${c.name}: ${run.ok} of ${TOTAL} requests succeeded`);
     const s = samples.get(c.name);

@@ -231,6 +231,9 @@ async function scenario(
       const runId = `${key}-${round}-${i}`;
       // Same seed for every client in a round: the same fault sequence, in arrival order.
       const url = query ? `${base}/data?${query}&seed=${round + 1}&run=${runId}` : `${base}/data`;
+      // Each sample starts on a collected heap: the garbage of the client before (fetch, got,
+      // axios make much more) is not collected on the next one's time.
+      collectGarbage();
       const run = await runLoad(c.send, url, load);
       const t = totals.get(c.name);
       if (!t) continue;
@@ -247,6 +250,11 @@ async function scenario(
     }
   }
   return totals;
+}
+
+/** A full collection when the bench runs with --expose-gc (npm run bench does). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 function log(line: string): void {
