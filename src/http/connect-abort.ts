@@ -139,5 +139,7 @@ export function requestWithin(
 
 /** A body undici sends as it is, without waiting a microtask for a stream to start. */
 function isInlineBody(body: Dispatcher.RequestOptions['body']): boolean {
-  return body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+  return (
+    body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array
+  );
 }
