@@ -36,11 +36,16 @@ if (unknown.length) {
 let failed = false;
 const missed: string[] = [];
 for (const name of wanted.length ? wanted : all) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${name}.ts`], {
-    stdio: check ? ['inherit', 'pipe', 'inherit'] : 'inherit',
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-  });
+  // --expose-gc: benchmarks that compare clients collect the heap between samples.
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', `${dir}${name}.ts`],
+    {
+      stdio: check ? ['inherit', 'pipe', 'inherit'] : 'inherit',
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    },
+  );
   if (check) {
     process.stdout.write(child.stdout);
     for (const line of child.stdout.split('\n'))

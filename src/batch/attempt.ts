@@ -79,7 +79,8 @@ export async function attemptOnce(
     });
     ttfbMs = performance.now() - started;
     status = response.status;
-    const received = await bodies.receive(response.body);
+    // The body without dogged's error-translating stream: a failure is translated below.
+    const received = await bodies.receive(response.bodyStream());
     return new ResponseOutcome(response, received, ttfbMs, performance.now() - started);
   } catch (error) {
     // A stop cut the attempt off: whatever it was doing, it does not count.

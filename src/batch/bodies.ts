@@ -49,7 +49,24 @@ function count(body: Readable): Promise<number> {
   });
 }
 
-const nothing = async (): Promise<void> => {};
+/** A body kept in memory (`db`), or only counted (`none`): one object per body, no closures. */
+class HeldBody implements ReceivedBody {
+  readonly size: number;
+  readonly #data: Buffer | null;
+
+  constructor(size: number, data: Buffer | null) {
+    this.size = size;
+    this.#data = data;
+  }
+
+  keep(): Promise<StoredBody> {
+    return Promise.resolve({ body: this.#data, bodyPath: null, bodySize: this.size });
+  }
+
+  discard(): Promise<void> {
+    return Promise.resolve();
+  }
+}
 
 /**
  * Receives bodies as `option` says, as they stream in: `db` buffers them (bounded by the
@@ -83,20 +100,9 @@ export class BodyStore {
   async receive(body: Readable): Promise<ReceivedBody> {
     if (this.#option === 'db') {
       const data = await collect(body);
-      return {
-        size: data.length,
-        keep: async () => ({ body: data, bodyPath: null, bodySize: data.length }),
-        discard: nothing,
-      };
+      return new HeldBody(data.length, data);
     }
-    if (this.#dir === undefined) {
-      const size = await count(body);
-      return {
-        size,
-        keep: async () => ({ body: null, bodyPath: null, bodySize: size }),
-        discard: nothing,
-      };
-    }
+    if (this.#dir === undefined) return new HeldBody(await count(body), null);
     const dir = this.#dir;
     const file: FileSink = await writeThroughTemp(dir, body);
     return {

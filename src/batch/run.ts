@@ -50,6 +50,8 @@ export class BatchRun {
   readonly #meter = new RateMeter();
   readonly #startedAt = performance.now();
   #updates: LineUpdate[] = [];
+  /** Lines whose outcome is in the batch being written (see `#write`); reused. */
+  readonly #ended = new Set<number>();
   #pumpQueued = false;
   #dirty = true;
   /**
@@ -193,11 +195,23 @@ export class BatchRun {
     });
   }
 
-  /** Records the buffered outcomes (inside a transaction). */
+  /**
+   * Records the buffered outcomes (inside a transaction). An attempt that started and ended
+   * within the same batch has its start left out: its outcome, in the same transaction, sets
+   * the unfinished count the start would have raised back to 0 (a line is claimed only after
+   * the previous batch is written, so a batch never holds the start of one attempt and the
+   * outcome of another of the same line). One UPDATE less for most lines.
+   */
   #write(): void {
     const updates = this.#updates;
+    if (updates.length === 0) return;
     this.#updates = [];
-    for (const update of updates) this.#journal.record(update);
+    const ended = this.#ended;
+    ended.clear();
+    for (const update of updates)
+      if (update.kind === 'final' || update.kind === 'retry') ended.add(update.line);
+    for (const update of updates)
+      if (update.kind !== 'started' || !ended.has(update.line)) this.#journal.record(update);
   }
 
   /** One turn: record outcomes and claim due lines in one transaction, then start what can. */

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { formatDuration } from '../retry/describe.js';
 import { type LongTimer, setLongTimeout } from '../retry/timer.js';
+import type { SignalLike } from './connect-abort.js';
 import { AttemptTimeoutError } from './errors.js';
 import { BUFFERED_ATTEMPT_TIMEOUT_MS } from './timeouts.js';
 
@@ -12,6 +13,67 @@ export interface AttemptTarget {
 }
 
 /**
+ * The running deadlines of one length, in the order they fall due (they were armed in that
+ * order), behind one timer: armed for the oldest, it moves on to the next when it fires. A
+ * deadline that ends leaves the set; the timer stops when none is left. One timer for all the
+ * attempts in flight, instead of one armed and cleared per attempt.
+ */
+class DeadlineQueue {
+  readonly #live = new Set<AttemptDeadline>();
+  #timer: LongTimer | undefined;
+  /** The deadline the timer was armed for: due when it fires, whatever the clock says. */
+  #armedFor: AttemptDeadline | undefined;
+
+  add(deadline: AttemptDeadline): void {
+    this.#live.add(deadline);
+    if (!this.#timer) this.#arm(deadline);
+  }
+
+  delete(deadline: AttemptDeadline): void {
+    this.#live.delete(deadline);
+    if (this.#live.size === 0 && this.#timer) {
+      this.#timer.clear();
+      this.#timer = undefined;
+      this.#armedFor = undefined;
+    }
+  }
+
+  #arm(head: AttemptDeadline): void {
+    this.#armedFor = head;
+    this.#timer = setLongTimeout(() => this.#fire(), head.due - performance.now()).unref();
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    const armedFor = this.#armedFor;
+    this.#armedFor = undefined;
+    const now = performance.now();
+    for (const deadline of this.#live) {
+      if (deadline !== armedFor && deadline.due > now) {
+        this.#arm(deadline);
+        return;
+      }
+      this.#live.delete(deadline);
+      deadline.expire();
+    }
+  }
+}
+
+/** One queue per deadline length (every attempt of a given `timeout.attempt` shares one). */
+const queues = new Map<number, DeadlineQueue>();
+
+function queueFor(ms: number): DeadlineQueue {
+  let queue = queues.get(ms);
+  if (!queue) {
+    queue = new DeadlineQueue();
+    queues.set(ms, queue);
+  }
+  return queue;
+}
+
+const noListeners: readonly (() => void)[] = Object.freeze([]);
+
+/**
  * The signal and the deadline of one attempt (`timeout.attempt`): from the moment it is sent
  * until its body has been read, drained or destroyed. When the deadline passes, the attempt's
  * signal aborts with an {@link AttemptTimeoutError}: undici then fails the pending request, or
@@ -19,13 +81,25 @@ export interface AttemptTarget {
  *
  * Without an explicit `timeout.attempt`, the deadline is {@link BUFFERED_ATTEMPT_TIMEOUT_MS} and
  * soft: a body handed out as a stream drops it (a long download is the caller's to bound).
+ *
+ * The object is its own signal: undici takes anything with `addEventListener` as a request's
+ * signal, and this one costs far less than an `AbortController` per attempt. It aborts with the
+ * caller's reason (or the total deadline's) when `parent` aborts, until the attempt is over.
  */
-export class AttemptDeadline {
-  /** Aborts with the caller's reason, the total deadline's, or this attempt's timeout. */
-  readonly signal: AbortSignal;
-  readonly #controller = new AbortController();
+export class AttemptDeadline implements SignalLike {
+  aborted = false;
+  reason: unknown;
+  /** When the deadline falls due (`performance.now()` time); Infinity when there is none. */
+  readonly due: number;
+  #listeners: (() => void)[] | readonly (() => void)[] = noListeners;
+  #parent: AbortSignal | undefined;
+  #onParent: (() => void) | undefined;
+  readonly #ms: number;
   readonly #soft: boolean;
-  #timer: LongTimer | undefined;
+  readonly #method: string;
+  readonly #url: string;
+  readonly #attempt: number;
+  #queue: DeadlineQueue | undefined;
   #headArrived = false;
 
   constructor(
@@ -33,46 +107,102 @@ export class AttemptDeadline {
     attemptMs: number | undefined,
     target: AttemptTarget,
   ) {
-    this.signal = parent
-      ? AbortSignal.any([parent, this.#controller.signal])
-      : this.#controller.signal;
+    this.#method = target.method;
+    this.#url = target.url;
+    this.#attempt = target.attempt;
     this.#soft = attemptMs === undefined;
     const ms = attemptMs ?? BUFFERED_ATTEMPT_TIMEOUT_MS;
+    this.#ms = ms;
+    this.due = performance.now() + ms;
+    if (parent) {
+      if (parent.aborted) {
+        this.aborted = true;
+        this.reason = parent.reason;
+        return;
+      }
+      this.#parent = parent;
+      this.#onParent = () => this.#abort(parent.reason);
+      parent.addEventListener('abort', this.#onParent, { once: true });
+    }
     if (!Number.isFinite(ms)) return;
-    this.#timer = setLongTimeout(() => {
-      this.#timer = undefined;
-      const phase = this.#headArrived ? 'body' : 'headers';
-      this.#controller.abort(
-        new AttemptTimeoutError(
-          `${target.method} ${target.url}: attempt ${target.attempt} was still ${phase === 'body' ? 'reading the body' : 'waiting for the response'} after ${formatDuration(ms)}, its deadline (timeout.attempt${this.#soft ? ', the default for a body read whole' : ''})`,
-          {
-            method: target.method,
-            url: target.url,
-            attempts: target.attempt,
-            phase,
-            timeoutMs: ms,
-          },
-        ),
-      );
-    }, ms).unref();
+    this.#queue = queueFor(ms);
+    this.#queue.add(this);
+  }
+
+  /** This object: the attempt's signal (for undici, and for whoever waits on the attempt). */
+  get signal(): this {
+    return this;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) return;
+    if (this.#listeners === noListeners) this.#listeners = [listener];
+    else (this.#listeners as (() => void)[]).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at >= 0) (this.#listeners as (() => void)[]).splice(at, 1);
+  }
+
+  /** Fails the request or the body being read with `reason`; every listener runs once. */
+  #abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.#stopTimer();
+    this.#detach();
+    const listeners = this.#listeners;
+    this.#listeners = noListeners;
+    for (const listener of listeners) listener();
+  }
+
+  /** The deadline passed (called by its queue). */
+  expire(): void {
+    this.#queue = undefined;
+    const ms = this.#ms;
+    const phase = this.#headArrived ? 'body' : 'headers';
+    this.#abort(
+      new AttemptTimeoutError(
+        `${this.#method} ${this.#url}: attempt ${this.#attempt} was still ${phase === 'body' ? 'reading the body' : 'waiting for the response'} after ${formatDuration(ms)}, its deadline (timeout.attempt${this.#soft ? ', the default for a body read whole' : ''})`,
+        {
+          method: this.#method,
+          url: this.#url,
+          attempts: this.#attempt,
+          phase,
+          timeoutMs: ms,
+        },
+      ),
+    );
   }
 
   /** The response head arrived: the deadline now runs until `body` closes. */
   headArrived(body: Readable): void {
     this.#headArrived = true;
-    if (!this.#timer) return;
+    if (!this.#queue && !this.#parent) return;
     if (body.closed || body.destroyed) this.end();
     else body.once('close', () => this.end());
   }
 
   /** The body is handed out as a stream: a default (soft) deadline no longer applies. */
   streamed(): void {
-    if (this.#soft) this.end();
+    if (this.#soft) this.#stopTimer();
   }
 
   /** The attempt is over: it failed, or its body was read, drained or destroyed. */
   end(): void {
-    this.#timer?.clear();
-    this.#timer = undefined;
+    this.#stopTimer();
+    this.#detach();
+  }
+
+  #stopTimer(): void {
+    this.#queue?.delete(this);
+    this.#queue = undefined;
+  }
+
+  #detach(): void {
+    if (this.#onParent) this.#parent?.removeEventListener('abort', this.#onParent);
+    this.#parent = undefined;
+    this.#onParent = undefined;
   }
 }

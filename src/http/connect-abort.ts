@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Socket } from 'node:net';
 import { buildConnector, type Dispatcher } from 'undici';
 
@@ -14,11 +13,28 @@ import { buildConnector, type Dispatcher } from 'undici';
 
 /** The signal of the attempt whose dispatch is running; claimed by the first connect it opens. */
 interface ConnectTicket {
-  readonly signal: AbortSignal;
+  readonly signal: SignalLike;
   claimed: boolean;
 }
 
-const scope = new AsyncLocalStorage<ConnectTicket>();
+/**
+ * The ticket of the attempt being dispatched, set around the synchronous
+ * `dispatcher.request()` call (and, for a streamed body, around the microtask in which undici
+ * starts it). Not an AsyncLocalStorage: that installs promise hooks that tax every promise of
+ * the process, and undici opens the connection within the dispatch itself.
+ */
+let current: ConnectTicket | undefined;
+
+/**
+ * What an attempt's signal must offer: an `AbortSignal`, or a lighter object with the same
+ * members (undici takes either as a request's `signal`).
+ */
+export interface SignalLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
 
 /** A connector as undici's `connect` option takes it. */
 export type Connector = buildConnector.connector;
@@ -29,12 +45,13 @@ const ignore = (): void => {};
  * Wraps `connector` so that the socket it opens for an attempt is destroyed when that attempt's
  * signal aborts before the connection is established (TCP connected, and the TLS handshake
  * done for https). undici calls the connector synchronously from the dispatch of the request
- * that needs the connection, so the attempt is known from the dispatch's async context; a
- * connection opened later for another reason (a reconnect) is not tied to any attempt.
+ * that needs the connection (a request with a streamed body: from the microtask undici queues
+ * during the dispatch), so the attempt is the one being dispatched then; a connection opened
+ * later for another reason (a reconnect) is not tied to any attempt.
  */
 export function abortableConnector(connector: Connector): Connector {
   return (options, callback) => {
-    const ticket = scope.getStore();
+    const ticket = current;
     if (!ticket || ticket.claimed || ticket.signal.aborted) {
       connector(options, callback);
       return;
@@ -65,35 +82,64 @@ export function connectorFor(options: buildConnector.BuildOptions): Connector {
 }
 
 /**
- * `dispatcher.request(options)` that settles as soon as `signal` aborts (with its reason), even
- * while undici is still connecting: the socket being opened for it is destroyed by
- * {@link abortableConnector}, and a response that arrives anyway is discarded.
+ * `dispatcher.request(options)` with `signal` as its signal, that settles as soon as `signal`
+ * aborts (with its reason), even while undici is still connecting: the socket being opened for
+ * it is destroyed by {@link abortableConnector}, and a response that arrives anyway is
+ * discarded. `options` must not carry a signal of its own; it is given `signal`.
  */
 export function requestWithin(
   dispatcher: Dispatcher,
   options: Dispatcher.RequestOptions,
-  signal: AbortSignal | undefined,
+  signal: SignalLike | undefined,
 ): Promise<Dispatcher.ResponseData> {
   if (!signal) return dispatcher.request(options);
   if (signal.aborted) return Promise.reject(signal.reason);
-  const pending = scope.run({ signal, claimed: false }, () =>
-    dispatcher.request({ ...options, signal }),
-  );
   return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+    let settled = false;
     const onAbort = (): void => {
+      if (settled) return;
+      settled = true;
       reject(signal.reason);
-      pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     };
     signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (response) => {
+    const ticket: ConnectTicket = { signal, claimed: false };
+    const previous = current;
+    // undici starts a request with a streamed body in a microtask queued by the dispatch:
+    // bracket that one too (microtasks run in order).
+    const deferred = !isInlineBody(options.body);
+    if (deferred) queueMicrotask(() => (current = ticket));
+    current = ticket;
+    options.signal = signal as AbortSignal;
+    try {
+      // The callback form: one promise per attempt (this one), not two.
+      dispatcher.request(options, (error, response) => {
         signal.removeEventListener('abort', onAbort);
-        resolve(response);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+        if (settled) {
+          // Aborted first: a response that arrives anyway is discarded.
+          if (!error) response.body.on('error', ignore).destroy();
+          return;
+        }
+        settled = true;
+        if (error) reject(error);
+        else resolve(response);
+      });
+    } catch (error) {
+      signal.removeEventListener('abort', onAbort);
+      settled = true;
+      reject(error);
+    } finally {
+      current = previous;
+      if (deferred)
+        queueMicrotask(() => {
+          if (current === ticket) current = previous;
+        });
+    }
   });
+}
+
+/** A body undici sends as it is, without waiting a microtask for a stream to start. */
+function isInlineBody(body: Dispatcher.RequestOptions['body']): boolean {
+  return (
+    body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array
+  );
 }

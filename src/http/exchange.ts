@@ -52,16 +52,24 @@ export class Exchange extends ExchangeBase {
           this.#counted = true;
           guard.budget?.recordRequest();
         }
-        // Cooldown after a Retry-After, client-side rate limit, circuit breaker.
-        const permit = await guard.admit({
-          method: this.target.method,
-          url: this.target.url,
-          attempt: this.attempt + 1,
-          signal: this.signal,
-          maxRetryAfterMs: this.policy.maxRetryAfter,
-          sleep: (ms) => this.sleep(ms),
-        });
-        const dispatcher = await this.route();
+        // Cooldown after a Retry-After, client-side rate limit, circuit breaker; at once,
+        // without a promise, when none of them stands in the way (the common case).
+        const admission = guard.admitNow();
+        const permit =
+          admission === 'admitted'
+            ? undefined
+            : await guard.admit(
+                {
+                  method: this.target.method,
+                  url: this.target.url,
+                  attempt: this.attempt + 1,
+                  signal: this.signal,
+                  maxRetryAfterMs: this.policy.maxRetryAfter,
+                  sleep: (ms) => this.sleep(ms),
+                },
+                admission === 'limited',
+              );
+        const dispatcher = this.rotation ? await this.route() : init.dispatcher;
         this.attempt++;
         const target = this.target;
         const proxy = this.rotation?.proxy;
@@ -98,7 +106,7 @@ export class Exchange extends ExchangeBase {
             headersTimeout: undiciTimeout(init.timeouts.read),
             bodyTimeout: undiciTimeout(init.timeouts.read),
           };
-          raw = await requestWithin(dispatcher, options, deadline.signal);
+          raw = await requestWithin(dispatcher, options, deadline);
         } catch (error) {
           deadline.end();
           if (this.signal?.aborted) permit?.release();
@@ -109,22 +117,25 @@ export class Exchange extends ExchangeBase {
         deadline.headArrived(raw.body);
         const resumedFrom = this.#resume?.start;
         this.#resume = undefined;
-        const response = new DoggedResponse(raw, {
+        const responseInit: ConstructorParameters<typeof DoggedResponse>[1] = {
           url: target.url,
           method: target.method,
           attempts: this.attempt,
           history: this.policy.history,
           retryBody: (error, resume) => this.#retryBody(error, resume),
-          ...(resumedFrom !== undefined && { resumedFrom }),
           deadline,
           maxBodySize: init.maxBodySize,
-        });
+        };
+        // Set only when there is one (no object spread on the common path).
+        if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
+        const response = new DoggedResponse(raw, responseInit);
         const status = raw.statusCode;
         if (status === 429) guard.throttled(sentAt);
         else guard.answered(sentAt);
         if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
         else permit?.success();
-        for (const hook of init.hooks.response) await hook(response);
+        if (init.hooks.response.length)
+          for (const hook of init.hooks.response) await hook(response);
         if (
           this.rotation?.banned(status, retryAfterOf(raw)) &&
           (await this.rotateAfterBan(response))

@@ -437,12 +437,18 @@ export class RetryPolicy {
 
   /** urllib3's `is_retry`: should a response with this status be retried? */
   isRetry(method: string, status: number, hasRetryAfter = false, replaySafe = false): boolean {
-    if (!this.isMethodRetryable(method, replaySafe)) return false;
-    if (this.#forcelist.has(status)) return true;
-    const total = this.#state.counts.total;
-    return Boolean(
-      total && this.respectRetryAfterHeader && hasRetryAfter && this.#retryAfterCodes.has(status),
-    );
+    // The status first: most answers (a 200) are no retry whatever the method.
+    if (
+      !this.#forcelist.has(status) &&
+      !(
+        hasRetryAfter &&
+        this.respectRetryAfterHeader &&
+        this.#retryAfterCodes.has(status) &&
+        this.#state.counts.total
+      )
+    )
+      return false;
+    return this.isMethodRetryable(method, replaySafe);
   }
 
   /** Out of retries: a counter went below zero. */

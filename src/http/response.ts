@@ -170,6 +170,19 @@ export class DoggedResponse {
     return stream.pipe(out);
   }
 
+  /**
+   * The body as {@link body} streams it (resumed after a cut, limited by `maxBodySize`), without
+   * the stream that turns its failures into dogged's taxonomy: for a reader that passes a
+   * failure through {@link bodyError} itself (the batch runner), one stream less per response.
+   * @internal
+   */
+  bodyStream(): Readable {
+    if (this.#bodyOut) return this.#bodyOut;
+    const stream = this.#bodyStream();
+    this.#bodyOut = stream;
+    return stream;
+  }
+
   #bodyStream(): Readable {
     this.#used = true;
     this.#deadline?.streamed();

@@ -10,13 +10,13 @@ import {
   nonNegativeInteger,
   showValue,
 } from '../retry/validate.js';
-import { prepareBody } from './body.js';
+import { NO_BODY, type PreparedBody, prepareBody } from './body.js';
 import { checkMaxBodySize } from './body-limit.js';
 import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
 import { fromFetchArguments, toFetchError, toFetchResponse } from './fetch.js';
-import { mergeHeaders } from './headers.js';
+import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { NO_HOOKS } from './hooks.js';
 import { environmentLogger } from './observe.js';
 import { RetryPolicy } from './policy.js';
@@ -35,7 +35,7 @@ import {
   type SessionOptions,
 } from './session-options.js';
 import { StormControl } from './storm.js';
-import { DEFAULT_TIMEOUTS, resolveTimeouts } from './timeouts.js';
+import { DEFAULT_TIMEOUTS, type ResolvedTimeouts, resolveTimeouts } from './timeouts.js';
 import { basicAuthOf, hostNameProblem } from './url-checks.js';
 
 export type {
@@ -44,6 +44,21 @@ export type {
   RetryOption,
   SessionOptions,
 } from './session-options.js';
+
+/** A request's URL, parsed and checked (see `Session.#target`). */
+interface ParsedTarget {
+  readonly href: string;
+  readonly origin: string;
+  /** Path and query, as undici takes them. */
+  readonly path: string;
+  /** The URL with credentials shown as `***@`. */
+  readonly redacted: string;
+  /** `Authorization: Basic` from the URL's credentials; false when they do not decode. */
+  readonly authorization: string | undefined | false;
+}
+
+/** How many URLs a Session keeps parsed (all are dropped when it is full). */
+const TARGET_CACHE_SIZE = 256;
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -70,6 +85,8 @@ export class Session {
   readonly #dispatcher: Dispatcher | undefined;
   readonly #dispatchers: Dispatchers;
   readonly #environment: EnvironmentProxies | undefined;
+  /** URLs as requests gave them (no query option), parsed and checked: most repeat. */
+  readonly #targets = new Map<string, ParsedTarget>();
   #closed = false;
 
   constructor(options: SessionOptions = {}) {
@@ -215,6 +232,32 @@ export class Session {
     };
   }
 
+  /**
+   * The request's URL, parsed and checked once: a URL string given again (without a `query`
+   * option) is looked up instead of parsed again.
+   */
+  #target(input: string | URL, query: RequestOptions['query']): ParsedTarget {
+    const cacheable = typeof input === 'string' && query === undefined;
+    if (cacheable) {
+      const known = this.#targets.get(input);
+      if (known) return known;
+    }
+    const url = this.#resolveUrl(input, query);
+    const href = url.href;
+    const target: ParsedTarget = Object.freeze({
+      href,
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      redacted: redactUrl(href) as string,
+      authorization: basicAuthOf(url),
+    });
+    if (cacheable) {
+      if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear();
+      this.#targets.set(input, target);
+    }
+    return target;
+  }
+
   #resolveUrl(input: string | URL, query: RequestOptions['query']): URL {
     let text = String(input);
     if (this.#baseURL !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(text))
@@ -269,24 +312,46 @@ export class Session {
     }
   }
 
-  async #send(
+  /**
+   * Checks the options and builds the request's Exchange, then sends it. Not an async function:
+   * when nothing needs awaiting before the first attempt (no Blob body to read), the attempt
+   * starts at once, without promise hops; a bad option still comes back as a rejection.
+   */
+  #send(
     input: string | URL,
     options: RequestOptions,
     redirect: 'follow' | 'manual' | 'error',
     fetchMode: boolean,
+    method?: string,
   ): Promise<DoggedResponse> {
+    try {
+      const exchange = this.#prepare(input, options, redirect, fetchMode, method);
+      return exchange instanceof Exchange
+        ? exchange.send()
+        : exchange.then((ready) => ready.send());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #prepare(
+    input: string | URL,
+    options: RequestOptions,
+    redirect: 'follow' | 'manual' | 'error',
+    fetchMode: boolean,
+    givenMethod: string | undefined,
+  ): Exchange | Promise<Exchange> {
     if (this.#closed) throw new Error('this Session is closed');
     assertPlainObject('request options', options);
     assertKnownKeys('request', options as Record<string, unknown>, REQUEST_KEYS, REQUEST_HINTS);
     if (options.signal !== undefined) assertAbortSignal('request: signal', options.signal);
-    const method = (options.method ?? 'GET').toUpperCase();
-    if (!/^[A-Z]+$/.test(method))
+    const method = givenMethod ?? (options.method ?? 'GET').toUpperCase();
+    if (givenMethod === undefined && !/^[A-Z]+$/.test(method))
       throw new TypeError(
         `request: method must be a token such as GET or POST, got ${showValue(options.method)}`,
       );
-    const url = this.#resolveUrl(input, options.query);
-    const href = url.href;
-    const config = this.#configFor(href);
+    const url = this.#target(input, options.query);
+    const config = this.#configFor(url.href);
     const timeouts = resolveTimeouts(options.timeout, config.timeouts, 'request: timeout');
     const policy = toPolicy(options.retry, config.policy, 'request: retry');
     const maxBodySize =
@@ -297,16 +362,71 @@ export class Session {
       options.maxRedirects === undefined
         ? config.maxRedirects
         : nonNegativeInteger('request: maxRedirects', options.maxRedirects);
-    const headers = mergeHeaders({ ...config.headers }, options.headers, 'request: headers');
-    const body = await prepareBody(
+    // The configured headers are shared (frozen) until something changes them for this request:
+    // its own headers, a content-type, an idempotency key, credentials, or beforeRequest hooks
+    // (they may change them in place).
+    const headers =
+      options.headers !== undefined || config.hooks.beforeRequest.length > 0
+        ? mergeHeaders({ ...config.headers }, options.headers, 'request: headers')
+        : config.headers;
+    const ready = {
+      options,
+      redirect,
+      fetchMode,
+      method,
+      url,
+      config,
+      timeouts,
+      policy,
+      maxBodySize,
+      maxRedirects,
+      headers,
+    };
+    if (options.body === undefined && !('json' in options && options.json !== undefined))
+      return this.#exchange(ready, NO_BODY);
+    return prepareBody(
       options.body,
       options.json,
       'json' in options && options.json !== undefined,
       'request',
-    );
+    ).then((body) => this.#exchange(ready, body));
+  }
+
+  #exchange(
+    ready: {
+      options: RequestOptions;
+      redirect: 'follow' | 'manual' | 'error';
+      fetchMode: boolean;
+      method: string;
+      url: ParsedTarget;
+      config: Config;
+      timeouts: ResolvedTimeouts;
+      policy: RetryPolicy;
+      maxBodySize: number | undefined;
+      maxRedirects: number;
+      headers: HeaderRecord;
+    },
+    body: PreparedBody,
+  ): Exchange {
+    const { options, url, config, timeouts } = ready;
+    const routing = this.#routing(config, timeouts.connect, options);
+    let headers = ready.headers;
+    // A copy of the configured headers, made when this request changes one, or when it may go
+    // through a dispatcher that adds its own (a ProxyAgent sets Host) or one that is not ours.
+    const shared = headers === config.headers;
+    const key = options.idempotencyKey;
+    const authorization = url.authorization;
+    if (
+      shared &&
+      (routing !== undefined ||
+        this.#dispatcher !== undefined ||
+        (body.contentType && headers['content-type'] === undefined) ||
+        (key !== undefined && key !== false) ||
+        (authorization && headers.authorization === undefined))
+    )
+      headers = { ...config.headers };
     if (body.contentType && headers['content-type'] === undefined)
       headers['content-type'] = body.contentType;
-    const key = options.idempotencyKey;
     if (key !== undefined && key !== false) {
       if (key !== true && (typeof key !== 'string' || key === '')) {
         throw new TypeError(
@@ -315,26 +435,25 @@ export class Session {
       }
       headers['idempotency-key'] = key === true ? randomUUID() : key;
     }
-    const authorization = basicAuthOf(url);
     if (authorization === false)
       throw new InvalidURLError(
-        `${JSON.stringify(redactUrl(url.href))}: its user name or password is not valid percent-encoding`,
+        `${JSON.stringify(url.redacted)}: its user name or password is not valid percent-encoding`,
         { url: url.href },
       );
     if (authorization !== undefined) headers.authorization ??= authorization;
-    const exchange = new Exchange({
+    return new Exchange({
       dispatcher: this.#dispatcherFor(timeouts.connect),
-      routing: this.#routing(config, timeouts.connect, options),
+      routing,
       storm: config.storm,
       target: {
-        method,
+        method: ready.method,
         origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        url: redactUrl(href) as string,
+        path: url.path,
+        url: url.redacted,
         headers,
         body,
       },
-      policy,
+      policy: ready.policy,
       replaySafe: headers['idempotency-key'] !== undefined,
       timeouts,
       hooks: config.hooks,
@@ -342,44 +461,62 @@ export class Session {
       clock: this.#clock,
       signal: options.signal,
       throwOnStatus: options.throwOnStatus === true,
-      maxRedirects,
-      redirect,
-      returnLastResponse: fetchMode,
-      maxBodySize,
+      maxRedirects: ready.maxRedirects,
+      redirect: ready.redirect,
+      returnLastResponse: ready.fetchMode,
+      maxBodySize: ready.maxBodySize,
     });
-    return exchange.send();
+  }
+
+  /**
+   * `request` with `method`: the options as they are when they are a plain object without a
+   * method of their own (no copy), else a copy with `method` over theirs.
+   */
+  #withMethod(
+    method: string,
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'>,
+  ): Promise<DoggedResponse> {
+    if (
+      options !== null &&
+      typeof options === 'object' &&
+      Object.getPrototypeOf(options) === Object.prototype &&
+      !('method' in options)
+    )
+      return this.#send(url, options, 'follow', false, method);
+    return this.request(url, { ...options, method });
   }
 
   /** GET */
   get(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'GET' });
+    return this.#withMethod('GET', url, options);
   }
   /** HEAD */
   head(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'HEAD' });
+    return this.#withMethod('HEAD', url, options);
   }
   /** POST: not retried once it may have reached the server, unless it carries an idempotency key. */
   post(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'POST' });
+    return this.#withMethod('POST', url, options);
   }
   /** PUT */
   put(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'PUT' });
+    return this.#withMethod('PUT', url, options);
   }
   /** PATCH: not retried once it may have reached the server, unless it carries an idempotency key. */
   patch(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'PATCH' });
+    return this.#withMethod('PATCH', url, options);
   }
   /** DELETE */
   delete(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'DELETE' });
+    return this.#withMethod('DELETE', url, options);
   }
   /** OPTIONS */
   options(
     url: string | URL,
     options: Omit<RequestOptions, 'method'> = {},
   ): Promise<DoggedResponse> {
-    return this.request(url, { ...options, method: 'OPTIONS' });
+    return this.#withMethod('OPTIONS', url, options);
   }
 
   /** Closes the session's connections (a dispatcher you passed in is left open). */

@@ -76,6 +76,8 @@ export class OriginGuard {
   readonly #cooldown: boolean;
   readonly #clock: Clock;
   #cooldownUntil = 0;
+  /** Set by the first hold: until then no cooldown is checked against the clock. */
+  #held = false;
   /** When the current hold began: answers to requests sent before it do not extend it. */
   #cooldownSince = Number.NEGATIVE_INFINITY;
 
@@ -111,22 +113,38 @@ export class OriginGuard {
     if (!this.#cooldown || sentAtMs <= this.#cooldownSince) return;
     const now = this.#clock.now();
     if (now + ms <= this.#cooldownUntil) return;
+    this.#held = true;
     this.#cooldownUntil = now + ms;
     this.#cooldownSince = now;
+  }
+
+  /**
+   * Admits a request at once, when nothing stands between it and the origin: no circuit
+   * breaker, no cooldown, and the rate limiter (if any) had a token, now taken: `'admitted'`.
+   * Otherwise call {@link admit}, which waits for them: `'limited'` when the limiter was asked
+   * and had no token (pass it to `admit`, so that the limiter is not asked twice), `'wait'`.
+   */
+  admitNow(): 'admitted' | 'limited' | 'wait' {
+    if (this.breaker || (this.#held && this.#cooldownUntil > this.#clock.now())) return 'wait';
+    return !this.limiter || this.limiter.tryAcquire() ? 'admitted' : 'limited';
   }
 
   /**
    * Waits for what stands between a request and the origin (the cooldown, then the rate limit),
    * then asks the breaker. Resolves with the breaker's permit (if any) to report the outcome to.
    */
-  async admit(context: {
-    method: string;
-    url: string;
-    attempt: number;
-    signal: AbortSignal | undefined;
-    maxRetryAfterMs: number;
-    sleep: (ms: number) => Promise<void>;
-  }): Promise<CircuitPermit | undefined> {
+  async admit(
+    context: {
+      method: string;
+      url: string;
+      attempt: number;
+      signal: AbortSignal | undefined;
+      maxRetryAfterMs: number;
+      sleep: (ms: number) => Promise<void>;
+    },
+    /** {@link admitNow} said `'limited'`: the limiter has no token now, wait for one. */
+    limited = false,
+  ): Promise<CircuitPermit | undefined> {
     const held = this.cooldownMs;
     if (held > 0) {
       if (held > context.maxRetryAfterMs) {
@@ -141,7 +159,8 @@ export class OriginGuard {
       await context.sleep(held);
     }
     // A free token is taken at once, without a promise hop (the common case).
-    if (this.limiter && !this.limiter.tryAcquire()) await this.limiter.acquire(context.signal);
+    if (this.limiter && (limited || !this.limiter.tryAcquire()))
+      await this.limiter.acquire(context.signal);
     if (!this.breaker) return undefined;
     const permit = this.breaker.tryAcquire();
     if (permit.allowed) return permit;
@@ -183,6 +202,8 @@ export class StormControl {
   readonly #clock: Clock;
   readonly #where: string;
   readonly #guards = new Map<string, OriginGuard>();
+  /** The guard used last: already the most recent in `#guards`, no reordering needed. */
+  #last: OriginGuard | undefined;
 
   constructor(options: StormOptions, clock: Clock, where: string) {
     this.#options = options;
@@ -198,7 +219,10 @@ export class StormControl {
 
   /** The guard of `origin`, made on first use (the least recently used are forgotten past 10,000 origins). */
   forOrigin(origin: string): OriginGuard {
+    const last = this.#last;
+    if (last !== undefined && last.origin === origin) return last;
     let guard = this.#guards.get(origin);
+    this.#last = guard;
     if (guard) {
       this.#guards.delete(origin);
       this.#guards.set(origin, guard);
@@ -206,6 +230,7 @@ export class StormControl {
     }
     guard = this.#make(origin);
     this.#guards.set(origin, guard);
+    this.#last = guard;
     if (this.#guards.size > MAX_ORIGINS) {
       const oldest = this.#guards.keys().next().value;
       if (oldest !== undefined) this.#guards.delete(oldest);

@@ -20,7 +20,13 @@ export function hostNameProblem(url: URL): string | undefined {
   if (host.startsWith('[')) return undefined; // an IPv6 literal
   if (host.length > MAX_HOST_NAME)
     return `its host name is ${host.length} characters long (DNS allows ${MAX_HOST_NAME})`;
-  const longest = host.split('.').reduce((max, label) => Math.max(max, label.length), 0);
+  let longest = 0;
+  for (let start = 0; start <= host.length; ) {
+    let end = host.indexOf('.', start);
+    if (end < 0) end = host.length;
+    if (end - start > longest) longest = end - start;
+    start = end + 1;
+  }
   if (longest > MAX_HOST_LABEL)
     return `its host name has a label of ${longest} characters (DNS allows ${MAX_HOST_LABEL})`;
   return undefined;
