@@ -90,7 +90,7 @@ function hbars(
 function throughputChart(data: ReportData): string {
   const { buckets, bucketMs } = data.throughput;
   if (buckets.length === 0) return '<p class="none">no line has finished yet</p>';
-  const width = 720;
+  const width = 1040;
   const height = 200;
   const left = 48;
   const bottom = 24;
@@ -122,20 +122,27 @@ function delaysChart(data: ReportData): string {
   const labelWidth = 110;
   const barWidth = 360;
   const most = Math.max(...data.delays.flatMap((d) => d.buckets), 1);
+  // The buckets from the shortest delay to the longest (empty ones between them stay).
+  const used = DELAY_BUCKET_LABELS.map((_, b) => data.delays.some((d) => (d.buckets[b] ?? 0) > 0));
+  const first = Math.max(0, used.indexOf(true));
+  const last = Math.max(first, used.lastIndexOf(true));
   const groupHeight = data.delays.length * row + 8;
-  const height = DELAY_BUCKET_LABELS.length * groupHeight;
-  const groups = DELAY_BUCKET_LABELS.map((label, b) => {
-    const y0 = b * groupHeight;
-    const bars = data.delays
-      .map((d, j) => {
-        const count = d.buckets[b] ?? 0;
-        const y = y0 + j * row;
-        const w = count === 0 ? 0 : Math.max(1, Math.round((barWidth * count) / most));
-        return `<g class="bar" data-source="${d.source}" data-bucket="${b}" data-count="${count}"><title>${d.source}, ${e(label)}: ${int(count)}</title><rect x="${labelWidth}" y="${y + 3}" width="${w}" height="${row - 6}" rx="2" fill="${COLORS[d.source]}"/><text x="${labelWidth + w + 6}" y="${y + 15}" class="value">${int(count)}</text></g>`;
-      })
-      .join('');
-    return `<text x="${labelWidth - 8}" y="${y0 + 15}" text-anchor="end">${e(label)}</text>${bars}`;
-  }).join('');
+  const height = (last - first + 1) * groupHeight;
+  const groups = DELAY_BUCKET_LABELS.slice(first, last + 1)
+    .map((label, k) => {
+      const b = first + k;
+      const y0 = k * groupHeight;
+      const bars = data.delays
+        .map((d, j) => {
+          const count = d.buckets[b] ?? 0;
+          const y = y0 + j * row;
+          const w = count === 0 ? 0 : Math.max(1, Math.round((barWidth * count) / most));
+          return `<g class="bar" data-source="${d.source}" data-bucket="${b}" data-count="${count}"><title>${d.source}, ${e(label)}: ${int(count)}</title><rect x="${labelWidth}" y="${y + 3}" width="${w}" height="${row - 6}" rx="2" fill="${COLORS[d.source]}"/><text x="${labelWidth + w + 6}" y="${y + 15}" class="value">${int(count)}</text></g>`;
+        })
+        .join('');
+      return `<text x="${labelWidth - 8}" y="${y0 + 15}" text-anchor="end">${e(label)}</text>${bars}`;
+    })
+    .join('');
   const chart = `<svg class="chart" data-chart="delays" viewBox="0 0 ${labelWidth + barWidth + 70} ${height}" width="${labelWidth + barWidth + 70}" height="${height}" role="img" aria-label="retry delays by source">${groups}</svg>`;
   const legend = `<p class="legend">${data.delays.map((d) => `<span style="background:${COLORS[d.source]}"></span>${d.source}`).join(' ')}</p>`;
   const table = `<table class="delays"><thead><tr><th>source</th><th>retries</th><th>mean delay</th><th>longest</th><th>total waited</th></tr></thead><tbody>${data.delays
