@@ -14,7 +14,7 @@ import { Journal } from '../../../src/batch/journal.js';
 import { collectReport, type ReportData } from '../../../src/batch/report-data.js';
 import { renderReport } from '../../../src/batch/report-html.js';
 import { runCli, tempDir } from '../batch-support.js';
-import { COLUMNS, type FakeRow, knownRows, valuesOf } from '../report-support.js';
+import { COLUMNS, knownRows, valuesOf } from '../report-support.js';
 import { PG_URL } from './distributed-support.js';
 
 const schema = `dogged_test_${randomBytes(4).toString('hex')}`;
