@@ -62,6 +62,13 @@ export { type BatchRequest, type ParsedLine, parseInputLine } from './input-line
 export { Journal, type JournalOpenOptions, type StateCounts } from './journal.js';
 export type { EndReason, HistoryEntry, LineState } from './journal-schema.js';
 export { lockHolder } from './lock.js';
+export {
+  type BatchHooks,
+  type MetricsServer,
+  type MetricsServerOptions,
+  startMetricsServer,
+  type WorkerHooks,
+} from './metrics-api.js';
 export { BATCH_RETRY_DEFAULTS, type BatchOptions } from './options.js';
 export type { BatchProgress, BatchRetryEvent } from './progress-state.js';
 export { writeReport } from './report.js';
