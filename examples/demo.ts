@@ -7,6 +7,9 @@
  * Then it checks the journal: every retriable URL done, the 404s failed without a retry, and
  * every line recorded exactly once.
  *
+ * It ends by writing the batch's HTML report (`dogged report`) next to the journal and printing
+ * its path.
+ *
  * `npm run demo -- --kill` also kills the batch with SIGKILL halfway and resumes it.
  */
 import { spawn } from 'node:child_process';
@@ -14,7 +17,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportRecords, Journal, seededRandom } from 'dogged';
+import { exportRecords, Journal, seededRandom, writeReport } from 'dogged';
 import { startChaosServer } from 'dogged/testing';
 
 const TOTAL = 2000;
@@ -119,6 +122,9 @@ for (const record of exportRecords(journal)) {
     );
   }
 }
+// The batch as one self-contained HTML page: what `dogged report run.sqlite -o report.html` writes.
+const report = join(dir, 'report.html');
+await writeReport(journal, report, { title: `dogged demo: ${TOTAL.toLocaleString('en-US')} URLs` });
 journal.close();
 await chaos.close();
 
@@ -131,4 +137,7 @@ console.log(
   `exit code ${code} (10: finished, some lines failed: the 404s), ${seconds.toFixed(1)} s in all`,
 );
 console.log(`journal: ${db}  (try: npx dogged status ${db})`);
+console.log(
+  `report:  ${report}  (open it in a browser; made by dogged report ${db} -o report.html)`,
+);
 process.exitCode = wrong.length === 0 && recorded === TOTAL ? 0 : 1;

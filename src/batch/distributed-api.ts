@@ -11,6 +11,7 @@ import type {
 import type { JobStatus } from './distributed/status.js';
 import type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
 import type { ExportOptions, ExportRecord } from './export.js';
+import type { ReportData, ReportOptions } from './report-data.js';
 import type { FailedFilter } from './retry-failed.js';
 import type { BatchSummary } from './summary.js';
 
@@ -104,4 +105,28 @@ export async function* exportJobRecords(
   } finally {
     await pg.close();
   }
+}
+
+/**
+ * What the report of a distributed job shows, from its store: the same {@link ReportData} as
+ * `collectReport(journal)`; `renderReport` turns it into the HTML page.
+ * @example writeFileSync('report.html', renderReport(await collectJobReport('postgres://127.0.0.1/crawl', 'nightly')));
+ */
+export async function collectJobReport(
+  store: string,
+  job: string,
+  options: ReportOptions = {},
+): Promise<ReportData> {
+  const { collectStoreReport } = await import('./distributed/store-report.js');
+  const config: typeof import('./distributed/job-config.js') = await import(
+    './distributed/job-config.js'
+  );
+  const { UnknownJobError } = await import('./distributed/errors.js');
+  config.assertJobName(job);
+  const { parseStoreUrl } = await import('./distributed/connections.js');
+  const location = parseStoreUrl(store);
+  return withStore(store, async (pg) => {
+    if (!(await pg.hasJob(job))) throw new UnknownJobError(job, location.where);
+    return collectStoreReport(pg, job, options);
+  });
 }

@@ -33,6 +33,7 @@ export type {
 export type { HostStatus, JobStatus, WorkerStatus } from './distributed/status.js';
 export type { RunWorkerOptions, WorkerResult } from './distributed/worker.js';
 export {
+  collectJobReport,
   exportJobRecords,
   jobStatus,
   resetFailedJob,
@@ -62,8 +63,30 @@ export { type BatchRequest, type ParsedLine, parseInputLine } from './input-line
 export { Journal, type JournalOpenOptions, type StateCounts } from './journal.js';
 export type { EndReason, HistoryEntry, LineState } from './journal-schema.js';
 export { lockHolder } from './lock.js';
+export {
+  type BatchHooks,
+  type MetricsServer,
+  type MetricsServerOptions,
+  startMetricsServer,
+  type WorkerHooks,
+} from './metrics-api.js';
 export { BATCH_RETRY_DEFAULTS, type BatchOptions } from './options.js';
 export type { BatchProgress, BatchRetryEvent } from './progress-state.js';
+export { writeReport } from './report.js';
+export {
+  ATTEMPTS_CAP,
+  collectReport,
+  DELAY_BUCKET_LABELS,
+  DELAY_BUCKETS,
+  type DelaySource,
+  type ReportData,
+  type ReportHost,
+  type ReportLine,
+  type ReportOptions,
+  type ReportTally,
+  type ThroughputBucket,
+} from './report-data.js';
+export { renderReport } from './report-html.js';
 export { type FailedFilter, resetFailed } from './retry-failed.js';
 export { type BatchEnd, type BatchResult, isDistributed, runBatch } from './runner.js';
 export {

@@ -12,6 +12,7 @@ import type { BatchRetryEvent } from '../batch/progress-state.js';
 import type { BatchResult } from '../batch/runner.js';
 import { formatDuration } from '../retry/describe.js';
 import { EXIT, exitCodeForCommand, printError } from './exit-codes.js';
+import { addMetricsFlag, type MetricsFlag, startMetricsFlag } from './metrics-flag.js';
 import {
   addSecretHeaderFlag,
   collect,
@@ -36,7 +37,7 @@ import {
 } from './retry-flags.js';
 
 /** The flags of a run, as commander parses them (undefined: not given). */
-export interface RunFlags extends Partial<RetryFlags> {
+export interface RunFlags extends Partial<RetryFlags>, MetricsFlag {
   concurrency?: number;
   perHost?: number;
   rate?: HostRate;
@@ -160,6 +161,7 @@ export function addRunFlags(command: Command): Command {
     .option('-v, --verbose', 'print every retry to stderr')
     .option('--json', 'print the summary as JSON on stdout');
   addSecretHeaderFlag(command);
+  addMetricsFlag(command);
   addTimeoutFlag(command, '10m');
   addRetryFlags(command, { retries: 5, maxRetryAfter: '24h' });
   return command;
@@ -325,8 +327,19 @@ export async function runFromFlags(
     ...(flags.verbose && { onRetry }),
   };
   let result: BatchResult;
+  const metrics = await startMetricsFlag(flags, commandName).catch((error: unknown) => {
+    printError(commandName, error);
+    return null;
+  });
+  if (metrics === null) {
+    view.stop();
+    return EXIT.usage;
+  }
+  const run: typeof runBatch = metrics
+    ? (o) => runBatch(metrics.observeBatch(o, target.kind === 'local' ? undefined : target.job))
+    : runBatch;
   try {
-    result = await runBatch(
+    result = await run(
       distributed
         ? {
             ...distributed,
@@ -345,6 +358,7 @@ export async function runFromFlags(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await metrics?.close();
   }
   view.stop();
   if (target.kind === 'distributed' && target.enqueueOnly) {

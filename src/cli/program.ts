@@ -5,6 +5,7 @@ import { chaosCommand } from './commands/chaos.js';
 import { exportCommand } from './commands/export.js';
 import { getCommand } from './commands/get.js';
 import { planCommand } from './commands/plan.js';
+import { reportCommand } from './commands/report.js';
 import { retryFailedCommand } from './commands/retry-failed.js';
 import { statusCommand } from './commands/status.js';
 import { workerCommand } from './commands/worker.js';
@@ -62,6 +63,7 @@ export function createProgram(): Command {
   program.addCommand(batchCommand());
   program.addCommand(statusCommand());
   program.addCommand(exportCommand());
+  program.addCommand(reportCommand());
   program.addCommand(retryFailedCommand());
   program.addCommand(workerCommand());
   // addCommand() does not pass the parent's settings on: every subcommand gets the same policy.

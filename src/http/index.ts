@@ -53,6 +53,11 @@ export { type RetryInterceptorOptions, retryInterceptor } from './interceptor.js
 export { NoProxyList, type NoProxyOption } from './no-proxy.js';
 export type { GiveUpEvent, RetryEvent } from './observe.js';
 export {
+  enableOpenTelemetry,
+  type OpenTelemetryHandle,
+  type OpenTelemetryOptions,
+} from './otel-metrics.js';
+export {
   DEFAULT_ALLOWED_METHODS,
   DEFAULT_STATUS_FORCELIST,
   type IncrementInput,

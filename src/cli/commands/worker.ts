@@ -2,12 +2,13 @@ import { Command } from 'commander';
 import { formatDuration } from '../../retry/describe.js';
 import { addDistributedFlags, type DistributedFlags } from '../distributed-flags.js';
 import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
+import { addMetricsFlag, type MetricsFlag, startMetricsFlag } from '../metrics-flag.js';
 import { addSecretHeaderFlag, integer, parseDuration } from '../parse.js';
 import { describeProgress } from '../progress-view.js';
 import { readProxyFile } from '../proxies.js';
 import { redacted } from '../redaction.js';
 
-interface WorkerCliOptions extends DistributedFlags {
+interface WorkerCliOptions extends DistributedFlags, MetricsFlag {
   concurrency?: number;
   lockDuration?: number;
   proxies?: string;
@@ -47,6 +48,7 @@ export function workerCommand(): Command {
     )
     .option('-q, --quiet', 'print nothing but errors')
     .option('-v, --verbose', 'print every retry to stderr');
+  addMetricsFlag(command);
   addSecretHeaderFlag(command)
     .addHelpText(
       'after',
@@ -81,6 +83,17 @@ Examples:
       const say = (line: string): void => {
         process.stderr.write(`${redacted(line)}\n`);
       };
+      let metrics: Awaited<ReturnType<typeof startMetricsFlag>>;
+      try {
+        metrics = await startMetricsFlag(options, 'worker');
+      } catch (error) {
+        printError('worker', error);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      const run: typeof runWorker = metrics
+        ? (o) => runWorker(metrics.observeWorker(o))
+        : runWorker;
       const controller = new AbortController();
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals): void => {
@@ -96,7 +109,7 @@ Examples:
       const started = Date.now();
       const printed = new Map<string, string>();
       try {
-        const result = await runWorker({
+        const result = await run({
           queue: options.queue,
           store: options.store,
           ...(options.job !== undefined && { job: options.job }),
@@ -134,6 +147,7 @@ Examples:
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        await metrics?.close();
       }
     });
   return command;
