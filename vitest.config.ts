@@ -41,6 +41,10 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Two test files at a time, even on 2 cores (vitest's default there is one): most of the
+    // suite's time is spent waiting on real servers, rate limits and child processes, not on
+    // CPU. Each file that uses Redis has a database of its own, and every server takes port 0.
+    maxWorkers: 2,
     environment: 'node',
     // The preflight: one line per missing service or tool, before any test runs.
     globalSetup: ['test/global-setup.ts'],
