@@ -3,25 +3,21 @@
  * console error, nothing fetched, and the charts hold the journal's numbers. One browser launch
  * for the file. Without chromium the file is skipped, unless CI is set: then it fails.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Journal } from '../../src/batch/journal.js';
 import { writeReport } from '../../src/batch/report.js';
 import { runBatch } from '../../src/batch/runner.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
+import { available, needs } from '../support/needs.js';
+import { CHROMIUM } from '../support/services.js';
 import { tempDir, writeLines } from './batch-support.js';
 
-const CHROMIUM = process.env.DOGGED_TEST_CHROMIUM ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI)
-  throw new Error(`CI is set but ${CHROMIUM} is missing: apt-get install chromium`);
-if (!haveChromium)
-  console.warn(
-    `report-browser.test.ts skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`,
-  );
+// Skipped without chromium, failing at once on CI (the preflight says what to install).
+const describe = needs('chromium');
+const haveChromium = available('chromium');
 
 let chaos: ChaosServer;
 let browser: Browser;
@@ -43,7 +39,7 @@ afterAll(async () => {
   cleanup?.();
 });
 
-describe.skipIf(!haveChromium)('the report in headless Chromium', () => {
+describe('the report in headless Chromium', () => {
   it('renders without console errors or requests, and its charts hold the journal’s numbers', async () => {
     // A real batch: lines done at once, after a 503 (backoff), after a 503 + Retry-After,
     // failed 404s, and lines whose URLs and errors are hostile.

@@ -9,5 +9,6 @@ export const SERVICES = [
   'curl',
   'redis-server',
   'initdb',
+  'chromium',
 ] as const;
 export type Service = (typeof SERVICES)[number];

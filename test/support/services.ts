@@ -4,7 +4,7 @@
  * and the command or setting that provides it. Probes are quick (short timeouts) and run in
  * parallel.
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -13,6 +13,9 @@ import { privatePostgresUnavailable } from '../batch/distributed/private-postgre
 import { tinyproxyPath } from '../http/proxy-support.js';
 import { haproxyPath, nginxPath } from '../limits/limiter-process.js';
 import { SERVICES, type Service } from './service-names.js';
+
+/** The browser the report test drives (Debian's package). */
+export const CHROMIUM = process.env.DOGGED_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
 export { SERVICES, type Service };
 
@@ -185,6 +188,13 @@ export async function probeServices(): Promise<Availability> {
       ? undefined
       : apt('openssl', 'openssl', 'test certificates for https through proxies'),
     curl: onPath('curl') ? undefined : apt('curl', 'curl', "the chaos server's curl checks"),
+    chromium: existsSync(CHROMIUM)
+      ? undefined
+      : apt(
+          'chromium',
+          'chromium',
+          `the report rendered by a browser (DOGGED_TEST_CHROMIUM, now ${CHROMIUM})`,
+        ),
     'redis-server': onPath('redis-server', ['/usr/bin/redis-server'])
       ? undefined
       : apt('redis-server', 'redis-server', 'tests that restart a private Redis'),
