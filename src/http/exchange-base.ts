@@ -7,11 +7,13 @@ import type { FailureContext } from './classify.js';
 import { BudgetExhaustedError, type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
 import type { HookLists } from './hooks.js';
 import {
+  budgetRejectedChannel,
   formatGiveUp,
   formatRetry,
   type GiveUpEvent,
   giveUpChannel,
   type RetryEvent,
+  requestRetryChannel,
   retryChannel,
 } from './observe.js';
 import type { RetryPolicy } from './policy.js';
@@ -138,7 +140,10 @@ export abstract class ExchangeBase {
    * fast with the real last outcome instead of adding load to a struggling server.
    */
   protected spendBudget(guard: OriginGuard): boolean {
-    return guard.budget === undefined || guard.budget.tryRetry();
+    if (guard.budget === undefined || guard.budget.tryRetry()) return true;
+    if (budgetRejectedChannel.hasSubscribers)
+      budgetRejectedChannel.publish({ request: this, origin: guard.origin });
+    return false;
   }
 
   protected budgetExhausted(guard: OriginGuard, cause: unknown): BudgetExhaustedError {
@@ -273,6 +278,7 @@ export abstract class ExchangeBase {
     for (const hook of init.hooks.beforeRetry) if ((await hook(event)) === false) return false;
     init.logger?.warn(formatRetry(event));
     if (retryChannel.hasSubscribers) retryChannel.publish(event);
+    if (requestRetryChannel.hasSubscribers) requestRetryChannel.publish({ request: this, event });
     return true;
   }
 

@@ -14,6 +14,16 @@ import {
   UnreplayableBodyError,
 } from './errors.js';
 import { ExchangeBase, type ResumeFrom } from './exchange-base.js';
+import {
+  attemptEndChannel,
+  attemptStartChannel,
+  publishAttemptEnd,
+  publishAttemptStart,
+  publishRequestEnd,
+  publishRequestStart,
+  requestEndChannel,
+  requestStartChannel,
+} from './observe.js';
 import type { RetryPolicy } from './policy.js';
 import { REDIRECT_STATUSES, redirectTarget } from './redirect.js';
 import { DoggedResponse } from './response.js';
@@ -45,6 +55,9 @@ export class Exchange extends ExchangeBase {
     const init = this.init;
     init.signal?.throwIfAborted();
     const timer = this.armDeadline();
+    // [otel] dogged:request:start, once per logical request (a body retry comes back here).
+    if (this.attempt === 0 && requestStartChannel.hasSubscribers)
+      publishRequestStart(this, this.target);
     try {
       for (;;) {
         const guard = this.guard();
@@ -63,6 +76,7 @@ export class Exchange extends ExchangeBase {
                   method: this.target.method,
                   url: this.target.url,
                   attempt: this.attempt + 1,
+                  request: this, // [otel] dogged:wait
                   signal: this.signal,
                   maxRetryAfterMs: this.policy.maxRetryAfter,
                   sleep: (ms) => this.sleep(ms),
@@ -73,9 +87,12 @@ export class Exchange extends ExchangeBase {
         this.attempt++;
         const target = this.target;
         const proxy = this.rotation?.proxy;
-        const headers = this.#resume
+        let headers = this.#resume
           ? { ...target.headers, ...resumeHeaders(this.#resume) }
           : target.headers;
+        // [otel] dogged:attempt:start (a subscriber may add a traceparent to a copy).
+        if (attemptStartChannel.hasSubscribers)
+          headers = publishAttemptStart(this, target, this.attempt, headers);
         if (init.hooks.beforeRequest.length) {
           const context = Object.freeze({
             method: target.method,
@@ -109,6 +126,9 @@ export class Exchange extends ExchangeBase {
           raw = await requestWithin(dispatcher, options, deadline);
         } catch (error) {
           deadline.end();
+          // [otel] dogged:attempt:end
+          if (attemptEndChannel.hasSubscribers)
+            publishAttemptEnd(this, this.attempt, undefined, error);
           if (this.signal?.aborted) permit?.release();
           else permit?.failure(error);
           await this.#retryAfterError(error, 'request');
@@ -130,6 +150,9 @@ export class Exchange extends ExchangeBase {
         if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
         const response = new DoggedResponse(raw, responseInit);
         const status = raw.statusCode;
+        // [otel] dogged:attempt:end
+        if (attemptEndChannel.hasSubscribers)
+          publishAttemptEnd(this, this.attempt, status, undefined);
         if (status === 429) guard.throttled(sentAt);
         else guard.answered(sentAt);
         if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
@@ -168,8 +191,15 @@ export class Exchange extends ExchangeBase {
         }
         // A retry that ended well gives its budget token back (if it drew one).
         if (status < 500 && this.#charged > 0) guard.budget?.recordSuccess(this.attempt);
+        // [otel] dogged:request:end
+        if (requestEndChannel.hasSubscribers)
+          publishRequestEnd(this, this.attempt, status, undefined);
         return response;
       }
+    } catch (error) {
+      // [otel] dogged:request:end
+      if (requestEndChannel.hasSubscribers) publishRequestEnd(this, this.attempt, undefined, error);
+      throw error;
     } finally {
       timer?.clear();
     }

@@ -39,6 +39,143 @@ export interface GiveUpEvent {
 export const retryChannel = channel('dogged:retry');
 export const giveUpChannel = channel('dogged:giveup');
 
+// --- Request lifecycle channels (issue 18: OpenTelemetry spans) ---------------------------
+// Published by the Session's Exchange only when `hasSubscribers` (no allocation otherwise).
+// `request` is an opaque object, the same for every event of one logical request.
+
+/** `dogged:request:start`: a logical request begins (before its first attempt). */
+export interface RequestStartMessage {
+  readonly request: object;
+  readonly method: string;
+  /** The URL, credentials shown as `***@`. */
+  readonly url: string;
+  /** `http://host:port` of the URL. */
+  readonly origin: string;
+}
+/** `dogged:request:end`: the logical request resolved with a response or rejected. */
+export interface RequestEndMessage {
+  readonly request: object;
+  /** The status returned, when it resolved. */
+  readonly status: number | undefined;
+  /** What it rejected with, when it did. */
+  readonly error: unknown;
+  readonly attempts: number;
+}
+/**
+ * `dogged:attempt:start`: an attempt is about to be sent. A subscriber may replace `headers` by
+ * a copy with more headers (a `traceparent`); the attempt sends what `headers` holds then.
+ */
+export interface AttemptStartMessage {
+  readonly request: object;
+  /** From 1. */
+  readonly attempt: number;
+  readonly method: string;
+  readonly url: string;
+  readonly origin: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+/** `dogged:attempt:end`: the head of an attempt's response arrived, or the attempt failed. */
+export interface AttemptEndMessage {
+  readonly request: object;
+  readonly attempt: number;
+  readonly status: number | undefined;
+  /** The raw failure (undici's error), when no response came. */
+  readonly error: unknown;
+}
+/** `dogged:request:retry`: the {@link RetryEvent} of `dogged:retry`, with its request. */
+export interface RequestRetryMessage {
+  readonly request: object;
+  readonly event: RetryEvent;
+}
+/** `dogged:budget:rejected`: a retry was refused by the origin's retry budget. */
+export interface BudgetRejectedMessage {
+  readonly request: object;
+  readonly origin: string;
+}
+/** `dogged:breaker:state`: an origin's circuit breaker changed state. */
+export interface BreakerStateMessage {
+  readonly origin: string;
+  readonly from: 'closed' | 'open' | 'half-open';
+  readonly to: 'closed' | 'open' | 'half-open';
+  readonly reason: string;
+}
+/** `dogged:cooldown`: a Retry-After began holding an origin's new requests for `ms`. */
+export interface CooldownMessage {
+  readonly origin: string;
+  readonly ms: number;
+}
+/** `dogged:wait`: an attempt waited `ms` for an origin's cooldown or rate limit. */
+export interface WaitMessage {
+  readonly request: object | undefined;
+  readonly origin: string;
+  readonly reason: 'cooldown' | 'rate-limit';
+  readonly ms: number;
+}
+
+export const requestStartChannel = channel('dogged:request:start');
+export const requestEndChannel = channel('dogged:request:end');
+export const attemptStartChannel = channel('dogged:attempt:start');
+export const attemptEndChannel = channel('dogged:attempt:end');
+export const requestRetryChannel = channel('dogged:request:retry');
+export const budgetRejectedChannel = channel('dogged:budget:rejected');
+export const breakerStateChannel = channel('dogged:breaker:state');
+export const cooldownChannel = channel('dogged:cooldown');
+export const waitChannel = channel('dogged:wait');
+
+type Described = { readonly method: string; readonly url: string; readonly origin: string };
+
+/** Publishes `dogged:request:start` (call it when it has subscribers). */
+export function publishRequestStart(request: object, target: Described): void {
+  const message: RequestStartMessage = {
+    request,
+    method: target.method,
+    url: target.url,
+    origin: target.origin,
+  };
+  requestStartChannel.publish(message);
+}
+
+/** Publishes `dogged:request:end` (call it when it has subscribers). */
+export function publishRequestEnd(
+  request: object,
+  attempts: number,
+  status: number | undefined,
+  error: unknown,
+): void {
+  const message: RequestEndMessage = { request, status, error, attempts };
+  requestEndChannel.publish(message);
+}
+
+/** Publishes `dogged:attempt:end` (call it when it has subscribers). */
+export function publishAttemptEnd(
+  request: object,
+  attempt: number,
+  status: number | undefined,
+  error: unknown,
+): void {
+  const message: AttemptEndMessage = { request, attempt, status, error };
+  attemptEndChannel.publish(message);
+}
+
+/** Publishes `dogged:attempt:start` (call it when it has subscribers); the headers to send. */
+export function publishAttemptStart<H extends Record<string, string | string[] | undefined>>(
+  request: object,
+  target: Described,
+  attempt: number,
+  headers: H,
+): H {
+  const message: AttemptStartMessage = {
+    request,
+    attempt,
+    method: target.method,
+    url: target.url,
+    origin: target.origin,
+    headers,
+  };
+  attemptStartChannel.publish(message);
+  return message.headers as H;
+}
+
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type Level = (typeof LEVELS)[number];
 

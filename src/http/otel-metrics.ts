@@ -1,14 +1,24 @@
 /**
- * OpenTelemetry metrics for dogged, as a subscriber of `diagnostics_channel` events: undici's
- * `undici:request:*` (one per attempt: `http.client.request.duration`) and dogged's
- * `dogged:retry` and `dogged:giveup` (`dogged.retries`, `dogged.giveups`). Nothing is
- * subscribed, and `@opentelemetry/api` is not even loaded, until {@link enableOpenTelemetry}
- * is called: the request path costs nothing more without it.
+ * OpenTelemetry metrics and spans for dogged, as a subscriber of `diagnostics_channel` events:
+ * undici's `undici:request:*` (one per attempt: `http.client.request.duration`), dogged's
+ * `dogged:retry` and `dogged:giveup` (`dogged.retries`, `dogged.giveups`), the storm-control
+ * events (budget, breaker, cooldown, waits) and the request lifecycle events that make the spans
+ * (otel-traces.ts). Nothing is subscribed, and `@opentelemetry/api` is not even loaded, until
+ * {@link enableOpenTelemetry} is called: the request path costs nothing more without it.
+ * See docs/opentelemetry.md.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import type { MeterProvider } from '@opentelemetry/api';
-import type { GiveUpEvent, RetryEvent } from './observe.js';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type {
+  BreakerStateMessage,
+  BudgetRejectedMessage,
+  CooldownMessage,
+  GiveUpEvent,
+  RetryEvent,
+  WaitMessage,
+} from './observe.js';
+import { errorType, serverAttributes, traceHandlers } from './otel-traces.js';
 
 /** Options of {@link enableOpenTelemetry}. */
 export interface OpenTelemetryOptions {
@@ -24,6 +34,33 @@ export interface OpenTelemetryOptions {
    * @example { meterName: 'crawler' }
    */
   meterName?: string;
+  /**
+   * Where the tracer comes from.
+   * @default the global tracer provider of `@opentelemetry/api` (no spans until an SDK registers one)
+   * @example { tracerProvider: new BasicTracerProvider({ spanProcessors: [processor] }) }
+   */
+  tracerProvider?: TracerProvider;
+  /**
+   * The name of the tracer (the instrumentation scope).
+   * @default 'dogged'
+   * @example { tracerName: 'crawler' }
+   */
+  tracerName?: string;
+  /**
+   * Make spans: one per logical request, one per attempt under it. `false` leaves only the metrics
+   * (and publishes no request lifecycle events at all).
+   * @default true
+   * @example { traces: false }
+   */
+  traces?: boolean;
+  /**
+   * Inject the trace context (`traceparent`, ... as the registered propagator writes it) into the
+   * headers of each attempt. Only when a propagator is registered (`propagation.setGlobalPropagator`,
+   * which the Node SDK does): with none, no header is added.
+   * @default true
+   * @example { propagate: false }
+   */
+  propagate?: boolean;
 }
 
 /** What {@link enableOpenTelemetry} returns. */
@@ -32,17 +69,15 @@ export interface OpenTelemetryHandle {
   disable(): void;
 }
 
+type Attributes = Record<string, string | number>;
+
 /** Buckets of `http.client.request.duration`, seconds (the HTTP semantic conventions' advice). */
 const DURATION_BUCKETS = [
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
 ];
 
-/** `error.type` of a thrown value: its code, else its name. */
-function errorType(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && code) return code;
-  return error instanceof Error ? error.name : '_OTHER';
-}
+/** `dogged.breaker.state` values. */
+const BREAKER_STATES = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
  * Records dogged's OpenTelemetry metrics until `disable()`:
@@ -54,7 +89,19 @@ function errorType(error: unknown): string {
  *   `retry-after`, `immediate`, `rotation`) and the failed attempt's
  *   `http.response.status_code` or `error.type`;
  * - `dogged.retry.delay` (histogram, s): the delays scheduled, with `dogged.retry.source`;
- * - `dogged.giveups` (counter): requests that failed for good, with `error.type`.
+ * - `dogged.giveups` (counter): requests that failed for good, with `error.type`;
+ * - `dogged.budget.rejections` (counter): retries refused by an origin's retry budget, with
+ *   `server.address` and `server.port`;
+ * - `dogged.breaker.state` (gauge): each origin's circuit (0 closed, 1 half-open, 2 open), for
+ *   origins whose breaker changed state at least once, with `server.address`, `server.port`;
+ * - `dogged.breaker.transitions` (counter): state changes, with `dogged.breaker.to`;
+ * - `dogged.cooldown.duration` (histogram, s): the holds a Retry-After put on an origin;
+ * - `dogged.wait.duration` (histogram, s): what attempts waited before being sent, with
+ *   `dogged.wait.reason` (`cooldown` or `rate-limit`) and the server attributes.
+ *
+ * And, unless `traces: false`, spans (see otel-traces.ts and docs/opentelemetry.md): an INTERNAL
+ * span per logical request, a CLIENT span per attempt, events for retries, budget refusals,
+ * breaker transitions, cooldowns and waits.
  *
  * Requires `@opentelemetry/api` (an optional peer dependency): it rejects without it.
  * @example
@@ -85,6 +132,31 @@ export async function enableOpenTelemetry(
     description: 'Requests that failed for good.',
     unit: '{request}',
   });
+  const budgetRejections = meter.createCounter('dogged.budget.rejections', {
+    description: 'Retries refused by the retry budget of their origin.',
+    unit: '{retry}',
+  });
+  const breakerState = meter.createObservableGauge('dogged.breaker.state', {
+    description: 'Circuit breaker state per origin: 0 closed, 1 half-open, 2 open.',
+    unit: '1',
+  });
+  const breakerTransitions = meter.createCounter('dogged.breaker.transitions', {
+    description: 'Circuit breaker state changes.',
+    unit: '{transition}',
+  });
+  const cooldowns = meter.createHistogram('dogged.cooldown.duration', {
+    description: 'Holds put on an origin by a Retry-After (cooldowns).',
+    unit: 's',
+  });
+  const waits = meter.createHistogram('dogged.wait.duration', {
+    description: 'Time attempts waited for a cooldown or the rate limit before being sent.',
+    unit: 's',
+  });
+  const circuits = new Map<string, number>();
+  const observeCircuits = (result: { observe(value: number, attributes: Attributes): void }) => {
+    for (const [origin, state] of circuits) result.observe(state, serverAttributes(origin));
+  };
+  breakerState.addCallback(observeCircuits);
 
   interface Attempt {
     readonly start: number;
@@ -96,16 +168,10 @@ export async function enableOpenTelemetry(
     if (!attempt) return;
     attempts.delete(request);
     const r = request as { origin?: unknown; method?: unknown };
-    const attributes: Record<string, string | number> = {
+    const attributes: Attributes = {
       'http.request.method': String(r.method ?? '_OTHER'),
+      ...serverAttributes(String(r.origin)),
     };
-    try {
-      const url = new URL(String(r.origin));
-      attributes['server.address'] = url.hostname;
-      attributes['server.port'] = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-    } catch {
-      // No origin: no server attributes.
-    }
     if (attempt.status !== undefined) attributes['http.response.status_code'] = attempt.status;
     if (error !== undefined) attributes['error.type'] = errorType(error);
     else if (attempt.status !== undefined && attempt.status >= 500)
@@ -142,7 +208,7 @@ export async function enableOpenTelemetry(
       'dogged:retry',
       (m) => {
         const event = m as RetryEvent;
-        const attributes: Record<string, string | number> = {
+        const attributes: Attributes = {
           'dogged.retry.source': event.delaySource,
         };
         if (event.status !== undefined) attributes['http.response.status_code'] = event.status;
@@ -157,7 +223,42 @@ export async function enableOpenTelemetry(
         giveUps.add(1, { 'error.type': errorType((m as GiveUpEvent).error) });
       },
     ],
+    [
+      'dogged:budget:rejected',
+      (m) => budgetRejections.add(1, serverAttributes((m as BudgetRejectedMessage).origin)),
+    ],
+    [
+      'dogged:breaker:state',
+      (m) => {
+        const { origin, to } = m as BreakerStateMessage;
+        circuits.set(origin, BREAKER_STATES[to]);
+        breakerTransitions.add(1, { ...serverAttributes(origin), 'dogged.breaker.to': to });
+      },
+    ],
+    [
+      'dogged:cooldown',
+      (m) => {
+        const { origin, ms } = m as CooldownMessage;
+        cooldowns.record(ms / 1000, serverAttributes(origin));
+      },
+    ],
+    [
+      'dogged:wait',
+      (m) => {
+        const { origin, reason, ms } = m as WaitMessage;
+        waits.record(ms / 1000, { ...serverAttributes(origin), 'dogged.wait.reason': reason });
+      },
+    ],
   ];
+  if (options.traces !== false) {
+    const tracerProvider = options.tracerProvider ?? api.trace.getTracerProvider();
+    handlers.push(
+      ...traceHandlers(api, {
+        tracer: tracerProvider.getTracer(options.tracerName ?? 'dogged'),
+        propagate: options.propagate !== false,
+      }),
+    );
+  }
   for (const [name, fn] of handlers) subscribe(name, fn);
   let enabled = true;
   return {
@@ -165,6 +266,7 @@ export async function enableOpenTelemetry(
       if (!enabled) return;
       enabled = false;
       for (const [name, fn] of handlers) unsubscribe(name, fn);
+      breakerState.removeCallback(observeCircuits);
     },
   };
 }

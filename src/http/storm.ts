@@ -10,6 +10,7 @@ import {
 } from '../retry/rate-limiter-adaptive.js';
 import { showValue } from '../retry/validate.js';
 import { CircuitOpenError, RetryAfterTooLongError } from './errors.js';
+import { breakerStateChannel, cooldownChannel, waitChannel } from './observe.js';
 
 /**
  * A client-side rate limit per origin: `{ perSecond, burst }` (a token bucket), `'adaptive'`
@@ -116,6 +117,7 @@ export class OriginGuard {
     this.#held = true;
     this.#cooldownUntil = now + ms;
     this.#cooldownSince = now;
+    if (cooldownChannel.hasSubscribers) cooldownChannel.publish({ origin: this.origin, ms });
   }
 
   /**
@@ -138,6 +140,8 @@ export class OriginGuard {
       method: string;
       url: string;
       attempt: number;
+      /** The logical request, for `dogged:wait`. */
+      request?: object;
       signal: AbortSignal | undefined;
       maxRetryAfterMs: number;
       sleep: (ms: number) => Promise<void>;
@@ -157,10 +161,14 @@ export class OriginGuard {
         });
       }
       await context.sleep(held);
+      this.#waited(context.request, 'cooldown', held);
     }
     // A free token is taken at once, without a promise hop (the common case).
-    if (this.limiter && (limited || !this.limiter.tryAcquire()))
+    if (this.limiter && (limited || !this.limiter.tryAcquire())) {
+      const since = this.#clock.now();
       await this.limiter.acquire(context.signal);
+      this.#waited(context.request, 'rate-limit', this.#clock.now() - since);
+    }
     if (!this.breaker) return undefined;
     const permit = this.breaker.tryAcquire();
     if (permit.allowed) return permit;
@@ -176,6 +184,11 @@ export class OriginGuard {
     );
   }
 
+  #waited(request: object | undefined, reason: 'cooldown' | 'rate-limit', ms: number): void {
+    if (waitChannel.hasSubscribers)
+      waitChannel.publish({ request, origin: this.origin, reason, ms: Math.max(0, ms) });
+  }
+
   /** The origin said "slow down" (429) to a request sent at `sentAtMs`: an adaptive limiter cuts its rate. */
   throttled(sentAtMs: number): void {
     if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onThrottle(sentAtMs);
@@ -185,6 +198,24 @@ export class OriginGuard {
   answered(sentAtMs: number): void {
     if (this.limiter instanceof AdaptiveRateLimiter) this.limiter.onSuccess(sentAtMs);
   }
+}
+
+/** Breakers whose transitions are published on `dogged:breaker:state` (once each). */
+const observedBreakers = new WeakSet<CircuitBreaker>();
+
+/** Publishes a breaker's state changes (a shared breaker under the first origin it serves). */
+function observeBreaker(breaker: CircuitBreaker, origin: string): void {
+  if (observedBreakers.has(breaker)) return;
+  observedBreakers.add(breaker);
+  breaker.onStateChange((change) => {
+    if (breakerStateChannel.hasSubscribers)
+      breakerStateChannel.publish({
+        origin,
+        from: change.from,
+        to: change.to,
+        reason: change.reason,
+      });
+  });
 }
 
 function isRateLimiter(value: unknown): value is RateLimiter {
@@ -268,6 +299,7 @@ export class StormControl {
       else if ('adaptive' in r) limiter = new AdaptiveRateLimiter({ ...r.adaptive, clock });
       else limiter = new TokenBucketLimiter({ ...r, clock });
     }
+    if (breaker && origin !== '') observeBreaker(breaker, origin);
     return new OriginGuard(origin, {
       ...(budget && { budget }),
       ...(breaker && { breaker }),
