@@ -51,6 +51,8 @@ export interface ExchangeInit {
   returnLastResponse: boolean;
   /** The body limit the caller set (`maxBodySize`), in bytes; undefined: the defaults. */
   maxBodySize: number | undefined;
+  /** Decode the body by its Content-Encoding (`decompress`). */
+  decompress: boolean;
 }
 
 /** Extra headers for one attempt: a resumed download's Range and validator. */

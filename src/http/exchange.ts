@@ -125,6 +125,7 @@ export class Exchange extends ExchangeBase {
           retryBody: (error, resume) => this.#retryBody(error, resume),
           deadline,
           maxBodySize: init.maxBodySize,
+          decompress: init.decompress,
         };
         // Set only when there is one (no object spread on the common path).
         if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;

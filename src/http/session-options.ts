@@ -33,7 +33,8 @@ export interface MountOptions extends StormOptions {
    */
   timeout?: TimeoutOption;
   /**
-   * The largest response body accepted, in bytes (as received: dogged does not decompress).
+   * The largest response body accepted, in bytes, counted after decoding (a gzip bomb stops
+   * after about this many decoded bytes; with `decompress: false`, the bytes as received).
    * A larger one fails with `BodyTooLargeError` (not retried): before a byte is read when its
    * Content-Length says so, else as soon as the bytes pass the limit, and its connection is
    * closed. Set, it applies to every way of reading the body, streams included; not set, a body
@@ -94,6 +95,18 @@ export interface MountOptions extends StormOptions {
 
 /** Options of {@link Session}. */
 export interface SessionOptions extends MountOptions {
+  /**
+   * Send `Accept-Encoding: gzip, deflate, br` (unless the request sets its own Accept-Encoding)
+   * and decode a gzip, deflate (zlib or raw) or br body as it is read, codings listed together
+   * undone in reverse order. A body with a coding dogged does not know comes as it was sent.
+   * `maxBodySize` counts decoded bytes. A body that does not decode is a `DecompressionError`
+   * (an `IncompleteBodyError`: retried like a cut body). The response headers stay as received
+   * (`Content-Encoding` and `Content-Length` describe the bytes on the wire). `false`: no
+   * Accept-Encoding is added and bodies come as received.
+   * @default true
+   * @example new Session({ decompress: false }) // raw bytes, as the server sent them
+   */
+  decompress?: boolean;
   /**
    * Prefix for relative URLs: `baseURL + '/' + url`, slashes joined once (no `new URL()` surprises).
    * @default undefined
@@ -187,6 +200,13 @@ export interface RequestOptions {
    */
   maxBodySize?: number;
   /**
+   * Decode this response's body (see the Session option); `false` for the raw bytes (and no
+   * Accept-Encoding added by dogged).
+   * @default the session's (true)
+   * @example { decompress: false }
+   */
+  decompress?: boolean;
+  /**
    * The retry policy for this request.
    * @default the session's (or the mount's)
    */
@@ -234,6 +254,7 @@ export const SESSION_KEYS = [
   'retry',
   'timeout',
   'maxBodySize',
+  'decompress',
   'headers',
   'hooks',
   'maxRedirects',
@@ -274,6 +295,7 @@ export const REQUEST_KEYS = [
   'query',
   'timeout',
   'maxBodySize',
+  'decompress',
   'retry',
   'signal',
   'idempotencyKey',

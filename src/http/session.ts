@@ -12,6 +12,7 @@ import {
 } from '../retry/validate.js';
 import { NO_BODY, type PreparedBody, prepareBody } from './body.js';
 import { checkMaxBodySize } from './body-limit.js';
+import { checkDecompress, DEFAULT_ACCEPT_ENCODING, withoutAcceptEncoding } from './decompress.js';
 import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -80,6 +81,8 @@ export class Session {
   readonly #mounts: Array<{ prefix: string; config: Config }> = [];
   readonly #baseURL: string | undefined;
   readonly #logger: Logger | undefined;
+  /** Decode response bodies (`decompress`). */
+  #decompress = true;
   readonly #clock: Clock;
   readonly #ownDispatcher: boolean;
   readonly #dispatcher: Dispatcher | undefined;
@@ -141,7 +144,10 @@ export class Session {
       policy: new RetryPolicy(),
       timeouts: DEFAULT_TIMEOUTS,
       maxBodySize: undefined,
-      headers: { 'user-agent': `dogged/${VERSION}` },
+      headers:
+        options.decompress === false
+          ? { 'user-agent': `dogged/${VERSION}` }
+          : { 'user-agent': `dogged/${VERSION}`, 'accept-encoding': DEFAULT_ACCEPT_ENCODING },
       hooks: NO_HOOKS,
       maxRedirects: 20,
       proxy: ROOT_PROXY_CONFIG,
@@ -149,6 +155,8 @@ export class Session {
       stormOptions: {},
     };
     this.#base = layer(root, options, 'Session', this.#clock);
+    if (options.decompress !== undefined)
+      this.#decompress = checkDecompress('Session: decompress', options.decompress);
   }
 
   static #checkBase(value: string | URL): string {
@@ -358,6 +366,10 @@ export class Session {
       options.maxBodySize === undefined
         ? config.maxBodySize
         : checkMaxBodySize('request: maxBodySize', options.maxBodySize);
+    const decompress =
+      options.decompress === undefined
+        ? this.#decompress
+        : checkDecompress('request: decompress', options.decompress);
     const maxRedirects =
       options.maxRedirects === undefined
         ? config.maxRedirects
@@ -365,10 +377,12 @@ export class Session {
     // The configured headers are shared (frozen) until something changes them for this request:
     // its own headers, a content-type, an idempotency key, credentials, or beforeRequest hooks
     // (they may change them in place).
-    const headers =
+    let headers =
       options.headers !== undefined || config.hooks.beforeRequest.length > 0
         ? mergeHeaders({ ...config.headers }, options.headers, 'request: headers')
         : config.headers;
+    if (!decompress && headers['accept-encoding'] === DEFAULT_ACCEPT_ENCODING)
+      headers = withoutAcceptEncoding(headers);
     const ready = {
       options,
       redirect,
@@ -379,6 +393,7 @@ export class Session {
       timeouts,
       policy,
       maxBodySize,
+      decompress,
       maxRedirects,
       headers,
     };
@@ -403,6 +418,7 @@ export class Session {
       timeouts: ResolvedTimeouts;
       policy: RetryPolicy;
       maxBodySize: number | undefined;
+      decompress: boolean;
       maxRedirects: number;
       headers: HeaderRecord;
     },
@@ -465,6 +481,7 @@ export class Session {
       redirect: ready.redirect,
       returnLastResponse: ready.fetchMode,
       maxBodySize: ready.maxBodySize,
+      decompress: ready.decompress,
     });
   }
 
