@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +9,8 @@ import {
   HTTPStatusError,
   IncompleteBodyError,
 } from '../../src/http/index.js';
+import { exportRecords, Journal, runBatch } from '../../src/index.js';
+import { tempDir } from '../batch/batch-support.js';
 import { fastSession, rejectionOf } from './session-support.js';
 
 // Text that does not compress to nothing: a cut halfway through its gzip is a real cut.
@@ -234,5 +237,23 @@ describe('compression', () => {
     // The limit plus buffers; not gigabytes.
     expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024);
     await session.close();
+  });
+
+  it('the batch runner stores the decoded body; body_size counts decoded bytes', async () => {
+    const { dir, cleanup } = tempDir();
+    const db = join(dir, 'run.sqlite');
+    await runBatch({ db, input: [`${base}/enc/gzip?k=batch`, `${base}/enc/br?k=batch`] });
+    const journal = Journal.open(db, { readonly: true });
+    try {
+      const stored = [...exportRecords(journal, { bodies: true })];
+      expect(stored).toHaveLength(2);
+      for (const record of stored) {
+        expect(record.bodySize).toBe(Buffer.byteLength(TEXT));
+        expect(record.body).toBe(TEXT);
+      }
+    } finally {
+      journal.close();
+      cleanup();
+    }
   });
 });
