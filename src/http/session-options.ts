@@ -46,7 +46,7 @@ export interface MountOptions extends StormOptions {
   maxBodySize?: number;
   /**
    * Headers sent with every request (a request's own headers win; `undefined` removes one).
-   * @default { 'user-agent': 'dogged/<version>' }
+   * @default { 'user-agent': 'dogged/<version>', 'accept-encoding': 'gzip, deflate, br' } (no accept-encoding with decompress: false)
    * @example { headers: { authorization: `Bearer ${token}` } }
    */
   headers?: HeadersLike;
