@@ -3,6 +3,7 @@ import { describeError } from '../retry/describe.js';
 import { AttemptDeadline } from './attempt-deadline.js';
 import { classifyError } from './classify.js';
 import { requestWithin } from './connect-abort.js';
+import { type CookieStore, cookieHeader, storeCookies } from './cookies.js';
 import { undiciTimeout } from './dispatchers.js';
 import {
   ConnectionResetError,
@@ -14,6 +15,7 @@ import {
   UnreplayableBodyError,
 } from './errors.js';
 import { ExchangeBase, type ResumeFrom } from './exchange-base.js';
+import type { HeaderRecord } from './headers.js';
 import type { RetryPolicy } from './policy.js';
 import { REDIRECT_STATUSES, redirectTarget } from './redirect.js';
 import { DoggedResponse } from './response.js';
@@ -73,9 +75,11 @@ export class Exchange extends ExchangeBase {
         this.attempt++;
         const target = this.target;
         const proxy = this.rotation?.proxy;
-        const headers = this.#resume
+        let headers = this.#resume
           ? { ...target.headers, ...resumeHeaders(this.#resume) }
           : target.headers;
+        // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
+        if (init.cookies) headers = await withCookies(init.cookies, target.url, headers);
         if (init.hooks.beforeRequest.length) {
           const context = Object.freeze({
             method: target.method,
@@ -130,6 +134,10 @@ export class Exchange extends ExchangeBase {
         // Set only when there is one (no object spread on the common path).
         if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
         const response = new DoggedResponse(raw, responseInit);
+        // Every response's Set-Cookie, a redirect's and a retried one's too.
+        const setCookie = raw.headers['set-cookie'];
+        if (init.cookies && setCookie !== undefined)
+          await storeCookies(init.cookies, target.url, setCookie);
         const status = raw.statusCode;
         if (status === 429) guard.throttled(sentAt);
         else guard.answered(sentAt);
@@ -443,4 +451,17 @@ function resumeHeaders(resume: ResumeFrom): Record<string, string> {
   if (resume.etag) headers['if-match'] = resume.etag;
   else if (resume.lastModified) headers['if-range'] = resume.lastModified;
   return headers;
+}
+
+/** `headers` with the Cookie header of `store` for `url` (the request's own Cookie wins). */
+async function withCookies(
+  store: CookieStore,
+  url: string,
+  headers: HeaderRecord,
+): Promise<HeaderRecord> {
+  const value = headers.cookie;
+  const own = Array.isArray(value) ? value.join('; ') : value;
+  const cookie = await cookieHeader(store, url, own);
+  if (cookie === own) return headers;
+  return { ...headers, cookie: cookie as string };
 }

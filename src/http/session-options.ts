@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../retry/clock.js';
 import type { Logger } from '../retry/log.js';
 import type { RequestBody } from './body.js';
+import type { CookiesOption } from './cookies.js';
 import type { TlsOptions } from './dispatchers.js';
 import type { HeadersLike } from './headers.js';
 import type { SessionHooks } from './hooks.js';
@@ -107,6 +108,19 @@ export interface SessionOptions extends MountOptions {
    * @example new Session({ decompress: false }) // raw bytes, as the server sent them
    */
   decompress?: boolean;
+  /**
+   * Cookies, as a browser or `requests.Session` keeps them: `true` gives the Session a
+   * tough-cookie `CookieJar` of its own (RFC 6265: domain, path, Secure, expiry, public
+   * suffixes); the `Set-Cookie` of every response (each redirect hop's, each retried attempt's)
+   * is stored, and every attempt sends the jar's cookies for its own URL, so a cookie never goes
+   * to a host it was not set for. Pass a `CookieJar` (or any object with
+   * `getCookieString(url)` and `setCookie(cookie, url)`, sync or async) to share or persist
+   * one; `false` for none. A `Cookie` header the request sets is sent too, and wins over a jar
+   * cookie of the same name.
+   * @default true (a new jar per Session)
+   * @example new Session({ cookies: new CookieJar() }) // import { CookieJar } from 'tough-cookie'
+   */
+  cookies?: CookiesOption;
   /**
    * Prefix for relative URLs: `baseURL + '/' + url`, slashes joined once (no `new URL()` surprises).
    * @default undefined
@@ -255,6 +269,7 @@ export const SESSION_KEYS = [
   'timeout',
   'maxBodySize',
   'decompress',
+  'cookies',
   'headers',
   'hooks',
   'maxRedirects',

@@ -12,6 +12,7 @@ import {
 } from '../retry/validate.js';
 import { NO_BODY, type PreparedBody, prepareBody } from './body.js';
 import { checkMaxBodySize } from './body-limit.js';
+import { type CookieStore, cookieStoreFor } from './cookies.js';
 import { checkDecompress, DEFAULT_ACCEPT_ENCODING, withoutAcceptEncoding } from './decompress.js';
 import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
@@ -83,6 +84,8 @@ export class Session {
   readonly #logger: Logger | undefined;
   /** Decode response bodies (`decompress`). */
   #decompress = true;
+  /** The cookie jar (`cookies`); undefined with `cookies: false`. */
+  readonly #cookies: CookieStore | undefined;
   readonly #clock: Clock;
   readonly #ownDispatcher: boolean;
   readonly #dispatcher: Dispatcher | undefined;
@@ -157,6 +160,16 @@ export class Session {
     this.#base = layer(root, options, 'Session', this.#clock);
     if (options.decompress !== undefined)
       this.#decompress = checkDecompress('Session: decompress', options.decompress);
+    this.#cookies = cookieStoreFor('Session: cookies', options.cookies);
+  }
+
+  /**
+   * The Session's cookie store: its own tough-cookie `CookieJar` (the default), the one you
+   * passed as `cookies`, or undefined with `cookies: false`.
+   * @example const cookie = await session.cookies?.getCookieString('https://example.com/');
+   */
+  get cookies(): CookieStore | undefined {
+    return this.#cookies;
   }
 
   static #checkBase(value: string | URL): string {
@@ -482,6 +495,7 @@ export class Session {
       returnLastResponse: ready.fetchMode,
       maxBodySize: ready.maxBodySize,
       decompress: ready.decompress,
+      cookies: this.#cookies,
     });
   }
 
