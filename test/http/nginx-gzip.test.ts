@@ -15,8 +15,9 @@ import {
 import { available, needs } from '../support/needs.js';
 
 /**
- * A server nobody here wrote: nginx with `gzip on` serving a static file. dogged asks for
- * compression, nginx compresses, dogged hands over the original bytes.
+ * A server nobody here wrote: nginx with `gzip on` serving a static file (dogged asks for
+ * compression, nginx compresses, dogged hands over the original bytes), and a login location
+ * that sets a cookie a members' location requires.
  */
 const describe = needs('nginx');
 
@@ -31,6 +32,8 @@ beforeAll(async () => {
     mkdirSync(join(dir, 'www'));
     mkdirSync(join(dir, 'tmp'));
     writeFileSync(join(dir, 'www', 'data.txt'), FILE);
+    mkdirSync(join(dir, 'www', 'members'));
+    writeFileSync(join(dir, 'www', 'members', 'page.txt'), 'members only\n');
     const port = await freePort();
     const token = readinessToken();
     writeFileSync(join(dir, 'www', 'ready.txt'), token);
@@ -57,6 +60,14 @@ beforeAll(async () => {
       '  server {',
       `    listen 127.0.0.1:${port};`,
       `    root ${join(dir, 'www')};`,
+      // A login that sets a cookie and redirects; a page that needs it.
+      '    location = /login {',
+      '      add_header Set-Cookie "session=n9inx; Path=/; HttpOnly";',
+      '      return 302 /members/page.txt;',
+      '    }',
+      '    location /members/ {',
+      '      if ($cookie_session != "n9inx") { return 403; }',
+      '    }',
       '  }',
       '}',
     ].join('\n');
@@ -76,7 +87,7 @@ afterAll(async () => {
   await nginx?.close();
 });
 
-describe('a real nginx with gzip on', () => {
+describe('a real nginx with gzip on and a login cookie', () => {
   it('compresses for dogged, and dogged decodes it', async () => {
     const session = new Session({ logger: false });
     const res = await session.get(`${url}/data.txt`);
@@ -90,6 +101,15 @@ describe('a real nginx with gzip on', () => {
     const raw = await session.get(`${url}/data.txt`, { decompress: false });
     expect(raw.headers.get('content-encoding')).toBeNull();
     expect((await raw.bytes()).toString()).toBe(FILE);
+    await session.close();
+  });
+
+  it("keeps nginx's Set-Cookie across its redirect and gets the members' page", async () => {
+    const session = new Session({ logger: false });
+    expect((await session.get(`${url}/members/page.txt`)).status).toBe(403);
+    const res = await session.get(`${url}/login`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('members only\n');
     await session.close();
   });
 });
