@@ -122,6 +122,16 @@ export interface SessionOptions extends MountOptions {
    */
   cookies?: CookiesOption;
   /**
+   * Offer HTTP/2 to https origins (ALPN `h2`, through undici's own `allowH2`); a server that does
+   * not speak it is answered over HTTP/1.1 as before, and plain http stays HTTP/1.1. Retries,
+   * timeouts and Retry-After work the same; a stream the server refused (`REFUSED_STREAM`, it
+   * processed nothing) or a connection it closed with GOAWAY is retried like a connection reset
+   * on HTTP/1.1. Requests through proxies stay HTTP/1.1.
+   * @default false
+   * @example new Session({ http2: true })
+   */
+  http2?: boolean;
+  /**
    * Prefix for relative URLs: `baseURL + '/' + url`, slashes joined once (no `new URL()` surprises).
    * @default undefined
    * @example { baseURL: 'http://127.0.0.1:8080/api/v1' }
@@ -270,6 +280,7 @@ export const SESSION_KEYS = [
   'maxBodySize',
   'decompress',
   'cookies',
+  'http2',
   'headers',
   'hooks',
   'maxRedirects',

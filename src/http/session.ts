@@ -20,6 +20,7 @@ import { Exchange } from './exchange.js';
 import { fromFetchArguments, toFetchError, toFetchResponse } from './fetch.js';
 import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { NO_HOOKS } from './hooks.js';
+import { checkHttp2 } from './http2.js';
 import { environmentLogger } from './observe.js';
 import { RetryPolicy } from './policy.js';
 import { mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
@@ -128,7 +129,7 @@ export class Session {
     this.#dispatcher = options.dispatcher;
     this.#ownDispatcher = options.dispatcher === undefined;
     if (options.dispatcher !== undefined) {
-      const clash = (['proxies', 'tls', 'proxyFromEnvironment'] as const).find(
+      const clash = (['proxies', 'tls', 'proxyFromEnvironment', 'http2'] as const).find(
         (name) => options[name] !== undefined && options[name] !== false,
       );
       if (clash)
@@ -138,6 +139,7 @@ export class Session {
     }
     this.#dispatchers = new Dispatchers(
       options.tls === undefined ? undefined : checkTls(options.tls, 'Session: tls'),
+      options.http2 === undefined ? false : checkHttp2('Session: http2', options.http2),
     );
     this.#environment =
       options.proxyFromEnvironment === undefined

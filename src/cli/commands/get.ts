@@ -46,6 +46,7 @@ interface GetCliOptions extends Partial<RetryFlags> {
   verbose?: boolean;
   cookieJar?: string;
   decompress?: boolean;
+  http2?: boolean;
 }
 
 /** `-d @file` reads the file, `-d @-` stdin; anything else is the data itself. */
@@ -157,6 +158,10 @@ export function getCommand(): Command {
       "read cookies from this Netscape cookie file (curl's -b/-c format; missing: empty) and write the jar back to it after the request (mode 0600)",
     )
     .option(
+      '--http2',
+      'offer HTTP/2 to an https origin (ALPN h2; HTTP/1.1 when the server does not speak it)',
+    )
+    .option(
       '--no-decompress',
       'send no Accept-Encoding and write the body as received (by default gzip, deflate and br are asked for and decoded)',
     )
@@ -259,6 +264,7 @@ async function runGet(
   const session = new Session({
     ...(jar !== undefined && { cookies: jar }),
     ...(options.decompress === false && { decompress: false }),
+    ...(options.http2 === true && { http2: true }),
     // Statuses that run out of retries return the last response: its status is the answer.
     retry: { ...policyOptions(flags), raiseOnStatus: false },
     logger: options.verbose ? stderrLogger() : false,
