@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import {
   constants,
   createSecureServer,
@@ -5,8 +6,10 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Session } from '../../src/http/index.js';
+import { runCli, tempDir } from '../batch/batch-support.js';
 import { available, needs } from '../support/needs.js';
 import { selfSignedCertificate } from './proxy-support.js';
 
@@ -76,5 +79,14 @@ describe('HTTP/2 (http2: true)', () => {
     const res = await h2.get(`${base}/goaway`);
     expect(await res.text()).toBe('h2 /goaway attempt 2');
     await h2.close();
+  });
+
+  it('dogged get --http2 speaks h2 too', async () => {
+    const { dir } = tempDir();
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, cert);
+    const run = await runCli(['get', '--http2', `${base}/cli`], { NODE_EXTRA_CA_CERTS: ca });
+    expect(run.stdout).toBe('h2 /cli attempt 1');
+    expect(run.code).toBe(0);
   });
 });
