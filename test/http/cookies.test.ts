@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CookieJar } from 'tough-cookie';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jarFromNetscape, netscapeFromJar } from '../../src/http/cookies.js';
-import { Session } from '../../src/http/index.js';
+import { get, Session } from '../../src/http/index.js';
 import { fastSession } from './session-support.js';
 
 /** The Cookie header of every request, by path and query. */
@@ -154,5 +154,10 @@ describe('cookies', () => {
     expect(written).toContain(`127.0.0.1\tFALSE\t/\tFALSE\t${future}\tsession\ts3cret`);
     expect(written).toContain('#HttpOnly_.example.com\tTRUE\t/\tTRUE\t0\tid\t42');
     expect(written).not.toContain('expired');
+  });
+
+  it('the module-level get() keeps no cookies (as requests.get): unrelated calls share none', async () => {
+    await (await get(`${base}/login`)).text();
+    expect((await get(`${base}/private?k=module`)).status).toBe(403);
   });
 });
