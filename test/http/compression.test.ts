@@ -25,6 +25,7 @@ const encoders: Record<string, (data: Buffer) => Buffer> = {
 /** Per path: how many times it was asked for, and the Accept-Encoding of each request. */
 const seen = new Map<string, (string | undefined)[]>();
 let bombSentBytes = 0;
+const resumeRanges: (string | undefined)[] = [];
 let server: Server;
 let base: string;
 
@@ -74,6 +75,29 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     // The first attempt announces the whole gzip and the connection drops halfway.
     const whole = gzipSync(Buffer.from(TEXT));
     res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': whole.length });
+    if (attempt === 1) {
+      res.write(whole.subarray(0, Math.floor(whole.length / 2)));
+      setImmediate(() => res.socket?.destroy());
+    } else res.end(whole);
+    return;
+  }
+  if (path === '/resumable') {
+    // A stored gzip file (strong ETag, ranges): cut halfway once; a Range continues the bytes.
+    const whole = gzipSync(Buffer.from(TEXT));
+    const common = { 'content-encoding': 'gzip', etag: '"v1"', 'accept-ranges': 'bytes' };
+    resumeRanges.push(req.headers.range);
+    const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+    if (range) {
+      const start = Number(range[1]);
+      res.writeHead(206, {
+        ...common,
+        'content-range': `bytes ${start}-${whole.length - 1}/${whole.length}`,
+        'content-length': whole.length - start,
+      });
+      res.end(whole.subarray(start));
+      return;
+    }
+    res.writeHead(200, { ...common, 'content-length': whole.length });
     if (attempt === 1) {
       res.write(whole.subarray(0, Math.floor(whole.length / 2)));
       setImmediate(() => res.socket?.destroy());
@@ -210,6 +234,14 @@ describe('compression', () => {
     const res = await session.get(`${base}/cut-once`);
     expect(await res.text()).toBe(TEXT);
     expect(res.attempts).toBe(2);
+    await session.close();
+  });
+
+  it('a streamed compressed download cut mid-way resumes with Range on the encoded bytes', async () => {
+    const { session } = fastSession();
+    const res = await session.get(`${base}/resumable`);
+    expect((await streamed(res.body)).toString()).toBe(TEXT);
+    expect(resumeRanges).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)]);
     await session.close();
   });
 
