@@ -88,6 +88,8 @@ export class BatchRun {
     this.#session = new Session({
       retry: false,
       logger: false,
+      // Lines are independent and run in parallel: no cookie of one line goes with another's.
+      cookies: false,
       timeout: timeoutOptionOf(resolved.timeouts),
       ...(resolved.maxBodySize !== undefined && { maxBodySize: resolved.maxBodySize }),
       ...(options.headers !== undefined && { headers: options.headers }),

@@ -12,6 +12,7 @@ import {
   type RequestPhase,
   TLSError,
 } from './errors.js';
+import { classifyHttp2 } from './http2.js';
 import { ProxyAuthError } from './proxy-errors.js';
 
 /** What the caller knows about the failed request. */
@@ -110,6 +111,8 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
     codeOf(error) === 'UND_ERR_ABORT'
   )
     return undefined;
+  const h2 = classifyHttp2(error, context);
+  if (h2) return h2;
   const code = codeOf(error);
   if (code === undefined) {
     // undici's fetch wraps network failures in `TypeError: fetch failed`.

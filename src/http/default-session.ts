@@ -2,12 +2,14 @@ import type { DoggedResponse } from './response.js';
 import { type RequestOptions, Session, type SessionOptions } from './session.js';
 
 let shared: Session | undefined;
-let sharedOptions: SessionOptions = { proxyFromEnvironment: true };
+let sharedOptions: SessionOptions = { proxyFromEnvironment: true, cookies: false };
 
 /**
  * The session behind the module-level `get`, `post`, ... (created on first use). It has the
  * default settings plus `proxyFromEnvironment: true`: `HTTP_PROXY` / `HTTPS_PROXY` /
- * `NO_PROXY` (lower-case first) are obeyed, loopback targets always go direct.
+ * `NO_PROXY` (lower-case first) are obeyed, loopback targets always go direct; and
+ * `cookies: false`: as with `requests.get`, unrelated calls share no cookies (a `Session` keeps
+ * them).
  */
 export function defaultSession(): Session {
   if (!shared || shared.closed) shared = new Session(sharedOptions);
@@ -21,7 +23,7 @@ export function defaultSession(): Session {
  * @example configureDefaultSession({ logger: console, retry: { total: 5 } });
  */
 export function configureDefaultSession(options: SessionOptions = {}): Session {
-  const merged: SessionOptions = { proxyFromEnvironment: true, ...options };
+  const merged: SessionOptions = { proxyFromEnvironment: true, cookies: false, ...options };
   const next = new Session(merged);
   const previous = shared;
   sharedOptions = merged;

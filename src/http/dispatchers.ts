@@ -82,9 +82,12 @@ export class Dispatchers {
   readonly #tls: TlsOptions;
   readonly #direct = new Map<number, Agent>();
   readonly #proxied = new Map<ProxyEntry, Map<number, ProxyAgent>>();
+  /** Offer HTTP/2 by ALPN on https connections (undici's `allowH2`). */
+  readonly #http2: boolean;
 
-  constructor(tls: TlsOptions = {}) {
+  constructor(tls: TlsOptions = {}, http2 = false) {
     this.#tls = tls;
+    this.#http2 = http2;
   }
 
   #connect(timeout: number): Record<string, unknown> {
@@ -98,7 +101,12 @@ export class Dispatchers {
   direct(connectTimeout: number): Agent {
     let agent = this.#direct.get(connectTimeout);
     if (!agent) {
-      agent = new Agent({ connect: connectorFor(this.#connect(connectTimeout)) });
+      agent = this.#http2
+        ? new Agent({
+            allowH2: true,
+            connect: connectorFor({ ...this.#connect(connectTimeout), allowH2: true }),
+          })
+        : new Agent({ connect: connectorFor(this.#connect(connectTimeout)) });
       this.#direct.set(connectTimeout, agent);
     }
     return agent;

@@ -4,6 +4,7 @@ import { describeError, formatDuration } from '../retry/describe.js';
 import type { Logger } from '../retry/log.js';
 import { type LongTimer, setLongTimeout } from '../retry/timer.js';
 import type { FailureContext } from './classify.js';
+import type { CookieStore } from './cookies.js';
 import { BudgetExhaustedError, type DoggedError, ProxyError, TotalTimeoutError } from './errors.js';
 import type { HookLists } from './hooks.js';
 import {
@@ -53,6 +54,10 @@ export interface ExchangeInit {
   returnLastResponse: boolean;
   /** The body limit the caller set (`maxBodySize`), in bytes; undefined: the defaults. */
   maxBodySize: number | undefined;
+  /** Decode the body by its Content-Encoding (`decompress`). */
+  decompress: boolean;
+  /** The Session's cookie jar; undefined with `cookies: false`. */
+  cookies: CookieStore | undefined;
 }
 
 /** Extra headers for one attempt: a resumed download's Range and validator. */

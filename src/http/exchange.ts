@@ -3,6 +3,7 @@ import { describeError } from '../retry/describe.js';
 import { AttemptDeadline } from './attempt-deadline.js';
 import { classifyError } from './classify.js';
 import { requestWithin } from './connect-abort.js';
+import { type CookieStore, cookieHeader, storeCookies } from './cookies.js';
 import { undiciTimeout } from './dispatchers.js';
 import {
   ConnectionResetError,
@@ -14,6 +15,7 @@ import {
   UnreplayableBodyError,
 } from './errors.js';
 import { ExchangeBase, type ResumeFrom } from './exchange-base.js';
+import type { HeaderRecord } from './headers.js';
 import {
   attemptEndChannel,
   attemptStartChannel,
@@ -90,6 +92,8 @@ export class Exchange extends ExchangeBase {
         let headers = this.#resume
           ? { ...target.headers, ...resumeHeaders(this.#resume) }
           : target.headers;
+        // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
+        if (init.cookies) headers = await withCookies(init.cookies, target.url, headers);
         // [otel] dogged:attempt:start (a subscriber may add a traceparent to a copy).
         if (attemptStartChannel.hasSubscribers)
           headers = publishAttemptStart(this, target, this.attempt, headers);
@@ -145,10 +149,15 @@ export class Exchange extends ExchangeBase {
           retryBody: (error, resume) => this.#retryBody(error, resume),
           deadline,
           maxBodySize: init.maxBodySize,
+          decompress: init.decompress,
         };
         // Set only when there is one (no object spread on the common path).
         if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
         const response = new DoggedResponse(raw, responseInit);
+        // Every response's Set-Cookie, a redirect's and a retried one's too.
+        const setCookie = raw.headers['set-cookie'];
+        if (init.cookies && setCookie !== undefined)
+          await storeCookies(init.cookies, target.url, setCookie);
         const status = raw.statusCode;
         // [otel] dogged:attempt:end
         if (attemptEndChannel.hasSubscribers)
@@ -472,4 +481,17 @@ function resumeHeaders(resume: ResumeFrom): Record<string, string> {
   if (resume.etag) headers['if-match'] = resume.etag;
   else if (resume.lastModified) headers['if-range'] = resume.lastModified;
   return headers;
+}
+
+/** `headers` with the Cookie header of `store` for `url` (the request's own Cookie wins). */
+async function withCookies(
+  store: CookieStore,
+  url: string,
+  headers: HeaderRecord,
+): Promise<HeaderRecord> {
+  const value = headers.cookie;
+  const own = Array.isArray(value) ? value.join('; ') : value;
+  const cookie = await cookieHeader(store, url, own);
+  if (cookie === own) return headers;
+  return { ...headers, cookie: cookie as string };
 }

@@ -1,6 +1,8 @@
 export type { RequestBody } from './body.js';
 export { BodyFileError } from './body-file.js';
 export { classifyError, type FailureContext } from './classify.js';
+export type { CookieStore, CookiesOption } from './cookies.js';
+export { DEFAULT_ACCEPT_ENCODING, DecompressionError } from './decompress.js';
 export {
   closeDefaultSession,
   configureDefaultSession,

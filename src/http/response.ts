@@ -8,6 +8,7 @@ import {
   limitedStream,
 } from './body-limit.js';
 import { classifyError } from './classify.js';
+import { type Coding, codingsToUndo, decodedStream, decodeSmall } from './decompress.js';
 import {
   BodyTooLargeError,
   DoggedError,
@@ -69,6 +70,10 @@ export class DoggedResponse {
   readonly #deadline: AttemptDeadline | undefined;
   /** The limit the caller set (`maxBodySize`); undefined: the default for bodies read whole. */
   readonly #maxBodySize: number | undefined;
+  /** Decode the body by its Content-Encoding (`decompress`). */
+  readonly #decompress: boolean;
+  /** The codings to undo for the current raw response; undefined: bytes as received. */
+  #codings: Coding[] | undefined;
   /** The final URL (credentials shown as `***@`). */
   readonly url: string;
   /** The request method. */
@@ -88,6 +93,8 @@ export class DoggedResponse {
       deadline?: AttemptDeadline;
       /** The body limit the caller set, in bytes. */
       maxBodySize?: number | undefined;
+      /** Decode the body by its Content-Encoding. */
+      decompress?: boolean;
     },
   ) {
     this.#raw = raw;
@@ -99,6 +106,10 @@ export class DoggedResponse {
     this.#offset = init.resumedFrom ?? 0;
     this.#deadline = init.deadline;
     this.#maxBodySize = init.maxBodySize;
+    this.#decompress = init.decompress === true;
+    this.#codings = this.#decompress
+      ? codingsToUndo(init.method, raw.statusCode, raw.headers)
+      : undefined;
     if (init.resumedFrom === undefined)
       this.#validators = resumeValidators(init.method, raw.statusCode, raw.headers);
   }
@@ -196,8 +207,16 @@ export class DoggedResponse {
             next.#deadline?.streamed();
             return next.status === 206 ? next.#raw.body : skipping(next.#raw.body, delivered);
           });
+    // Decoded after the resume: a Range continues the encoded bytes, and the decoder sees one
+    // unbroken compressed stream.
+    const codings = this.#codings;
+    const decoded = codings ? decodedStream(stream, codings, this.#owner()) : stream;
     const limit = this.#maxBodySize;
-    if (limit === undefined || !Number.isFinite(limit)) return stream;
+    if (limit === undefined || !Number.isFinite(limit)) return decoded;
+    if (codings)
+      return limitedStream(decoded, limit, (received) =>
+        bodyTooLarge(this.#owner(), limit, received, undefined),
+      );
     const tooLarge = this.#announcedTooLarge(limit);
     if (tooLarge) {
       stream.on('error', ignoreError).destroy();
@@ -227,6 +246,7 @@ export class DoggedResponse {
     if (this.#used) throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
     this.#used = true;
     const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+    if (this.#codings) return this.#decodedBytes(this.#codings, limit);
     const tooLarge = this.#announcedTooLarge(limit);
     if (tooLarge) {
       this.#raw.body.on('error', ignoreError).destroy();
@@ -241,6 +261,32 @@ export class DoggedResponse {
       // A body over the limit would be as large on the next attempt: never retried.
       if (error instanceof BodyTooLargeError) throw error;
       this.#buffered = await this.#recover(error, reading.chunks);
+    }
+    return this.#buffered;
+  }
+
+  /**
+   * An encoded body read whole, decoded, `limit` counting decoded bytes. A cut or a body that
+   * does not decode is fetched again whole (not resumed: the decoded bytes read so far do not
+   * say where the encoded ones stopped), within the request's policy.
+   */
+  async #decodedBytes(codings: Coding[], limit: number): Promise<Buffer> {
+    const reading = collect(
+      decodedStream(this.#raw.body, codings, this.#owner()),
+      limit,
+      (received) => bodyTooLarge(this.#owner(), limit, received, undefined),
+    );
+    try {
+      this.#buffered = await reading;
+    } catch (error) {
+      if (error instanceof BodyTooLargeError || !this.#retryBody) throw this.#bodyError(error);
+      const next = await this.#continueAfterCut(error, 0, true);
+      this.#buffered = await next.bytes();
+      this.#attempts = next.#attempts;
+      this.#history = next.#history;
+      this.#raw = next.#raw;
+      this.#codings = next.#codings;
+      this.#headers = undefined;
     }
     return this.#buffered;
   }
@@ -439,7 +485,10 @@ export class DoggedResponse {
       const onError = (): void => finish(true);
       body.on('data', onData).on('end', onEnd).on('error', onError);
     });
-    this.#buffered = Buffer.concat(chunks);
+    const data = Buffer.concat(chunks);
+    // A drained error body is kept to be shown: decoded when it is small enough to.
+    this.#buffered =
+      this.#codings && size <= limit ? decodeSmall(data, this.#codings, limit) : data;
   }
 
   /**

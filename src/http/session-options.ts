@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { Clock } from '../retry/clock.js';
 import type { Logger } from '../retry/log.js';
 import type { RequestBody } from './body.js';
+import type { CookiesOption } from './cookies.js';
 import type { TlsOptions } from './dispatchers.js';
 import type { HeadersLike } from './headers.js';
 import type { SessionHooks } from './hooks.js';
@@ -33,7 +34,8 @@ export interface MountOptions extends StormOptions {
    */
   timeout?: TimeoutOption;
   /**
-   * The largest response body accepted, in bytes (as received: dogged does not decompress).
+   * The largest response body accepted, in bytes, counted after decoding (a gzip bomb stops
+   * after about this many decoded bytes; with `decompress: false`, the bytes as received).
    * A larger one fails with `BodyTooLargeError` (not retried): before a byte is read when its
    * Content-Length says so, else as soon as the bytes pass the limit, and its connection is
    * closed. Set, it applies to every way of reading the body, streams included; not set, a body
@@ -45,7 +47,7 @@ export interface MountOptions extends StormOptions {
   maxBodySize?: number;
   /**
    * Headers sent with every request (a request's own headers win; `undefined` removes one).
-   * @default { 'user-agent': 'dogged/<version>' }
+   * @default { 'user-agent': 'dogged/<version>', 'accept-encoding': 'gzip, deflate, br' } (no accept-encoding with decompress: false)
    * @example { headers: { authorization: `Bearer ${token}` } }
    */
   headers?: HeadersLike;
@@ -94,6 +96,41 @@ export interface MountOptions extends StormOptions {
 
 /** Options of {@link Session}. */
 export interface SessionOptions extends MountOptions {
+  /**
+   * Send `Accept-Encoding: gzip, deflate, br` (unless the request sets its own Accept-Encoding)
+   * and decode a gzip, deflate (zlib or raw) or br body as it is read, codings listed together
+   * undone in reverse order. A body with a coding dogged does not know comes as it was sent.
+   * `maxBodySize` counts decoded bytes. A body that does not decode is a `DecompressionError`
+   * (an `IncompleteBodyError`: retried like a cut body). The response headers stay as received
+   * (`Content-Encoding` and `Content-Length` describe the bytes on the wire). `false`: no
+   * Accept-Encoding is added and bodies come as received.
+   * @default true
+   * @example new Session({ decompress: false }) // raw bytes, as the server sent them
+   */
+  decompress?: boolean;
+  /**
+   * Cookies, as a browser or `requests.Session` keeps them: `true` gives the Session a
+   * tough-cookie `CookieJar` of its own (RFC 6265: domain, path, Secure, expiry, public
+   * suffixes); the `Set-Cookie` of every response (each redirect hop's, each retried attempt's)
+   * is stored, and every attempt sends the jar's cookies for its own URL, so a cookie never goes
+   * to a host it was not set for. Pass a `CookieJar` (or any object with
+   * `getCookieString(url)` and `setCookie(cookie, url)`, sync or async) to share or persist
+   * one; `false` for none. A `Cookie` header the request sets is sent too, and wins over a jar
+   * cookie of the same name.
+   * @default true (a new jar per Session)
+   * @example new Session({ cookies: new CookieJar() }) // import { CookieJar } from 'tough-cookie'
+   */
+  cookies?: CookiesOption;
+  /**
+   * Offer HTTP/2 to https origins (ALPN `h2`, through undici's own `allowH2`); a server that does
+   * not speak it is answered over HTTP/1.1 as before, and plain http stays HTTP/1.1. Retries,
+   * timeouts and Retry-After work the same; a stream the server refused (`REFUSED_STREAM`, it
+   * processed nothing) or a connection it closed with GOAWAY is retried like a connection reset
+   * on HTTP/1.1. Requests through proxies stay HTTP/1.1.
+   * @default false
+   * @example new Session({ http2: true })
+   */
+  http2?: boolean;
   /**
    * Prefix for relative URLs: `baseURL + '/' + url`, slashes joined once (no `new URL()` surprises).
    * @default undefined
@@ -187,6 +224,13 @@ export interface RequestOptions {
    */
   maxBodySize?: number;
   /**
+   * Decode this response's body (see the Session option); `false` for the raw bytes (and no
+   * Accept-Encoding added by dogged).
+   * @default the session's (true)
+   * @example { decompress: false }
+   */
+  decompress?: boolean;
+  /**
    * The retry policy for this request.
    * @default the session's (or the mount's)
    */
@@ -234,6 +278,9 @@ export const SESSION_KEYS = [
   'retry',
   'timeout',
   'maxBodySize',
+  'decompress',
+  'cookies',
+  'http2',
   'headers',
   'hooks',
   'maxRedirects',
@@ -274,6 +321,7 @@ export const REQUEST_KEYS = [
   'query',
   'timeout',
   'maxBodySize',
+  'decompress',
   'retry',
   'signal',
   'idempotencyKey',

@@ -12,12 +12,15 @@ import {
 } from '../retry/validate.js';
 import { NO_BODY, type PreparedBody, prepareBody } from './body.js';
 import { checkMaxBodySize } from './body-limit.js';
+import { type CookieStore, cookieStoreFor } from './cookies.js';
+import { checkDecompress, DEFAULT_ACCEPT_ENCODING, withoutAcceptEncoding } from './decompress.js';
 import { checkTls, Dispatchers } from './dispatchers.js';
 import { InvalidURLError, redactUrl } from './errors.js';
 import { Exchange } from './exchange.js';
 import { fromFetchArguments, toFetchError, toFetchResponse } from './fetch.js';
 import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { NO_HOOKS } from './hooks.js';
+import { checkHttp2 } from './http2.js';
 import { environmentLogger } from './observe.js';
 import { RetryPolicy } from './policy.js';
 import { mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
@@ -80,6 +83,10 @@ export class Session {
   readonly #mounts: Array<{ prefix: string; config: Config }> = [];
   readonly #baseURL: string | undefined;
   readonly #logger: Logger | undefined;
+  /** Decode response bodies (`decompress`). */
+  #decompress = true;
+  /** The cookie jar (`cookies`); undefined with `cookies: false`. */
+  readonly #cookies: CookieStore | undefined;
   readonly #clock: Clock;
   readonly #ownDispatcher: boolean;
   readonly #dispatcher: Dispatcher | undefined;
@@ -122,7 +129,7 @@ export class Session {
     this.#dispatcher = options.dispatcher;
     this.#ownDispatcher = options.dispatcher === undefined;
     if (options.dispatcher !== undefined) {
-      const clash = (['proxies', 'tls', 'proxyFromEnvironment'] as const).find(
+      const clash = (['proxies', 'tls', 'proxyFromEnvironment', 'http2'] as const).find(
         (name) => options[name] !== undefined && options[name] !== false,
       );
       if (clash)
@@ -132,6 +139,7 @@ export class Session {
     }
     this.#dispatchers = new Dispatchers(
       options.tls === undefined ? undefined : checkTls(options.tls, 'Session: tls'),
+      options.http2 === undefined ? false : checkHttp2('Session: http2', options.http2),
     );
     this.#environment =
       options.proxyFromEnvironment === undefined
@@ -141,7 +149,10 @@ export class Session {
       policy: new RetryPolicy(),
       timeouts: DEFAULT_TIMEOUTS,
       maxBodySize: undefined,
-      headers: { 'user-agent': `dogged/${VERSION}` },
+      headers:
+        options.decompress === false
+          ? { 'user-agent': `dogged/${VERSION}` }
+          : { 'user-agent': `dogged/${VERSION}`, 'accept-encoding': DEFAULT_ACCEPT_ENCODING },
       hooks: NO_HOOKS,
       maxRedirects: 20,
       proxy: ROOT_PROXY_CONFIG,
@@ -149,6 +160,18 @@ export class Session {
       stormOptions: {},
     };
     this.#base = layer(root, options, 'Session', this.#clock);
+    if (options.decompress !== undefined)
+      this.#decompress = checkDecompress('Session: decompress', options.decompress);
+    this.#cookies = cookieStoreFor('Session: cookies', options.cookies);
+  }
+
+  /**
+   * The Session's cookie store: its own tough-cookie `CookieJar` (the default), the one you
+   * passed as `cookies`, or undefined with `cookies: false`.
+   * @example const cookie = await session.cookies?.getCookieString('https://example.com/');
+   */
+  get cookies(): CookieStore | undefined {
+    return this.#cookies;
   }
 
   static #checkBase(value: string | URL): string {
@@ -358,6 +381,10 @@ export class Session {
       options.maxBodySize === undefined
         ? config.maxBodySize
         : checkMaxBodySize('request: maxBodySize', options.maxBodySize);
+    const decompress =
+      options.decompress === undefined
+        ? this.#decompress
+        : checkDecompress('request: decompress', options.decompress);
     const maxRedirects =
       options.maxRedirects === undefined
         ? config.maxRedirects
@@ -365,10 +392,12 @@ export class Session {
     // The configured headers are shared (frozen) until something changes them for this request:
     // its own headers, a content-type, an idempotency key, credentials, or beforeRequest hooks
     // (they may change them in place).
-    const headers =
+    let headers =
       options.headers !== undefined || config.hooks.beforeRequest.length > 0
         ? mergeHeaders({ ...config.headers }, options.headers, 'request: headers')
         : config.headers;
+    if (!decompress && headers['accept-encoding'] === DEFAULT_ACCEPT_ENCODING)
+      headers = withoutAcceptEncoding(headers);
     const ready = {
       options,
       redirect,
@@ -379,6 +408,7 @@ export class Session {
       timeouts,
       policy,
       maxBodySize,
+      decompress,
       maxRedirects,
       headers,
     };
@@ -403,6 +433,7 @@ export class Session {
       timeouts: ResolvedTimeouts;
       policy: RetryPolicy;
       maxBodySize: number | undefined;
+      decompress: boolean;
       maxRedirects: number;
       headers: HeaderRecord;
     },
@@ -465,6 +496,8 @@ export class Session {
       redirect: ready.redirect,
       returnLastResponse: ready.fetchMode,
       maxBodySize: ready.maxBodySize,
+      decompress: ready.decompress,
+      cookies: this.#cookies,
     });
   }
 

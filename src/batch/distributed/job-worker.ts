@@ -97,6 +97,8 @@ export class JobWorker {
     this.#session = new Session({
       retry: false,
       logger: false,
+      // Lines are independent and run in parallel: no cookie of one line goes with another's.
+      cookies: false,
       // The batch's timeouts: a finite attempt deadline unless the job set one.
       timeout: timeoutOptionOf(
         resolveTimeouts(config.timeout ?? undefined, BATCH_TIMEOUTS, `job ${config.job}: timeout`),

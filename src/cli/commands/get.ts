@@ -3,12 +3,14 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
+import type { CookieJar } from 'tough-cookie';
 import { writeBodyFile, writeToSpecialFile } from '../../http/body-file.js';
 import { TotalTimeoutError } from '../../http/errors.js';
 import type { DoggedResponse } from '../../http/response.js';
 import { formatDuration } from '../../retry/describe.js';
 import type { Logger } from '../../retry/log.js';
 import { setLongTimeout } from '../../retry/timer.js';
+import { loadCookieJar, saveCookieJar } from '../cookie-jar-file.js';
 import { EXIT, exitCodeForCommand, printError } from '../exit-codes.js';
 import {
   addSecretHeaderFlag,
@@ -42,6 +44,9 @@ interface GetCliOptions extends Partial<RetryFlags> {
   output?: string;
   include?: boolean;
   verbose?: boolean;
+  cookieJar?: string;
+  decompress?: boolean;
+  http2?: boolean;
 }
 
 /** `-d @file` reads the file, `-d @-` stdin; anything else is the data itself. */
@@ -148,6 +153,18 @@ export function getCommand(): Command {
       '-o, --output <file>',
       'write the body to a file instead of stdout (streamed through a temporary file, mode 0600, renamed when complete)',
     )
+    .option(
+      '--cookie-jar <file>',
+      "read cookies from this Netscape cookie file (curl's -b/-c format; missing: empty) and write the jar back to it after the request (mode 0600)",
+    )
+    .option(
+      '--http2',
+      'offer HTTP/2 to an https origin (ALPN h2; HTTP/1.1 when the server does not speak it)',
+    )
+    .option(
+      '--no-decompress',
+      'send no Accept-Encoding and write the body as received (by default gzip, deflate and br are asked for and decoded)',
+    )
     .option('-i, --include', 'print the status line and response headers before the body')
     .option('-v, --verbose', 'print each request and retry to stderr');
   addSecretHeaderFlag(command);
@@ -166,7 +183,7 @@ Example:
   dogged get 'http://127.0.0.1:8099/flaky/a?fail=2' --retries 5 --backoff 200ms -v`,
   );
   command.action(async (url: string, options: GetCliOptions) => {
-    process.exitCode = await runGet(url, options);
+    process.exitCode = await runGetWithJar(url, options);
   });
   return command;
 }
@@ -196,7 +213,31 @@ export function outputProblem(path: string | undefined): string | undefined {
   return undefined;
 }
 
-async function runGet(url: string, options: GetCliOptions): Promise<number> {
+/** `--cookie-jar FILE`: read before the request, written back after it (whatever its outcome). */
+async function runGetWithJar(url: string, options: GetCliOptions): Promise<number> {
+  if (options.cookieJar === undefined) return runGet(url, options, undefined);
+  let jar: CookieJar;
+  try {
+    jar = await loadCookieJar(options.cookieJar);
+  } catch (error) {
+    printError('get', error);
+    return EXIT.usage;
+  }
+  const code = await runGet(url, options, jar);
+  try {
+    await saveCookieJar(options.cookieJar, jar);
+  } catch (error) {
+    printError('get', error);
+    return code === EXIT.ok ? EXIT.writeError : code;
+  }
+  return code;
+}
+
+async function runGet(
+  url: string,
+  options: GetCliOptions,
+  jar: CookieJar | undefined,
+): Promise<number> {
   const { Session } = await import('../../http/session.js');
   const problem = outputProblem(options.output);
   if (problem !== undefined) {
@@ -221,6 +262,9 @@ async function runGet(url: string, options: GetCliOptions): Promise<number> {
   ).toUpperCase();
   const flags = retryFlags(options, { retries: 3 });
   const session = new Session({
+    ...(jar !== undefined && { cookies: jar }),
+    ...(options.decompress === false && { decompress: false }),
+    ...(options.http2 === true && { http2: true }),
     // Statuses that run out of retries return the last response: its status is the answer.
     retry: { ...policyOptions(flags), raiseOnStatus: false },
     logger: options.verbose ? stderrLogger() : false,

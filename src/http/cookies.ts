@@ -1,0 +1,159 @@
+import { Cookie, CookieJar } from 'tough-cookie';
+import { showValue } from '../retry/validate.js';
+
+/**
+ * What a Session keeps cookies in: a tough-cookie `CookieJar`, or any object with its two
+ * methods (each may answer at once or with a promise).
+ */
+export interface CookieStore {
+  /** The `Cookie` header for a request to `url` ('' when none). */
+  getCookieString(url: string): string | Promise<string>;
+  /** Stores one `Set-Cookie` value received from `url` (RFC 6265 decides whether it may). */
+  setCookie(cookie: string, url: string): unknown;
+}
+
+/** The `cookies` option: `true` (a jar of the Session's own), `false` (none), or your store. */
+export type CookiesOption = boolean | CookieStore;
+
+/** The store for a `cookies` option; undefined for `false`. */
+export function cookieStoreFor(
+  where: string,
+  value: CookiesOption | undefined,
+): CookieStore | undefined {
+  if (value === undefined || value === true) return new CookieJar();
+  if (value === false) return undefined;
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as CookieStore).getCookieString === 'function' &&
+    typeof (value as CookieStore).setCookie === 'function'
+  )
+    return value;
+  throw new TypeError(
+    `${where} must be true, false, a tough-cookie CookieJar or an object with getCookieString(url) and setCookie(cookie, url), got ${showValue(value)}`,
+  );
+}
+
+/** The names of `name=value` pairs of a Cookie header. */
+function names(header: string): Set<string> {
+  const set = new Set<string>();
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    const name = (eq < 0 ? pair : pair.slice(0, eq)).trim();
+    if (name) set.add(name);
+  }
+  return set;
+}
+
+/**
+ * The Cookie header of one attempt: the jar's cookies for `url`, merged with a `Cookie` header
+ * the request set itself. The request's own wins: a jar cookie with a name it sets is left out.
+ * Undefined when there is nothing to send.
+ */
+export async function cookieHeader(
+  store: CookieStore,
+  url: string,
+  own: string | undefined,
+): Promise<string | undefined> {
+  const fromJar = await store.getCookieString(url);
+  if (!fromJar) return own;
+  if (!own) return fromJar;
+  const taken = names(own);
+  const kept = fromJar
+    .split(';')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair && !taken.has(pair.slice(0, Math.max(0, pair.indexOf('='))).trim()));
+  return kept.length ? `${own}; ${kept.join('; ')}` : own;
+}
+
+/**
+ * Stores the `Set-Cookie` values of a response from `url`. A value the jar refuses (another
+ * domain's, a public suffix's, malformed) is dropped, as a browser drops it: hostile input,
+ * not a failure of the request.
+ */
+export async function storeCookies(
+  store: CookieStore,
+  url: string,
+  values: string | string[],
+): Promise<void> {
+  for (const value of Array.isArray(values) ? values : [values]) {
+    try {
+      await store.setCookie(value, url);
+    } catch {
+      // Refused by the jar's rules.
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Netscape cookie files (curl's -b / -c format).
+
+/**
+ * A tough-cookie jar with the cookies of a Netscape cookie file's text: one cookie per line,
+ * `domain  include-subdomains  path  secure  expires  name  value` separated by tabs;
+ * `#HttpOnly_` before the domain marks an HttpOnly cookie; other `#` lines and blank lines are
+ * comments. Expired cookies and malformed lines are skipped.
+ */
+export async function jarFromNetscape(text: string): Promise<CookieJar> {
+  const jar = new CookieJar();
+  const store = jar.store;
+  const now = Date.now();
+  for (const rawLine of text.split(/\r?\n/)) {
+    let line = rawLine;
+    let httpOnly = false;
+    if (line.startsWith('#HttpOnly_')) {
+      httpOnly = true;
+      line = line.slice('#HttpOnly_'.length);
+    } else if (line.startsWith('#') || line.trim() === '') continue;
+    const fields = line.split('\t');
+    if (fields.length < 7) continue;
+    const [domainField, subdomains, path, secure, expiresText, name, ...rest] = fields as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      ...string[],
+    ];
+    const expiresSeconds = Number(expiresText);
+    if (!Number.isFinite(expiresSeconds)) continue;
+    if (expiresSeconds > 0 && expiresSeconds * 1000 <= now) continue;
+    const domain = domainField.replace(/^\./, '').toLowerCase();
+    if (!domain || !name) continue;
+    const cookie = new Cookie({
+      key: name,
+      value: rest.join('\t'),
+      domain,
+      path: path || '/',
+      secure: secure.toUpperCase() === 'TRUE',
+      httpOnly,
+      hostOnly: subdomains.toUpperCase() !== 'TRUE',
+      expires: expiresSeconds > 0 ? new Date(expiresSeconds * 1000) : 'Infinity',
+    });
+    await store.putCookie(cookie);
+  }
+  return jar;
+}
+
+/** The cookies of `jar` as a Netscape cookie file (what curl's `-c` writes); session cookies too. */
+export async function netscapeFromJar(jar: CookieJar): Promise<string> {
+  const cookies = await jar.store.getAllCookies();
+  const lines = ['# Netscape HTTP Cookie File', '# Written by dogged. Edit at your own risk.', ''];
+  for (const c of cookies) {
+    const expires = c.expires instanceof Date ? Math.floor(c.expires.getTime() / 1000) : 0;
+    const domain = `${c.hostOnly ? '' : '.'}${c.domain ?? ''}`;
+    lines.push(
+      [
+        `${c.httpOnly ? '#HttpOnly_' : ''}${domain}`,
+        c.hostOnly ? 'FALSE' : 'TRUE',
+        c.path ?? '/',
+        c.secure ? 'TRUE' : 'FALSE',
+        String(expires),
+        c.key,
+        c.value,
+      ].join('\t'),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,217 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  brotliDecompressSync,
+  createBrotliDecompress,
+  createGunzip,
+  createInflate,
+  createInflateRaw,
+  gunzipSync,
+  inflateRawSync,
+  inflateSync,
+} from 'node:zlib';
+import { brand } from '../retry/brand.js';
+import { showValue } from '../retry/validate.js';
+import { DoggedError, IncompleteBodyError } from './errors.js';
+
+/** The `Accept-Encoding` a Session sends when the request sets none and `decompress` is on. */
+export const DEFAULT_ACCEPT_ENCODING = 'gzip, deflate, br';
+
+/** A content coding dogged decodes. */
+export type Coding = 'gzip' | 'deflate' | 'br';
+
+/**
+ * The body could not be decoded: the server said `Content-Encoding: gzip` (or deflate, br) and
+ * sent bytes that are not, or that stop before the compressed stream ends. A kind of
+ * {@link IncompleteBodyError} (a truncated gzip is a cut body): retriable, retried like one.
+ */
+export class DecompressionError extends IncompleteBodyError {
+  override name = 'DecompressionError';
+  override readonly code: string = 'ERR_DOGGED_DECOMPRESSION';
+  /** The coding that failed. */
+  readonly coding: string | undefined;
+  constructor(
+    message: string,
+    options: ConstructorParameters<typeof IncompleteBodyError>[1] & { coding?: string } = {},
+  ) {
+    super(message, options);
+    this.coding = options.coding;
+  }
+}
+brand(DecompressionError, 'DecompressionError');
+
+/**
+ * The codings to undo, in the order to undo them (the last one applied first), for a response's
+ * `Content-Encoding`; `undefined` when there is nothing to decode: no header, only `identity`,
+ * or a coding dogged does not know (then the body is handed over as it came, header included).
+ */
+export function codingsToUndo(
+  method: string,
+  status: number,
+  headers: IncomingHttpHeaders,
+): Coding[] | undefined {
+  const value = headers['content-encoding'];
+  if (value === undefined) return undefined;
+  // No body to decode: HEAD, 1xx, 204, 304, or an announced empty one.
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 304) return undefined;
+  if (headers['content-length'] !== undefined && /^\s*0+\s*$/.test(headers['content-length']))
+    return undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  const codings: Coding[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim().toLowerCase();
+    if (name === '' || name === 'identity') continue;
+    if (name === 'gzip' || name === 'x-gzip') codings.push('gzip');
+    else if (name === 'deflate') codings.push('deflate');
+    else if (name === 'br') codings.push('br');
+    else return undefined;
+  }
+  return codings.length ? codings.reverse() : undefined;
+}
+
+/** True when the first two bytes are a zlib header (RFC 1950): deflate as the RFC says it. */
+function isZlibHeader(head: Buffer): boolean {
+  const b0 = head[0] as number;
+  const b1 = head[1] as number;
+  return (b0 & 0x0f) === 8 && b0 >> 4 <= 7 && ((b0 << 8) | b1) % 31 === 0;
+}
+
+/**
+ * `deflate` as servers send it: zlib-wrapped (RFC 9110), or raw deflate (what some servers and
+ * old IIS send); the first two bytes decide.
+ */
+class DeflateDecoder extends Transform {
+  #inner: Transform | undefined;
+  #head: Buffer | undefined;
+
+  #start(head: Buffer): Transform {
+    const inner = isZlibHeader(head) ? createInflate() : createInflateRaw();
+    inner.on('data', (chunk: Buffer) => this.push(chunk));
+    inner.on('error', (error) => this.destroy(error));
+    this.#inner = inner;
+    return inner;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.#inner) {
+      const head: Buffer = this.#head ? Buffer.concat([this.#head, chunk]) : chunk;
+      if (head.length < 2) {
+        this.#head = head;
+        callback();
+        return;
+      }
+      this.#head = undefined;
+      this.#start(head).write(head, () => callback());
+      return;
+    }
+    this.#inner.write(chunk, () => callback());
+  }
+
+  override _flush(callback: TransformCallback): void {
+    let inner = this.#inner;
+    if (!inner && this.#head) {
+      // A one-byte body: not a zlib stream; the raw inflater says what is wrong with it.
+      inner = this.#start(this.#head);
+      inner.write(this.#head);
+      this.#head = undefined;
+    }
+    if (!inner) {
+      callback();
+      return;
+    }
+    inner.once('end', () => callback());
+    inner.end();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#inner?.destroy();
+    callback(error);
+  }
+}
+
+function decoder(coding: Coding): Transform {
+  if (coding === 'gzip') return createGunzip();
+  if (coding === 'br') return createBrotliDecompress();
+  return new DeflateDecoder();
+}
+
+/** Whose body it is, for the error message. */
+export interface DecodeOwner {
+  readonly method: string;
+  readonly url: string;
+  readonly attempts: number;
+}
+
+/**
+ * `source` decoded, a zlib stream per coding. Backpressure holds: the decoded bytes are made as
+ * the reader takes them, so a limit after this stream stops a decompression bomb after about the
+ * limit. A failure of `source` comes out as it is; a failure of a decoder (bytes that are not
+ * what `Content-Encoding` says, a compressed stream cut short) as a {@link DecompressionError}.
+ * Destroying the returned stream destroys `source` (its connection is closed).
+ */
+export function decodedStream(source: Readable, codings: Coding[], owner: DecodeOwner): Readable {
+  let upstreamFailed = false;
+  source.once('error', () => {
+    upstreamFailed = true;
+  });
+  const translate = (error: Error): Error => {
+    if (upstreamFailed || error instanceof DoggedError) return error;
+    return new DecompressionError(
+      `the body of ${owner.method} ${owner.url} could not be decoded (Content-Encoding ${codings.slice().reverse().join(', ')}): ${error.message}`,
+      {
+        cause: error,
+        method: owner.method,
+        url: owner.url,
+        attempts: owner.attempts,
+        ...(codings.length === 1 && { coding: codings[0] }),
+      },
+    );
+  };
+  // The last stream of the pipeline, so that the pipeline waits for the decoders' end (a gzip
+  // cut short fails only when its input ends); its destroy turns a decoder's failure into a
+  // DecompressionError.
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      callback(null, chunk);
+    },
+    destroy(error, callback) {
+      callback(error ? translate(error) : null);
+    },
+  });
+  pipeline([source, ...codings.map(decoder), out], () => {});
+  return out;
+}
+
+/**
+ * A small body already read whole (a drained error response), decoded to at most `max` bytes;
+ * the bytes as they are when they do not decode.
+ */
+export function decodeSmall(data: Buffer, codings: Coding[], max: number): Buffer {
+  let out = data;
+  try {
+    for (const coding of codings) {
+      const options = { maxOutputLength: max };
+      if (coding === 'gzip') out = gunzipSync(out, options);
+      else if (coding === 'br') out = brotliDecompressSync(out, options);
+      else if (out.length >= 2 && isZlibHeader(out)) out = inflateSync(out, options);
+      else out = inflateRawSync(out, options);
+    }
+    return out;
+  } catch {
+    return data;
+  }
+}
+
+/** Checks a `decompress` option. */
+export function checkDecompress(where: string, value: unknown): boolean {
+  if (typeof value !== 'boolean')
+    throw new TypeError(`${where} must be true or false, got ${showValue(value)}`);
+  return value;
+}
+
+/** `headers` without the Accept-Encoding dogged added (a request with `decompress: false`). */
+export function withoutAcceptEncoding<T extends Record<string, unknown>>(headers: T): T {
+  const copy = { ...headers };
+  delete copy['accept-encoding'];
+  return copy;
+}
