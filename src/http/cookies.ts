@@ -1,4 +1,4 @@
-import { Cookie, CookieJar } from 'tough-cookie';
+import { Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
 import { showValue } from '../retry/validate.js';
 
 /**
@@ -50,7 +50,27 @@ function names(header: string): Set<string> {
  * the request set itself. The request's own wins: a jar cookie with a name it sets is left out.
  * Undefined when there is nothing to send.
  */
-export async function cookieHeader(
+export function cookieHeader(
+  store: CookieStore,
+  url: string,
+  own: string | undefined,
+): string | undefined | Promise<string | undefined> {
+  // A jar that never took a cookie (the common case) answers at once, without a promise.
+  if (isEmptyMemoryJar(store)) return own;
+  return mergedCookieHeader(store, url, own);
+}
+
+/**
+ * Whether `store` is a tough-cookie jar over its in-memory store that holds no cookie at all
+ * (no domain in its index; a jar that held some and lost them takes the ordinary path).
+ */
+function isEmptyMemoryJar(store: CookieStore): boolean {
+  if (!(store instanceof CookieJar) || !(store.store instanceof MemoryCookieStore)) return false;
+  for (const _ in store.store.idx) return false;
+  return true;
+}
+
+async function mergedCookieHeader(
   store: CookieStore,
   url: string,
   own: string | undefined,

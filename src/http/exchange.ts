@@ -93,7 +93,10 @@ export class Exchange extends ExchangeBase {
           ? { ...target.headers, ...resumeHeaders(this.#resume) }
           : target.headers;
         // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
-        if (init.cookies) headers = await withCookies(init.cookies, target.url, headers);
+        if (init.cookies) {
+          const withJar = withCookies(init.cookies, target.url, headers);
+          headers = withJar instanceof Promise ? await withJar : withJar;
+        }
         // [otel] dogged:attempt:start (a subscriber may add a traceparent to a copy).
         if (attemptStartChannel.hasSubscribers)
           headers = publishAttemptStart(this, target, this.attempt, headers);
@@ -484,14 +487,16 @@ function resumeHeaders(resume: ResumeFrom): Record<string, string> {
 }
 
 /** `headers` with the Cookie header of `store` for `url` (the request's own Cookie wins). */
-async function withCookies(
+function withCookies(
   store: CookieStore,
   url: string,
   headers: HeaderRecord,
-): Promise<HeaderRecord> {
+): HeaderRecord | Promise<HeaderRecord> {
   const value = headers.cookie;
   const own = Array.isArray(value) ? value.join('; ') : value;
-  const cookie = await cookieHeader(store, url, own);
-  if (cookie === own) return headers;
-  return { ...headers, cookie: cookie as string };
+  const cookie = cookieHeader(store, url, own);
+  const withCookie = (header: string | undefined): HeaderRecord =>
+    header === own ? headers : { ...headers, cookie: header as string };
+  // No promise hop when the jar answers at once (it holds no cookie).
+  return cookie instanceof Promise ? cookie.then(withCookie) : withCookie(cookie);
 }
