@@ -9,11 +9,11 @@
  * - lines by state and the queue depth: the batch's `onProgress` snapshots;
  * - retries: the batch's `onRetry` events.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { watchUndiciRequests } from '../http/undici-requests.js';
 import type { BatchProgress, BatchRetryEvent } from './progress-state.js';
 
 /** Options of {@link startMetricsServer}. */
@@ -208,41 +208,15 @@ export async function startMetricsServer(
   };
 
   // Requests: undici's diagnostics channels, subscribed while serving.
-  interface Pending {
-    readonly start: number;
-    status: number | undefined;
-  }
-  const started = new WeakMap<object, Pending>();
-  const finish = (request: object, error: boolean): void => {
-    const pending = started.get(request);
-    if (!pending) return;
-    started.delete(request);
-    inFlight.dec();
-    const host = hostOfOrigin((request as { origin?: unknown }).origin);
-    requests.inc({ host, class: error ? 'error' : statusClass(pending.status) });
-    duration.observe({ host }, (performance.now() - pending.start) / 1000);
-  };
-  const onCreate = (message: unknown): void => {
-    const { request } = message as { request: object };
-    started.set(request, { start: performance.now(), status: undefined });
-    inFlight.inc();
-  };
-  const onHeaders = (message: unknown): void => {
-    const { request, response } = message as { request: object; response: { statusCode: number } };
-    const pending = started.get(request);
-    if (pending) pending.status = response.statusCode;
-  };
-  const onTrailers = (message: unknown): void =>
-    finish((message as { request: object }).request, false);
-  const onError = (message: unknown): void =>
-    finish((message as { request: object }).request, true);
-  const subscriptions: [string, (message: unknown) => void][] = [
-    ['undici:request:create', onCreate],
-    ['undici:request:headers', onHeaders],
-    ['undici:request:trailers', onTrailers],
-    ['undici:request:error', onError],
-  ];
-  for (const [name, fn] of subscriptions) subscribe(name, fn);
+  const stopWatching = watchUndiciRequests({
+    started: () => inFlight.inc(),
+    ended: ({ request, durationMs, status, error }) => {
+      inFlight.dec();
+      const host = hostOfOrigin((request as { origin?: unknown }).origin);
+      requests.inc({ host, class: error !== undefined ? 'error' : statusClass(status) });
+      duration.observe({ host }, durationMs / 1000);
+    },
+  });
 
   const recordProgress = (job: string | undefined, p: BatchProgress): void => {
     const labels = job === undefined ? {} : { job };
@@ -307,7 +281,7 @@ export async function startMetricsServer(
       });
     });
   } catch (error) {
-    for (const [name, fn] of subscriptions) unsubscribe(name, fn);
+    stopWatching();
     throw error;
   }
   const address = server.address() as AddressInfo;
@@ -351,7 +325,7 @@ export async function startMetricsServer(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      for (const [name, fn] of subscriptions) unsubscribe(name, fn);
+      stopWatching();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -8,7 +8,6 @@
  * See docs/opentelemetry.md.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { performance } from 'node:perf_hooks';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type {
   BreakerStateMessage,
@@ -19,6 +18,7 @@ import type {
   WaitMessage,
 } from './observe.js';
 import { errorType, serverAttributes, traceHandlers } from './otel-traces.js';
+import { watchUndiciRequests } from './undici-requests.js';
 
 /** Options of {@link enableOpenTelemetry}. */
 export interface OpenTelemetryOptions {
@@ -158,52 +158,20 @@ export async function enableOpenTelemetry(
   };
   breakerState.addCallback(observeCircuits);
 
-  interface Attempt {
-    readonly start: number;
-    status: number | undefined;
-  }
-  const attempts = new WeakMap<object, Attempt>();
-  const finish = (request: object, error: unknown): void => {
-    const attempt = attempts.get(request);
-    if (!attempt) return;
-    attempts.delete(request);
-    const r = request as { origin?: unknown; method?: unknown };
-    const attributes: Attributes = {
-      'http.request.method': String(r.method ?? '_OTHER'),
-      ...serverAttributes(String(r.origin)),
-    };
-    if (attempt.status !== undefined) attributes['http.response.status_code'] = attempt.status;
-    if (error !== undefined) attributes['error.type'] = errorType(error);
-    else if (attempt.status !== undefined && attempt.status >= 500)
-      attributes['error.type'] = String(attempt.status);
-    duration.record((performance.now() - attempt.start) / 1000, attributes);
-  };
+  const stopWatching = watchUndiciRequests({
+    ended: ({ request, durationMs, status, error }) => {
+      const r = request as { origin?: unknown; method?: unknown };
+      const attributes: Attributes = {
+        'http.request.method': String(r.method ?? '_OTHER'),
+        ...serverAttributes(String(r.origin)),
+      };
+      if (status !== undefined) attributes['http.response.status_code'] = status;
+      if (error !== undefined) attributes['error.type'] = errorType(error);
+      else if (status !== undefined && status >= 500) attributes['error.type'] = String(status);
+      duration.record(durationMs / 1000, attributes);
+    },
+  });
   const handlers: [string, (message: unknown) => void][] = [
-    [
-      'undici:request:create',
-      (m) => {
-        attempts.set((m as { request: object }).request, {
-          start: performance.now(),
-          status: undefined,
-        });
-      },
-    ],
-    [
-      'undici:request:headers',
-      (m) => {
-        const { request, response } = m as { request: object; response: { statusCode: number } };
-        const attempt = attempts.get(request);
-        if (attempt) attempt.status = response.statusCode;
-      },
-    ],
-    ['undici:request:trailers', (m) => finish((m as { request: object }).request, undefined)],
-    [
-      'undici:request:error',
-      (m) => {
-        const { request, error } = m as { request: object; error: unknown };
-        finish(request, error ?? new Error('request failed'));
-      },
-    ],
     [
       'dogged:retry',
       (m) => {
@@ -265,6 +233,7 @@ export async function enableOpenTelemetry(
     disable(): void {
       if (!enabled) return;
       enabled = false;
+      stopWatching();
       for (const [name, fn] of handlers) unsubscribe(name, fn);
       breakerState.removeCallback(observeCircuits);
     },
