@@ -1,6 +1,5 @@
 import { closeSync, existsSync, fchmodSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
@@ -103,11 +102,9 @@ export function createJournalFile(path: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return false;
+    // The reason worded once, where every failure to open a journal is explained.
     if (code === 'ENOENT')
-      throw new Error(
-        `its directory ${dirname(path)} does not exist (dogged creates no directory for a journal)`,
-        { cause: error },
-      );
+      throw new Error(explainAccess(path, false, (error as Error).message), { cause: error });
     throw error;
   }
   try {
