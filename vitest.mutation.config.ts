@@ -12,6 +12,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
+    projects: undefined,
     include: [
       'test/retry/**/*.test.ts',
       'test/http/{policy,retry-after*,redirects,errors,storm,session-*}.test.ts',
