@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS responses (
   headers TEXT,                          -- JSON object
   body    BLOB
 );
+
+-- With --cookies: each host's cookie jar (tough-cookie's JSON), written with the outcomes
+-- whose responses set them, so a resumed run keeps the sessions.
+CREATE TABLE IF NOT EXISTS cookies (
+  host TEXT PRIMARY KEY,                 -- host:port, as in requests.host
+  jar  TEXT NOT NULL
+) WITHOUT ROWID;
 `;
 
 /**

@@ -183,6 +183,9 @@ export class Journal {
   readonly #due = new Map<string, Database.Statement>();
   /** better-sqlite3's transaction wrapper, built once (it is a few closures per call otherwise). */
   readonly #transaction: (fn: () => unknown) => unknown;
+  /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
+  #cookieRead: Database.Statement | undefined;
+  #cookieWrite: Database.Statement | undefined;
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -330,6 +333,24 @@ export class Journal {
         'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
       )
       .run(name, value);
+  }
+
+  /** The saved cookie jar of `host` (`--cookies`), as JSON; undefined when it has none. */
+  cookieJar(host: string): string | undefined {
+    this.#cookieRead ??= this.db.prepare('SELECT jar FROM cookies WHERE host = ?').pluck();
+    return this.#cookieRead.get(host) as string | undefined;
+  }
+
+  /** Saves cookie jars (`[host, JSON]`), replacing the hosts' earlier ones. */
+  saveCookieJars(jars: readonly (readonly [host: string, json: string])[]): void {
+    if (jars.length === 0) return;
+    this.#cookieWrite ??= this.db.prepare(
+      'INSERT INTO cookies (host, jar) VALUES (?, ?) ON CONFLICT (host) DO UPDATE SET jar = excluded.jar',
+    );
+    const write = this.#cookieWrite;
+    this.transaction(() => {
+      for (const [host, json] of jars) write.run(host, json);
+    });
   }
 
   /** The highest line number recorded (0 for an empty journal). */

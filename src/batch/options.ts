@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { checkMaxBodySize, DEFAULT_MAX_BODY_SIZE } from '../http/body-limit.js';
+import type { TlsOptions } from '../http/dispatchers.js';
 import type { HeadersLike } from '../http/headers.js';
 import { RetryPolicy, type RetryPolicyOptions } from '../http/policy.js';
 import type { ProxyPool } from '../http/proxy-pool.js';
@@ -130,6 +131,32 @@ export interface BatchOptions {
    */
   proxies?: ProxyPool | readonly (string | URL)[];
   /**
+   * Keep cookies: one jar per `host:port` for the run, so a host's lines send the cookies it
+   * set for earlier ones (a login, an anti-bot cookie), never another host's. The jars are
+   * written to the journal with the outcomes whose responses set them, so a resumed run (or
+   * `retry-failed`) keeps the sessions. Off by default: lines run in parallel and in any
+   * order, so a cookie that one line's response sets changes what another line fetches (a
+   * different result on every run); turn it on for hosts that need a session.
+   * Bounded: 4,096 bytes per cookie, 180 cookies per host (oldest evicted).
+   * @default false
+   * @example { cookies: true }
+   */
+  cookies?: boolean;
+  /**
+   * Offer HTTP/2 to https hosts (ALPN `h2`; HTTP/1.1 with a host that does not speak it).
+   * Stream resets and GOAWAY are retried as their HTTP/1.1 counterparts.
+   * @default false
+   * @example { http2: true }
+   */
+  http2?: boolean;
+  /**
+   * TLS settings for https hosts: `ca` to trust (a private or test CA), client `cert` and
+   * `key`, `rejectUnauthorized` (as the Session's `tls`). Not with `dispatcher`.
+   * @default Node's defaults (verify against its root certificates)
+   * @example { tls: { ca: readFileSync('test-ca.pem') } }
+   */
+  tls?: TlsOptions;
+  /**
    * The random source of jittered backoffs (seed it for reproducible schedules).
    * @default Math.random
    * @example { random: seededRandom(7) }
@@ -191,6 +218,9 @@ const KEYS = [
   'maxWait',
   'dispatcher',
   'proxies',
+  'cookies',
+  'http2',
+  'tls',
   'random',
   'signal',
   'graceMs',
@@ -248,6 +278,13 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
   return value;
 }
 
+function flag(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean')
+    throw new TypeError(`runBatch: ${name} must be true or false, got ${showValue(value)}`);
+  return value;
+}
+
 function duration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0)
@@ -275,6 +312,10 @@ export interface ResolvedBatchOptions {
   readonly timeouts: ResolvedTimeouts;
   /** The body limit (undefined: none, bodies are streamed). */
   readonly maxBodySize: number | undefined;
+  /** One cookie jar per host, kept in the journal. */
+  readonly cookies: boolean;
+  /** Offer HTTP/2 to https hosts. */
+  readonly http2: boolean;
 }
 
 /** The kind of a `bodies` option. */
@@ -325,5 +366,7 @@ export function resolveBatchOptions(options: BatchOptions): ResolvedBatchOptions
     progressIntervalMs: duration('progressIntervalMs', options.progressIntervalMs, 200),
     timeouts: resolveTimeouts(options.timeout, BATCH_TIMEOUTS, 'runBatch: timeout'),
     maxBodySize: batchMaxBodySize('runBatch', options.maxBodySize, bodiesKind(options.bodies)),
+    cookies: flag('cookies', options.cookies),
+    http2: flag('http2', options.http2),
   };
 }

@@ -5,6 +5,7 @@ import { timeoutOptionOf } from '../http/timeouts.js';
 import { clampTimerMs, type LongTimer, setLongTimeout } from '../retry/timer.js';
 import { attemptOnce, keepIfFinal } from './attempt.js';
 import { BodyStore } from './bodies.js';
+import { HostCookieJars } from './cookie-jars.js';
 import type { AttemptResult } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
 import { ingest } from './ingest.js';
@@ -63,6 +64,8 @@ export class BatchRun {
   #timer: LongTimer | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   #flushTimer: NodeJS.Timeout | undefined;
+  /** With `cookies`: the hosts' jars. */
+  readonly #cookies: HostCookieJars | undefined;
   #graceTimer: LongTimer | undefined;
   #ingesting = false;
   #stopping = false;
@@ -85,11 +88,17 @@ export class BatchRun {
     this.#suspects = new Set(suspects);
     this.#options = options;
     this.#o = resolved;
+    // Lines are independent and run in parallel: by default no cookie of one line goes with
+    // another's; with `cookies`, each host's lines share its jar (kept in the journal).
+    this.#cookies = resolved.cookies
+      ? new HostCookieJars((host) => journal.cookieJar(host))
+      : undefined;
     this.#session = new Session({
       retry: false,
       logger: false,
-      // Lines are independent and run in parallel: no cookie of one line goes with another's.
-      cookies: false,
+      cookies: this.#cookies ?? false,
+      ...(resolved.http2 && { http2: true }),
+      ...(options.tls !== undefined && { tls: options.tls }),
       timeout: timeoutOptionOf(resolved.timeouts),
       ...(resolved.maxBodySize !== undefined && { maxBodySize: resolved.maxBodySize }),
       ...(options.headers !== undefined && { headers: options.headers }),
@@ -205,6 +214,8 @@ export class BatchRun {
    * outcome of another of the same line). One UPDATE less for most lines.
    */
   #write(): void {
+    // The jars first: an outcome committed is never ahead of the cookies its response set.
+    if (this.#cookies) this.#journal.saveCookieJars(this.#cookies.takeChanged());
     const updates = this.#updates;
     if (updates.length === 0) return;
     this.#updates = [];

@@ -56,6 +56,8 @@ export interface RunFlags extends Partial<RetryFlags>, MetricsFlag {
   retryBudget?: boolean;
   lockDuration?: number;
   chunkSize?: number;
+  cookies?: boolean;
+  http2?: boolean;
 }
 
 /** Where a batch runs: a local journal, or a distributed job (Redis + PostgreSQL). */
@@ -87,6 +89,8 @@ const REMEMBERED = [
   'jitter',
   'retryOn',
   'maxRetryAfter',
+  'cookies',
+  'http2',
 ] as const;
 
 function rate(text: string): HostRate {
@@ -156,6 +160,14 @@ export function addRunFlags(command: Command): Command {
       '--progress-interval <duration>',
       'how often to print a progress line when stderr is not a terminal (default: 2s)',
       parseDuration,
+    )
+    .option(
+      '--cookies',
+      "keep cookies: one jar per host for the run, kept in the journal (a resume keeps the sessions); off by default, as lines run in parallel and in any order, so one line's cookie would change another's result",
+    )
+    .option(
+      '--http2',
+      'offer HTTP/2 to https hosts (ALPN h2; HTTP/1.1 with a host that does not speak it)',
     )
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'print every retry to stderr')
@@ -239,6 +251,8 @@ function distributedOptions(
     ...(flags.lockDuration !== undefined && { lockDurationMs: flags.lockDuration }),
     ...(flags.chunkSize !== undefined && { chunkSize: flags.chunkSize }),
     ...(flags.seed !== undefined && { seed: flags.seed }),
+    ...(flags.cookies && { cookies: true }),
+    ...(flags.http2 && { http2: true }),
   };
 }
 
@@ -320,6 +334,8 @@ export async function runFromFlags(
     ...(flags.bodies && { bodies: parseBodiesOption(flags.bodies) }),
     ...(flags.maxWait !== undefined && { maxWait: flags.maxWait }),
     ...(proxies && { proxies }),
+    ...(flags.cookies && { cookies: true }),
+    ...(flags.http2 && { http2: true }),
     signal: controller.signal,
     meta: { cli_options: JSON.stringify(rememberedFlags(flags)) },
     progressIntervalMs: 125,

@@ -99,6 +99,10 @@ export interface JobConfig {
   readonly chunkSize?: number;
   /** The seed of each line's jitter (absent or null: unseeded). */
   readonly seed?: number | null;
+  /** One cookie jar per host, saved in the store (absent: off). */
+  readonly cookies?: boolean;
+  /** Offer HTTP/2 to https hosts (absent: off). */
+  readonly http2?: boolean;
   readonly input: string | null;
   readonly createdAt: string;
 }

@@ -7,6 +7,7 @@ import { Session } from '../../http/session.js';
 import { resolveTimeouts, timeoutOptionOf } from '../../http/timeouts.js';
 import { setLongTimeout } from '../../retry/timer.js';
 import { BodyStore } from '../bodies.js';
+import { HostCookieJars } from '../cookie-jars.js';
 import { BATCH_TIMEOUTS } from '../options.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import { bullConnection, type QueueLocation } from './connections.js';
@@ -94,11 +95,21 @@ export class JobWorker {
     this.#redis = options.redis;
     setMaxListeners(0, this.#attempts.signal);
     const maxBodySize = jobMaxBodySize(config);
+    // Lines are independent and run in parallel: by default no cookie of one line goes with
+    // another's; with `cookies`, each host's lines share its jar, which starts from the jars
+    // the job's workers saved in the store (loaded before the first chunk).
+    let saved = new Map<string, string>();
+    const cookies = config.cookies ? new HostCookieJars((host) => saved.get(host)) : undefined;
+    const cookiesLoaded = cookies
+      ? options.store.cookieJars(config.job).then((jars) => {
+          saved = jars;
+        })
+      : Promise.resolve();
     this.#session = new Session({
       retry: false,
       logger: false,
-      // Lines are independent and run in parallel: no cookie of one line goes with another's.
-      cookies: false,
+      cookies: cookies ?? false,
+      ...(config.http2 && { http2: true }),
       // The batch's timeouts: a finite attempt deadline unless the job set one.
       timeout: timeoutOptionOf(
         resolveTimeouts(config.timeout ?? undefined, BATCH_TIMEOUTS, `job ${config.job}: timeout`),
@@ -126,7 +137,7 @@ export class JobWorker {
       },
       options.workerId,
     );
-    this.#writer = new ResultWriter(options.store, config.job, this.counters);
+    this.#writer = new ResultWriter(options.store, config.job, this.counters, cookies);
     const chunkSize = jobChunkSize(config);
     const jitter =
       config.seed !== undefined && config.seed !== null ? new LineJitter(config.seed) : undefined;
@@ -153,7 +164,10 @@ export class JobWorker {
     };
     this.#worker = new Worker<ChunkData>(
       config.job,
-      async (job: Job<ChunkData>, token?: string) => processChunk(ctx, job, token ?? ''),
+      async (job: Job<ChunkData>, token?: string) => {
+        await cookiesLoaded;
+        return processChunk(ctx, job, token ?? '');
+      },
       {
         connection: bullConnection(options.queue),
         prefix: PREFIX,

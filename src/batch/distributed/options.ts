@@ -114,6 +114,21 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   seed?: number;
   /**
+   * Keep cookies: one jar per `host:port` in each worker, saved in the store with the outcomes
+   * whose responses set them; a worker that starts (or restarts) begins from the saved jars.
+   * Workers running at the same time each keep their own (a login one of them sees reaches the
+   * others when they next start). Off by default, as in the local runner (see its `cookies`).
+   * @default false
+   * @example { cookies: true }
+   */
+  cookies?: boolean;
+  /**
+   * Offer HTTP/2 to https hosts (ALPN `h2`), in every worker of the job.
+   * @default false
+   * @example { http2: true }
+   */
+  http2?: boolean;
+  /**
    * Requests in flight per `host:port`, all workers together.
    * @default 4
    * @example { perHost: 8 }
@@ -214,6 +229,8 @@ const KEYS = [
   'concurrency',
   'chunkSize',
   'seed',
+  'cookies',
+  'http2',
   'perHost',
   'rate',
   'giveUpAfter',
@@ -274,6 +291,11 @@ export function checkDistributedOptions(options: DistributedBatchOptions): void 
     throw new TypeError(
       `runBatch: seed must be an integer from 0 to 4294967295, got ${showValue(options.seed)}`,
     );
+  for (const name of ['cookies', 'http2'] as const)
+    if (options[name] !== undefined && typeof options[name] !== 'boolean')
+      throw new TypeError(
+        `runBatch: ${name} must be true or false, got ${showValue(options[name])}`,
+      );
   if (options.chunkSize !== undefined && options.chunkSize > 100_000)
     throw new TypeError(
       `runBatch: chunkSize must be at most 100000 lines, got ${showValue(options.chunkSize)}`,

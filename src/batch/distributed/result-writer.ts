@@ -1,3 +1,4 @@
+import type { HostCookieJars } from '../cookie-jars.js';
 import type { FinishedLine, JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
 import { type PendingWrite, recordAttempts } from './store-chunks.js';
@@ -50,10 +51,14 @@ export class ResultWriter {
   #countTimer: NodeJS.Timeout | undefined;
   #counting: Promise<void> = Promise.resolve();
 
-  constructor(store: PgStore, job: string, counters: JobCounters) {
+  /** With `--cookies`: the worker's jars, saved with each batch of outcomes. */
+  readonly #cookies: HostCookieJars | undefined;
+
+  constructor(store: PgStore, job: string, counters: JobCounters, cookies?: HostCookieJars) {
     this.#store = store;
     this.#job = job;
     this.#counters = counters;
+    this.#cookies = cookies;
   }
 
   /**
@@ -99,6 +104,9 @@ export class ResultWriter {
   async #write(batch: Waiting[]): Promise<void> {
     let written: Set<number>;
     try {
+      // The jars first: an outcome written is never ahead of the cookies its response set.
+      const jars = this.#cookies?.takeChanged();
+      if (jars?.length) await this.#store.saveCookieJars(this.#job, jars);
       written = await recordAttempts(
         this.#store,
         this.#job,

@@ -31,6 +31,8 @@ function jobConfig(options: DistributedBatchOptions, chunkSize: number): JobConf
     job: options.job,
     chunkSize,
     seed: options.seed ?? null,
+    ...(options.cookies && { cookies: true }),
+    ...(options.http2 && { http2: true }),
     perHost: options.perHost ?? 4,
     rate: options.rate === 'none' ? null : (options.rate ?? 'adaptive'),
     giveUpAfter: options.giveUpAfter ?? GIVE_UP_AFTER_MS,

@@ -59,6 +59,16 @@ CREATE TABLE IF NOT EXISTS ${s}.requests (
 -- Added after the first stores: a store made by an earlier dogged gets it here.
 ALTER TABLE ${s}.requests ADD COLUMN IF NOT EXISTS unfinished INTEGER NOT NULL DEFAULT 0;
 
+-- With --cookies: each host's cookie jar of a job (tough-cookie's JSON), saved by the workers
+-- with the outcomes whose responses set them; a worker starts from the saved jars.
+CREATE TABLE IF NOT EXISTS ${s}.cookies (
+  job        TEXT NOT NULL,
+  host       TEXT NOT NULL,
+  jar        TEXT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (job, host)
+);
+
 CREATE INDEX IF NOT EXISTS requests_pending ON ${s}.requests (job, line) WHERE state = 'pending';
 
 INSERT INTO ${s}.meta (name, value) VALUES ('schema_version', '${STORE_SCHEMA_VERSION}')

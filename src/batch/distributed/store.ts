@@ -192,6 +192,29 @@ export class PgStore {
     );
   }
 
+  /** The saved cookie jars of a job (`--cookies`): host → JSON. */
+  async cookieJars(job: string): Promise<Map<string, string>> {
+    const rows = await this.query<{ host: string; jar: string }>(
+      `SELECT host, jar FROM ${this.schema}.cookies WHERE job = $1`,
+      [job],
+    );
+    return new Map(rows.map((row) => [row.host, row.jar]));
+  }
+
+  /** Saves cookie jars of a job (`[host, JSON]`) in one statement, replacing earlier ones. */
+  async saveCookieJars(
+    job: string,
+    jars: readonly (readonly [host: string, json: string])[],
+  ): Promise<void> {
+    if (jars.length === 0) return;
+    await this.query(
+      `INSERT INTO ${this.schema}.cookies (job, host, jar)
+       SELECT $1, host, jar FROM unnest($2::text[], $3::text[]) AS j (host, jar)
+       ON CONFLICT (job, host) DO UPDATE SET jar = excluded.jar, updated_at = now()`,
+      [job, jars.map((j) => j[0]), jars.map((j) => j[1])],
+    );
+  }
+
   async hasJob(job: string): Promise<boolean> {
     const rows = await this.query(`SELECT 1 FROM ${this.schema}.jobs WHERE job = $1`, [job]);
     return rows.length > 0;
