@@ -1,5 +1,6 @@
 import { AdaptiveRate } from '../retry/adaptive-rate.js';
 import { defaultRandom, type RandomSource } from '../retry/random.js';
+import type { HostSnapshot } from './host-events.js';
 
 /**
  * How a batch paces each host: `'adaptive'` (find the host's limit from its 429s and pace just
@@ -181,6 +182,21 @@ export class HostLimits {
       this.#pause(h, now, pause);
     }
     return Math.max(now, h.pausedUntil);
+  }
+
+  /** Every host remembered, as it stands at `now` (for metrics). */
+  snapshot(now: number): HostSnapshot[] {
+    const out: HostSnapshot[] = [];
+    for (const [host, h] of this.#hosts) {
+      const rate = Math.min(this.#cap, h.pace ? h.pace.rateAt(now) : Number.POSITIVE_INFINITY);
+      out.push({
+        host,
+        pausedMs: Math.max(0, h.pausedUntil - now),
+        ratePerSecond: Number.isFinite(rate) ? rate : undefined,
+        down: this.#inOutage(h, now),
+      });
+    }
+    return out;
   }
 
   #pause(h: HostState, now: number, ms: number): void {

@@ -7,13 +7,23 @@
  *   `diagnostics_channel` events (`undici:request:create`, `:headers`, `:trailers`, `:error`),
  *   subscribed to only while metrics are served;
  * - lines by state and the queue depth: the batch's `onProgress` snapshots;
- * - retries: the batch's `onRetry` events.
+ * - retries: the batch's `onRetry` events;
+ * - the hosts' state (paused, paced, down) and the lines a worker's hosts held back: dogged's own
+ *   channels (`dogged:batch:hosts`, published with each progress report, and
+ *   `dogged:batch:held`), subscribed to only while metrics are served.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { watchUndiciRequests } from '../http/undici-requests.js';
+import {
+  type HeldMessage,
+  type HostSnapshot,
+  type HostsMessage,
+  heldChannel,
+  hostsChannel,
+} from './host-events.js';
 import type { BatchProgress, BatchRetryEvent } from './progress-state.js';
 
 /** Options of {@link startMetricsServer}. */
@@ -116,7 +126,15 @@ const PROGRESS_MS = 1000;
  *   last byte;
  * - `dogged_requests_in_flight`;
  * - `dogged_retries_total{host,class,source}`: retries scheduled (source `backoff` or
- *   `retry-after`), throttles and outages included.
+ *   `retry-after`), throttles and outages included;
+ * - `dogged_hosts{state}`: hosts paused (a Retry-After, a throttle), paced (a rate found from
+ *   their 429s, or `--rate`) and down (an outage: probed one request at a time, the batch's
+ *   circuit breaker half open), all hosts counted;
+ * - `dogged_host_paused_seconds{host}`, `dogged_host_rate{host}` (requests per second it is
+ *   paced at; absent when not paced), `dogged_host_down{host}` (1 in an outage);
+ * - `dogged_held_total{host,reason}` (workers): lines held back by their host instead of
+ *   starting, by reason: `cooldown` (paused fleet-wide), `busy` (its slots taken), `rate` (its
+ *   pace), `budget` (the fleet's retry budget spent).
  *
  * @example
  * const metrics = await startMetricsServer({ listen: '127.0.0.1:9464' });
@@ -175,6 +193,37 @@ export async function startMetricsServer(
     registers: [registry],
   });
 
+  const hostsByState = new Gauge({
+    name: 'dogged_hosts',
+    help: 'Hosts by state: paused (Retry-After, throttle), paced (a rate found from its 429s, or --rate), down (an outage: probed one request at a time).',
+    labelNames: ['state'],
+    registers: [registry],
+  });
+  const hostPaused = new Gauge({
+    name: 'dogged_host_paused_seconds',
+    help: 'How long the host stays paused (a Retry-After, a throttle, an outage probe).',
+    labelNames: ['host'],
+    registers: [registry],
+  });
+  const hostRate = new Gauge({
+    name: 'dogged_host_rate',
+    help: 'Request starts per second the host is paced at (absent: not paced).',
+    labelNames: ['host'],
+    registers: [registry],
+  });
+  const hostDown = new Gauge({
+    name: 'dogged_host_down',
+    help: '1 while the host is in an outage (20 failures in a row): one request at a time probes it.',
+    labelNames: ['host'],
+    registers: [registry],
+  });
+  const held = new Counter({
+    name: 'dogged_held_total',
+    help: 'Lines a worker held back instead of starting, by host and reason (cooldown, busy, rate, budget).',
+    labelNames: ['host', 'reason'],
+    registers: [registry],
+  });
+
   const hostLabels = new Map<string, string>();
   const hostLabel = (hostPort: string): string => {
     const known = hostLabels.get(hostPort);
@@ -217,6 +266,58 @@ export async function startMetricsServer(
       duration.observe({ host }, durationMs / 1000);
     },
   });
+
+  // Hosts: the last snapshot of each batch or job, merged (a worker may run several jobs).
+  const snapshots = new Map<string, readonly HostSnapshot[]>();
+  const recordHosts = (): void => {
+    const merged = new Map<string, { paused: number; rate: number; down: boolean }>();
+    for (const hosts of snapshots.values())
+      for (const h of hosts) {
+        const m = merged.get(h.host);
+        const rate = h.ratePerSecond ?? Number.POSITIVE_INFINITY;
+        if (!m) merged.set(h.host, { paused: h.pausedMs, rate, down: h.down });
+        else {
+          m.paused = Math.max(m.paused, h.pausedMs);
+          m.rate = Math.min(m.rate, rate);
+          m.down ||= h.down;
+        }
+      }
+    let paused = 0;
+    let paced = 0;
+    let down = 0;
+    hostPaused.reset();
+    hostRate.reset();
+    hostDown.reset();
+    for (const [hostPort, m] of merged) {
+      if (m.paused > 0) paused++;
+      if (Number.isFinite(m.rate)) paced++;
+      if (m.down) down++;
+      const host = hostLabel(hostPort);
+      // Hosts past maxHosts share the label "other": a gauge of one of them would be arbitrary.
+      if (host === 'other') continue;
+      hostPaused.set({ host }, m.paused / 1000);
+      if (Number.isFinite(m.rate)) hostRate.set({ host }, m.rate);
+      hostDown.set({ host }, m.down ? 1 : 0);
+    }
+    hostsByState.set({ state: 'paused' }, paused);
+    hostsByState.set({ state: 'paced' }, paced);
+    hostsByState.set({ state: 'down' }, down);
+  };
+  const onHosts = (message: unknown): void => {
+    const { job, hosts } = message as HostsMessage;
+    snapshots.set(job ?? '', hosts);
+    recordHosts();
+  };
+  const onHeld = (message: unknown): void => {
+    const m = message as HeldMessage;
+    held.inc({ host: hostLabel(m.host), reason: m.reason });
+  };
+  hostsChannel.subscribe(onHosts);
+  heldChannel.subscribe(onHeld);
+  const stopHosts = (): void => {
+    hostsChannel.unsubscribe(onHosts);
+    heldChannel.unsubscribe(onHeld);
+  };
 
   const recordProgress = (job: string | undefined, p: BatchProgress): void => {
     const labels = job === undefined ? {} : { job };
@@ -282,6 +383,7 @@ export async function startMetricsServer(
     });
   } catch (error) {
     stopWatching();
+    stopHosts();
     throw error;
   }
   const address = server.address() as AddressInfo;
@@ -326,6 +428,7 @@ export async function startMetricsServer(
       if (closed) return;
       closed = true;
       stopWatching();
+      stopHosts();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

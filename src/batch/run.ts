@@ -8,6 +8,7 @@ import { BodyStore } from './bodies.js';
 import { HostCookieJars } from './cookie-jars.js';
 import type { AttemptResult } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
+import { type HostsMessage, hostsChannel } from './host-events.js';
 import { ingest } from './ingest.js';
 import { describeInput } from './input.js';
 import type { ClaimedLine, Journal, LineUpdate, StateCounts } from './journal.js';
@@ -458,6 +459,11 @@ export class BatchRun {
   #report(): void {
     const onProgress = this.#options.onProgress;
     if (!onProgress) return;
+    if (hostsChannel.hasSubscribers)
+      hostsChannel.publish({
+        job: undefined,
+        hosts: this.#scheduler.hosts.snapshot(Date.now()),
+      } satisfies HostsMessage);
     const c = this.#counts;
     const finished = c.done + c.failed + c.invalid;
     const now = performance.now();

@@ -172,6 +172,67 @@ describe('startMetricsServer', () => {
     }
   });
 
+  it('shows each host paused, paced and down (an outage: the batch breaker half open) while it is', async () => {
+    // One host throttles with a long Retry-After; another refuses every connection.
+    const throttler = createServer((_req, res) => {
+      res.writeHead(429, { 'retry-after': '30' }).end('slow down');
+    });
+    throttler.listen(0, '127.0.0.1');
+    await once(throttler, 'listening');
+    const throttleHost = `127.0.0.1:${(throttler.address() as AddressInfo).port}`;
+    const gone = createServer();
+    gone.listen(0, '127.0.0.1');
+    await once(gone, 'listening');
+    const deadHost = `127.0.0.1:${(gone.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => gone.close(() => resolve()));
+    const metrics = await startMetricsServer({ listen: '127.0.0.1:0', processMetrics: false });
+    const controller = new AbortController();
+    try {
+      const run = runBatch(
+        metrics.observeBatch({
+          input: [
+            `http://${throttleHost}/a`,
+            ...Array.from({ length: 30 }, (_, i) => `http://${deadHost}/x${i}`),
+          ],
+          db: join(dir, 'run.sqlite'),
+          retry: { backoff: () => 5 },
+          progressIntervalMs: 50,
+          signal: controller.signal,
+          graceMs: 0,
+        }),
+      );
+      let text = '';
+      const deadline = Date.now() + 15_000;
+      while (
+        sample(text, 'dogged_host_down', { host: deadHost }) !== 1 ||
+        sample(text, 'dogged_host_paused_seconds', { host: throttleHost }) === 0
+      ) {
+        if (Date.now() > deadline) throw new Error(`no paused and down host in:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        text = (await scrape(metrics.url)).body;
+      }
+      const pausedFor = sample(text, 'dogged_host_paused_seconds', { host: throttleHost });
+      expect(pausedFor).toBeGreaterThan(20);
+      expect(pausedFor).toBeLessThanOrEqual(30);
+      // The throttle also set the host's pace; the dead host never answered: not paced.
+      expect(text).toMatch(
+        new RegExp(`^dogged_host_rate\\{host="${throttleHost}"\\} [0-9.e-]+$`, 'm'),
+      );
+      expect(text).not.toContain(`dogged_host_rate{host="${deadHost}"}`);
+      expect(sample(text, 'dogged_host_down', { host: throttleHost })).toBe(0);
+      expect(sample(text, 'dogged_hosts', { state: 'down' })).toBe(1);
+      expect(sample(text, 'dogged_hosts', { state: 'paced' })).toBe(1);
+      expect(sample(text, 'dogged_hosts', { state: 'paused' })).toBeGreaterThanOrEqual(1);
+      controller.abort();
+      expect((await run).end).toBe('interrupted');
+    } finally {
+      controller.abort();
+      await metrics.close();
+      throttler.closeAllConnections();
+      throttler.close();
+    }
+  });
+
   it('parses HOST:PORT and refuses anything else; maxHosts folds further hosts into "other"', async () => {
     expect(parseListen('127.0.0.1:0')).toEqual({ host: '127.0.0.1', port: 0 });
     expect(parseListen('[::1]:9464')).toEqual({ host: '::1', port: 9464 });

@@ -176,6 +176,13 @@ export class FleetGate {
     if (!(await this.#slots.acquire(host, deadline, options.signal)))
       return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
     const release = this.#releaser(host);
+    // A throttle may have paused the host while the line waited for a slot (the slot came
+    // free because a request ended, often with that very throttle): this worker knows at once.
+    const pausedUntil = this.pace.knownPause(host, Date.now()) ?? 0;
+    if (pausedUntil > Date.now()) {
+      await release();
+      return { ok: false, until: pausedUntil + Math.random() * 100, reason: 'cooldown' };
+    }
     if (options.isRetry && this.#budget) {
       const refusedFor = await this.#takeRetryToken(host);
       if (refusedFor !== undefined) {

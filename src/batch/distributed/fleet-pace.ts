@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AdaptiveRate, type AdaptiveRateState } from '../../retry/adaptive-rate.js';
 import { defaultRandom, type RandomSource } from '../../retry/random.js';
+import type { HostSnapshot } from '../host-events.js';
 import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.js';
 
 /**
@@ -176,6 +177,8 @@ export class FleetPace {
   readonly #random: RandomSource;
   readonly #hosts = new Map<string, HostCopy>();
   readonly #pauses = new Map<string, PauseCopy>();
+  /** Hosts this worker last saw in an outage (a failure answered with a probe time). */
+  readonly #down = new Set<string>();
   readonly #timer: NodeJS.Timeout;
   /** Called when this worker cut a host's pace (starts taken at the old rate are stale). */
   onCut: ((host: string) => void) | undefined;
@@ -284,8 +287,27 @@ export class FleetPace {
     this.#pauses.set(host, { until, readAt });
   }
 
+  /** The hosts this worker knows of, as its copies stand at `now` (for metrics). */
+  snapshot(now: number): HostSnapshot[] {
+    const out: HostSnapshot[] = [];
+    for (const host of new Set([...this.#hosts.keys(), ...this.#pauses.keys()])) {
+      const copy = this.#hosts.get(host);
+      const rate = this.#adaptive
+        ? Math.min(this.#cap, copy ? copy.pace.rateAt(now) : Number.POSITIVE_INFINITY)
+        : this.#cap;
+      out.push({
+        host,
+        pausedMs: Math.max(0, (this.#pauses.get(host)?.until ?? 0) - now),
+        ratePerSecond: Number.isFinite(rate) ? rate : undefined,
+        down: this.#down.has(host),
+      });
+    }
+    return out;
+  }
+
   /** An answer from `host` that was not a throttle (sent in with the next flush). */
   answered(host: string, now: number, sentAt: number): void {
+    this.#down.delete(host);
     const copy = this.#hosts.get(host);
     if (!copy) {
       // Nothing read yet for this host: keep the answer until the first read.
@@ -313,6 +335,8 @@ export class FleetPace {
     sentAt: number,
     retryAfterMs: number | undefined,
   ): Promise<number> {
+    // A throttle is an answer: the host is up.
+    this.#down.delete(host);
     // The request went out on this worker's copies of the host's pace and pause, which may have
     // been this stale: it stands for a request sent then (a throttle of a request sent before
     // another worker's cut reached this one says nothing new, and must not cut or pause again).
@@ -362,7 +386,10 @@ export class FleetPace {
       sentAt - this.#lag(host, sentAt),
       this.#random(),
     )) as string;
-    if (until !== '') this.#notePause(host, Number(until), Date.now());
+    if (until !== '') {
+      this.#notePause(host, Number(until), Date.now());
+      this.#down.add(host);
+    } else this.#down.delete(host);
     return until === '' ? undefined : Number(until);
   }
 

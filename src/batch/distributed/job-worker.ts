@@ -8,6 +8,7 @@ import { resolveTimeouts, timeoutOptionOf } from '../../http/timeouts.js';
 import { setLongTimeout } from '../../retry/timer.js';
 import { BodyStore } from '../bodies.js';
 import { HostCookieJars } from '../cookie-jars.js';
+import type { HostSnapshot } from '../host-events.js';
 import { BATCH_TIMEOUTS } from '../options.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import { bullConnection, type QueueLocation } from './connections.js';
@@ -221,6 +222,11 @@ export class JobWorker {
     const stats = await this.counters.read();
     if (stats.done + stats.failed + stats.invalid >= stats.lines) return;
     await this.recountIfFinished();
+  }
+
+  /** The job's hosts as this worker knows them (for metrics). */
+  hostsSnapshot(now: number): HostSnapshot[] {
+    return this.#gate.pace.snapshot(now);
   }
 
   /** Attempts this worker made. */

@@ -5,6 +5,7 @@ import { pause } from '../../retry/timer.js';
 import { attemptOnce, type BatchAttempt, keepIfFinal } from '../attempt.js';
 import type { BodyStore } from '../bodies.js';
 import { type AttemptResult, decide, hostSignalOf } from '../decide.js';
+import { type HeldMessage, heldChannel } from '../host-events.js';
 import { type HistoryEntry, MAX_CRASHES } from '../journal-schema.js';
 import { GIVE_UP_AFTER_MS } from '../options.js';
 import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
@@ -85,6 +86,13 @@ async function delayUntil(job: Job<ChunkData>, token: string, at: number): Promi
 function isRetry(history: readonly HistoryEntry[]): boolean {
   const last = history[history.length - 1];
   return last !== undefined && !last.throttled && !last.down;
+}
+
+/** What the host's answer to an attempt meant for it, and when it was taken in. */
+interface HostAnswer {
+  readonly now: number;
+  readonly hostOpenAt?: number;
+  readonly hostDownUntil?: number;
 }
 
 /**
@@ -227,6 +235,12 @@ async function attemptLine(
   if (!admission.ok) {
     // Held by its host (a pause, its slots, its pace, the budget): not an attempt.
     freeSlot();
+    if (heldChannel.hasSubscribers)
+      heldChannel.publish({
+        job: ctx.job,
+        host: line.host,
+        reason: admission.reason,
+      } satisfies HeldMessage);
     state.nextAttemptAt = Math.max(state.nextAttemptAt, admission.until);
     return undefined;
   }
@@ -254,6 +268,7 @@ async function attemptLine(
     }
     const startedAt = Date.now();
     let result: BatchAttempt | undefined;
+    let signal: HostAnswer | undefined;
     // In flight, not waiting: a line is counted as one or the other, never both.
     flying();
     ctx.load.inFlight++;
@@ -264,6 +279,12 @@ async function attemptLine(
         ctx.attemptsSignal,
         ctx.bodies,
       );
+      // What the host said is known (a throttle pauses it, for this worker at once) before its
+      // slot goes to the next line: else a line waiting for the slot is sent into the pause.
+      if (result) {
+        const now = Date.now();
+        signal = { now, ...(await hostSignal(ctx, line.host, result, now, startedAt)) };
+      }
     } catch (error) {
       if (careful) await ctx.store.abandonAttempt(ctx.job, line.line).catch(() => {});
       throw error;
@@ -278,7 +299,7 @@ async function attemptLine(
       return { dueAt: Date.now() };
     }
     ctx.onAttempt?.();
-    return await record(ctx, line, state, result, retrying, startedAt, careful);
+    return await record(ctx, line, state, result, retrying, startedAt, careful, signal);
   } finally {
     freeSlot();
     await admission.release();
@@ -294,9 +315,12 @@ async function record(
   retrying: boolean,
   startedAt: number,
   careful: boolean,
+  answer: HostAnswer | undefined,
 ): Promise<LineEnd | undefined> {
-  const now = Date.now();
-  const signal = await hostSignal(ctx, line.host, result, now, startedAt);
+  const { now, ...signal } = answer ?? {
+    now: Date.now(),
+    ...(await hostSignal(ctx, line.host, result, Date.now(), startedAt)),
+  };
   ctx.jitter?.at(line.line, state.attempts);
   const decision = decide(
     ctx.policy,

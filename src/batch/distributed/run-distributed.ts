@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { clampTimerMs, pause } from '../../retry/timer.js';
+import { type HostsMessage, hostsChannel } from '../host-events.js';
 import { describeInput } from '../input.js';
 import { batchMaxBodySize, GIVE_UP_AFTER_MS } from '../options.js';
 import type { BatchResult } from '../runner.js';
@@ -138,6 +139,11 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
         ...(worker && { load: worker.load }),
       });
       options.onProgress(progress);
+      if (worker && hostsChannel.hasSubscribers)
+        hostsChannel.publish({
+          job,
+          hosts: worker.hostsSnapshot(Date.now()),
+        } satisfies HostsMessage);
     };
     const progressTimer = options.onProgress
       ? setInterval(

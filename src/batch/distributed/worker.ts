@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { clampTimerMs, pause } from '../../retry/timer.js';
+import { type HostsMessage, hostsChannel } from '../host-events.js';
 import type { BatchProgress } from '../progress-state.js';
 import { openConnections } from './backend-connections.js';
 import { assertJobName, parseJobConfig } from './job-config.js';
@@ -190,6 +191,11 @@ export async function runWorker(options: RunWorkerOptions): Promise<WorkerResult
         stopping: false,
       });
       onProgress(job, progress);
+      if (hostsChannel.hasSubscribers)
+        hostsChannel.publish({
+          job,
+          hosts: worker.hostsSnapshot(Date.now()),
+        } satisfies HostsMessage);
     }
   };
   const progressTimer = options.onProgress

@@ -101,4 +101,50 @@ describe('dogged worker --metrics', () => {
       expect(await stopWorker(worker)).toBe(0);
     }
   }, 90_000);
+
+  it('shows a host paused fleet-wide and the lines held back by its cooldown', async () => {
+    const urls = writeLines(
+      dir,
+      'throttled.txt',
+      Array.from(
+        { length: 12 },
+        (_, i) => `${chaos.url}/flaky/wt${i}?fail=100&status=429&retry-after=30`,
+      ),
+    );
+    const enqueued = await runCli([
+      'batch',
+      urls,
+      ...jobTarget(box, 'throttled'),
+      '--enqueue-only',
+    ]);
+    expect(enqueued.code).toBe(0);
+    const worker = startWorker(box, 'throttled', ['--metrics', '127.0.0.1:0']);
+    try {
+      await waitFor(
+        () => /metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/.test(worker.stderr()),
+        'the metrics address',
+        30_000,
+      );
+      const url = /metrics at (\S+)/.exec(worker.stderr())?.[1] as string;
+      const host = new URL(chaos.url).host;
+      let text = '';
+      const deadline = Date.now() + 30_000;
+      while (
+        sample(text, 'dogged_held_total', { host, reason: 'cooldown' }) === 0 ||
+        sample(text, 'dogged_host_paused_seconds', { host }) === 0
+      ) {
+        if (Date.now() > deadline) throw new Error(`no cooldown in:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        text = await scrape(url);
+      }
+      expect(sample(text, 'dogged_host_paused_seconds', { host })).toBeGreaterThan(20);
+      expect(sample(text, 'dogged_host_paused_seconds', { host })).toBeLessThanOrEqual(30);
+      expect(sample(text, 'dogged_hosts', { state: 'paused' })).toBe(1);
+      expect(sample(text, 'dogged_host_down', { host })).toBe(0);
+      // Lines held by the pause were not sent.
+      expect(sample(text, 'dogged_requests_total', { host, class: '4xx' })).toBeLessThanOrEqual(4);
+    } finally {
+      expect(await stopWorker(worker)).toBe(0);
+    }
+  }, 90_000);
 });
