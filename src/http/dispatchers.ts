@@ -2,6 +2,7 @@ import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
 import { markProxyFailure } from './classify.js';
 import { abortableConnector, connectorFor } from './connect-abort.js';
+import { declaredLengthInterceptor } from './http2.js';
 import { type ProxyEntry, proxyUri } from './proxy-pool.js';
 
 type Pem = string | Buffer;
@@ -80,7 +81,7 @@ export function undiciTimeout(ms: number): number {
  */
 export class Dispatchers {
   readonly #tls: TlsOptions;
-  readonly #direct = new Map<number, Agent>();
+  readonly #direct = new Map<number, Dispatcher>();
   readonly #proxied = new Map<ProxyEntry, Map<number, ProxyAgent>>();
   /** Offer HTTP/2 by ALPN on https connections (undici's `allowH2`). */
   readonly #http2: boolean;
@@ -96,16 +97,17 @@ export class Dispatchers {
 
   /**
    * The direct Agent for this connect timeout. Its connector destroys a socket still connecting
-   * (or handshaking) when the attempt that opened it is aborted (see `connect-abort.ts`).
+   * (or handshaking) when the attempt that opened it is aborted (see `connect-abort.ts`). With
+   * HTTP/2, a body shorter than its Content-Length fails as a cut one (`http2.ts`).
    */
-  direct(connectTimeout: number): Agent {
+  direct(connectTimeout: number): Dispatcher {
     let agent = this.#direct.get(connectTimeout);
     if (!agent) {
       agent = this.#http2
         ? new Agent({
             allowH2: true,
             connect: connectorFor({ ...this.#connect(connectTimeout), allowH2: true }),
-          })
+          }).compose(declaredLengthInterceptor)
         : new Agent({ connect: connectorFor(this.#connect(connectTimeout)) });
       this.#direct.set(connectTimeout, agent);
     }

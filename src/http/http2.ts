@@ -1,3 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type Dispatcher, errors } from 'undici';
 import { showValue } from '../retry/validate.js';
 import {
   ConnectionResetError,
@@ -50,3 +53,89 @@ export function classifyHttp2(
     return new IncompleteBodyError(`the HTTP/2 stream was reset mid-body: ${message}`, base);
   return new ConnectionResetError(`the HTTP/2 stream was reset: ${message}`, base);
 }
+
+/** Statuses whose responses never carry a body, whatever their Content-Length says. */
+const NO_BODY = new Set([204, 304]);
+
+/** The Content-Length of `headers` as a number, or undefined when there is no valid one. */
+function declaredLength(headers: Record<string, unknown>): number | undefined {
+  const value = headers['content-length'];
+  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+/**
+ * Passes every callback on, but ends a response whose body stopped short of its Content-Length
+ * with undici's own `ResponseContentLengthMismatchError` instead of a normal end.
+ */
+class DeclaredLengthHandler implements Dispatcher.DispatchHandler {
+  readonly #handler: Dispatcher.DispatchHandler;
+  readonly #head: boolean;
+  #declared: number | undefined;
+  #received = 0;
+
+  constructor(handler: Dispatcher.DispatchHandler, method: string) {
+    this.#handler = handler;
+    this.#head = method.toUpperCase() === 'HEAD';
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.#handler.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    socket: Duplex,
+  ): void {
+    this.#handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    this.#declared =
+      this.#head || statusCode < 200 || NO_BODY.has(statusCode)
+        ? undefined
+        : declaredLength(headers);
+    this.#received = 0;
+    this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#received += chunk.length;
+    this.#handler.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    const declared = this.#declared;
+    if (declared !== undefined && this.#received < declared) {
+      this.#handler.onResponseError?.(
+        controller,
+        new errors.ResponseContentLengthMismatchError(
+          `the HTTP/2 stream ended after ${this.#received} of the ${declared} bytes its Content-Length announced (reset mid-body)`,
+        ),
+      );
+      return;
+    }
+    this.#handler.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    this.#handler.onResponseError?.(controller, error);
+  }
+}
+
+/**
+ * An undici interceptor for HTTP/2 connections: a body that ends before its Content-Length
+ * is a cut body (`UND_ERR_RES_CONTENT_LENGTH_MISMATCH`, an `IncompleteBodyError`), never a
+ * short success. undici checks the length over HTTP/1.1 but, over HTTP/2, may take the end of
+ * a stream the server reset mid-body (RST_STREAM, as nginx does when its upstream goes away)
+ * for a normal end: the reset's error can arrive after the stream's end of data.
+ */
+export const declaredLengthInterceptor: Dispatcher.DispatcherComposeInterceptor =
+  (dispatch) => (options, handler) =>
+    dispatch(options, new DeclaredLengthHandler(handler, options.method));

@@ -4,14 +4,21 @@ import {
   createSecureServer,
   type Http2SecureServer,
   type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Session } from '../../src/http/index.js';
+import {
+  ConnectionResetError,
+  type DoggedError,
+  IncompleteBodyError,
+  Session,
+} from '../../src/http/index.js';
 import { runCli, tempDir } from '../batch/batch-support.js';
 import { available, needs } from '../support/needs.js';
 import { selfSignedCertificate } from './proxy-support.js';
+import { rejectionOf } from './session-support.js';
 
 const describe = needs('openssl');
 
@@ -20,6 +27,9 @@ let base = '';
 let cert = '';
 const seen = new Map<string, number>();
 const sessions = new Set<ServerHttp2Session>();
+const CUT_BODY = Buffer.from('0123456789abcdef'.repeat(4096));
+/** Given each first attempt of a `/run/held` path, which the server holds. */
+let onHeld: ((stream: ServerHttp2Stream) => void) | undefined;
 
 beforeAll(async () => {
   if (!available('openssl')) return;
@@ -28,6 +38,8 @@ beforeAll(async () => {
   server = createSecureServer({ key: pair.key, cert: pair.cert, allowHTTP1: true });
   server.on('session', (session) => sessions.add(session));
   server.on('stream', (stream, headers) => {
+    // A stream reset (by either side) is an error on the server's stream too.
+    stream.on('error', () => {});
     const path = String(headers[':path']);
     const n = (seen.get(path) ?? 0) + 1;
     seen.set(path, n);
@@ -38,6 +50,33 @@ beforeAll(async () => {
     if (path.startsWith('/goaway') && n === 1) {
       stream.session?.goaway(constants.NGHTTP2_NO_ERROR, 0);
       stream.session?.destroy();
+      return;
+    }
+    if (path.startsWith('/cut') && n === 1) {
+      // A Content-Length, half the body, then RST_STREAM INTERNAL_ERROR (a proxy whose
+      // upstream went away mid-body does this).
+      stream.respond({
+        ':status': 200,
+        'content-type': 'application/octet-stream',
+        'content-length': String(CUT_BODY.length),
+      });
+      stream.write(CUT_BODY.subarray(0, CUT_BODY.length / 2), () =>
+        stream.close(constants.NGHTTP2_INTERNAL_ERROR),
+      );
+      return;
+    }
+    if (path.startsWith('/cut')) {
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+      stream.end(CUT_BODY);
+      return;
+    }
+    if (path.startsWith('/head')) {
+      // A HEAD answer: the Content-Length of the body a GET would get, and no body.
+      stream.respond({ ':status': 200, 'content-length': '1000' }, { endStream: true });
+      return;
+    }
+    if (path.startsWith('/run/held') && n === 1) {
+      onHeld?.(stream);
       return;
     }
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
@@ -79,6 +118,101 @@ describe('HTTP/2 (http2: true)', () => {
     const res = await h2.get(`${base}/goaway`);
     expect(await res.text()).toBe('h2 /goaway attempt 2');
     await h2.close();
+  });
+
+  it('retries a GET whose stream was reset mid-body (RST_STREAM INTERNAL_ERROR) to the whole body', async () => {
+    const failures: unknown[] = [];
+    const h2 = new Session({
+      logger: false,
+      http2: true,
+      tls: { ca: cert },
+      hooks: { error: (error) => void failures.push(error) },
+    });
+    const res = await h2.get(`${base}/cut/get`);
+    expect(await res.bytes()).toEqual(CUT_BODY);
+    expect(res.attempts).toBe(2);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(IncompleteBodyError);
+    expect((failures[0] as Error).message).toMatch(/reset mid-body/);
+    await h2.close();
+  });
+
+  it('a HEAD answer with a Content-Length and no body is whole, not cut', async () => {
+    const h2 = new Session({ logger: false, http2: true, tls: { ca: cert } });
+    const res = await h2.head(`${base}/head`);
+    expect(res.headers.get('content-length')).toBe('1000');
+    expect((await res.bytes()).length).toBe(0);
+    expect(res.attempts).toBe(1);
+    await h2.close();
+  });
+
+  it('does not retry a POST whose stream was reset mid-body: IncompleteBodyError', async () => {
+    const h2 = new Session({ logger: false, http2: true, tls: { ca: cert } });
+    const res = await h2.post(`${base}/cut/post`, { body: 'x' });
+    const error = await rejectionOf(res.bytes());
+    expect(error).toBeInstanceOf(IncompleteBodyError);
+    expect((error as DoggedError).attempts).toBe(1);
+    expect(seen.get('/cut/post')).toBe(1);
+    await h2.close();
+  });
+
+  it('a GOAWAY in the middle of 20 concurrent requests: every one succeeds', async () => {
+    const failures: unknown[] = [];
+    const h2 = new Session({
+      logger: false,
+      http2: true,
+      tls: { ca: cert },
+      hooks: { error: (error) => void failures.push(error) },
+    });
+    // Half the requests are answered at once; the server holds the first attempt of the other
+    // half. Once the first half is done and the server holds the second, it sends GOAWAY (its
+    // last stream id: the held ones) on their connections and answers them, as a server that
+    // shuts down gracefully does.
+    const held: ServerHttp2Stream[] = [];
+    const allHeld = new Promise<void>((resolve) => {
+      onHeld = (stream) => {
+        held.push(stream);
+        if (held.length === 10) resolve();
+      };
+    });
+    const run = async (path: string) => {
+      const res = await h2.get(`${base}${path}`);
+      return { text: await res.text(), attempts: res.attempts };
+    };
+    const answered = Array.from({ length: 10 }, (_, i) => run(`/run/${i}`));
+    const retried = Array.from({ length: 10 }, (_, i) => run(`/run/held/${i}`));
+    const first = await Promise.all(answered);
+    await allHeld;
+    const lastStream = new Map<ServerHttp2Session, number>();
+    for (const stream of held) {
+      const session = stream.session as ServerHttp2Session;
+      lastStream.set(session, Math.max(lastStream.get(session) ?? 0, stream.id ?? 0));
+    }
+    for (const [session, last] of lastStream) session.goaway(constants.NGHTTP2_NO_ERROR, last);
+    for (const stream of held) {
+      if (stream.destroyed) continue;
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end('answered after the GOAWAY');
+    }
+    const second = await Promise.all(retried);
+    await h2.close();
+    first.forEach((result, i) => {
+      expect(result).toEqual({ text: `h2 /run/${i} attempt 1`, attempts: 1 });
+    });
+    // undici fails the request in flight on a connection that receives a GOAWAY, although its
+    // stream was within the last stream id: each held request is sent again, on a connection
+    // that is not going away (a retry that lands on one that is, before its GOAWAY was read,
+    // is not processed there and fails too).
+    second.forEach((result, i) => {
+      expect(result.text).toBe(`h2 /run/held/${i} attempt 2`);
+      expect(result.attempts).toBeGreaterThanOrEqual(2);
+    });
+    const retries = second.reduce((sum, result) => sum + result.attempts - 1, 0);
+    expect(failures).toHaveLength(retries);
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(ConnectionResetError);
+      expect((failure as Error).message).toMatch(/GOAWAY/);
+    }
   });
 
   it('dogged get --http2 speaks h2 too', async () => {

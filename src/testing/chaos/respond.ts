@@ -1,5 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 
 const NO_BODY = new Set([204, 205, 304]);
 
@@ -65,10 +66,20 @@ export async function writeWithBackpressure(
   });
 }
 
-/** Aborts the connection with a TCP RST (SO_LINGER 0): the client sees ECONNRESET. */
+/**
+ * Aborts the connection with a TCP RST (SO_LINGER 0): the client sees ECONNRESET. Over TLS
+ * (the `tls` option), the TCP socket under the TLS one is reset: a TLS socket cannot be.
+ */
 export function resetConnection(socket: Socket): void {
   if (socket.destroyed) return;
-  socket.resetAndDestroy();
+  if (!(socket instanceof TLSSocket)) {
+    socket.resetAndDestroy();
+    return;
+  }
+  // Node keeps the TCP socket a server's TLS socket was made from as `_parent`.
+  const tcp = (socket as TLSSocket & { _parent?: unknown })._parent;
+  if (tcp instanceof Socket && !tcp.destroyed) tcp.resetAndDestroy();
+  socket.destroy();
 }
 
 /**
