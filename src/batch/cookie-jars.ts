@@ -1,19 +1,18 @@
-import { type Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
-import type { CookieStore } from '../http/cookies.js';
+import { CookieJar, MemoryCookieStore } from 'tough-cookie';
+import {
+  type CookieStore,
+  evictOldest,
+  MAX_COOKIE_BYTES,
+  MAX_COOKIES_PER_DOMAIN,
+} from '../http/cookies.js';
+
+export { MAX_COOKIE_BYTES };
 
 /**
- * The longest `Set-Cookie` value a batch keeps, in bytes (name, value and attributes): RFC 6265
- * §6.1 asks a user agent to hold at least 4,096; browsers hold no more. A longer one is dropped.
+ * The most cookies one host's jar holds, whatever their domains: as many as a Session's jar
+ * keeps for one domain (the oldest evicted past it).
  */
-export const MAX_COOKIE_BYTES = 4096;
-
-/**
- * The most cookies one host's jar holds (browsers keep 150 to 180 per domain; RFC 6265 asks for
- * at least 50). Past it, the cookie created first is evicted, as a browser does, so a server
- * setting a new cookie on every response costs a bounded jar, and its newest session cookie is
- * kept.
- */
-export const MAX_COOKIES_PER_HOST = 180;
+export const MAX_COOKIES_PER_HOST = MAX_COOKIES_PER_DOMAIN;
 
 /**
  * How many hosts' jars a run keeps in memory. A jar that falls out is serialised (and written
@@ -66,7 +65,7 @@ export class HostCookieJars implements CookieStore {
     const stored = jar.setCookieSync(cookie, url);
     if (!stored) return;
     this.#changed.add(host);
-    this.#evictOldest(jar);
+    this.dropped += evictOldest(jar, MAX_COOKIES_PER_HOST, MAX_COOKIES_PER_HOST);
   }
 
   /** The jars changed since the last call, as `[host, JSON]`: what the runner writes. */
@@ -108,18 +107,6 @@ export class HostCookieJars implements CookieStore {
       if (this.#changed.delete(host)) this.#evicted.set(host, serialize(jar));
     }
   }
-
-  /** Evicts the oldest cookies of `jar` past {@link MAX_COOKIES_PER_HOST}. */
-  #evictOldest(jar: CookieJar): void {
-    const all = cookiesOf(jar);
-    if (all.length <= MAX_COOKIES_PER_HOST) return;
-    all.sort((a, b) => creationOf(a) - creationOf(b) || a.creationIndex - b.creationIndex);
-    const store = jar.store as MemoryCookieStore;
-    for (const cookie of all.slice(0, all.length - MAX_COOKIES_PER_HOST)) {
-      store.removeCookie(cookie.domain ?? '', cookie.path ?? '/', cookie.key);
-      this.dropped++;
-    }
-  }
 }
 
 function hostOf(url: string): string {
@@ -128,18 +115,4 @@ function hostOf(url: string): string {
 
 function serialize(jar: CookieJar): string {
   return JSON.stringify(jar.serializeSync());
-}
-
-function creationOf(cookie: Cookie): number {
-  return cookie.creation instanceof Date ? cookie.creation.getTime() : 0;
-}
-
-/** Every cookie of a jar over the in-memory store (expired ones included). */
-function cookiesOf(jar: CookieJar): Cookie[] {
-  const out: Cookie[] = [];
-  const index = (jar.store as MemoryCookieStore).idx;
-  for (const paths of Object.values(index))
-    for (const keys of Object.values(paths ?? {}))
-      for (const cookie of Object.values(keys ?? {})) if (cookie) out.push(cookie);
-  return out;
 }

@@ -15,12 +15,40 @@ export interface CookieStore {
 /** The `cookies` option: `true` (a jar of the Session's own), `false` (none), or your store. */
 export type CookiesOption = boolean | CookieStore;
 
+/**
+ * The longest `Set-Cookie` value a jar of dogged's keeps, in bytes (name, value and attributes):
+ * RFC 6265 §6.1 asks a user agent to hold at least 4,096; browsers hold no more. A longer one is
+ * dropped.
+ */
+export const MAX_COOKIE_BYTES = 4096;
+
+/**
+ * The most cookies a jar of dogged's keeps for one domain (browsers keep 150 to 180; RFC 6265
+ * asks for at least 50). Past it, the cookie created first is evicted, as a browser does: a
+ * server setting a new cookie on every response costs a bounded jar, and its newest session
+ * cookie is kept.
+ */
+export const MAX_COOKIES_PER_DOMAIN = 180;
+
+/** The most cookies a Session's own jar keeps in all (RFC 6265 asks for at least 3,000). */
+export const MAX_COOKIES = 3000;
+
+/** The jars a Session made itself (`cookies: true`): bounded; a jar of the caller's is not. */
+const ownJars = new WeakSet<CookieJar>();
+
+/** A tough-cookie jar over the in-memory store, bounded as {@link storeCookies} says. */
+export function boundedCookieJar(): CookieJar {
+  const jar = new CookieJar();
+  ownJars.add(jar);
+  return jar;
+}
+
 /** The store for a `cookies` option; undefined for `false`. */
 export function cookieStoreFor(
   where: string,
   value: CookiesOption | undefined,
 ): CookieStore | undefined {
-  if (value === undefined || value === true) return new CookieJar();
+  if (value === undefined || value === true) return boundedCookieJar();
   if (value === false) return undefined;
   if (
     value !== null &&
@@ -89,20 +117,61 @@ async function mergedCookieHeader(
 /**
  * Stores the `Set-Cookie` values of a response from `url`. A value the jar refuses (another
  * domain's, a public suffix's, malformed) is dropped, as a browser drops it: hostile input,
- * not a failure of the request.
+ * not a failure of the request. A jar the Session made itself is bounded against hostile
+ * servers: a value over {@link MAX_COOKIE_BYTES} is dropped, and past
+ * {@link MAX_COOKIES_PER_DOMAIN} cookies for a domain, or {@link MAX_COOKIES} in all, the
+ * oldest are evicted.
  */
 export async function storeCookies(
   store: CookieStore,
   url: string,
   values: string | string[],
 ): Promise<void> {
+  const own = store instanceof CookieJar && ownJars.has(store);
+  let stored = false;
   for (const value of Array.isArray(values) ? values : [values]) {
+    if (own && Buffer.byteLength(value) > MAX_COOKIE_BYTES) continue;
     try {
       await store.setCookie(value, url);
+      stored = true;
     } catch {
       // Refused by the jar's rules.
     }
   }
+  if (own && stored) evictOldest(store, MAX_COOKIES_PER_DOMAIN, MAX_COOKIES);
+}
+
+/**
+ * Evicts the oldest cookies of a jar over the in-memory store: past `perDomain` cookies of one
+ * domain, then past `total` in all. Returns how many it evicted.
+ */
+export function evictOldest(jar: CookieJar, perDomain: number, total: number): number {
+  const store = jar.store;
+  if (!(store instanceof MemoryCookieStore)) return 0;
+  const all: Cookie[] = [];
+  const doomed: Cookie[] = [];
+  for (const paths of Object.values(store.idx)) {
+    const domain: Cookie[] = [];
+    for (const keys of Object.values(paths ?? {}))
+      for (const cookie of Object.values(keys ?? {})) if (cookie) domain.push(cookie);
+    if (domain.length > perDomain) {
+      domain.sort(byCreation);
+      doomed.push(...domain.splice(0, domain.length - perDomain));
+    }
+    all.push(...domain);
+  }
+  if (all.length > total) {
+    all.sort(byCreation);
+    doomed.push(...all.slice(0, all.length - total));
+  }
+  for (const cookie of doomed)
+    void store.removeCookie(cookie.domain ?? '', cookie.path ?? '/', cookie.key);
+  return doomed.length;
+}
+
+function byCreation(a: Cookie, b: Cookie): number {
+  const at = (c: Cookie): number => (c.creation instanceof Date ? c.creation.getTime() : 0);
+  return at(a) - at(b) || a.creationIndex - b.creationIndex;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,7 +184,7 @@ export async function storeCookies(
  * comments. Expired cookies and malformed lines are skipped.
  */
 export async function jarFromNetscape(text: string): Promise<CookieJar> {
-  const jar = new CookieJar();
+  const jar = boundedCookieJar();
   const store = jar.store;
   const now = Date.now();
   for (const rawLine of text.split(/\r?\n/)) {

@@ -2,7 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { CookieJar } from 'tough-cookie';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jarFromNetscape, netscapeFromJar } from '../../src/http/cookies.js';
+import {
+  jarFromNetscape,
+  MAX_COOKIE_BYTES,
+  MAX_COOKIES_PER_DOMAIN,
+  netscapeFromJar,
+} from '../../src/http/cookies.js';
 import { get, Session } from '../../src/http/index.js';
 import { fastSession } from './session-support.js';
 
@@ -38,6 +43,15 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       res.writeHead(200, { 'set-cookie': 'stolen=1; Domain=example.com; Path=/' });
       res.end('foreign');
       return;
+    case '/flood': {
+      // A hostile server: 200 cookies in one answer (a new batch each time), and one too large.
+      const round = url.searchParams.get('round') ?? '0';
+      const cookies = Array.from({ length: 200 }, (_, i) => `c${round}-${i}=${i}; Path=/`);
+      cookies.push(`huge=${'x'.repeat(5000)}; Path=/`);
+      res.writeHead(200, { 'set-cookie': cookies });
+      res.end('flooded');
+      return;
+    }
     case '/private':
       if (cookie.includes('session=s3cret')) res.end('private page');
       else res.writeHead(403).end('log in first');
@@ -130,6 +144,26 @@ describe('cookies', () => {
     await (await own.get(`${base}/login`)).text();
     expect(await (await own.get(`${base}/private?k=store`)).text()).toBe('private page');
     expect(calls).toEqual(['get /login', 'set session=s3cret', 'set theme=dark', 'get /private']);
+    await own.close();
+  });
+
+  it(`bounds its own jar against a hostile server: ${MAX_COOKIES_PER_DOMAIN} cookies a domain (oldest evicted), none over ${MAX_COOKIE_BYTES} bytes`, async () => {
+    const { session } = fastSession();
+    await (await session.get(`${base}/login`)).text();
+    for (const round of [1, 2]) await (await session.get(`${base}/flood?round=${round}`)).text();
+    const jar = session.cookies as CookieJar;
+    const names = (await jar.getCookies(base)).map((c) => c.key);
+    expect(names).toHaveLength(MAX_COOKIES_PER_DOMAIN);
+    // The newest are kept: round 2's 200 cookies minus the 20 created first.
+    expect(names.filter((n) => n.startsWith('c2-'))).toHaveLength(MAX_COOKIES_PER_DOMAIN);
+    expect(names).not.toContain('session');
+    expect(names).not.toContain('huge');
+    await session.close();
+    // A jar of the caller's is the caller's: kept as it is.
+    const mine = new CookieJar();
+    const { session: own } = fastSession({ cookies: mine });
+    await (await own.get(`${base}/flood?round=1`)).text();
+    expect(await mine.getCookies(base)).toHaveLength(201);
     await own.close();
   });
 
