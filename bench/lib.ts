@@ -1,7 +1,9 @@
 /** Small helpers shared by the benchmark scripts: interleaved rounds, medians, one table. */
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, type StdioOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -81,8 +83,9 @@ async function spawnFirstLine(
   args: string[],
   what: string,
   stdio: StdioOptions,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio });
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio, env });
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -94,15 +97,80 @@ async function spawnFirstLine(
   return { child, line };
 }
 
-/** Starts bench/server.ts in a child process; resolves with its URL and a stop function. */
-export async function startBenchServer(): Promise<{ url: string; stop: () => void }> {
-  const { child, line } = await spawnFirstLine(['bench/server.ts'], 'bench server', [
-    'ignore',
-    'pipe',
-    'inherit',
-    'ipc',
-  ]);
-  return { url: `http://127.0.0.1:${line}`, stop: () => child.kill('SIGTERM') };
+/**
+ * Starts bench/server.ts in a child process; resolves with its URL and a stop function. With
+ * `tls` (a key and certificate, PEM), the same process also serves HTTP/2 over TLS (HTTP/1.1 too,
+ * by ALPN) at `h2Url`.
+ */
+export async function startBenchServer(
+  options: { tls?: { key: string; cert: string } } = {},
+): Promise<{ url: string; h2Url: string | undefined; stop: () => void }> {
+  const env = options.tls
+    ? { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert }
+    : process.env;
+  const { child, line } = await spawnFirstLine(
+    ['bench/server.ts'],
+    'bench server',
+    ['ignore', 'pipe', 'inherit', 'ipc'],
+    env,
+  );
+  const [port, h2Port] = line.split(/\s+/);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    h2Url: h2Port ? `https://127.0.0.1:${h2Port}` : undefined,
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+/**
+ * A throwaway self-signed certificate for 127.0.0.1, made with `openssl` at run time; undefined
+ * when openssl is not installed.
+ */
+export function selfSignedCertificate(): { key: string; cert: string } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'dogged-bench-cert-'));
+  try {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'pipe' },
+    );
+    return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A compressible JSON-like text of exactly `bytes` bytes (an array of small records), the same
+ * in every process: what the bench server sends gzip-encoded and the clients check against.
+ */
+export function jsonPayload(bytes: number): Buffer {
+  let text = '[';
+  for (let i = 0; text.length < bytes; i++)
+    text += `${i ? ',' : ''}{"id":${i},"name":"item-${i}","tags":["alpha","beta"],"price":${((i * 37) % 1000) / 10},"active":${i % 3 === 0}}`;
+  return Buffer.from(`${text.slice(0, bytes - 1)}]`);
 }
 
 /** `dogged chaos --port 0` in its own process. */

@@ -19,7 +19,12 @@
  * (sleeping in a long backoff) BENCH_GRACE_MS later is aborted and reported as unfinished, so a
  * peer whose defaults back off for seconds is measured, not waited for.
  *
- * BENCH_FAULTS=0 runs (a) only.
+ * (gzip), (h2): dogged against undici and got on a gzip-encoded body and over HTTP/2 with TLS;
+ *   see bench/peers-wire.ts.
+ *
+ * BENCH_FAULTS=0 runs (a) only of (a) to (c′). BENCH_ONLY=gzip,h2 (a comma list of `peers`,
+ * `gzip`, `h2`) runs only those sections; `peers` is (a) to (c′). (gzip) and (h2) take
+ * BENCH_ROUNDS, BENCH_SAMPLE_MS and BENCH_REQUESTS as (a) does.
  * Scale with BENCH_ROUNDS and BENCH_SAMPLE_MS (scenario a: each client runs for that long per
  * round; BENCH_REQUESTS caps the requests of one sample), BENCH_FAULT_ROUNDS and
  * BENCH_FAULT_REQUESTS (b and c), BENCH_CAP_MS and BENCH_GRACE_MS. `dogged fetch` shows
@@ -32,8 +37,9 @@ import got from 'got';
 import ky from 'ky';
 import { Agent, RetryAgent, request, fetch as undiciFetch } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
+import { fmt, machine, medianOf, selfSignedCertificate, startBenchServer, table } from './lib.js';
 import { type LoadOptions, runLoad, type Send } from './peers-load.js';
+import { wireRows } from './peers-wire.js';
 import { readStats } from './storm-kit.js';
 
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 600);
@@ -46,6 +52,16 @@ const CAP_MS = Number(process.env.BENCH_CAP_MS ?? 3000);
 const GRACE_MS = Number(process.env.BENCH_GRACE_MS ?? 2000);
 const CONCURRENCY = 64;
 const BODY_BYTES = 1024;
+const SECTIONS = ['peers', 'gzip', 'h2'];
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+const unknownSection = ONLY?.find((s) => !SECTIONS.includes(s));
+if (unknownSection !== undefined) {
+  console.error(`BENCH_ONLY: unknown section ${unknownSection}; known: ${SECTIONS.join(', ')}`);
+  process.exit(2);
+}
+const PEERS = !ONLY || ONLY.includes('peers');
+const GZIP = !ONLY || ONLY.includes('gzip');
+const H2 = !ONLY || ONLY.includes('h2');
 
 interface Client {
   name: string;
@@ -62,7 +78,8 @@ interface Client {
   faults?: false;
 }
 
-const server = await startBenchServer();
+const certificate = H2 ? selfSignedCertificate() : undefined;
+const server = await startBenchServer(certificate ? { tls: certificate } : {});
 const base = server.url;
 
 const rawAgent = new Agent();
@@ -258,17 +275,19 @@ function collectGarbage(): void {
 }
 
 function log(line: string): void {
+  if (!PEERS) return;
   if (!FAULTS && !line.startsWith('(a)') && !line.startsWith('measured')) return;
   process.stderr.write(`${line}\n`);
 }
 
 // Warm up connections and the JIT.
-for (const c of available)
-  await runLoad(c.send, `${base}/data`, { total: 1000, concurrency: CONCURRENCY });
+if (PEERS)
+  for (const c of available)
+    await runLoad(c.send, `${base}/data`, { total: 1000, concurrency: CONCURRENCY });
 
 const began = performance.now();
 log(`(a) no failures: ${ROUNDS} rounds × ${SAMPLE_MS} ms per client`);
-const a = await scenario('a', '', ROUNDS, {
+const a = await scenario('a', '', PEERS ? ROUNDS : 0, {
   total: REQUESTS,
   concurrency: CONCURRENCY,
   stopAfterMs: SAMPLE_MS,
@@ -283,7 +302,7 @@ const faults: LoadOptions = {
   abort: true,
   graceMs: GRACE_MS,
 };
-const faultRounds = FAULTS ? FAULT_ROUNDS : 0;
+const faultRounds = FAULTS && PEERS ? FAULT_ROUNDS : 0;
 const b = await scenario('b', 'p503=0.2', faultRounds, faults);
 log(`(c) 10% resets: ${FAULT_ROUNDS} rounds × ${FAULT_REQUESTS} requests, cap ${CAP_MS} ms`);
 const c = await scenario('c', 'preset=0.1', faultRounds, faults);
@@ -296,172 +315,194 @@ log(`measured in ${((performance.now() - began) / 1000).toFixed(0)} s`);
 
 // ---------------------------------------------------------------------------------------------
 
-const rps = (t: Totals | undefined): number => (t ? medianOf(t.rps) : 0);
-const success = (t: Totals | undefined): number => (t?.settled ? t.ok / t.settled : 0);
-const complete = (t: Totals | undefined): boolean => !!t && t.ok === t.settled && !t.capped;
-/** A success rate that never rounds a failure up to "100"; `*` marks a capped run. */
-function percent(t: Totals | undefined): string {
-  if (!t) return '';
-  const text = t.ok === t.settled ? '100' : (Math.floor(success(t) * 10_000) / 100).toFixed(2);
-  return t.capped ? `${text} *` : text;
-}
-/** What k retries can reach when each arrival fails independently with probability p. */
-const ceiling = (p: number, k: number): string =>
-  `${(Math.floor((1 - p ** (k + 1)) * 10_000) / 100).toFixed(2)}%`;
-
-const bareRps = rps(a.get('undici Agent.request'));
-const cpu = (t: Totals | undefined): number => (t ? medianOf(t.cpuUs) : 0);
-const bareCpu = cpu(a.get('undici Agent.request'));
-const rows = clients.map((client) => {
-  if (!client.send) return [client.name, '(not available)', '', '', '', '', '', '', '', ''];
-  const ta = a.get(client.name);
-  const tb = b.get(client.name);
-  const faulted = (t: Totals | undefined): string => (t?.settled ? percent(t) : '–');
-  return [
-    client.name,
-    fmt(rps(ta)),
-    fmt(rps(ta) / bareRps),
-    fmt(cpu(ta), 0),
-    tb?.settled ? `${fmt(rps(tb))}${tb.capped ? ' *' : ''}` : '–',
-    faulted(tb),
-    faulted(c.get(client.name)),
-    faulted(b1.get(client.name)),
-    faulted(c1.get(client.name)),
-  ];
-});
-
-console.log(
-  `\n## Peers: GET, ${CONCURRENCY} concurrent, ${BODY_BYTES} B bodies, default retry settings (${machine()})\n`,
-);
-console.log(
-  table(
-    [
-      'client',
-      '(a) req/s',
-      '(a) × bare',
-      '(a) CPU µs/req',
-      '(b) req/s',
-      '(b) success %',
-      '(c) success %',
-      '(b′) success %',
-      '(c′) success %',
-    ],
-    rows,
-  ),
-);
-console.log(
-  `\n(a) no failures: median of ${ROUNDS} interleaved rounds of ${SAMPLE_MS} ms per client; ` +
-    '× bare: the ratio to the bare undici Agent.request({ origin, path }); CPU: client ' +
-    'process user + system time per request, median round. ' +
-    '(b) 20% of arrivals get 503 + Retry-After: 0; (c) 10% of arrivals are reset before any ' +
-    `response byte; faults are drawn per arrival (seeded, same sequence for every client); ` +
-    '(b′), (c′): the same faults on the first attempt of a seeded 20% (10%) of requests only, ' +
-    'a retry always succeeds; ' +
-    `${FAULT_ROUNDS} rounds of up to ${FAULT_REQUESTS} requests, req/s the median round, ` +
-    `success pooled. * = capped: no new request after ${CAP_MS / 1000} s, requests still in ` +
-    `flight ${GRACE_MS / 1000} s later aborted and left out of the success rate (which flatters ` +
-    'it: those are the requests still retrying).',
-);
-
-/** The fault scenarios: p, whether one retry fixes the fault, and which retry count applies. */
-const FAULT_RUNS = [
-  { name: 'b', totals: b, p: 0.2, transient: false, retriesOf: 'b' },
-  { name: 'c', totals: c, p: 0.1, transient: false, retriesOf: 'c' },
-  { name: 'b′', totals: b1, p: 0.2, transient: true, retriesOf: 'b' },
-  { name: 'c′', totals: c1, p: 0.1, transient: true, retriesOf: 'c' },
-] as const;
-/** With BENCH_FAULTS=0 the fault scenarios ran no round: nothing to report on them. */
-const FAULT_REPORTS = FAULTS ? FAULT_RUNS : [];
-
-const failing: string[] = [];
-for (const client of available) {
-  const reasons: string[] = [];
-  for (const { name, totals, p, transient, retriesOf } of FAULT_REPORTS) {
-    const t = totals.get(client.name);
-    if (!t || complete(t)) continue;
-    const k = client.retries[retriesOf];
-    const why =
-      k === 0
-        ? 'no retries'
-        : transient
-          ? `${k} retries, and one is enough`
-          : `${k} retries: expect about ${ceiling(p, k)}`;
-    reasons.push(`(${name}) ${percent(t)}% (${why}${t.capped ? ', capped' : ''})`);
+/** The table, goals and notes of scenarios (a) to (c′). */
+function reportPeers(): void {
+  const rps = (t: Totals | undefined): number => (t ? medianOf(t.rps) : 0);
+  const success = (t: Totals | undefined): number => (t?.settled ? t.ok / t.settled : 0);
+  const complete = (t: Totals | undefined): boolean => !!t && t.ok === t.settled && !t.capped;
+  /** A success rate that never rounds a failure up to "100"; `*` marks a capped run. */
+  function percent(t: Totals | undefined): string {
+    if (!t) return '';
+    const text = t.ok === t.settled ? '100' : (Math.floor(success(t) * 10_000) / 100).toFixed(2);
+    return t.capped ? `${text} *` : text;
   }
-  if (reasons.length) failing.push(`${client.name} ${reasons.join(', ')}`);
-}
-console.log(`\ndefaults that fail: ${failing.length ? failing.join('; ') : 'none'}`);
+  /** What k retries can reach when each arrival fails independently with probability p. */
+  const ceiling = (p: number, k: number): string =>
+    `${(Math.floor((1 - p ** (k + 1)) * 10_000) / 100).toFixed(2)}%`;
 
-const goal = (label: string, met: boolean, detail: string): void =>
-  console.log(`Goal: ${label}: ${met ? 'met' : 'NOT met'} (${detail})`);
-const sessionRatio = rps(a.get('dogged Session.request')) / bareRps;
-goal(
-  'dogged Session ≥ 0.9× bare undici Agent.request in (a)',
-  sessionRatio >= 0.9,
-  sessionRatio.toFixed(3),
-);
-const sessionExtra = cpu(a.get('dogged Session.request')) - bareCpu;
-goal(
-  'dogged Session ≤ 3 µs more CPU per request than bare undici Agent.request in (a)',
-  sessionExtra <= 3,
-  `${sessionExtra >= 0 ? '+' : ''}${sessionExtra.toFixed(1)} µs`,
-);
-if (doggedFetch) {
-  const fetchRatio = rps(a.get('dogged fetch')) / rps(a.get('undici fetch'));
-  goal('dogged fetch ≥ 0.95× undici fetch in (a)', fetchRatio >= 0.95, fetchRatio.toFixed(3));
-} else {
-  console.log('Goal: dogged fetch ≥ 0.95× undici fetch in (a): not measured (not available)');
-}
-for (const name of FAULTS ? ['dogged Session.request', 'dogged fetch'] : []) {
-  const tb = b.get(name);
-  const tc = c.get(name);
-  const tb1 = b1.get(name);
-  const tc1 = c1.get(name);
-  if (!tb || !tc || !tb1 || !tc1) continue;
-  goal(
-    `${name} 100% success with defaults, transient faults (b′) and (c′)`,
-    complete(tb1) && complete(tc1),
-    `${percent(tb1)}%, ${percent(tc1)}%; ${tb1.settled - tb1.ok + tc1.settled - tc1.ok} failed of ${tb1.settled + tc1.settled}`,
-  );
-  const withinCeiling =
-    success(tb) >= 1 - 2 * 0.2 ** 4 && success(tc) >= 1 - 2 * 0.1 ** 4 && !tb.capped && !tc.capped;
-  goal(
-    `${name} 100% success with defaults, faults on every arrival (b) and (c)`,
-    complete(tb) && complete(tc),
-    `${percent(tb)}%, ${percent(tc)}%; ${tb.settled - tb.ok + tc.settled - tc.ok} failed of ${tb.settled + tc.settled}; ` +
-      `no finite retry count guarantees it: 3 retries reach about ${ceiling(0.2, 3)} and ${ceiling(0.1, 3)}` +
-      `${withinCeiling ? ', and dogged is within sampling noise of that' : ''}`,
-  );
-}
+  const bareRps = rps(a.get('undici Agent.request'));
+  const cpu = (t: Totals | undefined): number => (t ? medianOf(t.cpuUs) : 0);
+  const bareCpu = cpu(a.get('undici Agent.request'));
+  const rows = clients.map((client) => {
+    if (!client.send) return [client.name, '(not available)', '', '', '', '', '', '', '', ''];
+    const ta = a.get(client.name);
+    const tb = b.get(client.name);
+    const faulted = (t: Totals | undefined): string => (t?.settled ? percent(t) : '–');
+    return [
+      client.name,
+      fmt(rps(ta)),
+      fmt(rps(ta) / bareRps),
+      fmt(cpu(ta), 0),
+      tb?.settled ? `${fmt(rps(tb))}${tb.capped ? ' *' : ''}` : '–',
+      faulted(tb),
+      faulted(c.get(client.name)),
+      faulted(b1.get(client.name)),
+      faulted(c1.get(client.name)),
+    ];
+  });
 
-console.log(
-  '\nWhat happened: (a) client CPU per request; (b), (c) attempts the server saw per request, ' +
-    'the ceiling 1 - p^(retries+1) of the default retries, failures by error:',
-);
-for (const client of clients) {
-  if (!client.send) {
-    console.log(`- ${client.name}: (not available): this build's Session has no fetch()`);
-    continue;
+  console.log(
+    `\n## Peers: GET, ${CONCURRENCY} concurrent, ${BODY_BYTES} B bodies, default retry settings (${machine()})\n`,
+  );
+  console.log(
+    table(
+      [
+        'client',
+        '(a) req/s',
+        '(a) × bare',
+        '(a) CPU µs/req',
+        '(b) req/s',
+        '(b) success %',
+        '(c) success %',
+        '(b′) success %',
+        '(c′) success %',
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    `\n(a) no failures: median of ${ROUNDS} interleaved rounds of ${SAMPLE_MS} ms per client; ` +
+      '× bare: the ratio to the bare undici Agent.request({ origin, path }); CPU: client ' +
+      'process user + system time per request, median round. ' +
+      '(b) 20% of arrivals get 503 + Retry-After: 0; (c) 10% of arrivals are reset before any ' +
+      `response byte; faults are drawn per arrival (seeded, same sequence for every client); ` +
+      '(b′), (c′): the same faults on the first attempt of a seeded 20% (10%) of requests only, ' +
+      'a retry always succeeds; ' +
+      `${FAULT_ROUNDS} rounds of up to ${FAULT_REQUESTS} requests, req/s the median round, ` +
+      `success pooled. * = capped: no new request after ${CAP_MS / 1000} s, requests still in ` +
+      `flight ${GRACE_MS / 1000} s later aborted and left out of the success rate (which flatters ` +
+      'it: those are the requests still retrying).',
+  );
+
+  /** The fault scenarios: p, whether one retry fixes the fault, and which retry count applies. */
+  const FAULT_RUNS = [
+    { name: 'b', totals: b, p: 0.2, transient: false, retriesOf: 'b' },
+    { name: 'c', totals: c, p: 0.1, transient: false, retriesOf: 'c' },
+    { name: 'b′', totals: b1, p: 0.2, transient: true, retriesOf: 'b' },
+    { name: 'c′', totals: c1, p: 0.1, transient: true, retriesOf: 'c' },
+  ] as const;
+  /** With BENCH_FAULTS=0 the fault scenarios ran no round: nothing to report on them. */
+  const FAULT_REPORTS = FAULTS ? FAULT_RUNS : [];
+
+  const failing: string[] = [];
+  for (const client of available) {
+    const reasons: string[] = [];
+    for (const { name, totals, p, transient, retriesOf } of FAULT_REPORTS) {
+      const t = totals.get(client.name);
+      if (!t || complete(t)) continue;
+      const k = client.retries[retriesOf];
+      const why =
+        k === 0
+          ? 'no retries'
+          : transient
+            ? `${k} retries, and one is enough`
+            : `${k} retries: expect about ${ceiling(p, k)}`;
+      reasons.push(`(${name}) ${percent(t)}% (${why}${t.capped ? ', capped' : ''})`);
+    }
+    if (reasons.length) failing.push(`${client.name} ${reasons.join(', ')}`);
   }
-  const parts = [`(a) ${fmt(medianOf(a.get(client.name)?.cpuUs ?? [0]), 0)} µs CPU/req`];
-  for (const { name, totals, p, transient, retriesOf } of FAULT_REPORTS) {
-    const t = totals.get(client.name);
-    if (!t) continue;
-    const k = client.retries[retriesOf];
-    const failures = [...t.failures]
-      .sort((x, y) => y[1] - x[1])
-      .map(([label, n]) => `${n}× ${label}`)
-      .join(', ');
-    const issued = t.issued < FAULT_REQUESTS * FAULT_ROUNDS ? `, only ${t.issued} started` : '';
-    const unfinished = t.unfinished ? `, ${t.unfinished} unfinished at the cap` : '';
-    parts.push(
-      `(${name}) ${(t.arrivals / Math.max(t.issued, 1)).toFixed(2)} attempts/req, ` +
-        `ceiling ${transient && k > 0 ? '100%' : ceiling(p, transient ? 0 : k)}${issued}${unfinished}` +
-        `${failures ? `; ${failures}` : ''}`,
+  console.log(`\ndefaults that fail: ${failing.length ? failing.join('; ') : 'none'}`);
+
+  const goal = (label: string, met: boolean, detail: string): void =>
+    console.log(`Goal: ${label}: ${met ? 'met' : 'NOT met'} (${detail})`);
+  const sessionRatio = rps(a.get('dogged Session.request')) / bareRps;
+  goal(
+    'dogged Session ≥ 0.9× bare undici Agent.request in (a)',
+    sessionRatio >= 0.9,
+    sessionRatio.toFixed(3),
+  );
+  const sessionExtra = cpu(a.get('dogged Session.request')) - bareCpu;
+  goal(
+    'dogged Session ≤ 3 µs more CPU per request than bare undici Agent.request in (a)',
+    sessionExtra <= 3,
+    `${sessionExtra >= 0 ? '+' : ''}${sessionExtra.toFixed(1)} µs`,
+  );
+  if (doggedFetch) {
+    const fetchRatio = rps(a.get('dogged fetch')) / rps(a.get('undici fetch'));
+    goal('dogged fetch ≥ 0.95× undici fetch in (a)', fetchRatio >= 0.95, fetchRatio.toFixed(3));
+  } else {
+    console.log('Goal: dogged fetch ≥ 0.95× undici fetch in (a): not measured (not available)');
+  }
+  for (const name of FAULTS ? ['dogged Session.request', 'dogged fetch'] : []) {
+    const tb = b.get(name);
+    const tc = c.get(name);
+    const tb1 = b1.get(name);
+    const tc1 = c1.get(name);
+    if (!tb || !tc || !tb1 || !tc1) continue;
+    goal(
+      `${name} 100% success with defaults, transient faults (b′) and (c′)`,
+      complete(tb1) && complete(tc1),
+      `${percent(tb1)}%, ${percent(tc1)}%; ${tb1.settled - tb1.ok + tc1.settled - tc1.ok} failed of ${tb1.settled + tc1.settled}`,
+    );
+    const withinCeiling =
+      success(tb) >= 1 - 2 * 0.2 ** 4 &&
+      success(tc) >= 1 - 2 * 0.1 ** 4 &&
+      !tb.capped &&
+      !tc.capped;
+    goal(
+      `${name} 100% success with defaults, faults on every arrival (b) and (c)`,
+      complete(tb) && complete(tc),
+      `${percent(tb)}%, ${percent(tc)}%; ${tb.settled - tb.ok + tc.settled - tc.ok} failed of ${tb.settled + tc.settled}; ` +
+        `no finite retry count guarantees it: 3 retries reach about ${ceiling(0.2, 3)} and ${ceiling(0.1, 3)}` +
+        `${withinCeiling ? ', and dogged is within sampling noise of that' : ''}`,
     );
   }
-  console.log(`- ${client.name} [${client.defaults}]: ${parts.join(' | ')}`);
+
+  console.log(
+    '\nWhat happened: (a) client CPU per request; (b), (c) attempts the server saw per request, ' +
+      'the ceiling 1 - p^(retries+1) of the default retries, failures by error:',
+  );
+  for (const client of clients) {
+    if (!client.send) {
+      console.log(`- ${client.name}: (not available): this build's Session has no fetch()`);
+      continue;
+    }
+    const parts = [`(a) ${fmt(medianOf(a.get(client.name)?.cpuUs ?? [0]), 0)} µs CPU/req`];
+    for (const { name, totals, p, transient, retriesOf } of FAULT_REPORTS) {
+      const t = totals.get(client.name);
+      if (!t) continue;
+      const k = client.retries[retriesOf];
+      const failures = [...t.failures]
+        .sort((x, y) => y[1] - x[1])
+        .map(([label, n]) => `${n}× ${label}`)
+        .join(', ');
+      const issued = t.issued < FAULT_REQUESTS * FAULT_ROUNDS ? `, only ${t.issued} started` : '';
+      const unfinished = t.unfinished ? `, ${t.unfinished} unfinished at the cap` : '';
+      parts.push(
+        `(${name}) ${(t.arrivals / Math.max(t.issued, 1)).toFixed(2)} attempts/req, ` +
+          `ceiling ${transient && k > 0 ? '100%' : ceiling(p, transient ? 0 : k)}${issued}${unfinished}` +
+          `${failures ? `; ${failures}` : ''}`,
+      );
+    }
+    console.log(`- ${client.name} [${client.defaults}]: ${parts.join(' | ')}`);
+  }
 }
+
+if (PEERS) reportPeers();
+
+if (GZIP || H2)
+  await wireRows({
+    base,
+    h2Base: server.h2Url,
+    ca: certificate?.cert,
+    gzip: GZIP,
+    h2: H2,
+    rounds: ROUNDS,
+    sampleMs: SAMPLE_MS,
+    requests: REQUESTS,
+    concurrency: CONCURRENCY,
+    collectGarbage,
+  });
 
 await session.close();
 await Promise.all([rawAgent.close(), leanAgent.close(), fetchAgent.close(), retryAgent.close()]);

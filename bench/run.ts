@@ -17,6 +17,7 @@ const all = readdirSync(dir)
         'lib.ts',
         'server.ts',
         'peers-load.ts',
+        'peers-wire.ts',
         'storm-kit.ts',
         'storm-outage.ts',
         'storm-herd.ts',

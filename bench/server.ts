@@ -16,6 +16,15 @@
  *   likely on a retry as on a first attempt.
  * `GET /stats?run=ID` answers `{ arrivals, s503, resets }` for that run, as JSON.
  *
+ * Content coding and HTTP/2 (bench/peers-wire.ts):
+ * - `GET /gzip` answers a 16 KiB JSON-like text (`jsonPayload` of bench/lib.ts), gzip-encoded
+ *   (compressed once, at start) when the request's `Accept-Encoding` names gzip, else as it is;
+ * - with BENCH_TLS_KEY and BENCH_TLS_CERT (PEM) in the environment, the process also listens for
+ *   HTTP/2 over TLS (and HTTP/1.1, by ALPN) and prints that port after the first on the same
+ *   line; there every path answers 200 and the 1 KiB body;
+ * - `GET /wire-stats` answers `{ gzip, identity, h2, h1 }`: how many `/gzip` responses went out
+ *   encoded and not, and how many TLS requests came over HTTP/2 and HTTP/1.1, since start.
+ *
  * Storm runs (bench/storm.ts), selected by `storm=ID` in the query string:
  * - `GET /storm/start?run=ID&downAt=0&downFor=10000` starts (or restarts) run ID now: every
  *   `storm=ID` request that arrives from `downAt` ms to `downAt + downFor` ms after that gets
@@ -28,11 +37,36 @@
  *   start: `{ binMs, arrivals, retries, ok, s503, s429 }` (a request whose `x-attempt` header
  *   is above 1 is a retry). A `storm=ID` request for a run not started starts it.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { TokenBucket } from '../src/testing/chaos/token-bucket.js';
+import { jsonPayload } from './lib.js';
 
 const body = Buffer.alloc(1024, 'x');
 const busy = Buffer.from('busy, retry\n');
+const payload = jsonPayload(16 * 1024);
+const gzipped = gzipSync(payload);
+const wire = { gzip: 0, identity: 0, h2: 0, h1: 0 };
+
+/** `/gzip`: the JSON-like payload, gzip-encoded when the client accepts it. */
+function compressible(req: IncomingMessage, res: ServerResponse): void {
+  const accepts = /\bgzip\b/i.test(String(req.headers['accept-encoding'] ?? ''));
+  if (accepts) wire.gzip++;
+  else wire.identity++;
+  req.resume();
+  req.on('end', () => {
+    const out = accepts ? gzipped : payload;
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': out.length,
+      vary: 'accept-encoding',
+      ...(accepts && { 'content-encoding': 'gzip' }),
+    });
+    res.end(out);
+  });
+}
 
 /** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
 function mulberry32(seed: number): () => number {
@@ -216,6 +250,14 @@ const server = createServer((req, res) => {
     storm(req, res, q === -1 ? url : url.slice(0, q), query);
     return;
   }
+  if (url === '/gzip') {
+    compressible(req, res);
+    return;
+  }
+  if (url === '/wire-stats') {
+    json(req, res, wire);
+    return;
+  }
   if (url.startsWith('/stats?')) {
     const stream = streams.get(new URLSearchParams(query).get('run') ?? '');
     json(req, res, {
@@ -252,11 +294,43 @@ const server = createServer((req, res) => {
   else reply(req, res);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  if (address && typeof address === 'object') process.stdout.write(`${address.port}\n`);
-});
+
+/** HTTP/2 over TLS (HTTP/1.1 too, by ALPN), when the environment gives a key and certificate. */
+const key = process.env.BENCH_TLS_KEY;
+const cert = process.env.BENCH_TLS_CERT;
+const h2 = key && cert ? createSecureServer({ key, cert, allowHTTP1: true }) : undefined;
+const h2Sessions = new Set<ServerHttp2Session>();
+if (h2) {
+  h2.on('session', (session) => {
+    h2Sessions.add(session);
+    session.once('close', () => h2Sessions.delete(session));
+  });
+  h2.on('stream', (stream) => {
+    wire.h2++;
+    stream.respond({ ':status': 200, 'content-type': 'text/plain', 'content-length': body.length });
+    stream.end(body);
+  });
+  // An HTTP/1.1 request (a client that did not negotiate h2): answered, and counted as such.
+  h2.on('request', (req, res) => {
+    if (req.httpVersion === '2.0') return;
+    wire.h1++;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+    res.end(body);
+  });
+}
+
+/** Listens on a free loopback port; resolves with it. */
+function listen(target: Server | Http2SecureServer): Promise<number> {
+  return new Promise((resolve) =>
+    target.listen(0, '127.0.0.1', () => resolve((target.address() as AddressInfo).port)),
+  );
+}
+
+const ports = [await listen(server), ...(h2 ? [await listen(h2)] : [])];
+process.stdout.write(`${ports.join(' ')}\n`);
 process.on('SIGTERM', () => {
+  for (const session of h2Sessions) session.destroy();
+  h2?.close();
   server.close(() => process.exit(0));
   server.closeAllConnections();
 });

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   brotliDecompressSync,
   createBrotliDecompress,
@@ -183,10 +183,10 @@ export function decodedStream(source: Readable, codings: Coding[], owner: Decode
 }
 
 /**
- * A small body already read whole (a drained error response), decoded to at most `max` bytes;
- * the bytes as they are when they do not decode.
+ * `data`, a whole body, decoded in one synchronous call per coding, or undefined when it does
+ * not decode or would decode to more than `max` bytes (zlib stops there: no more is ever made).
  */
-export function decodeSmall(data: Buffer, codings: Coding[], max: number): Buffer {
+export function decodeWhole(data: Buffer, codings: Coding[], max: number): Buffer | undefined {
   let out = data;
   try {
     for (const coding of codings) {
@@ -198,8 +198,85 @@ export function decodeSmall(data: Buffer, codings: Coding[], max: number): Buffe
     }
     return out;
   } catch {
-    return data;
+    return undefined;
   }
+}
+
+/**
+ * A small body already read whole (a drained error response), decoded to at most `max` bytes;
+ * the bytes as they are when they do not decode.
+ */
+export function decodeSmall(data: Buffer, codings: Coding[], max: number): Buffer {
+  return decodeWhole(data, codings, max) ?? data;
+}
+
+/**
+ * A body read whole is decoded in one call when all of it arrived within this many encoded
+ * bytes...
+ */
+export const ONE_SHOT_ENCODED_BYTES = 64 * 1024;
+/** ...and it decodes to at most this many bytes (about a millisecond of inflating, at most). */
+export const ONE_SHOT_DECODED_BYTES = 1024 * 1024;
+
+/** The first chunks of `source`, until more than `max` bytes came (then paused) or its end. */
+function readHead(source: Readable, max: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      source.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size <= max) return;
+      source.pause();
+      done();
+      resolve({ chunks, ended: false });
+    };
+    const onEnd = (): void => {
+      done();
+      resolve({ chunks, ended: true });
+    };
+    const onError = (error: Error): void => {
+      done();
+      reject(error);
+    };
+    source.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+}
+
+/** `head`, then the rest of `source`; destroying it destroys `source`. */
+function prefixed(head: Buffer[], source: Readable): Readable {
+  const out = new PassThrough();
+  for (const chunk of head) out.write(chunk);
+  pipeline(source, out, () => {});
+  return out;
+}
+
+/**
+ * `source`, an encoded body, read whole and decoded into `read`'s stream of decoded bytes
+ * (which enforces the caller's limit). A small body (all of it within
+ * {@link ONE_SHOT_ENCODED_BYTES}, decoding to at most {@link ONE_SHOT_DECODED_BYTES} and
+ * `limit`) is decoded in one synchronous call: for a few KiB, setting up zlib streams and their
+ * thread-pool round trips cost several times the inflating itself. Anything else, including a
+ * small body that does not decode or would pass the limit, goes through {@link decodedStream}
+ * as the bytes arrived, so its failures are exactly the stream's: a {@link DecompressionError},
+ * the limit's error after about `limit` decoded bytes, or `source`'s own error as it is.
+ */
+export async function decodeWholeBody(
+  source: Readable,
+  codings: Coding[],
+  owner: DecodeOwner,
+  limit: number,
+  read: (decoded: Readable) => Promise<Buffer>,
+): Promise<Buffer> {
+  const head = await readHead(source, ONE_SHOT_ENCODED_BYTES);
+  if (!head.ended) return read(decodedStream(prefixed(head.chunks, source), codings, owner));
+  const data = head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks);
+  const decoded = decodeWhole(data, codings, Math.min(limit, ONE_SHOT_DECODED_BYTES));
+  if (decoded) return decoded;
+  return read(decodedStream(Readable.from([data], { objectMode: false }), codings, owner));
 }
 
 /** Checks a `decompress` option. */

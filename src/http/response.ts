@@ -8,7 +8,13 @@ import {
   limitedStream,
 } from './body-limit.js';
 import { classifyError } from './classify.js';
-import { type Coding, codingsToUndo, decodedStream, decodeSmall } from './decompress.js';
+import {
+  type Coding,
+  codingsToUndo,
+  decodedStream,
+  decodeSmall,
+  decodeWholeBody,
+} from './decompress.js';
 import {
   BodyTooLargeError,
   DoggedError,
@@ -271,10 +277,9 @@ export class DoggedResponse {
    * say where the encoded ones stopped), within the request's policy.
    */
   async #decodedBytes(codings: Coding[], limit: number): Promise<Buffer> {
-    const reading = collect(
-      decodedStream(this.#raw.body, codings, this.#owner()),
-      limit,
-      (received) => bodyTooLarge(this.#owner(), limit, received, undefined),
+    const owner = this.#owner();
+    const reading = decodeWholeBody(this.#raw.body, codings, owner, limit, (decoded) =>
+      collect(decoded, limit, (received) => bodyTooLarge(owner, limit, received, undefined)),
     );
     try {
       this.#buffered = await reading;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -21,6 +22,13 @@ const encoders: Record<string, (data: Buffer) => Buffer> = {
   'deflate-raw': (d) => deflateRawSync(d),
   br: (d) => brotliCompressSync(d),
 };
+
+// Bodies on either side of the one-shot decoding of a small body read whole: 2 MiB of zeros
+// (about 2 KiB of gzip, decoding past the one-shot output bound) and 256 KiB that do not
+// compress (more encoded bytes than one shot takes), sent in chunks without a Content-Length.
+const ZEROS = Buffer.alloc(2 * 1024 * 1024);
+const NOISE = randomBytes(256 * 1024);
+const gzipped = { zeros: gzipSync(ZEROS), noise: gzipSync(NOISE) };
 
 /** Per path: how many times it was asked for, and the Accept-Encoding of each request. */
 const seen = new Map<string, (string | undefined)[]>();
@@ -49,6 +57,14 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     const header = codings.map((c) => (c === 'deflate-raw' ? 'deflate' : c)).join(', ');
     res.writeHead(200, { 'content-encoding': header, 'content-length': data.length });
     res.end(data);
+    return;
+  }
+  if (path === '/zeros' || path === '/noise') {
+    const whole = gzipped[path === '/zeros' ? 'zeros' : 'noise'];
+    res.writeHead(200, { 'content-encoding': 'gzip' });
+    for (let at = 0; at < whole.length; at += 16 * 1024)
+      res.write(whole.subarray(at, at + 16 * 1024));
+    res.end();
     return;
   }
   if (path === '/unknown') {
@@ -269,6 +285,26 @@ describe('compression', () => {
     // The limit plus buffers; not gigabytes.
     expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024);
     await session.close();
+  });
+
+  it('a small body is decoded in one call, a larger one as a stream, with the same results', async () => {
+    const { session } = fastSession();
+    expect((await (await session.get(`${base}/enc/gzip?k=whole`)).text()) === TEXT).toBe(true);
+    expect((await (await session.get(`${base}/zeros`)).bytes()).equals(ZEROS)).toBe(true);
+    expect((await (await session.get(`${base}/noise`)).bytes()).equals(NOISE)).toBe(true);
+    // maxBodySize counts decoded bytes whichever way: a few KiB on the wire over the limit too.
+    const { session: small } = fastSession({ maxBodySize: 1000 });
+    const tooLarge = await rejectionOf((await small.get(`${base}/enc/gzip?k=limit`)).text());
+    expect(tooLarge).toBeInstanceOf(BodyTooLargeError);
+    expect((tooLarge as BodyTooLargeError).received).toBeGreaterThan(1000);
+    const { session: mib } = fastSession({ maxBodySize: 1024 * 1024 + 1 });
+    const zeros = await rejectionOf((await mib.get(`${base}/zeros?k=limit`)).bytes());
+    expect(zeros).toBeInstanceOf(BodyTooLargeError);
+    expect((zeros as BodyTooLargeError).received).toBeGreaterThan(1024 * 1024 + 1);
+    const { session: kib } = fastSession({ maxBodySize: 100_000 });
+    const noise = await rejectionOf((await kib.get(`${base}/noise?k=limit`)).bytes());
+    expect(noise).toBeInstanceOf(BodyTooLargeError);
+    await Promise.all([session.close(), small.close(), mib.close(), kib.close()]);
   });
 
   it('the batch runner stores the decoded body; body_size counts decoded bytes', async () => {
