@@ -30,6 +30,9 @@ export interface FleetLimits {
   readonly random?: RandomSource | undefined;
 }
 
+/** A pause this long or longer holds a line that waited into it; a shorter one is waited out. */
+const HOLD_PAUSE_MS = 250;
+
 /** The answer to "may this line start now?". */
 export type Admission =
   | { readonly ok: true; readonly release: () => Promise<void> }
@@ -149,6 +152,25 @@ export class FleetGate {
     return { ok: true, release: this.#releaser(host) };
   }
 
+  /**
+   * After a line waited (for a slot, for its start): undefined when the host is not paused (a
+   * short pause, a pacing interval's, is waited out); else the line is held for the pause (a
+   * Retry-After's), not sent into it.
+   */
+  async #pausedSince(
+    host: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Extract<Admission, { ok: false }> | undefined> {
+    const until = await this.pace.pausedUntil(host);
+    const left = until - Date.now();
+    if (left <= 0) return undefined;
+    if (left < HOLD_PAUSE_MS) {
+      await pause(left, signal);
+      return undefined;
+    }
+    return { ok: false, until: until + Math.random() * 100, reason: 'cooldown' };
+  }
+
   /** The release of a slot of `host`, once. */
   #releaser(host: string): () => Promise<void> {
     let released = false;
@@ -177,11 +199,11 @@ export class FleetGate {
       return { ok: false, until: Date.now() + 100 + Math.random() * 200, reason: 'busy' };
     const release = this.#releaser(host);
     // A throttle may have paused the host while the line waited for a slot (the slot came
-    // free because a request ended, often with that very throttle): this worker knows at once.
-    const pausedUntil = this.pace.knownPause(host, Date.now()) ?? 0;
-    if (pausedUntil > Date.now()) {
+    // free because a request ended, often with that very throttle).
+    const held = await this.#pausedSince(host, options.signal);
+    if (held !== undefined) {
       await release();
-      return { ok: false, until: pausedUntil + Math.random() * 100, reason: 'cooldown' };
+      return held;
     }
     if (options.isRetry && this.#budget) {
       const refusedFor = await this.#takeRetryToken(host);
@@ -202,7 +224,15 @@ export class FleetGate {
         return { ok: false, until: start.until + Math.random() * (1000 / rate), reason: 'rate' };
       }
       const wait = start.at - Date.now();
-      if (wait > 0) await pause(wait, options.signal);
+      if (wait > 0) {
+        await pause(wait, options.signal);
+        // A throttle may have paused the host while the line waited for its start.
+        const until = this.pace.knownPause(host, Date.now()) ?? (await this.pace.pausedUntil(host));
+        if (until - Date.now() >= HOLD_PAUSE_MS) {
+          await release();
+          return { ok: false, until: until + Math.random() * 100, reason: 'cooldown' };
+        }
+      }
     }
     // A first attempt deposits its share of a retry token (sent with the next flush).
     if (!options.isRetry && this.#budget && this.#deposit > 0) this.#gather(host, this.#deposit);

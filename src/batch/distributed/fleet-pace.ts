@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { AdaptiveRate, type AdaptiveRateState } from '../../retry/adaptive-rate.js';
 import { defaultRandom, type RandomSource } from '../../retry/random.js';
@@ -11,6 +12,8 @@ import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.
 const SYNC_MS = 50;
 /** The same for a host that never throttled (nothing to pace yet: the answers only count later). */
 const IDLE_SYNC_MS = 250;
+/** How long a cut after a long Retry-After waits for the other workers' answers. */
+const CUT_DELAY_MS = 2 * SYNC_MS + 10;
 /** How stale a worker's copy of a host's pause may be (its own throttles apply at once). */
 const PAUSE_READ_MS = 250;
 /** Answers buffered per host before a flush is forced. */
@@ -341,21 +344,46 @@ export class FleetPace {
     // been this stale: it stands for a request sent then (a throttle of a request sent before
     // another worker's cut reached this one says nothing new, and must not cut or pause again).
     const knownAt = sentAt - this.#lag(host, sentAt);
+    // With a Retry-After long enough, the pause does not depend on the cut: it is set at once,
+    // and the cut waits until every worker has sent in the answers it held (they flush every
+    // SYNC_MS): the estimate of the host's limit is of what the whole fleet had accepted, not
+    // of this worker's share (a cut right after a pause counts only the answers since, and half
+    // of them missing cut the pace to half the limit, where it stayed for seconds).
+    const pauseFirst =
+      this.#o.pause &&
+      this.#adaptive &&
+      retryAfterMs !== undefined &&
+      retryAfterMs >= 2 * CUT_DELAY_MS;
+    let until = pauseFirst ? await this.#pause(host, now, knownAt, retryAfterMs, 0) : now;
+    if (pauseFirst) await delay(CUT_DELAY_MS);
     let rate = this.#cap;
     if (this.#adaptive) {
-      const copy = await this.#copy(host, now);
+      const cutAt = Date.now();
+      const copy = await this.#copy(host, cutAt);
       // This worker's answers not yet sent in go first: the estimate is of what was accepted.
       const answers = copy.pending;
       copy.pending = [];
       await this.#change(host, copy, (pace) => {
         for (const [at, sent] of answers) pace.accepted(at, sent);
-        pace.throttled(now, knownAt);
+        pace.throttled(cutAt, knownAt);
       });
-      rate = Math.min(this.#cap, copy.pace.rateAt(now));
+      rate = Math.min(this.#cap, copy.pace.rateAt(cutAt));
       this.onCut?.(host);
     }
-    if (!this.#o.pause) return now;
+    if (!this.#o.pause || pauseFirst) return until;
     const base = Math.max(MIN_THROTTLE_PAUSE_MS, Number.isFinite(rate) ? 1000 / rate : 0);
+    until = await this.#pause(host, now, knownAt, retryAfterMs, base);
+    return until;
+  }
+
+  /** Pauses the host fleet-wide after a throttle (see PAUSE_SCRIPT); when it opens again. */
+  async #pause(
+    host: string,
+    now: number,
+    knownAt: number,
+    retryAfterMs: number | undefined,
+    base: number,
+  ): Promise<number> {
     const until = (await this.#redis.eval(
       PAUSE_SCRIPT,
       1,
