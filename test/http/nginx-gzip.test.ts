@@ -13,6 +13,7 @@ import {
   withRetries,
 } from '../limits/limiter-process.js';
 import { available, needs } from '../support/needs.js';
+import { nginxMain, nginxTempPaths } from '../support/nginx-config.js';
 
 /**
  * A server nobody here wrote: nginx with `gzip on` serving a static file (dogged asks for
@@ -39,20 +40,10 @@ beforeAll(async () => {
     writeFileSync(join(dir, 'www', 'ready.txt'), token);
     const tmp = join(dir, 'tmp');
     const conf = [
-      'daemon off;',
-      'master_process on;',
-      'worker_processes 1;',
-      ...(process.getuid?.() === 0 ? ['user root;'] : []),
-      `pid ${join(dir, 'nginx.pid')};`,
-      `error_log ${join(dir, 'error.log')} notice;`,
-      'events { worker_connections 64; }',
+      ...nginxMain(dir, 64),
       'http {',
       '  access_log off;',
-      `  client_body_temp_path ${join(tmp, 'body')};`,
-      `  proxy_temp_path ${join(tmp, 'proxy')};`,
-      `  fastcgi_temp_path ${join(tmp, 'fastcgi')};`,
-      `  uwsgi_temp_path ${join(tmp, 'uwsgi')};`,
-      `  scgi_temp_path ${join(tmp, 'scgi')};`,
+      ...nginxTempPaths(tmp),
       '  default_type text/plain;',
       '  gzip on;',
       '  gzip_types text/plain;',

@@ -22,6 +22,7 @@ import {
   withRetries,
 } from '../limits/limiter-process.js';
 import { available, needs } from '../support/needs.js';
+import { nginxMain, nginxTempPaths } from '../support/nginx-config.js';
 import { selfSignedCertificate } from './proxy-support.js';
 import { fastSession, rejectionOf } from './session-support.js';
 
@@ -128,21 +129,11 @@ function nginxConfig(port: number, upstreamPort: number, token: string): string 
     `    ssl_certificate_key ${join(dir, 'key.pem')};`,
   ];
   return `${[
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 1;',
-    ...(process.getuid?.() === 0 ? ['user root;'] : []),
-    `pid ${join(dir, 'nginx.pid')};`,
-    `error_log ${join(dir, 'error.log')} notice;`,
-    'events { worker_connections 256; }',
+    ...nginxMain(dir, 256),
     'http {',
     "  log_format h2 '$server_port $connection $connection_requests $status $request_method $request_uri $server_protocol';",
     `  access_log ${join(dir, 'access.log')} h2;`,
-    `  client_body_temp_path ${join(tmp, 'body')};`,
-    `  proxy_temp_path ${join(tmp, 'proxy')};`,
-    `  fastcgi_temp_path ${join(tmp, 'fastcgi')};`,
-    `  uwsgi_temp_path ${join(tmp, 'uwsgi')};`,
-    `  scgi_temp_path ${join(tmp, 'scgi')};`,
+    ...nginxTempPaths(tmp),
     '  default_type text/plain;',
     '  gzip on;',
     '  gzip_types text/plain;',

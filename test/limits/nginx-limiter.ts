@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nginxMain, nginxTempPaths } from '../support/nginx-config.js';
 import { type Arrival, fileRequestLog, type LimiterStats, readText } from './limiter-log.js';
 import {
   checkRetryAfterAndUpstream,
@@ -102,25 +103,12 @@ function nginxConfig(c: NginxConfigInput): string {
       ]
     : [`      root ${join(c.dir, 'www')};`, '      try_files /ok.txt =404;'];
   return `${[
-    'daemon off;',
-    'master_process on;',
-    'worker_processes 1;',
-    // As root, workers would run as "nobody" and could not use the 0700 temporary directory.
-    ...(process.getuid?.() === 0 ? ['user root;'] : []),
-    `pid ${join(c.dir, 'nginx.pid')};`,
-    `error_log ${join(c.dir, 'error.log')} notice;`,
-    'events {',
-    '  worker_connections 4096;',
-    '}',
+    ...nginxMain(c.dir, 4096),
     'http {',
     "  log_format dogged '$msec $status $request_uri';",
     // No buffer=: every line is written when its request ends, so the log can be counted at once.
     `  access_log ${join(c.dir, 'access.log')} dogged;`,
-    `  client_body_temp_path ${join(tmp, 'body')};`,
-    `  proxy_temp_path ${join(tmp, 'proxy')};`,
-    `  fastcgi_temp_path ${join(tmp, 'fastcgi')};`,
-    `  uwsgi_temp_path ${join(tmp, 'uwsgi')};`,
-    `  scgi_temp_path ${join(tmp, 'scgi')};`,
+    ...nginxTempPaths(tmp),
     '  default_type text/plain;',
     '  server_tokens off;',
     '  keepalive_requests 1000000;',
