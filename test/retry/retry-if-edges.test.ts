@@ -237,6 +237,7 @@ describe('retry conditions: outcomes', () => {
     await expect(toRetryCondition(async () => 1 as unknown as boolean)(at(1))).resolves.toBe(false);
     await expect(toRetryCondition(async () => true)(at(1))).resolves.toBe(true);
     // A thenable that is not a promise is awaited too.
+    // biome-ignore lint/suspicious/noThenProperty: a thenable that is not a promise, on purpose.
     const thenable = { then: (resolve: (v: boolean) => void) => resolve(true) };
     await expect(
       Promise.resolve(toRetryCondition(() => thenable as unknown as boolean)(at(1))),
