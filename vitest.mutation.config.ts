@@ -15,7 +15,7 @@ export default defineConfig({
     projects: undefined,
     include: [
       'test/retry/**/*.test.ts',
-      'test/http/{policy,retry-after*,redirects,errors,storm,session-*}.test.ts',
+      'test/http/{policy*,retry-after*,redirects*,errors,storm*,session-*,classify*}.test.ts',
       'test/batch/{decide*,journal*,host-limits,input-line,scheduler}.test.ts',
       'test/testing/fake-clock.test.ts',
     ],
