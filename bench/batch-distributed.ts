@@ -71,11 +71,23 @@ interface ClientCounts {
   roundTrips: number;
   /** CPU the process had used when it sent its first Redis command, µs. */
   startCpuUs: number;
+  /** Round trips by what they began with (command name, EVALSHA by its first key's last part). */
+  bySource?: Record<string, number>;
 }
 
 /** The hook: counts the Redis commands and round trips of this process (see the header). */
 function countRedisTraffic(file: string): void {
-  const counts: ClientCounts = { commands: 0, roundTrips: 0, startCpuUs: -1 };
+  const counts: ClientCounts = { commands: 0, roundTrips: 0, startCpuUs: -1, bySource: {} };
+  const bySource = counts.bySource as Record<string, number>;
+  const sourceOf = (command: RedisCommand, pipelined: boolean): string => {
+    let name = command.name;
+    if (name === 'evalsha' || name === 'eval') {
+      const key = String(command.args[2] ?? '');
+      name += `(${key.replace(/^.*?:x:|^bull:[^:]*:/, '').replace(/:[^:]*$/, ':*')})`;
+    } else if (command.args.length > 0 && typeof command.args[0] === 'string')
+      name += `(${String(command.args[0]).replace(/^.*?:x:|^bull:[^:]*:/, '')})`;
+    return pipelined ? `pipeline:${name}` : name;
+  };
   const pipelines = new WeakSet<object>();
   const toWritable = RedisCommand.prototype.toWritable;
   RedisCommand.prototype.toWritable = function (this: RedisCommand, socket: object) {
@@ -98,10 +110,15 @@ function countRedisTraffic(file: string): void {
     // pipeline already counted.
     if (counts.commands > before) {
       const pipeline = stream && 'isPipeline' in stream && stream.isPipeline ? stream : undefined;
-      if (!pipeline) counts.roundTrips++;
+      let source: string | undefined;
+      if (!pipeline) source = sourceOf(command, false);
       else if (!pipelines.has(pipeline)) {
         pipelines.add(pipeline);
+        source = sourceOf(command, true);
+      }
+      if (source !== undefined) {
         counts.roundTrips++;
+        bySource[source] = (bySource[source] ?? 0) + 1;
       }
     }
     return result;
@@ -116,7 +133,7 @@ const PG_URL = process.env.DOGGED_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0
 const CONCURRENCY = 16;
 /** The job's fleet-wide cap per host: above 4 workers × 16. */
 const PER_HOST = 64;
-const WORKERS = [1, 2, 4];
+const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);
 const POLL_MS = 200;
 const STALL_MS = 60_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -337,6 +354,8 @@ interface DistRun {
 }
 
 const dogged = (args: string[]): string[] => [
+  // BENCH_DIST_NODE_ARGS: more node flags for the dogged processes, e.g. `--cpu-prof`.
+  ...(process.env.BENCH_DIST_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   '--import',
   'tsx',
   '--import',
@@ -604,6 +623,20 @@ class Rig {
     const sum = (pick: (c: ClientCounts) => number, list: ClientCounts[]): number =>
       list.reduce((total, c) => total + pick(c), 0);
     const clients = [enqueueCounts, ...workerCounts];
+    if (process.env.BENCH_DIST_SOURCES) {
+      // Where the round trips went (BENCH_DIST_SOURCES=1): the enqueue, then the workers summed.
+      const show = (label: string, list: ClientCounts[]): void => {
+        const total: Record<string, number> = {};
+        for (const c of list)
+          for (const [k, v] of Object.entries(c.bySource ?? {})) total[k] = (total[k] ?? 0) + v;
+        const top = Object.entries(total).sort((a, b) => b[1] - a[1]);
+        process.stderr.write(
+          `${workers} worker(s), ${label} round trips: ${top.map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
+        );
+      };
+      show('enqueue', [enqueueCounts]);
+      show('workers', workerCounts);
+    }
     await this.quietDatabase();
     const ownDuring = this.ownCommands - ownBefore;
     const executed = (await this.commandsExecuted()) - executedBefore - ownDuring;

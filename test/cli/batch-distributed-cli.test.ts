@@ -111,6 +111,35 @@ describe('dogged batch --queue --store --job: the same command, output and exit 
     expect(rows[1]).toMatch(/^3,,GET,http:.*,failed,404,http-status,/);
   }, 60_000);
 
+  it('keeps each body byte for byte in the store, many lines written in one statement', async () => {
+    // Sizes around the edges: empty, one byte, odd lengths, a few KiB; every line's bytes differ.
+    const sizes = [0, 1, 2, 3, 15, 16, 17, 255, 1000, 1024, 4095, 4096, 10_000, 33];
+    const urls = sizes.map((n, i) => `${chaos.url}/bytes/${n}?seed=${i + 7}`);
+    const { code } = await runCli(['batch', input('bodies.txt', urls), ...target('bodies')]);
+    expect(code).toBe(0);
+    const jsonl = await runCli(['export', '--store', box.store, '--job', 'bodies', '--bodies']);
+    expect(jsonl.code).toBe(0);
+    const records = jsonl.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            line: number;
+            bodySize: number;
+            body: string | null;
+            bodyEncoding: 'utf8' | 'base64';
+          },
+      );
+    expect(records).toHaveLength(sizes.length);
+    for (const r of records) {
+      const sent = Buffer.from(await (await fetch(urls[r.line - 1] as string)).arrayBuffer());
+      expect(r.bodySize).toBe(sizes[r.line - 1]);
+      const kept = Buffer.from(r.body ?? '', r.bodyEncoding);
+      expect({ line: r.line, equal: kept.equals(sent) }).toEqual({ line: r.line, equal: true });
+    }
+  }, 60_000);
+
   it('stops on Ctrl-C (exit 130), says how to resume, and the same command finishes the job', async () => {
     const urls = input(
       'slow.txt',

@@ -8,6 +8,42 @@ export interface ChunkLine extends QueuedLine, LineRecordState {
   readonly unfinished: number;
 }
 
+/** One row of {@link recordAttempts}' JSON: short names, the column list of its statement. */
+interface WriteRow {
+  readonly l: number;
+  readonly p: number;
+  readonly s: string;
+  readonly a: number;
+  readonly n: number;
+  readonly h: readonly HistoryEntry[] | null;
+  readonly st: number | null;
+  readonly c: string | null;
+  readonly m: string | null;
+  readonly r: string | null;
+  readonly hd: string | null;
+  readonly ba: number | null;
+  readonly bl: number | null;
+  readonly sz: number | null;
+  readonly pa: string | null;
+  readonly t0: number;
+  readonly t1: number | null;
+  readonly tt: number | null;
+  readonly du: number | null;
+  readonly w: string;
+}
+
+/**
+ * What PostgreSQL text cannot hold: NUL, and a lone surrogate (JSON.stringify escapes it as
+ * `\\ud800`, which json_to_recordset refuses).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what it replaces
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** `text` as PostgreSQL stores it: what it cannot hold becomes U+FFFD. */
+function wellFormed(text: string): string {
+  return text.replace(UNSTORABLE, '\uFFFD');
+}
+
 /** One attempt's outcome to write, guarded by the attempt count it follows. */
 export interface PendingWrite {
   readonly line: number;
@@ -76,89 +112,61 @@ export async function recordAttempts(
   writes: readonly PendingWrite[],
 ): Promise<Set<number>> {
   if (!writes.length) return new Set();
-  const c = {
-    line: [] as number[],
-    prev: [] as number[],
-    state: [] as string[],
-    attempts: [] as number[],
-    next: [] as number[],
-    history: [] as (string | null)[],
-    status: [] as (number | null)[],
-    code: [] as (string | null)[],
-    message: [] as (string | null)[],
-    reason: [] as (string | null)[],
-    headers: [] as (string | null)[],
-    body: [] as (Buffer | null)[],
-    size: [] as (number | null)[],
-    path: [] as (string | null)[],
-    started: [] as number[],
-    finished: [] as (number | null)[],
-    ttfb: [] as (number | null)[],
-    duration: [] as (number | null)[],
-    worker: [] as string[],
-  };
+  // The rows go as one JSON array (one native JSON.stringify, read by json_to_recordset: no
+  // array literal per column to build and escape), the bodies as one binary parameter of which
+  // each row names its slice (no hex text per body).
+  const rows: WriteRow[] = [];
+  const bodies: Buffer[] = [];
+  let bodyBytes = 0;
   for (const { line, previousAttempts, record: r } of writes) {
-    c.line.push(line);
-    c.prev.push(previousAttempts);
-    c.state.push(r.state);
-    c.attempts.push(r.attempts);
-    c.next.push(r.nextAttemptAt);
-    c.history.push(r.history.length ? JSON.stringify(r.history) : null);
-    c.status.push(r.status);
-    c.code.push(r.errorCode);
-    c.message.push(r.errorMessage);
-    c.reason.push(r.reason);
-    c.headers.push(r.responseHeaders);
-    c.body.push(r.body);
-    c.size.push(r.bodySize);
-    c.path.push(r.bodyPath);
-    c.started.push(r.startedAt);
-    c.finished.push(r.finishedAt);
-    c.ttfb.push(r.ttfbMs);
-    c.duration.push(r.durationMs);
-    c.worker.push(r.worker);
+    let bodyAt: number | null = null;
+    if (r.body !== null) {
+      bodyAt = bodyBytes;
+      bodies.push(r.body);
+      bodyBytes += r.body.length;
+    }
+    rows.push({
+      l: line,
+      p: previousAttempts,
+      s: r.state,
+      a: r.attempts,
+      n: r.nextAttemptAt,
+      h: r.history.length ? r.history : null,
+      st: r.status,
+      c: r.errorCode,
+      m: r.errorMessage === null ? null : wellFormed(r.errorMessage),
+      r: r.reason,
+      hd: r.responseHeaders,
+      ba: bodyAt,
+      bl: r.body === null ? null : r.body.length,
+      sz: r.bodySize,
+      pa: r.bodyPath === null ? null : wellFormed(r.bodyPath),
+      t0: r.startedAt,
+      t1: r.finishedAt,
+      tt: r.ttfbMs,
+      du: r.durationMs,
+      w: r.worker,
+    });
   }
   const t = `${store.schema}.requests`;
-  const rows = await store.query<{ line: number }>(
+  const written = await store.query<{ line: number }>(
     {
       name: `dogged-record-attempts-${store.schema}`,
-      text: `UPDATE ${t} AS r SET state = u.state, attempts = u.attempts, next_attempt_at = u.next,
-          history = u.history::jsonb, status = u.status, error_code = u.code, error_message = u.message,
-          reason = u.reason, response_headers = u.headers::jsonb, body = u.body, body_size = u.size,
-          body_path = u.path, first_attempt_at = coalesce(r.first_attempt_at, u.started),
-          last_attempt_at = u.started, finished_at = u.finished, ttfb_ms = u.ttfb,
-          duration_ms = u.duration,
-          worker = CASE WHEN u.state = 'pending' THEN r.worker ELSE u.worker END, unfinished = 0
-        FROM unnest($2::int[], $3::int[], $4::text[], $5::int[], $6::bigint[], $7::text[], $8::int[],
-          $9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::int[], $15::text[],
-          $16::bigint[], $17::bigint[], $18::real[], $19::real[], $20::text[])
-          AS u(line, prev, state, attempts, next, history, status, code, message, reason, headers,
-            body, size, path, started, finished, ttfb, duration, worker)
-        WHERE r.job = $1 AND r.line = u.line AND r.state = 'pending' AND r.attempts = u.prev
+      text: `UPDATE ${t} AS r SET state = u.s, attempts = u.a, next_attempt_at = u.n,
+          history = u.h, status = u.st, error_code = u.c, error_message = u.m, reason = u.r,
+          response_headers = u.hd::jsonb,
+          body = CASE WHEN u.ba IS NULL THEN NULL ELSE substring($3::bytea FROM u.ba + 1 FOR u.bl) END,
+          body_size = u.sz, body_path = u.pa,
+          first_attempt_at = coalesce(r.first_attempt_at, u.t0), last_attempt_at = u.t0,
+          finished_at = u.t1, ttfb_ms = u.tt, duration_ms = u.du,
+          worker = CASE WHEN u.s = 'pending' THEN r.worker ELSE u.w END, unfinished = 0
+        FROM json_to_recordset($2::json) AS u(l int, p int, s text, a int, n bigint, h jsonb,
+          st int, c text, m text, r text, hd text, ba int, bl int, sz int, pa text, t0 bigint,
+          t1 bigint, tt real, du real, w text)
+        WHERE r.job = $1 AND r.line = u.l AND r.state = 'pending' AND r.attempts = u.p
         RETURNING r.line`,
     },
-    [
-      job,
-      c.line,
-      c.prev,
-      c.state,
-      c.attempts,
-      c.next,
-      c.history,
-      c.status,
-      c.code,
-      c.message,
-      c.reason,
-      c.headers,
-      c.body,
-      c.size,
-      c.path,
-      c.started,
-      c.finished,
-      c.ttfb,
-      c.duration,
-      c.worker,
-    ],
+    [job, JSON.stringify(rows), bodies.length === 1 ? bodies[0] : Buffer.concat(bodies, bodyBytes)],
   );
-  return new Set(rows.map((r) => r.line));
+  return new Set(written.map((r) => r.line));
 }

@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseStoreUrl } from '../../../src/batch/distributed/connections.js';
+import type { AttemptRecord, PgStore as Store } from '../../../src/batch/distributed/store.js';
+import { PgStore } from '../../../src/batch/distributed/store.js';
+import { type PendingWrite, recordAttempts } from '../../../src/batch/distributed/store-chunks.js';
+import { available, needs } from '../../support/needs.js';
+import { PG_URL } from './distributed-support.js';
+
+// PostgreSQL only (no Redis): a schema of its own, dropped after.
+const describe = needs('postgres');
+
+const schema = `dogged_test_${randomBytes(4).toString('hex')}`;
+let store: Store;
+let admin: pg.Pool;
+beforeAll(async () => {
+  if (!available('postgres')) return;
+  store = await PgStore.open(parseStoreUrl(`${PG_URL}?schema=${schema}`));
+  admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+});
+afterAll(async () => {
+  await store?.close();
+  await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await admin?.end();
+});
+
+const base: AttemptRecord = {
+  state: 'done',
+  attempts: 1,
+  nextAttemptAt: 0,
+  history: [],
+  status: 200,
+  errorCode: null,
+  errorMessage: null,
+  reason: null,
+  responseHeaders: '{"content-type":"application/octet-stream"}',
+  body: null,
+  bodySize: null,
+  bodyPath: null,
+  finishedAt: 1_765_000_000_123,
+  ttfbMs: 1.5,
+  durationMs: 2.25,
+  startedAt: 1_765_000_000_100,
+  worker: 'box:1',
+};
+
+async function lines(job: string, n: number): Promise<void> {
+  await store.insertLines(
+    job,
+    Array.from({ length: n }, (_, i) => ({
+      kind: 'request' as const,
+      hash: `h${i + 1}`,
+      line: i + 1,
+      method: 'GET',
+      url: `http://127.0.0.1:1/${i + 1}`,
+      host: '127.0.0.1:1',
+    })),
+  );
+}
+
+interface Row {
+  line: number;
+  state: string;
+  attempts: number;
+  history: unknown;
+  status: number | null;
+  error_message: string | null;
+  response_headers: unknown;
+  body: Buffer | null;
+  body_size: number | null;
+  body_path: string | null;
+  first_attempt_at: string | null;
+  finished_at: string | null;
+  ttfb_ms: number | null;
+  worker: string | null;
+}
+
+async function read(job: string): Promise<Row[]> {
+  const { rows } = await admin.query<Row>(
+    `SELECT line, state, attempts, history, status, error_message, response_headers, body,
+        body_size, body_path, first_attempt_at, finished_at, ttfb_ms, worker
+      FROM ${schema}.requests WHERE job = $1 ORDER BY line`,
+    [job],
+  );
+  return rows;
+}
+
+describe('recordAttempts: many outcomes in one statement', () => {
+  it('writes each row its own body slice, headers, history and times, byte for byte', async () => {
+    await lines('bodies', 6);
+    const bodyOf = (n: number): Buffer => randomBytes(n);
+    const bodies = [bodyOf(0), bodyOf(1), null, bodyOf(4096), bodyOf(3), null];
+    const writes: PendingWrite[] = bodies.map((body, i) => ({
+      line: i + 1,
+      previousAttempts: 0,
+      record: {
+        ...base,
+        body,
+        bodySize: body === null ? (i === 2 ? 77 : null) : body.length,
+        bodyPath: i === 2 ? `/bodies/${i + 1}.body` : null,
+        status: 200 + i,
+      },
+    }));
+    const written = await recordAttempts(store, 'bodies', writes);
+    expect([...written].sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const rows = await read('bodies');
+    rows.forEach((row, i) => {
+      const body = bodies[i];
+      expect(row.body === null ? null : Buffer.from(row.body)).toEqual(body ?? null);
+      expect(row.status).toBe(200 + i);
+    });
+    expect(rows[2]).toMatchObject({ body: null, body_size: 77, body_path: '/bodies/3.body' });
+    expect(rows[0]).toMatchObject({
+      state: 'done',
+      attempts: 1,
+      history: null,
+      response_headers: { 'content-type': 'application/octet-stream' },
+      first_attempt_at: '1765000000100',
+      finished_at: '1765000000123',
+      ttfb_ms: 1.5,
+      worker: 'box:1',
+    });
+  });
+
+  it('writes only where the line is pending after the attempts it follows', async () => {
+    await lines('guard', 3);
+    const history = [
+      { at: 1_765_000_000_000, status: 503, delayMs: 250, source: 'backoff' as const },
+    ];
+    const first = await recordAttempts(store, 'guard', [
+      {
+        line: 1,
+        previousAttempts: 0,
+        record: {
+          ...base,
+          state: 'pending',
+          attempts: 1,
+          history,
+          nextAttemptAt: 1_765_000_000_350,
+        },
+      },
+      { line: 2, previousAttempts: 0, record: base },
+      // Follows an attempt the store never saw: another execution got there first.
+      { line: 3, previousAttempts: 1, record: base },
+    ]);
+    expect([...first].sort()).toEqual([1, 2]);
+    // Line 2 is final now: a late duplicate of its attempt is not written again.
+    const again = await recordAttempts(store, 'guard', [
+      { line: 2, previousAttempts: 0, record: { ...base, status: 500 } },
+      { line: 1, previousAttempts: 1, record: { ...base, attempts: 2 } },
+    ]);
+    expect([...again]).toEqual([1]);
+    const rows = await read('guard');
+    expect(rows.map((r) => [r.line, r.state, r.attempts, r.status])).toEqual([
+      [1, 'done', 2, 200],
+      [2, 'done', 1, 200],
+      [3, 'pending', 0, null],
+    ]);
+  });
+
+  it('stores a message with NUL or a lone surrogate (which PostgreSQL text cannot hold) as U+FFFD', async () => {
+    await lines('text', 2);
+    const written = await recordAttempts(store, 'text', [
+      {
+        line: 1,
+        previousAttempts: 0,
+        record: { ...base, state: 'failed', errorMessage: 'bad\u0000byte "quoted" \\ back' },
+      },
+      {
+        line: 2,
+        previousAttempts: 0,
+        record: {
+          ...base,
+          state: 'failed',
+          errorMessage: 'lone \ud800 high, pair 😀, lone \udc00',
+        },
+      },
+    ]);
+    expect(written.size).toBe(2);
+    const rows = await read('text');
+    expect(rows.map((r) => r.error_message)).toEqual([
+      'bad\ufffdbyte "quoted" \\ back',
+      'lone \ufffd high, pair 😀, lone \ufffd',
+    ]);
+  });
+});
