@@ -12,12 +12,13 @@
  *
  * Per URL, each distributed run, over the whole job (from just before the enqueue starts):
  * - Redis round trips sent and Redis commands sent: counted in the dogged processes themselves.
- *   This file, loaded with `--import` into the enqueuing `dogged batch` and every `dogged worker`
- *   (with DOGGED_BENCH_REDIS_COUNTS naming a file), wraps ioredis: every command serialized onto
- *   a connection is one command sent (each command of a pipeline or MULTI counts, an EVALSHA
- *   counts once); one round trip is a lone command, or a whole pipeline or MULTI written at once.
- *   Each process writes its counts to the file when it exits. No MONITOR: it costs Redis more
- *   than the work it watches.
+ *   bench/redis-counts.mjs, loaded with `--import` into the enqueuing `dogged batch` and every
+ *   `dogged worker` (the CLI from dist/, as users run it, rebuilt from src/ first), wraps ioredis:
+ *   every command serialized onto a connection is one command sent (each command of a pipeline
+ *   or MULTI counts, an EVALSHA counts once); one round trip is a lone command, or a whole
+ *   pipeline or MULTI written at once. Each process writes its counts to a file when it exits
+ *   (BENCH_DIST_SOURCES=1 prints the round trips by what they began with). No MONITOR: it costs
+ *   Redis more than the work it watches.
  * - Redis commands executed: the sum of `calls` in `INFO commandstats`, after the last dogged
  *   process exited, less before the enqueue, less the commands this script sent meanwhile
  *   (counted exactly). Commands called inside Lua scripts count here (BullMQ's scripts too).
@@ -55,11 +56,13 @@ import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis, Command as RedisCommand } from 'ioredis';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { jobKeys } from '../src/batch/distributed/keys.js';
 import { JobCounters } from '../src/batch/distributed/stats.js';
 import { runBatch } from '../src/index.js';
+import { buildCli } from '../test/support/build.js';
+import { CLI_ENTRY } from '../test/support/cli.js';
 import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
 
 /** Set in the dogged processes this bench starts: where to write their Redis counts. */
@@ -75,69 +78,17 @@ interface ClientCounts {
   bySource?: Record<string, number>;
 }
 
-/** The hook: counts the Redis commands and round trips of this process (see the header). */
-function countRedisTraffic(file: string): void {
-  const counts: ClientCounts = { commands: 0, roundTrips: 0, startCpuUs: -1, bySource: {} };
-  const bySource = counts.bySource as Record<string, number>;
-  const sourceOf = (command: RedisCommand, pipelined: boolean): string => {
-    let name = command.name;
-    if (name === 'evalsha' || name === 'eval') {
-      const key = String(command.args[2] ?? '');
-      name += `(${key.replace(/^.*?:x:|^bull:[^:]*:/, '').replace(/:[^:]*$/, ':*')})`;
-    } else if (command.args.length > 0 && typeof command.args[0] === 'string')
-      name += `(${String(command.args[0]).replace(/^.*?:x:|^bull:[^:]*:/, '')})`;
-    return pipelined ? `pipeline:${name}` : name;
-  };
-  const pipelines = new WeakSet<object>();
-  const toWritable = RedisCommand.prototype.toWritable;
-  RedisCommand.prototype.toWritable = function (this: RedisCommand, socket: object) {
-    counts.commands++;
-    return toWritable.call(this, socket);
-  };
-  const sendCommand = Redis.prototype.sendCommand;
-  Redis.prototype.sendCommand = function (
-    this: Redis,
-    command: RedisCommand,
-    stream?: Parameters<Redis['sendCommand']>[1],
-  ) {
-    if (counts.startCpuUs < 0) {
-      const cpu = process.cpuUsage();
-      counts.startCpuUs = cpu.user + cpu.system;
-    }
-    const before = counts.commands;
-    const result = sendCommand.call(this, command, stream);
-    // Written now (not queued until the connection is ready): a round trip, unless part of a
-    // pipeline already counted.
-    if (counts.commands > before) {
-      const pipeline = stream && 'isPipeline' in stream && stream.isPipeline ? stream : undefined;
-      let source: string | undefined;
-      if (!pipeline) source = sourceOf(command, false);
-      else if (!pipelines.has(pipeline)) {
-        pipelines.add(pipeline);
-        source = sourceOf(command, true);
-      }
-      if (source !== undefined) {
-        counts.roundTrips++;
-        bySource[source] = (bySource[source] ?? 0) + 1;
-      }
-    }
-    return result;
-  };
-  process.on('exit', () => writeFileSync(file, JSON.stringify(counts)));
-}
-
 const URLS = Number(process.env.BENCH_DIST_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const PG_URL = process.env.DOGGED_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** In flight: in the local runner, and in each worker. */
 const CONCURRENCY = 16;
 /** The job's fleet-wide cap per host: above 4 workers × 16. */
-const PER_HOST = 64;
+const PER_HOST = Number(process.env.BENCH_DIST_PER_HOST ?? 64);
 const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);
 const POLL_MS = 200;
 const STALL_MS = 60_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
-const self = new URL(import.meta.url).href;
 
 interface ProcStat {
   ppid: number;
@@ -353,14 +304,17 @@ interface DistRun {
   pgOtherCpuUs: number;
 }
 
+/**
+ * The dogged CLI as users run it: dist/ (brought up to date with src/ before the runs), with the
+ * Redis counting hook (plain JavaScript: no TypeScript loader in the workers, whose CPU is
+ * measured).
+ */
 const dogged = (args: string[]): string[] => [
   // BENCH_DIST_NODE_ARGS: more node flags for the dogged processes, e.g. `--cpu-prof`.
   ...(process.env.BENCH_DIST_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   '--import',
-  'tsx',
-  '--import',
-  self,
-  'src/cli/main.ts',
+  fileURLToPath(new URL('redis-counts.mjs', import.meta.url)),
+  join(root, CLI_ENTRY),
   ...args,
 ];
 
@@ -420,6 +374,7 @@ class Rig {
   }
 
   async setUp(): Promise<void> {
+    await buildCli(root);
     this.server = await startBenchServer();
     const base = this.server.url;
     writeFileSync(
@@ -829,12 +784,6 @@ async function main(): Promise<void> {
   }
 }
 
-const countsFile = process.env[COUNTS_ENV];
-if (countsFile !== undefined) {
-  // Loaded with --import into a dogged process of this benchmark: count, and nothing else.
-  countRedisTraffic(countsFile);
-} else {
-  await main();
-  // Nothing should be left, but a straggling client must not keep the benchmark alive.
-  process.exit(0);
-}
+await main();
+// Nothing should be left, but a straggling client must not keep the benchmark alive.
+process.exit(0);

@@ -12,8 +12,13 @@ import { type HostRate, OUTAGE_FAILURES, OUTAGE_GRACE_MS } from '../host-limits.
 const SYNC_MS = 50;
 /** The same for a host that never throttled (nothing to pace yet: the answers only count later). */
 const IDLE_SYNC_MS = 250;
-/** How long a cut after a long Retry-After waits for the other workers' answers. */
+/**
+ * How long a cut after a long Retry-After waits for the other workers' answers: two of their
+ * flushes (the interval of the flush timer and of a paced host's flushes), or while the host was
+ * not paced yet (its first throttle), one of its slower flushes and a tick of the timer.
+ */
 const CUT_DELAY_MS = 2 * SYNC_MS + 10;
+const FIRST_CUT_DELAY_MS = IDLE_SYNC_MS + SYNC_MS + 10;
 /** How stale a worker's copy of a host's pause may be (its own throttles apply at once). */
 const PAUSE_READ_MS = 250;
 /** Answers buffered per host before a flush is forced. */
@@ -349,13 +354,11 @@ export class FleetPace {
     // SYNC_MS): the estimate of the host's limit is of what the whole fleet had accepted, not
     // of this worker's share (a cut right after a pause counts only the answers since, and half
     // of them missing cut the pace to half the limit, where it stayed for seconds).
+    const cutDelay = this.#paced(host, now) ? CUT_DELAY_MS : FIRST_CUT_DELAY_MS;
     const pauseFirst =
-      this.#o.pause &&
-      this.#adaptive &&
-      retryAfterMs !== undefined &&
-      retryAfterMs >= 2 * CUT_DELAY_MS;
+      this.#o.pause && this.#adaptive && retryAfterMs !== undefined && retryAfterMs >= 2 * cutDelay;
     let until = pauseFirst ? await this.#pause(host, now, knownAt, retryAfterMs, 0) : now;
-    if (pauseFirst) await delay(CUT_DELAY_MS);
+    if (pauseFirst) await delay(cutDelay);
     let rate = this.#cap;
     if (this.#adaptive) {
       const cutAt = Date.now();
@@ -365,7 +368,10 @@ export class FleetPace {
       copy.pending = [];
       await this.#change(host, copy, (pace) => {
         for (const [at, sent] of answers) pace.accepted(at, sent);
-        pace.throttled(cutAt, knownAt);
+        // The estimate spans the time until the throttle came, not until the cut: after a
+        // pause-first wait, that much more time with no answer in it (the host was paused)
+        // would read as a limit 5-10% under the host's.
+        pace.throttled(now, knownAt);
       });
       rate = Math.min(this.#cap, copy.pace.rateAt(cutAt));
       this.onCut?.(host);

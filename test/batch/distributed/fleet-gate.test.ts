@@ -108,3 +108,27 @@ needs('redis')('FleetGate: the limits every worker of a job shares', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   }, 20_000);
 });
+
+needs('redis')('FleetPace: the fleet estimates the host limit from every worker answers', () => {
+  it('a Retry-After throttle cuts to what the whole fleet had accepted, up to the throttle', async () => {
+    const gates = fleet('estimate', { rate: 'adaptive' });
+    const [a, b] = gates as [FleetGate, FleetGate];
+    const host = 'f.test:80';
+    // Two workers, each accepted 100 answers a second for the last second: 200/s in all.
+    const end = Date.now();
+    for (let i = 0; i < 100; i++) {
+      const at = end - 1000 + 10 * i;
+      a.pace.answered(host, at, at - 5);
+      b.pace.answered(host, at + 5, at);
+    }
+    // The first throttle, with a Retry-After long enough to cut after every answer is in.
+    await a.pace.throttled(host, end, end - 5, 2000);
+    // (Read through the worker that cut: another's copy of a host not paced yet may be 300 ms old.)
+    const rate = await a.pace.rateOf(host, Date.now());
+    // The pace restarts at 0.9 times the limit found: the limit is the fleet's 200/s (not one
+    // worker's 100/s, nor one diluted by the wait before the cut).
+    expect(rate / 0.9).toBeGreaterThan(190);
+    expect(rate / 0.9).toBeLessThan(210);
+    for (const g of gates) await g.close();
+  }, 20_000);
+});
