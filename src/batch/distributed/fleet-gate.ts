@@ -22,6 +22,11 @@ const SLICE_MS = 100;
 /** The fleet-wide limits of one job. */
 export interface FleetLimits {
   readonly perHost: number;
+  /**
+   * The most requests this worker has in flight at once (its concurrency): it never leases more
+   * of a host's slots than that, headroom included. Unbounded when not given.
+   */
+  readonly workerConcurrency?: number | undefined;
   /** The pacing of each host, fleet-wide (as the local runner's `rate`). */
   readonly rate: HostRate;
   readonly budget: FleetBudgetSpec | false;
@@ -89,6 +94,7 @@ export class FleetGate {
       { leases: `${keys.slots}:lease`, wants: `${keys.slots}:want` },
       limits.perHost,
       `${worker ?? 'worker'}:${randomBytes(4).toString('hex')}`,
+      limits.workerConcurrency,
     );
     const budget = limits.budget;
     this.#deposit = budget ? Math.round(budget.percentCanRetry * SCALE) : 0;

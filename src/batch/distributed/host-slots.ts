@@ -86,8 +86,12 @@ interface HostLease {
   /** The call to Redis under way, if any. */
   asking: Promise<void> | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** When `timer` fires (epoch ms). */
+  timerAt: number;
   /** Whether other workers wait for this host's slots (as of the last call). */
   contended: boolean;
+  /** When a call last granted less than this worker used (asked again no sooner than ASK_MS). */
+  shortAt: number;
 }
 
 /** The slots of a lease that may be in use now. */
@@ -105,6 +109,8 @@ export class HostSlots {
   readonly #redis: Redis;
   readonly #prefix: { readonly leases: string; readonly wants: string };
   readonly #perHost: number;
+  /** The most slots of a host this worker can use: its own concurrency (at most `perHost`). */
+  readonly #most: number;
   readonly #worker: string;
   readonly #hosts = new Map<string, HostLease>();
   #closed = false;
@@ -114,10 +120,12 @@ export class HostSlots {
     prefix: { readonly leases: string; readonly wants: string },
     perHost: number,
     worker: string,
+    workerConcurrency: number = Number.POSITIVE_INFINITY,
   ) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#perHost = perHost;
+    this.#most = Math.max(1, Math.min(perHost, workerConcurrency));
     this.#worker = worker;
   }
 
@@ -131,7 +139,9 @@ export class HostSlots {
         waiters: [],
         asking: undefined,
         timer: undefined,
+        timerAt: 0,
         contended: false,
+        shortAt: Number.NEGATIVE_INFINITY,
       };
       this.#hosts.set(host, lease);
     }
@@ -173,7 +183,9 @@ export class HostSlots {
       signal?.addEventListener('abort', onAbort, { once: true });
       lease.waiters.push(waiter);
       // Ask the fleet for more only when this worker may hold more; else a release hands out.
-      if (this.#wants(lease) > lease.granted) this.#schedule(host, lease, 0);
+      // Refused a moment ago: asked again on the ASK_MS schedule, not once per new waiter.
+      if (this.#wants(lease) > lease.granted)
+        this.#schedule(host, lease, Math.max(0, lease.shortAt + ASK_MS - Date.now()));
     });
   }
 
@@ -214,7 +226,14 @@ export class HostSlots {
         });
       return;
     }
-    if (lease.timer || lease.asking) return;
+    if (lease.asking) return;
+    // A call already due sooner stands; a later one (a renewal) gives way to this one.
+    const at = Date.now() + delayMs;
+    if (lease.timer) {
+      if (lease.timerAt <= at) return;
+      clearTimeout(lease.timer);
+    }
+    lease.timerAt = at;
     lease.timer = setTimeout(() => {
       lease.timer = undefined;
       this.#schedule(host, lease, 0);
@@ -232,21 +251,23 @@ export class HostSlots {
     else this.#hosts.delete(host);
   }
 
-  /** The slots this worker could use now (in flight and waiting), at most `perHost`. */
+  /** The slots this worker could use now (in flight and waiting), at most what it can use. */
   #wants(lease: HostLease): number {
-    return Math.min(this.#perHost, lease.inUse + lease.waiters.length);
+    return Math.min(this.#most, lease.inUse + lease.waiters.length);
   }
 
   async #ask(host: string, lease: HostLease): Promise<void> {
     // Headroom: asking for twice the use now (and keeping what it holds) saves a call each time
-    // the use grows by one; while others wait, only the use now; once idle, nothing.
+    // the use grows by one, never beyond what this worker can use (its concurrency: more would
+    // only keep the slots from the others); while others wait, only the use now; once idle,
+    // nothing.
     const use = this.#wants(lease);
     const want =
       use === 0
         ? 0
         : lease.contended
           ? use
-          : Math.min(this.#perHost, Math.max(lease.granted, 2 * use));
+          : Math.min(this.#most, Math.max(lease.granted, 2 * use));
     // Keeping the whole grant: nothing changes meanwhile. Else (giving some back, or letting the
     // fleet take a fair share) no slot is taken until the answer, which may grant less.
     const keep = want >= lease.granted && !lease.contended && use > 0;
@@ -271,6 +292,7 @@ export class HostSlots {
       })) as [number, number];
     lease.granted = granted;
     lease.contended = waiting > 0;
+    if (granted < use) lease.shortAt = Date.now();
     this.#handOut(lease);
   }
 

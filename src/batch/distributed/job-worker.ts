@@ -132,6 +132,7 @@ export class JobWorker {
       keys,
       {
         perHost: config.perHost,
+        workerConcurrency: options.concurrency,
         rate: hostRateOf(config),
         budget: config.budget,
         cooldown: config.cooldown,

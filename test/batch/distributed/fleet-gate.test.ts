@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FleetGate } from '../../../src/batch/distributed/fleet-gate.js';
+import { HostSlots } from '../../../src/batch/distributed/host-slots.js';
 import { jobKeys } from '../../../src/batch/distributed/keys.js';
 import { available, needs } from '../../support/needs.js';
 import { type Sandbox, sandbox } from './distributed-support.js';
@@ -131,4 +132,52 @@ needs('redis')('FleetPace: the fleet estimates the host limit from every worker 
     expect(rate / 0.9).toBeLessThan(210);
     for (const g of gates) await g.close();
   }, 20_000);
+});
+
+needs('redis')("HostSlots: a worker's lease of a host's slots", () => {
+  const prefix = { leases: 'dogged:hs:x:slots:lease', wants: 'dogged:hs:x:slots:want' };
+  const leased = async (host: string, worker: string): Promise<number> =>
+    Number(((await box.redis.hget(`${prefix.leases}:${host}`, worker)) ?? '0:0').split(':')[0]);
+
+  it('never leases more than the worker can use (its concurrency), headroom included', async () => {
+    const a = new HostSlots(box.redis, prefix, 64, 'a', 4);
+    const host = 'g.test:80';
+    const deadline = Date.now() + 5000;
+    for (let i = 0; i < 4; i++) expect(await a.acquire(host, deadline)).toBe(true);
+    // Unbounded, the headroom (twice the use) would have leased 8 of the 64.
+    expect(await leased(host, 'a')).toBe(4);
+    await a.close();
+  });
+
+  it('a worker short of slots asks the fleet on a schedule, not once per line that waits', async () => {
+    let asks = 0;
+    const counting = new Proxy(box.redis, {
+      get(target, key, receiver) {
+        if (key === 'eval')
+          return (...args: unknown[]) => {
+            asks++;
+            return (target.eval as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    const host = 'h.test:80';
+    const holder = new HostSlots(box.redis, prefix, 2, 'holder', 2);
+    const deadline = Date.now() + 5000;
+    expect(await holder.acquire(host, deadline)).toBe(true);
+    expect(await holder.acquire(host, deadline)).toBe(true);
+    const short = new HostSlots(counting, prefix, 2, 'short', 64);
+    // 60 lines come to wait, 5 ms apart, for 300 ms: none gets a slot (the holder keeps both).
+    const waiting: Promise<boolean>[] = [];
+    for (let i = 0; i < 60; i++) {
+      waiting.push(short.acquire(host, Date.now() + 400));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // At most one ask per 25 ms (ASK_MS, jittered) and the first: not one per waiting line.
+    expect(asks).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - (deadline - 5000)) / 25));
+    expect(asks).toBeLessThan(30);
+    expect(new Set(await Promise.all(waiting))).toEqual(new Set([false]));
+    await short.close();
+    await holder.close();
+  });
 });
