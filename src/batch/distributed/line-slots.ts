@@ -34,24 +34,31 @@ export class LineSlots {
  * (neither a worker slot other hosts could use, nor a host slot other workers could use).
  */
 export class HostTurns {
-  readonly #tails = new Map<string, Promise<void>>();
+  /** Per host with a turn taken: the lines waiting for theirs, in order. */
+  readonly #waiting = new Map<string, (() => void)[]>();
 
-  /** Resolves when it is this caller's turn at `host`; call the returned function to pass it on. */
-  async take(host: string): Promise<() => void> {
-    const before = this.#tails.get(host) ?? Promise.resolve();
-    let pass = (): void => {};
-    const mine = new Promise<void>((resolve) => {
-      pass = resolve;
-    });
-    const tail = before.then(() => mine);
-    this.#tails.set(host, tail);
-    await before;
+  /**
+   * This caller's turn at `host`: at once (a function, no promise) when nobody holds it, else
+   * when the lines before it passed it on. Call the function to pass the turn on (once).
+   */
+  take(host: string): (() => void) | Promise<() => void> {
+    const queue = this.#waiting.get(host);
+    if (!queue) {
+      this.#waiting.set(host, []);
+      return this.#passer(host);
+    }
+    return new Promise<() => void>((resolve) => queue.push(() => resolve(this.#passer(host))));
+  }
+
+  #passer(host: string): () => void {
     let passed = false;
     return () => {
       if (passed) return;
       passed = true;
-      pass();
-      if (this.#tails.get(host) === tail) this.#tails.delete(host);
+      const queue = this.#waiting.get(host);
+      const next = queue?.shift();
+      if (next) next();
+      else this.#waiting.delete(host);
     };
   }
 }

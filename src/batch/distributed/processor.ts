@@ -212,7 +212,8 @@ async function attemptLine(
 ): Promise<LineEnd | undefined> {
   // The host's lines take turns: the line whose turn it is takes a worker slot and waits on
   // the host (the others hold nothing meanwhile), then passes the turn on.
-  const passTurn = await ctx.turns.take(line.host);
+  const turn = ctx.turns.take(line.host);
+  const passTurn = typeof turn === 'function' ? turn : await turn;
   let slotHeld = false;
   const freeSlot = (): void => {
     if (slotHeld) ctx.slots.release();
@@ -245,7 +246,7 @@ async function attemptLine(
     return undefined;
   }
   // Outcomes not yet written bound what a worker that dies has sent without recording.
-  await ctx.writer.room();
+  if (!ctx.writer.hasRoom()) await ctx.writer.room();
   try {
     if (careful) {
       // Every attempt started and never recorded is a worker that died with the line in

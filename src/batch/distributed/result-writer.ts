@@ -89,6 +89,11 @@ export class ResultWriter {
     this.#writing.add(writing);
   }
 
+  /** Whether a new attempt may start now (see {@link room}). */
+  hasRoom(): boolean {
+    return this.#unwritten < MAX_UNWRITTEN && this.#roomWaiters.length === 0;
+  }
+
   /** Resolves when a new attempt may start: fewer than {@link MAX_UNWRITTEN} outcomes unwritten. */
   room(): Promise<void> {
     if (this.#unwritten < MAX_UNWRITTEN) return Promise.resolve();
