@@ -82,7 +82,7 @@ const URLS = Number(process.env.BENCH_DIST_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const PG_URL = process.env.DOGGED_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** In flight: in the local runner, and in each worker. */
-const CONCURRENCY = 16;
+const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
 /** The job's fleet-wide cap per host: above 4 workers × 16. */
 const PER_HOST = Number(process.env.BENCH_DIST_PER_HOST ?? 64);
 const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { showValue } from '../retry/validate.js';
 import { BodyTooLargeError } from './errors.js';
 
@@ -75,10 +75,21 @@ export function bodyTooLarge(
   );
 }
 
+/** What a stream that ended without its end reads as (Node's own code for it). */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 /**
  * `source` with a limit: once more than `limit` bytes have passed, the returned stream fails
  * with the error `tooLarge` makes, and `source` is destroyed (its connection closed). At most
- * one chunk beyond the limit is ever held.
+ * one chunk beyond the limit is ever held. An error of `source` fails the returned stream with
+ * it, a `source` closed before its end fails it as a premature close, and a returned stream
+ * destroyed by its reader destroys `source`.
+ *
+ * Wired by hand rather than with `stream.pipeline`: pipeline's bookkeeping (an AbortController
+ * aborted on every finish, whose DOMException captures a stack, and end-of-stream watchers on
+ * both sides) cost more than the rest of a small body's read.
  */
 export function limitedStream(
   source: Readable,
@@ -93,7 +104,27 @@ export function limitedStream(
       else callback(null, chunk);
     },
   });
-  // The error reaches the reader through `out`; pipeline destroys whichever side is left.
-  pipeline(source, out, () => {});
+  const fail = (error: Error): void => {
+    if (!out.destroyed) out.destroy(error);
+  };
+  // Every error of the source is handled (a second one must not go unheard).
+  source.on('error', fail);
+  source.on('close', () => {
+    if (!source.readableEnded) fail(source.errored ?? prematureClose());
+  });
+  // The source goes as soon as the reader's side fails (the limit passed: no byte more is
+  // fetched), or is closed by its reader.
+  const stop = (): void => {
+    if (!source.destroyed) source.destroy();
+  };
+  out.on('error', stop);
+  out.on('close', stop);
+  if (source.destroyed) {
+    // Already over before it was handed in: its close was heard by nobody.
+    process.nextTick(() => {
+      if (!source.readableEnded) fail(source.errored ?? prematureClose());
+    });
+  }
+  source.pipe(out);
   return out;
 }
