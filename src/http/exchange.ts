@@ -131,6 +131,8 @@ export class Exchange extends ExchangeBase {
             body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
             headersTimeout: undiciTimeout(init.timeouts.read),
             bodyTimeout: undiciTimeout(init.timeouts.read),
+            // Set here, not added later by requestWithin: one shape for every attempt's options.
+            signal: deadline as unknown as AbortSignal,
           };
           raw = await requestWithin(dispatcher, options, deadline);
         } catch (error) {
