@@ -54,6 +54,14 @@ function utf8(data: Buffer): string {
   return data.toString('utf8');
 }
 
+function same(data: Buffer): Buffer {
+  return data;
+}
+
+function toArrayBuffer(data: Buffer): ArrayBuffer {
+  return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+}
+
 /**
  * A response: status and headers at once, the body on demand. `text()`, `json()`,
  * `arrayBuffer()` and `bytes()` read it whole — and when the body is cut short or stalls on a
@@ -252,15 +260,22 @@ export class DoggedResponse {
    * says so, else as soon as the bytes pass the limit; it is never retried.
    */
   bytes(): Promise<Buffer> {
-    // Not async: the common read is one promise (the collection's) and one reaction, without an
-    // async frame around it; a failure is still a rejection, never a throw.
+    return this.#read(same);
+  }
+
+  /**
+   * The body read whole, as `as` makes it of the bytes. Not async: the common read is the
+   * collection's promise and one reaction, without async frames around it (text() and json()
+   * too); a failure is still a rejection, never a throw.
+   */
+  #read<T>(as: (data: Buffer) => T): Promise<T> {
     try {
-      if (this.#buffered) return Promise.resolve(this.#buffered);
+      if (this.#buffered) return Promise.resolve(as(this.#buffered));
       if (this.#used)
         throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
       this.#used = true;
       const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
-      if (this.#codings) return this.#decodedBytes(this.#codings, limit);
+      if (this.#codings) return this.#decodedBytes(this.#codings, limit).then(as);
       const tooLarge = this.#announcedTooLarge(limit);
       if (tooLarge) {
         this.#raw.body.on('error', ignoreError).destroy();
@@ -272,9 +287,9 @@ export class DoggedResponse {
       return reading.then(
         (data) => {
           this.#buffered = data;
-          return data;
+          return as(data);
         },
-        (error: unknown) => this.#afterFailedRead(error, reading.chunks),
+        (error: unknown) => this.#afterFailedRead(error, reading.chunks).then(as),
       );
     } catch (error) {
       return Promise.reject(error);
@@ -424,29 +439,29 @@ export class DoggedResponse {
 
   /** The body as UTF-8 text. */
   text(): Promise<string> {
-    // Not async: one promise hop less than awaiting bytes() in a second async frame.
-    return this.bytes().then(utf8);
+    return this.#read(utf8);
   }
 
   /** The body parsed as JSON. */
-  async json<T = unknown>(): Promise<T> {
-    const text = await this.text();
-    try {
-      return JSON.parse(text) as T;
-    } catch (error) {
-      throw new SyntaxError(
-        `${this.method} ${this.url} answered ${this.status} with a body that is not JSON: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
+  json<T = unknown>(): Promise<T> {
+    return this.#read((data) => {
+      const text = data.toString('utf8');
+      try {
+        return JSON.parse(text) as T;
+      } catch (error) {
+        throw new SyntaxError(
+          `${this.method} ${this.url} answered ${this.status} with a body that is not JSON: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    });
   }
 
   /** The body as an ArrayBuffer. */
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    const data = await this.bytes();
-    return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#read(toArrayBuffer);
   }
 
   /**
