@@ -20,7 +20,12 @@
  * Every round runs each contender for BENCH_REQUESTS requests (default 20,000), rounds
  * interleaved (the order alternates), BENCH_ROUNDS rounds (default 7); requests/s and client
  * CPU µs per request (process.cpuUsage around the measured loop: the steadier figure on a shared
- * machine) are the medians of the rounds. The server runs in its own process (bench/server.ts),
+ * machine) are the medians of the rounds. Each sample starts on a collected heap (with
+ * --expose-gc), then BENCH_WARMUP requests (default 4,000) run unmeasured: a forced full GC with
+ * no request in flight frees the object shapes the optimized code of every contender depends on
+ * (V8 deoptimizes it: "weak objects"), and without them each sample would also pay its
+ * contender's re-optimization, the more code the more, which steady traffic does not
+ * (BENCH_WARMUP=0 measures that way). The server runs in its own process (bench/server.ts),
  * so its CPU is not counted as the client's.
  */
 import { createNoopMeter, ProxyTracerProvider } from '@opentelemetry/api';
@@ -36,6 +41,7 @@ const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = 64;
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7));
 const BODY_BYTES = 1024;
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
 
 const server = await startBenchServer();
 const url = `${server.url}/data`;
@@ -167,6 +173,8 @@ for (let round = 0; round < ROUNDS; round++) {
     // garbage of the contender before is not collected on this one's time.
     (globalThis as { gc?: () => void }).gc?.();
     await c.before?.();
+    // Optimized again after the collection (see the top of the file), not on the sample's time.
+    if (WARMUP > 0) await runLoad(c.send, url, { total: WARMUP, concurrency: CONCURRENCY });
     const run = await runLoad(c.send, url, { total: TOTAL, concurrency: CONCURRENCY });
     await c.after?.();
     if (run.ok !== TOTAL) throw new Error(`${c.name}: ${run.ok} of ${TOTAL} requests succeeded`);

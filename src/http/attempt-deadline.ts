@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { formatDuration } from '../retry/describe.js';
 import { type LongTimer, setLongTimeout } from '../retry/timer.js';
-import type { SignalLike } from './connect-abort.js';
+import type { AttemptSignal } from './connect-abort.js';
 import { AttemptTimeoutError } from './errors.js';
 import { BUFFERED_ATTEMPT_TIMEOUT_MS } from './timeouts.js';
 
@@ -71,7 +71,9 @@ function queueFor(ms: number): DeadlineQueue {
   return queue;
 }
 
-const noListeners: readonly (() => void)[] = Object.freeze([]);
+type Listener = (reason: unknown) => void;
+
+const noListeners: readonly Listener[] = Object.freeze([]);
 
 /**
  * The signal and the deadline of one attempt (`timeout.attempt`): from the moment it is sent
@@ -86,12 +88,14 @@ const noListeners: readonly (() => void)[] = Object.freeze([]);
  * signal, and this one costs far less than an `AbortController` per attempt. It aborts with the
  * caller's reason (or the total deadline's) when `parent` aborts, until the attempt is over.
  */
-export class AttemptDeadline implements SignalLike {
+export class AttemptDeadline implements AttemptSignal {
   aborted = false;
   reason: unknown;
+  /** A connection opened for this attempt is tied to it (see connect-abort.ts). */
+  claimed = false;
   /** When the deadline falls due (`performance.now()` time); Infinity when there is none. */
   readonly due: number;
-  #listeners: (() => void)[] | readonly (() => void)[] = noListeners;
+  #listeners: Listener[] | readonly Listener[] = noListeners;
   #parent: AbortSignal | undefined;
   #onParent: (() => void) | undefined;
   readonly #ms: number;
@@ -134,18 +138,25 @@ export class AttemptDeadline implements SignalLike {
     return this;
   }
 
-  addEventListener(_type: 'abort', listener: () => void): void {
+  /** `listener` runs once, with the reason, when the attempt aborts. */
+  addEventListener(_type: 'abort', listener: Listener): void {
     if (this.aborted) return;
     if (this.#listeners === noListeners) this.#listeners = [listener];
-    else (this.#listeners as (() => void)[]).push(listener);
+    else (this.#listeners as Listener[]).push(listener);
   }
 
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const at = this.#listeners.indexOf(listener);
-    if (at >= 0) (this.#listeners as (() => void)[]).splice(at, 1);
+  removeEventListener(_type: 'abort', listener: Listener): void {
+    const listeners = this.#listeners;
+    // Most often the last one added (undici's, then requestWithin's).
+    const last = listeners.length - 1;
+    if (last >= 0 && listeners[last] === listener) (listeners as Listener[]).pop();
+    else {
+      const at = listeners.indexOf(listener);
+      if (at >= 0) (listeners as Listener[]).splice(at, 1);
+    }
   }
 
-  /** Fails the request or the body being read with `reason`; every listener runs once. */
+  /** Fails the request or the body being read with `reason`; every listener runs once, with it. */
   #abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
@@ -154,7 +165,7 @@ export class AttemptDeadline implements SignalLike {
     this.#detach();
     const listeners = this.#listeners;
     this.#listeners = noListeners;
-    for (const listener of listeners) listener();
+    for (const listener of listeners) listener(reason);
   }
 
   /** The deadline passed (called by its queue). */
@@ -181,7 +192,7 @@ export class AttemptDeadline implements SignalLike {
     this.#headArrived = true;
     if (!this.#queue && !this.#parent) return;
     if (body.closed || body.destroyed) this.end();
-    else body.once('close', () => this.end());
+    else body.on('close', () => this.end());
   }
 
   /** The body is handed out as a stream: a default (soft) deadline no longer applies. */

@@ -11,19 +11,14 @@ import { buildConnector, type Dispatcher } from 'undici';
  *   half-open connection outlives it until the connect timeout.
  */
 
-/** The signal of the attempt whose dispatch is running; claimed by the first connect it opens. */
-interface ConnectTicket {
-  readonly signal: SignalLike;
-  claimed: boolean;
-}
-
 /**
- * The ticket of the attempt being dispatched, set around the synchronous
+ * The signal of the attempt being dispatched, set around the synchronous
  * `dispatcher.request()` call (and, for a streamed body, around the microtask in which undici
- * starts it). Not an AsyncLocalStorage: that installs promise hooks that tax every promise of
- * the process, and undici opens the connection within the dispatch itself.
+ * starts it): the first connect that dispatch opens claims it. Not an AsyncLocalStorage: that
+ * installs promise hooks that tax every promise of the process, and undici opens the connection
+ * within the dispatch itself.
  */
-let current: ConnectTicket | undefined;
+let current: AttemptSignal | undefined;
 
 /**
  * What an attempt's signal must offer: an `AbortSignal`, or a lighter object with the same
@@ -34,6 +29,18 @@ export interface SignalLike {
   readonly reason: unknown;
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
   removeEventListener(type: 'abort', listener: () => void): void;
+}
+
+/**
+ * The signal of one attempt as {@link requestWithin} takes it: its abort listeners are called
+ * with the abort reason, and it carries the connect ticket (`claimed`: the first connection its
+ * dispatch opens is tied to it). The attempt's `AttemptDeadline` is one.
+ */
+export interface AttemptSignal extends SignalLike {
+  /** A connection opened for this attempt is already tied to it. */
+  claimed: boolean;
+  addEventListener(type: 'abort', listener: (reason: unknown) => void): void;
+  removeEventListener(type: 'abort', listener: (reason: unknown) => void): void;
 }
 
 /** A connector as undici's `connect` option takes it. */
@@ -51,18 +58,17 @@ const ignore = (): void => {};
  */
 export function abortableConnector(connector: Connector): Connector {
   return (options, callback) => {
-    const ticket = current;
-    if (!ticket || ticket.claimed || ticket.signal.aborted) {
+    const signal = current;
+    if (!signal || signal.claimed || signal.aborted) {
       connector(options, callback);
       return;
     }
-    ticket.claimed = true;
-    const { signal } = ticket;
+    signal.claimed = true;
     let socket: Socket | undefined;
     const onAbort = (): void => {
       socket?.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    signal.addEventListener('abort', onAbort);
     // undici's connector returns the socket it opens (its type says void).
     const opened = (connector as (...args: Parameters<Connector>) => unknown)(
       options,
@@ -86,52 +92,46 @@ export function connectorFor(options: buildConnector.BuildOptions): Connector {
  * aborts (with its reason), even while undici is still connecting: the socket being opened for
  * it is destroyed by {@link abortableConnector}, and a response that arrives anyway is
  * discarded. `options` must not carry a signal of its own; it is given `signal`.
+ *
+ * One promise and one callback per attempt: the promise's own `reject` is the abort listener
+ * (the attempt signal calls it with the reason), and the signal is the connect ticket.
  */
 export function requestWithin(
   dispatcher: Dispatcher,
   options: Dispatcher.RequestOptions,
-  signal: SignalLike | undefined,
+  signal: AttemptSignal,
 ): Promise<Dispatcher.ResponseData> {
-  if (!signal) return dispatcher.request(options);
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
-    let settled = false;
-    const onAbort = (): void => {
-      if (settled) return;
-      settled = true;
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    const ticket: ConnectTicket = { signal, claimed: false };
+    // An abort rejects at once; the signal drops its listeners when it aborts.
+    signal.addEventListener('abort', reject);
     const previous = current;
     // undici starts a request with a streamed body in a microtask queued by the dispatch:
     // bracket that one too (microtasks run in order).
     const deferred = !isInlineBody(options.body);
-    if (deferred) queueMicrotask(() => (current = ticket));
-    current = ticket;
-    options.signal = signal as AbortSignal;
+    if (deferred) queueMicrotask(() => (current = signal));
+    current = signal;
+    options.signal = signal as unknown as AbortSignal;
     try {
       // The callback form: one promise per attempt (this one), not two.
       dispatcher.request(options, (error, response) => {
-        signal.removeEventListener('abort', onAbort);
-        if (settled) {
-          // Aborted first: a response that arrives anyway is discarded.
+        if (signal.aborted) {
+          // Aborted first (already rejected): a response that arrives anyway is discarded.
           if (!error) response.body.on('error', ignore).destroy();
           return;
         }
-        settled = true;
+        signal.removeEventListener('abort', reject);
         if (error) reject(error);
         else resolve(response);
       });
     } catch (error) {
-      signal.removeEventListener('abort', onAbort);
-      settled = true;
+      signal.removeEventListener('abort', reject);
       reject(error);
     } finally {
       current = previous;
       if (deferred)
         queueMicrotask(() => {
-          if (current === ticket) current = previous;
+          if (current === signal) current = previous;
         });
     }
   });

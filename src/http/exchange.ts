@@ -28,7 +28,7 @@ import {
 } from './observe.js';
 import type { RetryPolicy } from './policy.js';
 import { REDIRECT_STATUSES, redirectTarget } from './redirect.js';
-import { DoggedResponse } from './response.js';
+import { type BodyRetry, DoggedResponse } from './response.js';
 import { parseRetryAfter } from './retry-after.js';
 import { describeStatus } from './status.js';
 
@@ -51,6 +51,8 @@ export class Exchange extends ExchangeBase {
   #sentAt = 0;
   /** Retries this request drew from its origin's budget (a throttle's retry draws none). */
   #charged = 0;
+  /** The responses' body retry ({@link #retryBody}), made once per request. */
+  #bodyRetryFn: BodyRetry | undefined;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
   async send(): Promise<DoggedResponse> {
@@ -129,6 +131,8 @@ export class Exchange extends ExchangeBase {
             body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
             headersTimeout: undiciTimeout(init.timeouts.read),
             bodyTimeout: undiciTimeout(init.timeouts.read),
+            // Set here, not added later by requestWithin: one shape for every attempt's options.
+            signal: deadline as unknown as AbortSignal,
           };
           raw = await requestWithin(dispatcher, options, deadline);
         } catch (error) {
@@ -149,7 +153,7 @@ export class Exchange extends ExchangeBase {
           method: target.method,
           attempts: this.attempt,
           history: this.policy.history,
-          retryBody: (error, resume) => this.#retryBody(error, resume),
+          retryBody: this.#bodyRetry(),
           deadline,
           maxBodySize: init.maxBodySize,
           decompress: init.decompress,
@@ -215,6 +219,12 @@ export class Exchange extends ExchangeBase {
     } finally {
       timer?.clear();
     }
+  }
+
+  #bodyRetry(): BodyRetry {
+    // Assigned, not declared: no per-request function naming under a keepNames transpiler.
+    this.#bodyRetryFn ??= (error, resume) => this.#retryBody(error, resume);
+    return this.#bodyRetryFn;
   }
 
   /** A 3xx with a Location: true to follow it; false to return the response. */
@@ -495,8 +505,17 @@ function withCookies(
   const value = headers.cookie;
   const own = Array.isArray(value) ? value.join('; ') : value;
   const cookie = cookieHeader(store, url, own);
-  const withCookie = (header: string | undefined): HeaderRecord =>
-    header === own ? headers : { ...headers, cookie: header as string };
   // No promise hop when the jar answers at once (it holds no cookie).
-  return cookie instanceof Promise ? cookie.then(withCookie) : withCookie(cookie);
+  return cookie instanceof Promise
+    ? cookie.then((header) => withCookie(headers, own, header))
+    : withCookie(headers, own, cookie);
+}
+
+/** `headers` with `header` as their Cookie (the same object when it is their own). */
+function withCookie(
+  headers: HeaderRecord,
+  own: string | undefined,
+  header: string | undefined,
+): HeaderRecord {
+  return header === own ? headers : { ...headers, cookie: header as string };
 }

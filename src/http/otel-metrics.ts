@@ -158,19 +158,26 @@ export async function enableOpenTelemetry(
   };
   breakerState.addCallback(observeCircuits);
 
-  const stopWatching = watchUndiciRequests({
-    ended: ({ request, durationMs, status, error }) => {
-      const r = request as { origin?: unknown; method?: unknown };
-      const attributes: Attributes = {
-        'http.request.method': String(r.method ?? '_OTHER'),
-        ...serverAttributes(String(r.origin)),
-      };
-      if (status !== undefined) attributes['http.response.status_code'] = status;
-      if (error !== undefined) attributes['error.type'] = errorType(error);
-      else if (status !== undefined && status >= 500) attributes['error.type'] = String(status);
-      duration.record(durationMs / 1000, attributes);
-    },
-  });
+  // The API's no-op meter (no SDK: its instruments never record, even if one registers later)
+  // makes the attempt durations nothing to measure: undici's request events are not watched.
+  const noopHistogram = api.createNoopMeter().createHistogram('').constructor;
+  const stopWatching =
+    duration instanceof noopHistogram
+      ? () => {}
+      : watchUndiciRequests({
+          ended: ({ request, durationMs, status, error }) => {
+            const r = request as { origin?: unknown; method?: unknown };
+            const attributes: Attributes = {
+              'http.request.method': String(r.method ?? '_OTHER'),
+              ...serverAttributes(String(r.origin)),
+            };
+            if (status !== undefined) attributes['http.response.status_code'] = status;
+            if (error !== undefined) attributes['error.type'] = errorType(error);
+            else if (status !== undefined && status >= 500)
+              attributes['error.type'] = String(status);
+            duration.record(durationMs / 1000, attributes);
+          },
+        });
   const handlers: [string, (message: unknown) => void][] = [
     [
       'dogged:retry',
@@ -224,6 +231,7 @@ export async function enableOpenTelemetry(
       ...traceHandlers(api, {
         tracer: tracerProvider.getTracer(options.tracerName ?? 'dogged'),
         propagate: options.propagate !== false,
+        provider: tracerProvider,
       }),
     );
   }

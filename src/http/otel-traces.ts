@@ -89,6 +89,12 @@ export interface TraceSettings {
   readonly tracer: Api.Tracer;
   /** Inject the trace context into each attempt when a propagator is registered. */
   readonly propagate: boolean;
+  /**
+   * The provider `tracer` came from: when it is the API's `ProxyTracerProvider` and no SDK has
+   * given it a delegate yet, its spans are no-ops, and a request makes none (nor builds its
+   * attributes) unless there is a context to propagate.
+   */
+  readonly provider?: Api.TracerProvider;
 }
 
 /**
@@ -105,6 +111,12 @@ export function traceHandlers(
   /** Requests in flight by origin, for breaker and cooldown events (which name an origin). */
   const byOrigin = new Map<string, Set<RequestState>>();
   const propagating = (): boolean => propagate && api.propagation.fields().length > 0;
+  // A ProxyTracerProvider without a delegate hands out this one (the API's no-op provider); an
+  // SDK registered later becomes its delegate, so it is checked on each request.
+  const proxy =
+    settings.provider instanceof api.ProxyTracerProvider ? settings.provider : undefined;
+  const noopProvider = proxy && new api.ProxyTracerProvider().getDelegate();
+  const noSdk = (): boolean => proxy !== undefined && proxy.getDelegate() === noopProvider;
 
   /** Ends a failed attempt's span, with `error.type` of the classified failure when known. */
   const settle = (state: RequestState, classified: unknown): void => {
@@ -135,6 +147,8 @@ export function traceHandlers(
       'dogged:request:start',
       (m) => {
         const { request, method, url, origin } = m as RequestStartMessage;
+        // No SDK: the span would not record, and nothing to propagate: nothing to do.
+        if (noSdk() && !propagating()) return;
         const parent = api.context.active();
         const span = tracer.startSpan(
           method,

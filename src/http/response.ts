@@ -50,6 +50,18 @@ export const DRAIN_TIMEOUT_MS = 1000;
 
 const ignoreError = (): void => {};
 
+function utf8(data: Buffer): string {
+  return data.toString('utf8');
+}
+
+function same(data: Buffer): Buffer {
+  return data;
+}
+
+function toArrayBuffer(data: Buffer): ArrayBuffer {
+  return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+}
+
 /**
  * A response: status and headers at once, the body on demand. `text()`, `json()`,
  * `arrayBuffer()` and `bytes()` read it whole — and when the body is cut short or stalls on a
@@ -247,27 +259,48 @@ export class DoggedResponse {
    * (default 100 MiB) fails with `BodyTooLargeError` before it is read when its Content-Length
    * says so, else as soon as the bytes pass the limit; it is never retried.
    */
-  async bytes(): Promise<Buffer> {
-    if (this.#buffered) return this.#buffered;
-    if (this.#used) throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
-    this.#used = true;
-    const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
-    if (this.#codings) return this.#decodedBytes(this.#codings, limit);
-    const tooLarge = this.#announcedTooLarge(limit);
-    if (tooLarge) {
-      this.#raw.body.on('error', ignoreError).destroy();
-      throw tooLarge;
-    }
-    const reading = collect(this.#raw.body, limit - this.#offset, (received) =>
-      this.#tooLarge(limit, received),
-    );
+  bytes(): Promise<Buffer> {
+    return this.#read(same);
+  }
+
+  /**
+   * The body read whole, as `as` makes it of the bytes. Not async: the common read is the
+   * collection's promise and one reaction, without async frames around it (text() and json()
+   * too); a failure is still a rejection, never a throw.
+   */
+  #read<T>(as: (data: Buffer) => T): Promise<T> {
     try {
-      this.#buffered = await reading;
+      if (this.#buffered) return Promise.resolve(as(this.#buffered));
+      if (this.#used)
+        throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
+      this.#used = true;
+      const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+      if (this.#codings) return this.#decodedBytes(this.#codings, limit).then(as);
+      const tooLarge = this.#announcedTooLarge(limit);
+      if (tooLarge) {
+        this.#raw.body.on('error', ignoreError).destroy();
+        throw tooLarge;
+      }
+      const reading = collect(this.#raw.body, limit - this.#offset, (received) =>
+        this.#tooLarge(limit, received),
+      );
+      return reading.then(
+        (data) => {
+          this.#buffered = data;
+          return as(data);
+        },
+        (error: unknown) => this.#afterFailedRead(error, reading.chunks).then(as),
+      );
     } catch (error) {
-      // A body over the limit would be as large on the next attempt: never retried.
-      if (error instanceof BodyTooLargeError) throw error;
-      this.#buffered = await this.#recover(error, reading.chunks);
+      return Promise.reject(error);
     }
+  }
+
+  /** Reading the body failed after `partial` arrived: retried within the policy, or thrown. */
+  async #afterFailedRead(error: unknown, partial: Buffer[]): Promise<Buffer> {
+    // A body over the limit would be as large on the next attempt: never retried.
+    if (error instanceof BodyTooLargeError) throw error;
+    this.#buffered = await this.#recover(error, partial);
     return this.#buffered;
   }
 
@@ -405,29 +438,30 @@ export class DoggedResponse {
   }
 
   /** The body as UTF-8 text. */
-  async text(): Promise<string> {
-    return (await this.bytes()).toString('utf8');
+  text(): Promise<string> {
+    return this.#read(utf8);
   }
 
   /** The body parsed as JSON. */
-  async json<T = unknown>(): Promise<T> {
-    const text = await this.text();
-    try {
-      return JSON.parse(text) as T;
-    } catch (error) {
-      throw new SyntaxError(
-        `${this.method} ${this.url} answered ${this.status} with a body that is not JSON: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
+  json<T = unknown>(): Promise<T> {
+    return this.#read((data) => {
+      const text = data.toString('utf8');
+      try {
+        return JSON.parse(text) as T;
+      } catch (error) {
+        throw new SyntaxError(
+          `${this.method} ${this.url} answered ${this.status} with a body that is not JSON: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    });
   }
 
   /** The body as an ArrayBuffer. */
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    const data = await this.bytes();
-    return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#read(toArrayBuffer);
   }
 
   /**

@@ -61,10 +61,11 @@ export function collect(
       }
       chunks.push(chunk);
     });
-    body.once('end', () =>
+    // `on`, not `once`: each fires once here, and `once` wraps every listener.
+    body.on('end', () =>
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
     );
-    body.once('error', reject);
+    body.on('error', reject);
   }) as Promise<Buffer> & { chunks: Buffer[] };
   done.chunks = chunks;
   return done;

@@ -60,6 +60,9 @@ interface ParsedTarget {
   readonly authorization: string | undefined | false;
 }
 
+/** The options of a request that gives none: one object for all (nothing writes to it). */
+const NO_OPTIONS: RequestOptions = Object.freeze({});
+
 /** How many URLs a Session keeps parsed (all are dropped when it is full). */
 const TARGET_CACHE_SIZE = 256;
 
@@ -315,7 +318,7 @@ export class Session {
    * arrives (read the body with `text()`, `json()`...). Redirects are followed (up to
    * `maxRedirects`).
    */
-  request(input: string | URL, options: RequestOptions = {}): Promise<DoggedResponse> {
+  request(input: string | URL, options: RequestOptions = NO_OPTIONS): Promise<DoggedResponse> {
     return this.#send(input, options, 'follow', false);
   }
 
@@ -365,9 +368,11 @@ export class Session {
     givenMethod: string | undefined,
   ): Exchange | Promise<Exchange> {
     if (this.#closed) throw new Error('this Session is closed');
-    assertPlainObject('request options', options);
-    assertKnownKeys('request', options as Record<string, unknown>, REQUEST_KEYS, REQUEST_HINTS);
-    if (options.signal !== undefined) assertAbortSignal('request: signal', options.signal);
+    if (options !== NO_OPTIONS) {
+      assertPlainObject('request options', options);
+      assertKnownKeys('request', options as Record<string, unknown>, REQUEST_KEYS, REQUEST_HINTS);
+      if (options.signal !== undefined) assertAbortSignal('request: signal', options.signal);
+    }
     const method = givenMethod ?? (options.method ?? 'GET').toUpperCase();
     if (givenMethod === undefined && !/^[A-Z]+$/.test(method))
       throw new TypeError(
@@ -521,33 +526,51 @@ export class Session {
   }
 
   /** GET */
-  get(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  get(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('GET', url, options);
   }
   /** HEAD */
-  head(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  head(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('HEAD', url, options);
   }
   /** POST: not retried once it may have reached the server, unless it carries an idempotency key. */
-  post(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  post(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('POST', url, options);
   }
   /** PUT */
-  put(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  put(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('PUT', url, options);
   }
   /** PATCH: not retried once it may have reached the server, unless it carries an idempotency key. */
-  patch(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  patch(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('PATCH', url, options);
   }
   /** DELETE */
-  delete(url: string | URL, options: Omit<RequestOptions, 'method'> = {}): Promise<DoggedResponse> {
+  delete(
+    url: string | URL,
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
+  ): Promise<DoggedResponse> {
     return this.#withMethod('DELETE', url, options);
   }
   /** OPTIONS */
   options(
     url: string | URL,
-    options: Omit<RequestOptions, 'method'> = {},
+    options: Omit<RequestOptions, 'method'> = NO_OPTIONS,
   ): Promise<DoggedResponse> {
     return this.#withMethod('OPTIONS', url, options);
   }

