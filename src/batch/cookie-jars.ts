@@ -1,9 +1,10 @@
-import { CookieJar, MemoryCookieStore } from 'tough-cookie';
+import type { CookieJar } from 'tough-cookie';
 import {
   type CookieStore,
   evictOldest,
   MAX_COOKIE_BYTES,
   MAX_COOKIES_PER_DOMAIN,
+  toughCookie,
 } from '../http/cookies.js';
 
 export { MAX_COOKIE_BYTES };
@@ -89,8 +90,9 @@ export class HostCookieJars implements CookieStore {
       return jar;
     }
     const saved = this.#evicted.get(host) ?? this.#read(host);
-    if (saved !== undefined) jar = CookieJar.deserializeSync(saved, new MemoryCookieStore());
-    else if (create) jar = new CookieJar();
+    const { CookieJar: Jar, MemoryCookieStore } = toughCookie();
+    if (saved !== undefined) jar = Jar.deserializeSync(saved, new MemoryCookieStore());
+    else if (create) jar = new Jar();
     else return undefined;
     // Moved back into memory: its JSON will be taken from the jar itself.
     if (this.#evicted.delete(host)) this.#changed.add(host);

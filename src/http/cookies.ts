@@ -1,4 +1,18 @@
-import { Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
+import { createRequire } from 'node:module';
+import type { Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
+
+/**
+ * tough-cookie, loaded at the first jar (its CommonJS build, synchronously): a process that
+ * keeps no cookie (a batch without --cookies) does not pay its memory (some 14 MB with its
+ * public-suffix list). Its own jars are what `instanceof` below recognises; another jar (one
+ * built from tough-cookie's ES module, say) takes the general path, through its two methods.
+ */
+let tough: typeof import('tough-cookie') | undefined;
+export function toughCookie(): typeof import('tough-cookie') {
+  tough ??= createRequire(import.meta.url)('tough-cookie') as typeof import('tough-cookie');
+  return tough;
+}
+
 import { showValue } from '../retry/validate.js';
 
 /**
@@ -38,7 +52,7 @@ const ownJars = new WeakSet<CookieJar>();
 
 /** A tough-cookie jar over the in-memory store, bounded as {@link storeCookies} says. */
 export function boundedCookieJar(): CookieJar {
-  const jar = new CookieJar();
+  const jar = new (toughCookie().CookieJar)();
   ownJars.add(jar);
   return jar;
 }
@@ -93,7 +107,8 @@ export function cookieHeader(
  * (no domain in its index; a jar that held some and lost them takes the ordinary path).
  */
 function isEmptyMemoryJar(store: CookieStore): boolean {
-  if (!(store instanceof CookieJar) || !(store.store instanceof MemoryCookieStore)) return false;
+  const { CookieJar: Jar, MemoryCookieStore: Memory } = toughCookie();
+  if (!(store instanceof Jar) || !(store.store instanceof Memory)) return false;
   for (const _ in store.store.idx) return false;
   return true;
 }
@@ -127,7 +142,7 @@ export async function storeCookies(
   url: string,
   values: string | string[],
 ): Promise<void> {
-  const own = store instanceof CookieJar && ownJars.has(store);
+  const own = store instanceof toughCookie().CookieJar && ownJars.has(store);
   let stored = false;
   for (const value of Array.isArray(values) ? values : [values]) {
     if (own && Buffer.byteLength(value) > MAX_COOKIE_BYTES) continue;
@@ -147,7 +162,7 @@ export async function storeCookies(
  */
 export function evictOldest(jar: CookieJar, perDomain: number, total: number): number {
   const store = jar.store;
-  if (!(store instanceof MemoryCookieStore)) return 0;
+  if (!(store instanceof toughCookie().MemoryCookieStore)) return 0;
   const all: Cookie[] = [];
   const doomed: Cookie[] = [];
   for (const paths of Object.values(store.idx)) {
@@ -210,7 +225,7 @@ export async function jarFromNetscape(text: string): Promise<CookieJar> {
     if (expiresSeconds > 0 && expiresSeconds * 1000 <= now) continue;
     const domain = domainField.replace(/^\./, '').toLowerCase();
     if (!domain || !name) continue;
-    const cookie = new Cookie({
+    const cookie = new (toughCookie().Cookie)({
       key: name,
       value: rest.join('\t'),
       domain,
