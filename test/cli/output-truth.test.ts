@@ -138,7 +138,9 @@ describe('export gives what its help promises', () => {
         `${chaos.secondaryUrl}/status/503?retry-after=3600`,
       ],
       retry: { backoff: () => 5 },
-      maxWait: 0,
+      // The retry 5 ms away is waited for, the hour-long hold is not (with 0, the run could end
+      // before the retry whenever both answers came back within the 5 ms).
+      maxWait: 10_000,
     });
     expect(result.end).toBe('deferred');
     const journal = Journal.open(db, { readonly: true });
