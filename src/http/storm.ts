@@ -297,8 +297,11 @@ export class StormControl {
     const r = o.rateLimit ?? 'adaptive';
     let limiter: RateLimiter | undefined;
     if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
-    // Stryker disable next-line ConditionalExpression: r is never undefined (?? 'adaptive'); the check narrows the type
-    else if (r !== undefined && r !== false) {
+    else if (
+      // Stryker disable next-line ConditionalExpression: r is never undefined (?? 'adaptive'); the check narrows the type
+      r !== undefined &&
+      r !== false
+    ) {
       if (
         typeof r !== 'object' ||
         // Stryker disable next-line ConditionalExpression: r is never null here (null ?? 'adaptive' gives 'adaptive'); the check narrows the type
