@@ -261,7 +261,11 @@ function checkBoolean(name: string, value: unknown): void {
 
 const isStatus = (v: unknown): boolean =>
   // Stryker disable next-line ConditionalExpression: Number.isInteger is false for a non-number anyway
-  typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 999;
+  typeof v === 'number' &&
+  // (the other checks on lines of their own, so that the mark above does not reach their mutants)
+  Number.isInteger(v) &&
+  v >= 100 &&
+  v <= 999;
 const isMethod = (v: unknown): boolean => typeof v === 'string' && /^[A-Za-z]+$/.test(v);
 
 interface PolicyState {
@@ -461,8 +465,12 @@ export class RetryPolicy {
   isExhausted(): boolean {
     for (const c of COUNTERS) {
       const v = this.#state.counts[c];
-      // Stryker disable next-line ConditionalExpression: undefined < 0 is false
-      if (v !== undefined && v < 0) return true;
+      if (
+        // Stryker disable next-line ConditionalExpression: undefined < 0 is false
+        v !== undefined &&
+        v < 0
+      )
+        return true;
     }
     return false;
   }
@@ -608,8 +616,13 @@ export class RetryPolicy {
       redirectLocation,
     });
     const history = Object.freeze([...this.#state.history, entry]);
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: undefined > 0 is false, and a sleptMs of 0 gives 0 either way
-    const slept = input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0;
+    const slept =
+      // Stryker disable next-line ConditionalExpression: undefined > 0 is false
+      input.sleptMs !== undefined &&
+      // Stryker disable next-line EqualityOperator: a sleptMs of 0 gives 0 either way
+      input.sleptMs > 0
+        ? input.sleptMs
+        : 0;
     const next = new (
       RetryPolicy as unknown as new (
         o: RetryPolicyOptions,
