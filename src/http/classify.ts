@@ -123,8 +123,11 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
   }
   const base = {
     cause: error,
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.method !== undefined && { method: context.method }),
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.url !== undefined && { url: context.url }),
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.attempts !== undefined && { attempts: context.attempts }),
   };
   const inBody = context.phase === 'body';
@@ -160,6 +163,7 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
       `the connection dropped before a complete response: ${messageOf(error)}`,
       {
         ...base,
+        // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
         ...(context.reusedSocket !== undefined && { reusedSocket: context.reusedSocket }),
       },
     );
@@ -187,9 +191,13 @@ function classifyProxyFailure(error: unknown, context: FailureContext): ProxyErr
   const proxy = context.proxy;
   const options = {
     cause: error,
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.method !== undefined && { method: context.method }),
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.url !== undefined && { url: context.url }),
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(context.attempts !== undefined && { attempts: context.attempts }),
+    // Stryker disable next-line ConditionalExpression: a field of undefined is no field (DoggedError sets only the defined ones)
     ...(proxy !== undefined && { proxy }),
   };
   const which = proxy === undefined ? 'the proxy' : `proxy ${proxy}`;
@@ -206,8 +214,10 @@ function classifyProxyFailure(error: unknown, context: FailureContext): ProxyErr
       { ...options, proxyStatus: status },
     );
   }
+  // Stryker disable next-line ConditionalExpression: the sets hold no undefined; the check narrows the type
   if (code !== undefined && (CONNECT.has(code) || NAME_RESOLUTION.has(code)))
     return new ProxyError(`could not connect to ${which}: ${message}`, options);
+  // Stryker disable next-line ConditionalExpression: the set holds no undefined; the check narrows the type
   if (code !== undefined && CONNECT_TIMEOUT.has(code))
     return new ProxyError(`${which} could not be reached in time: ${message}`, options);
   if (code === 'UND_ERR_HEADERS_TIMEOUT')

@@ -214,6 +214,7 @@ export interface RetryDelay {
 function checkCount(name: string, value: unknown, allowUndefined: boolean): void {
   if (value === undefined && allowUndefined) return;
   if (
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: a non-number or NaN also fails Number.isInteger below (and is not Infinity): the same TypeError
     typeof value !== 'number' ||
     Number.isNaN(value) ||
     value < 0 ||
@@ -259,7 +260,12 @@ function checkBoolean(name: string, value: unknown): void {
 }
 
 const isStatus = (v: unknown): boolean =>
-  typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 999;
+  // Stryker disable next-line ConditionalExpression: Number.isInteger is false for a non-number anyway
+  typeof v === 'number' &&
+  // (the other checks on lines of their own, so that the mark above does not reach their mutants)
+  Number.isInteger(v) &&
+  v >= 100 &&
+  v <= 999;
 const isMethod = (v: unknown): boolean => typeof v === 'string' && /^[A-Za-z]+$/.test(v);
 
 interface PolicyState {
@@ -298,10 +304,12 @@ export class RetryPolicy {
     this.#forcelist = new Set(o.statusForcelist ?? DEFAULT_STATUS_FORCELIST);
     this.#retryAfterCodes = new Set(o.retryAfterStatusCodes ?? [413, 429, 503]);
     this.#backoff =
+      // Stryker disable next-line ConditionalExpression: with backoffFactor, getBackoffTime uses urllib3Backoff and never reads #backoff
       o.backoffFactor === undefined
         ? o.backoff === undefined
           ? DEFAULT_BACKOFF
-          : toWait(o.backoff, 'RetryPolicy: backoff')
+          : // Stryker disable next-line StringLiteral: options were validated by #validate with this message first (or carried from a validated policy): this call never throws
+            toWait(o.backoff, 'RetryPolicy: backoff')
         : undefined;
   }
 
@@ -346,6 +354,7 @@ export class RetryPolicy {
     checkBoolean('respectRetryAfterHeader', o.respectRetryAfterHeader);
     checkBoolean('raiseOnStatus', o.raiseOnStatus);
     checkBoolean('raiseOnRedirect', o.raiseOnRedirect);
+    // Stryker disable next-line ConditionalExpression: the constructor converts the backoff right after, with the same message: a bad one throws the same TypeError there
     if (o.backoff !== undefined) toWait(o.backoff, 'RetryPolicy: backoff');
     if (o.random !== undefined && typeof o.random !== 'function')
       throw new TypeError(`RetryPolicy: random must be a function, got ${showValue(o.random)}`);
@@ -369,6 +378,7 @@ export class RetryPolicy {
   /** A policy from whatever a user may pass: a policy, options, a number of retries, or `false` (none). */
   static from(value: RetryPolicy | RetryPolicyOptions | number | false | undefined): RetryPolicy {
     if (value instanceof RetryPolicy) return value;
+    // Stryker disable next-line ConditionalExpression: new RetryPolicy(undefined) is new RetryPolicy() (the default parameter)
     if (value === undefined) return new RetryPolicy();
     if (value === false) return new RetryPolicy({ total: 0, raiseOnStatus: false });
     if (typeof value === 'number') return new RetryPolicy({ total: value });
@@ -455,7 +465,12 @@ export class RetryPolicy {
   isExhausted(): boolean {
     for (const c of COUNTERS) {
       const v = this.#state.counts[c];
-      if (v !== undefined && v < 0) return true;
+      if (
+        // Stryker disable next-line ConditionalExpression: undefined < 0 is false
+        v !== undefined &&
+        v < 0
+      )
+        return true;
     }
     return false;
   }
@@ -492,6 +507,7 @@ export class RetryPolicy {
         idleMs: this.#state.idleMs,
         lastDelayMs: this.#state.lastDelayMs,
         upcomingDelayMs: undefined,
+        // Stryker disable next-line OptionalChaining: n > 0 here, so history has a last entry
         outcome: last?.error ? { ok: false as const, error: last.error } : undefined,
         signal: undefined,
         name: undefined,
@@ -506,6 +522,7 @@ export class RetryPolicy {
     now: number = Date.now(),
   ): number | undefined {
     const value = response?.headers.get('retry-after');
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: parseRetryAfter reads null and undefined as undefined too
     return value === null || value === undefined ? undefined : parseRetryAfter(value, now);
   }
 
@@ -526,7 +543,9 @@ export class RetryPolicy {
             retryAfterMs: ms,
             maxRetryAfterMs: this.maxRetryAfter,
             response,
+            // Stryker disable next-line ConditionalExpression: a method of undefined is no method (DoggedError sets it to undefined either way)
             ...(context.method !== undefined && { method: context.method }),
+            // Stryker disable next-line ConditionalExpression: a url of undefined is no url (DoggedError sets it to undefined either way)
             ...(context.url !== undefined && { url: context.url }),
             attempts: this.#state.history.length + 1,
           });
@@ -551,6 +570,7 @@ export class RetryPolicy {
       response.status < 400 &&
       Boolean(response.headers.get('location'));
     // A redirect is not a failure: it spends the `redirect` counter only (urllib3 also spends `total`).
+    // Stryker disable next-line ConditionalExpression: counts.total is always defined (o.total ?? 3 in #validate); the check narrows the type
     if (counts.total !== undefined && !isRedirect) counts.total -= 1;
     let error: DoggedError | undefined;
     let status: number | undefined;
@@ -574,11 +594,13 @@ export class RetryPolicy {
       } else if (counts.other !== undefined) {
         counts.other -= 1;
       }
+      // Stryker disable next-line StringLiteral: with an error, the MaxRetryError message is built from the error itself, never from cause
       cause = `${error.name}: ${error.message}`;
     } else if (isRedirect && response) {
       if (counts.redirect !== undefined) counts.redirect -= 1;
       status = response.status;
       redirectLocation = response.headers.get('location') ?? undefined;
+      // Stryker disable next-line StringLiteral: a redirect always has its location, and the message then says 'too many redirects' itself, never cause
       cause = 'too many redirects';
     } else {
       if (response && counts.status !== undefined) counts.status -= 1;
@@ -594,7 +616,13 @@ export class RetryPolicy {
       redirectLocation,
     });
     const history = Object.freeze([...this.#state.history, entry]);
-    const slept = input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0;
+    const slept =
+      // Stryker disable next-line ConditionalExpression: undefined > 0 is false
+      input.sleptMs !== undefined &&
+      // Stryker disable next-line EqualityOperator: a sleptMs of 0 gives 0 either way
+      input.sleptMs > 0
+        ? input.sleptMs
+        : 0;
     const next = new (
       RetryPolicy as unknown as new (
         o: RetryPolicyOptions,

@@ -117,6 +117,7 @@ export class OriginGuard {
     this.#held = true;
     this.#cooldownUntil = now + ms;
     this.#cooldownSince = now;
+    // Stryker disable next-line ConditionalExpression: publishing to a channel without subscribers does nothing; the check only saves building the message
     if (cooldownChannel.hasSubscribers) cooldownChannel.publish({ origin: this.origin, ms });
   }
 
@@ -178,6 +179,7 @@ export class OriginGuard {
         method: context.method,
         url: context.url,
         attempts: context.attempt,
+        // Stryker disable next-line ConditionalExpression: a cause of undefined is no cause (DoggedError passes { cause } on only when it is defined)
         ...(permit.lastFailure !== undefined && { cause: permit.lastFailure }),
         phase: 'none',
       },
@@ -185,6 +187,7 @@ export class OriginGuard {
   }
 
   #waited(request: object | undefined, reason: 'cooldown' | 'rate-limit', ms: number): void {
+    // Stryker disable next-line ConditionalExpression: publishing to a channel without subscribers does nothing; the check only saves building the message
     if (waitChannel.hasSubscribers)
       waitChannel.publish({ request, origin: this.origin, reason, ms: Math.max(0, ms) });
   }
@@ -208,6 +211,7 @@ function observeBreaker(breaker: CircuitBreaker, origin: string): void {
   if (observedBreakers.has(breaker)) return;
   observedBreakers.add(breaker);
   breaker.onStateChange((change) => {
+    // Stryker disable next-line ConditionalExpression: publishing to a channel without subscribers does nothing; the check only saves building the message
     if (breakerStateChannel.hasSubscribers)
       breakerStateChannel.publish({
         origin,
@@ -221,6 +225,7 @@ function observeBreaker(breaker: CircuitBreaker, origin: string): void {
 function isRateLimiter(value: unknown): value is RateLimiter {
   return (
     value !== null &&
+    // Stryker disable next-line ConditionalExpression: the only caller passes an object (checked before: rateLimit is neither a primitive nor null there)
     typeof value === 'object' &&
     typeof (value as RateLimiter).acquire === 'function' &&
     typeof (value as RateLimiter).tryAcquire === 'function'
@@ -251,6 +256,7 @@ export class StormControl {
   /** The guard of `origin`, made on first use (the least recently used are forgotten past 10,000 origins). */
   forOrigin(origin: string): OriginGuard {
     const last = this.#last;
+    // Stryker disable next-line ConditionalExpression: a shortcut only: without it the map finds the same guard, already the most recent
     if (last !== undefined && last.origin === origin) return last;
     let guard = this.#guards.get(origin);
     this.#last = guard;
@@ -264,6 +270,7 @@ export class StormControl {
     this.#last = guard;
     if (this.#guards.size > MAX_ORIGINS) {
       const oldest = this.#guards.keys().next().value;
+      // Stryker disable next-line ConditionalExpression: the map holds more than 10,000 guards here, so it has a first key
       if (oldest !== undefined) this.#guards.delete(oldest);
     }
     return guard;
@@ -290,8 +297,16 @@ export class StormControl {
     const r = o.rateLimit ?? 'adaptive';
     let limiter: RateLimiter | undefined;
     if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
-    else if (r !== undefined && r !== false) {
-      if (typeof r !== 'object' || r === null)
+    else if (
+      // Stryker disable next-line ConditionalExpression: r is never undefined (?? 'adaptive'); the check narrows the type
+      r !== undefined &&
+      r !== false
+    ) {
+      if (
+        typeof r !== 'object' ||
+        // Stryker disable next-line ConditionalExpression: r is never null here (null ?? 'adaptive' gives 'adaptive'); the check narrows the type
+        r === null
+      )
         throw new TypeError(
           `${this.#where}: rateLimit must be { perSecond, burst }, 'adaptive', { adaptive: options }, a RateLimiter or false, got ${showValue(r)}`,
         );

@@ -375,6 +375,18 @@ describe('classifyError: failures of the proxy', () => {
     expect(markProxyFailure(undefined)).toBeUndefined();
   });
 
+  it('markProxyFailure leaves a function unmarked (only objects are errors to mark)', () => {
+    const fn = Object.assign(() => undefined, { code: 'ECONNREFUSED' });
+    expect(markProxyFailure(fn)).toBe(fn);
+    expect(Object.getOwnPropertySymbols(fn)).toEqual([]);
+  });
+
+  it('a dogged error is returned as it is, even when marked as a proxy failure', () => {
+    const error = new ConnectError('could not connect: refused', { method: 'GET' });
+    markProxyFailure(error);
+    expect(classifyError(error, { proxy })).toBe(error);
+  });
+
   it('an unmarked error is not a proxy failure, even with the proxy in the context', () => {
     expect((classifyError(raw('ECONNREFUSED'), { proxy }) as DoggedError).constructor).toBe(
       ConnectError,

@@ -649,3 +649,49 @@ describe('RetryPolicy.increment', () => {
     expect(p.consecutiveErrors).toBe(2);
   });
 });
+
+describe('RetryPolicy counters left unset', () => {
+  it('a counter without a limit stays undefined whatever is spent, only total counts down', () => {
+    let p = new RetryPolicy({ total: 9 });
+    const unset = {
+      connect: undefined,
+      read: undefined,
+      status: undefined,
+      redirect: undefined,
+      other: undefined,
+    };
+    p = p.increment({ method: 'GET', url: URL_, error: new ConnectError('c') });
+    p = p.increment({
+      method: 'GET',
+      url: URL_,
+      error: new ReadTimeoutError('r', { phase: 'body' }),
+    });
+    p = p.increment({
+      method: 'GET',
+      url: URL_,
+      error: new ReadTimeoutError('n', { phase: 'none' }),
+    });
+    p = p.increment({ method: 'GET', url: URL_, response: res(503) });
+    p = p.increment({ method: 'GET', url: URL_, response: res(301, { location: '/y' }) });
+    expect(p.remaining).toEqual({ total: 5, ...unset });
+    expect(p.isExhausted()).toBe(false);
+  });
+});
+
+describe('RetryPolicy option checks, types', () => {
+  it('a millisecond option that may be Infinity still must be a number', () => {
+    expect(() => new RetryPolicy({ maxRetryAfter: '5' as never })).toThrow(
+      'RetryPolicy: maxRetryAfter must be a non-negative number of milliseconds, got "5"',
+    );
+  });
+
+  it('a method name must be a string, not something that prints as one', () => {
+    expect(() => new RetryPolicy({ allowedMethods: [['GET']] as never })).toThrow(
+      /RetryPolicy: allowedMethods must be an array of method names/,
+    );
+  });
+
+  it('options that are no object are refused, naming RetryPolicy options', () => {
+    expect(() => new RetryPolicy(5 as never)).toThrow(/^RetryPolicy options/);
+  });
+});
