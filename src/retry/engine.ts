@@ -19,7 +19,9 @@ function isThenable<V>(value: unknown): value is PromiseLike<V> {
 function raceAbort<V>(pending: PromiseLike<V>, signal: AbortSignal): Promise<V> {
   return new Promise<V>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Aborted during the synchronous part of the attempt: no 'abort' event will come any more.
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
     pending.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
