@@ -35,6 +35,7 @@ const PROXY_STAGE = Symbol.for('dogged.proxyStage');
  * was open), so it is classified as a `ProxyError`. Returns the error.
  */
 export function markProxyFailure(error: unknown): unknown {
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: Object.isExtensible() is false for null and primitives, so the first two tests only spare the call (`true` for the whole test, defineProperty on a primitive, is killed)
   if (error !== null && typeof error === 'object' && Object.isExtensible(error))
     Object.defineProperty(error, PROXY_STAGE, { value: true });
   return error;
@@ -123,8 +124,11 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
   }
   const base = {
     cause: error,
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.method !== undefined && { method: context.method }),
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.url !== undefined && { url: context.url }),
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.attempts !== undefined && { attempts: context.attempts }),
   };
   const inBody = context.phase === 'body';
@@ -160,6 +164,7 @@ export function classifyError(error: unknown, context: FailureContext = {}): unk
       `the connection dropped before a complete response: ${messageOf(error)}`,
       {
         ...base,
+        // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
         ...(context.reusedSocket !== undefined && { reusedSocket: context.reusedSocket }),
       },
     );
@@ -187,9 +192,13 @@ function classifyProxyFailure(error: unknown, context: FailureContext): ProxyErr
   const proxy = context.proxy;
   const options = {
     cause: error,
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.method !== undefined && { method: context.method }),
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.url !== undefined && { url: context.url }),
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(context.attempts !== undefined && { attempts: context.attempts }),
+    // Stryker disable next-line ConditionalExpression: the error constructors read an absent and an undefined option alike (`false` is killed)
     ...(proxy !== undefined && { proxy }),
   };
   const which = proxy === undefined ? 'the proxy' : `proxy ${proxy}`;
@@ -206,8 +215,10 @@ function classifyProxyFailure(error: unknown, context: FailureContext): ProxyErr
       { ...options, proxyStatus: status },
     );
   }
+  // Stryker disable next-line ConditionalExpression: `true` for the undefined test is equivalent: the sets hold no undefined (the other mutants of this line are killed)
   if (code !== undefined && (CONNECT.has(code) || NAME_RESOLUTION.has(code)))
     return new ProxyError(`could not connect to ${which}: ${message}`, options);
+  // Stryker disable next-line ConditionalExpression: `true` for the undefined test is equivalent: the set holds no undefined (the other mutants of this line are killed)
   if (code !== undefined && CONNECT_TIMEOUT.has(code))
     return new ProxyError(`${which} could not be reached in time: ${message}`, options);
   if (code === 'UND_ERR_HEADERS_TIMEOUT')

@@ -214,6 +214,7 @@ export interface RetryDelay {
 function checkCount(name: string, value: unknown, allowUndefined: boolean): void {
   if (value === undefined && allowUndefined) return;
   if (
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: the typeof test is redundant: Number.isInteger is false for any non-number, and none is Infinity (the other mutants of this condition are killed)
     typeof value !== 'number' ||
     Number.isNaN(value) ||
     value < 0 ||
@@ -259,6 +260,7 @@ function checkBoolean(name: string, value: unknown): void {
 }
 
 const isStatus = (v: unknown): boolean =>
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isInteger is false for any non-number (the other mutants of this line are killed)
   typeof v === 'number' && Number.isInteger(v) && v >= 100 && v <= 999;
 const isMethod = (v: unknown): boolean => typeof v === 'string' && /^[A-Za-z]+$/.test(v);
 
@@ -298,10 +300,12 @@ export class RetryPolicy {
     this.#forcelist = new Set(o.statusForcelist ?? DEFAULT_STATUS_FORCELIST);
     this.#retryAfterCodes = new Set(o.retryAfterStatusCodes ?? [413, 429, 503]);
     this.#backoff =
+      // Stryker disable next-line ConditionalExpression: `true` is equivalent: with backoffFactor, getBackoffTime() uses the formula and never reads #backoff (`false` is killed)
       o.backoffFactor === undefined
         ? o.backoff === undefined
           ? DEFAULT_BACKOFF
-          : toWait(o.backoff, 'RetryPolicy: backoff')
+          : // Stryker disable next-line StringLiteral: #validate() already checked o.backoff under the same name, so this toWait never throws
+            toWait(o.backoff, 'RetryPolicy: backoff')
         : undefined;
   }
 
@@ -369,6 +373,7 @@ export class RetryPolicy {
   /** A policy from whatever a user may pass: a policy, options, a number of retries, or `false` (none). */
   static from(value: RetryPolicy | RetryPolicyOptions | number | false | undefined): RetryPolicy {
     if (value instanceof RetryPolicy) return value;
+    // Stryker disable next-line ConditionalExpression: `false` is equivalent: new RetryPolicy(undefined) below is the default policy too
     if (value === undefined) return new RetryPolicy();
     if (value === false) return new RetryPolicy({ total: 0, raiseOnStatus: false });
     if (typeof value === 'number') return new RetryPolicy({ total: value });
@@ -455,6 +460,7 @@ export class RetryPolicy {
   isExhausted(): boolean {
     for (const c of COUNTERS) {
       const v = this.#state.counts[c];
+      // Stryker disable next-line ConditionalExpression: `true` for the undefined test is equivalent: undefined < 0 is false (the other mutants of this line are killed)
       if (v !== undefined && v < 0) return true;
     }
     return false;
@@ -492,6 +498,7 @@ export class RetryPolicy {
         idleMs: this.#state.idleMs,
         lastDelayMs: this.#state.lastDelayMs,
         upcomingDelayMs: undefined,
+        // Stryker disable next-line OptionalChaining: getBackoffTime() returned 0 above when there is no history (n === 0), so last is defined
         outcome: last?.error ? { ok: false as const, error: last.error } : undefined,
         signal: undefined,
         name: undefined,
@@ -506,6 +513,7 @@ export class RetryPolicy {
     now: number = Date.now(),
   ): number | undefined {
     const value = response?.headers.get('retry-after');
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: parseRetryAfter() reads null and undefined as undefined too (the other mutants of this line are killed)
     return value === null || value === undefined ? undefined : parseRetryAfter(value, now);
   }
 
@@ -526,7 +534,9 @@ export class RetryPolicy {
             retryAfterMs: ms,
             maxRetryAfterMs: this.maxRetryAfter,
             response,
+            // Stryker disable next-line ConditionalExpression: the error's constructor reads an absent and an undefined method alike (`false` is killed)
             ...(context.method !== undefined && { method: context.method }),
+            // Stryker disable next-line ConditionalExpression: the error's constructor reads an absent and an undefined url alike (`false` is killed)
             ...(context.url !== undefined && { url: context.url }),
             attempts: this.#state.history.length + 1,
           });
@@ -551,6 +561,7 @@ export class RetryPolicy {
       response.status < 400 &&
       Boolean(response.headers.get('location'));
     // A redirect is not a failure: it spends the `redirect` counter only (urllib3 also spends `total`).
+    // Stryker disable next-line ConditionalExpression: counts.total is always defined here (o.total ?? 3 in #validate()) (the other mutants of this line are killed)
     if (counts.total !== undefined && !isRedirect) counts.total -= 1;
     let error: DoggedError | undefined;
     let status: number | undefined;
@@ -574,11 +585,13 @@ export class RetryPolicy {
       } else if (counts.other !== undefined) {
         counts.other -= 1;
       }
+      // Stryker disable next-line StringLiteral: cause is only read when there is neither an error nor a response
       cause = `${error.name}: ${error.message}`;
     } else if (isRedirect && response) {
       if (counts.redirect !== undefined) counts.redirect -= 1;
       status = response.status;
       redirectLocation = response.headers.get('location') ?? undefined;
+      // Stryker disable next-line StringLiteral: cause is only read when there is neither an error nor a response
       cause = 'too many redirects';
     } else {
       if (response && counts.status !== undefined) counts.status -= 1;
@@ -594,6 +607,7 @@ export class RetryPolicy {
       redirectLocation,
     });
     const history = Object.freeze([...this.#state.history, entry]);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: undefined > 0 is false, and a sleptMs of 0 gives 0 either way (the other mutants of this line are killed)
     const slept = input.sleptMs !== undefined && input.sleptMs > 0 ? input.sleptMs : 0;
     const next = new (
       RetryPolicy as unknown as new (
