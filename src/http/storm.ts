@@ -117,6 +117,7 @@ export class OriginGuard {
     this.#held = true;
     this.#cooldownUntil = now + ms;
     this.#cooldownSince = now;
+    // Stryker disable next-line ConditionalExpression: `true` is equivalent: publishing to a channel without subscribers does nothing (`false` is killed)
     if (cooldownChannel.hasSubscribers) cooldownChannel.publish({ origin: this.origin, ms });
   }
 
@@ -178,6 +179,7 @@ export class OriginGuard {
         method: context.method,
         url: context.url,
         attempts: context.attempt,
+        // Stryker disable next-line ConditionalExpression: the error's constructor reads an absent and an undefined cause alike (the other mutants of this line are killed)
         ...(permit.lastFailure !== undefined && { cause: permit.lastFailure }),
         phase: 'none',
       },
@@ -185,6 +187,7 @@ export class OriginGuard {
   }
 
   #waited(request: object | undefined, reason: 'cooldown' | 'rate-limit', ms: number): void {
+    // Stryker disable next-line ConditionalExpression: `true` is equivalent: publishing to a channel without subscribers does nothing (`false` is killed)
     if (waitChannel.hasSubscribers)
       waitChannel.publish({ request, origin: this.origin, reason, ms: Math.max(0, ms) });
   }
@@ -208,6 +211,7 @@ function observeBreaker(breaker: CircuitBreaker, origin: string): void {
   if (observedBreakers.has(breaker)) return;
   observedBreakers.add(breaker);
   breaker.onStateChange((change) => {
+    // Stryker disable next-line ConditionalExpression: `true` is equivalent: publishing to a channel without subscribers does nothing (`false` is killed)
     if (breakerStateChannel.hasSubscribers)
       breakerStateChannel.publish({
         origin,
@@ -220,7 +224,9 @@ function observeBreaker(breaker: CircuitBreaker, origin: string): void {
 
 function isRateLimiter(value: unknown): value is RateLimiter {
   return (
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: the only caller (#make) has already rejected anything but a non-null object, so the null and typeof tests are redundant (the acquire/tryAcquire mutants of this line are killed)
     value !== null &&
+    // Stryker disable next-line ConditionalExpression: the only caller (#make) has already rejected anything but a non-null object (`!==` is killed)
     typeof value === 'object' &&
     typeof (value as RateLimiter).acquire === 'function' &&
     typeof (value as RateLimiter).tryAcquire === 'function'
@@ -251,6 +257,7 @@ export class StormControl {
   /** The guard of `origin`, made on first use (the least recently used are forgotten past 10,000 origins). */
   forOrigin(origin: string): OriginGuard {
     const last = this.#last;
+    // Stryker disable next-line ConditionalExpression: `false` is equivalent: the Map lookup below finds the same guard, and moving the last used one to the end leaves the order as it was (the other mutants of this line are killed)
     if (last !== undefined && last.origin === origin) return last;
     let guard = this.#guards.get(origin);
     this.#last = guard;
@@ -264,6 +271,7 @@ export class StormControl {
     this.#last = guard;
     if (this.#guards.size > MAX_ORIGINS) {
       const oldest = this.#guards.keys().next().value;
+      // Stryker disable next-line ConditionalExpression: `true` is equivalent: past MAX_ORIGINS the map is not empty, and delete(undefined) does nothing anyway (`false` and `===` are killed)
       if (oldest !== undefined) this.#guards.delete(oldest);
     }
     return guard;
@@ -290,7 +298,12 @@ export class StormControl {
     const r = o.rateLimit ?? 'adaptive';
     let limiter: RateLimiter | undefined;
     if (r === 'adaptive') limiter = new AdaptiveRateLimiter({ clock });
-    else if (r !== undefined && r !== false) {
+    else if (
+      // Stryker disable next-line ConditionalExpression: `true` for the undefined test is equivalent: r is o.rateLimit ?? 'adaptive', never undefined (the other mutants of this line are killed)
+      r !== undefined &&
+      r !== false
+    ) {
+      // Stryker disable next-line ConditionalExpression: `false` for the null test is equivalent: r is o.rateLimit ?? 'adaptive', never null (the other mutants of this line are killed)
       if (typeof r !== 'object' || r === null)
         throw new TypeError(
           `${this.#where}: rateLimit must be { perSecond, burst }, 'adaptive', { adaptive: options }, a RateLimiter or false, got ${showValue(r)}`,
