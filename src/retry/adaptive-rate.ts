@@ -157,6 +157,7 @@ export class AdaptiveRate {
   readonly #slotCount = new Float64Array(SLOTS);
   /** Throttles per slot (all of them, stale or not). */
   readonly #slotThrottles = new Float64Array(SLOTS);
+  // Stryker disable next-line UnaryOperator: an unused slot holds zero counts, so whatever its id it adds nothing and state() leaves it out
   readonly #slotId = new Float64Array(SLOTS).fill(-1);
   /** While throttles are a small share of the answers: the limit cuts do not go below. */
   #floor = 0;
@@ -202,6 +203,7 @@ export class AdaptiveRate {
     if (this.#phase === 'search') {
       rate = this.#start * this.#growth ** t;
     } else {
+      // Stryker disable next-line EqualityOperator: `<` is equivalent: at t = 2K both branches give the limit (x = 1, growth^0); `>` is killed
       if (t <= 2 * this.#k) {
         const x = (t - this.#k) / this.#k;
         // A plateau halfway between the restart and the estimate: an estimate of a server with
@@ -213,6 +215,7 @@ export class AdaptiveRate {
       }
       // Above the limit found, never far above what the server really took lately: a client
       // that sends little does not build up a pace it never tried.
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: `true` and `>=` are equivalent: at or under the limit, min(rate, max(limit, …)) is the rate (`false` and `<=` are killed)
       if (rate > this.#limit)
         rate = Math.min(rate, Math.max(this.#limit, 2 * this.#acceptedRate(now)));
     }
@@ -236,12 +239,14 @@ export class AdaptiveRate {
     const i = this.#slot(now);
     this.#slotThrottles[i] = (this.#slotThrottles[i] ?? 0) + 1;
     // Sent before the last cut (or in its millisecond): it says nothing about the pace since.
+    // Stryker disable next-line ConditionalExpression,StringLiteral: the phase test is redundant while unlimited, when lastCutAt is -Infinity and no sentAt is at or below it (the other mutants of this line are killed)
     if (this.#phase !== 'unlimited' && sentAt <= this.#lastCutAt) return false;
     // After a search's throttle (the first one, or one past 2K on the curve), the last second
     // tells the limit (the ramp before it was below); after others, the whole cycle since
     // sending resumed.
     const searching =
       this.#phase === 'search' ||
+      // Stryker disable next-line ConditionalExpression: `true` for the undefined test is equivalent: now - undefined is NaN, never above 2K (the other mutants of this line are killed)
       (this.#resumedAt !== undefined && now - this.#resumedAt > 2000 * this.#k);
     const { count, span } = this.#measure(now, searching ? SHORT_SLOTS : SLOTS);
     let limit: number;
@@ -287,10 +292,12 @@ export class AdaptiveRate {
   /** What it knows, as plain data (JSON-safe). */
   state(): AdaptiveRateState {
     const slots: [number, number, number][] = [];
+    // Stryker disable next-line EqualityOperator: `<=` reads index SLOTS, undefined: it fails `id >= 0` and adds nothing (`>=` is killed)
     for (let i = 0; i < SLOTS; i++) {
       const id = this.#slotId[i] as number;
       const count = this.#slotCount[i] as number;
       const throttles = this.#slotThrottles[i] as number;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,LogicalOperator: a slot with an id was filled by #slot() for an answer or a throttle, so count + throttles > 0 holds whenever id >= 0, and unused slots (id -1) hold 0 (`id > 0`, `count - throttles` and the others of this line are killed)
       if (id >= 0 && count + throttles > 0) slots.push([id, count, throttles]);
     }
     return {
@@ -342,13 +349,16 @@ export class AdaptiveRate {
     const last = Math.floor(now / this.#slotMs);
     let accepted = 0;
     let throttles = 0;
+    // Stryker disable next-line EqualityOperator: `<=` reads index SLOTS, undefined: no comparison holds for it (`>=` is killed)
     for (let i = 0; i < SLOTS; i++) {
       const id = this.#slotId[i] as number;
+      // Stryker disable next-line ConditionalExpression: `id <= last` → true is equivalent: no slot is newer than now while times go forward (the other mutants of this line are killed)
       if (id > last - SHARE_SLOTS && id <= last) {
         accepted += this.#slotCount[i] as number;
         throttles += this.#slotThrottles[i] as number;
       }
     }
+    // Stryker disable next-line ConditionalExpression: `false` is equivalent: only throttled() asks, after counting its own throttle, so throttles >= 1 (`true` is killed)
     return throttles === 0 ? 0 : throttles / (accepted + throttles);
   }
 
@@ -374,8 +384,10 @@ export class AdaptiveRate {
     const oldest = last - slots + 1;
     const first = Math.max(oldest, Math.floor(from / this.#slotMs));
     let count = 0;
+    // Stryker disable next-line EqualityOperator: `<=` reads index SLOTS, undefined: no comparison holds for it (`>=` is killed)
     for (let i = 0; i < SLOTS; i++) {
       const id = this.#slotId[i] as number;
+      // Stryker disable next-line ConditionalExpression: `id <= last` → true is equivalent: no slot is newer than now while times go forward (the other mutants of this line are killed)
       if (id >= first && id <= last) count += this.#slotCount[i] as number;
     }
     return { count, span: now - Math.max(from, oldest * this.#slotMs) };

@@ -122,6 +122,7 @@ export class CircuitBreaker {
     this.#options = resolveBreakerOptions('CircuitBreaker', options);
     this.#delayMs = this.#options.halfOpenAfterMs;
     this.#window =
+      // Stryker disable next-line ConditionalExpression: `true` is equivalent: a window in consecutive mode is never counted in nor read, only cleared (`false` is killed)
       this.#options.mode === 'ratio'
         ? new SlidingCounters(
             ['successes', 'failures'],
@@ -171,6 +172,7 @@ export class CircuitBreaker {
     if (this.#state === 'closed') return this.#permit(undefined);
     if (this.#state === 'open') return this.#refusal('open', this.#retryAtMs, now);
     if (this.#probes.size < this.#options.halfOpenProbes) {
+      // Stryker disable next-line UpdateOperator: probe ids only need to be distinct Map keys; counting down gives distinct ids too
       const id = this.#nextProbeId++;
       this.#probes.set(id, now);
       return this.#permit(id);
@@ -308,6 +310,7 @@ export class CircuitBreaker {
         this.#enter('half-open', 'half-open-delay-elapsed', this.#retryAtMs);
         continue;
       }
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent: probes exist only while half-open (#enter clears them), and with none Math.min() is Infinity, a deadline never reached (`false`, `!==` and `<= 0` are killed)
       if (this.#state === 'half-open' && this.#probes.size > 0) {
         const oldest = Math.min(...this.#probes.values());
         const deadline = oldest + this.#delayMs;
@@ -325,6 +328,7 @@ export class CircuitBreaker {
     const from = this.#state;
     const options = this.#options;
     this.#state = to;
+    // Stryker disable next-line UpdateOperator: epochs are only compared for equality; counting down keeps them distinct
     this.#epoch++;
     this.#probes.clear();
     if (to === 'open') {
@@ -361,6 +365,7 @@ export class CircuitBreaker {
       }
     }
     if (errors.length === 1) throw errors[0];
+    // Stryker disable next-line EqualityOperator: `>= 1` is equivalent: a single error was thrown on the line before (`<= 1` and `false` are killed)
     if (errors.length > 1) throw new AggregateError(errors, 'several circuit listeners threw');
   }
 
@@ -386,6 +391,7 @@ export class CircuitBreaker {
       Math.max(j.halfOpenAfterMs, options.halfOpenAfterMs),
       options.maxHalfOpenAfterMs,
     );
+    // Stryker disable next-line ConditionalExpression: `true` is equivalent: #retryAtMs is only read while open, and #enter('open') sets it anew (`false` is killed)
     if (this.#state === 'open') this.#retryAtMs = now + Math.min(j.halfOpenInMs, this.#delayMs);
     if (this.#state === 'closed' && options.mode === 'consecutive')
       this.#consecutiveFailures = j.consecutiveFailures;

@@ -20,6 +20,7 @@ function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onAbort = (): void => {
       timer.clear();
+      // Stryker disable next-line OptionalChaining: onAbort is only added to a signal, so signal is defined here
       reject(signal?.reason);
     };
     // Chained past Node's 2^31 - 1 ms limit; Infinity sleeps until the signal aborts.
@@ -27,6 +28,7 @@ function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts at most once, and the timer's callback removes this listener
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

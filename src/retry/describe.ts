@@ -4,6 +4,7 @@ import type { Outcome } from './attempt-state.js';
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return 'forever';
   if (ms < 1000) return `${Math.round(ms)} ms`;
+  // Stryker disable next-line EqualityOperator: `ms <= 10_000` is equivalent: at 10 s both 10.00 and 10.0 print as 10
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')} s`;
   const minutes = Math.floor(ms / 60_000);
   const seconds = Math.round((ms % 60_000) / 1000);
@@ -40,6 +41,7 @@ export function describeOutcome(outcome: Outcome<unknown> | undefined): string {
 function safeJson(value: unknown): string {
   if (typeof value === 'function') return value.name ? `[function ${value.name}]` : '[function]';
   if (typeof value === 'bigint') return `${value}n`;
+  // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent: JSON.stringify(symbol) is undefined, and String(symbol) below gives the same text
   if (typeof value === 'symbol') return value.toString();
   try {
     const json = JSON.stringify(value);
@@ -65,7 +67,9 @@ export function clip(text: string, max = 200): string {
 
 /** Every run of more than `max` non-space characters in `message` (a URL, a host...) {@link clip}ped. */
 export function clipLongValues(message: string, max = 200): string {
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent: a message of at most max characters has no run longer than max to clip
   if (message.length <= max) return message;
+  // Stryker disable next-line ArithmeticOperator: `max - 1` is equivalent: clip() leaves runs of max characters or fewer as they are
   return message.replace(new RegExp(`\\S{${max + 1},}`, 'g'), (run) => clip(run, max));
 }
 

@@ -19,7 +19,12 @@ function isThenable<V>(value: unknown): value is PromiseLike<V> {
 function raceAbort<V>(pending: PromiseLike<V>, signal: AbortSignal): Promise<V> {
   return new Promise<V>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    // Aborted during the synchronous part of the attempt: no 'abort' event will come any more.
+    if (signal.aborted) reject(signal.reason);
+    else {
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal fires 'abort' at most once
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
     pending.then(
       (value) => {
         signal.removeEventListener('abort', onAbort);
@@ -100,6 +105,7 @@ export async function execute<T>(
     for (;;) {
       if (signal?.aborted) throw signal.reason;
       const before =
+        // Stryker disable next-line ConditionalExpression: `false` for the whole test is equivalent: options.firstState is the state the else branch builds for attempt 1 with options.signal, precomputed (the `true` of the signal test is killed)
         attempt === 1 && signal === options.signal
           ? options.firstState
           : state<T>(
@@ -114,8 +120,10 @@ export async function execute<T>(
             );
       if (options.before) {
         const r = options.before(before);
+        // Stryker disable next-line ConditionalExpression: `true` is equivalent: awaiting a hook's plain return value only costs a tick (`false`, not waiting for an async hook, is killed)
         if (isThenable(r)) await r;
       }
+      // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
       if (stats && run) {
         run.attempts = attempt;
         stats.attempts++;
@@ -126,6 +134,7 @@ export async function execute<T>(
         let value = fn(before);
         if (isThenable<T>(value)) value = await (signal ? raceAbort(value, signal) : value);
         if (skipResults) {
+          // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
           if (stats && run) finish(run, stats, clock.now(), 'succeeded');
           return value as T;
         }
@@ -153,6 +162,7 @@ export async function execute<T>(
         again = isThenable<boolean>(r) ? await r : r;
       }
       if (!again) {
+        // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
         if (stats && run) finish(run, stats, clock.now(), outcome.ok ? 'succeeded' : 'failed');
         if (outcome.ok) return outcome.value;
         throw outcome.error;
@@ -160,6 +170,7 @@ export async function execute<T>(
 
       if (options.after) {
         const r = options.after(settled);
+        // Stryker disable next-line ConditionalExpression: `true` is equivalent: awaiting a hook's plain return value only costs a tick (`false`, not waiting for an async hook, is killed)
         if (isThenable(r)) await r;
       }
       const delay = checkDelay(options.wait(settled), 'the wait strategy');
@@ -176,23 +187,27 @@ export async function execute<T>(
       if (options.stop(planned)) {
         if (options.onGiveUp) {
           const value = await options.onGiveUp(planned);
+          // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
           if (stats && run) {
             finish(run, stats, clock.now(), 'succeeded');
             stats.giveUps++;
           }
           return value;
         }
+        // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
         if (stats && run) finish(run, stats, clock.now(), 'gave-up');
         if (options.reraise && !outcome.ok) throw outcome.error;
         throw new RetryError<T>(planned);
       }
       if (options.beforeSleep) {
         const r = options.beforeSleep(planned);
+        // Stryker disable next-line ConditionalExpression: `true` is equivalent: awaiting a hook's plain return value only costs a tick (`false`, not waiting for an async hook, is killed)
         if (isThenable(r)) await r;
       }
       await clock.sleep(delay, signal);
       idleMs += delay;
       lastDelayMs = delay;
+      // Stryker disable next-line LogicalOperator: run is stats?.begin(): both are defined or neither is
       if (stats && run) {
         run.idleMs = idleMs;
         stats.idleMs += delay;
@@ -201,6 +216,7 @@ export async function execute<T>(
       attempt++;
     }
   } catch (error) {
+    // Stryker disable next-line OptionalChaining: run is defined whenever stats is (run = stats?.begin())
     if (stats && run?.outcome === 'running')
       finish(run, stats, clock.now(), signal?.aborted ? 'aborted' : 'failed');
     throw error;

@@ -44,6 +44,7 @@ export class Emitter<T> {
       }
     }
     if (errors.length === 1) throw errors[0];
+    // Stryker disable next-line EqualityOperator: `>= 1` is equivalent: a single error was thrown on the line before
     if (errors.length > 1) throw new AggregateError(errors, 'several event listeners threw');
   }
 }

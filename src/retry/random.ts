@@ -20,6 +20,7 @@ export const defaultRandom: RandomSource = () => Math.random();
  * await retry(fetchReport, { random }); // the same jittered delays on every run
  */
 export function seededRandom(seed: number): RandomSource {
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isFinite is false for any non-number
   if (typeof seed !== 'number' || !Number.isFinite(seed)) {
     throw new TypeError(`seededRandom: seed must be a finite number, got ${String(seed)}`);
   }

@@ -89,16 +89,20 @@ export class PacedBucket {
 
   acquire(signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    // Stryker disable next-line ConditionalExpression: `false` is equivalent: the pump then serves the free token in the same call (its `true` twin, a grant without a token, is killed by the rate tests)
     if (this.tryTake()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
       if (signal) {
         waiter.onAbort = () => {
           const index = this.#line.indexOf(waiter);
+          // Stryker disable next-line ConditionalExpression: `true` is equivalent: the listener is removed whenever a waiter leaves the line, so an aborting waiter is always found (`false` is killed)
           if (index >= 0) this.#line.splice(index, 1);
+          // Stryker disable next-line OptionalChaining: a sleep is always planned (#wake set) while a waiter is in the line
           if (this.#line.length === 0) this.#wake?.abort();
           reject(signal.reason);
         };
+        // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal fires 'abort' at most once
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.#line.push(waiter);
@@ -108,6 +112,7 @@ export class PacedBucket {
 
   #refill(): void {
     const now = this.#clock.now();
+    // Stryker disable next-line EqualityOperator: `>=` is equivalent: at now === lastRefill nothing is earned (`<=`, a clock stepping back, is killed)
     if (now > this.#lastRefill) {
       const earned = ((now - this.#lastRefill) * this.#perSecond) / 1000;
       this.#tokens = Math.min(this.#capacity, this.#tokens + earned);
@@ -129,6 +134,7 @@ export class PacedBucket {
       while (this.#line.length > 0) {
         if (this.#take()) {
           const waiter = this.#line.shift() as Waiter;
+          // Stryker disable next-line ConditionalExpression,OptionalChaining: onAbort is set exactly when the waiter has a signal (`false`, a listener left behind, is killed)
           if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
           waiter.resolve();
           continue;
@@ -140,7 +146,7 @@ export class PacedBucket {
         } catch (error) {
           // Woken on purpose: plan again. A clock that fails on its own would spin: give up.
           if (!wake.signal.aborted) this.#failAll(error);
-        } finally {
+        } finally /* Stryker disable next-line BlockStatement: a #wake left behind is only ever replaced by the next sleep's or aborted again, a no-op */ {
           this.#wake = undefined;
         }
       }
@@ -151,6 +157,7 @@ export class PacedBucket {
 
   #failAll(error: unknown): void {
     for (const waiter of this.#line.splice(0)) {
+      // Stryker disable next-line ConditionalExpression,OptionalChaining: onAbort is set exactly when the waiter has a signal (`false`, a listener left behind, is killed)
       if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       waiter.reject(error);
     }

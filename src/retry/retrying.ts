@@ -115,6 +115,7 @@ function fnTypeError(fn: unknown): TypeError {
   } catch (error) {
     return error as TypeError;
   }
+  // Stryker disable next-line StringLiteral: unreachable: fnTypeError() is only called for a non-function, for which assertFunction() throws above
   return new TypeError('the function to retry must be a function');
 }
 

@@ -50,6 +50,7 @@ export class SlidingCounters<Key extends string> {
     const row = this.#row(key);
     const newest = this.#advance();
     let left = n;
+    // Stryker disable next-line EqualityOperator,ConditionalExpression: equivalent: a pass with left === 0 takes nothing, and one more pass (age === slices) finds the newest slice already emptied (`age >= slices` and `left <= 0` are killed)
     for (let age = 0; age < this.#slices && left > 0; age++) {
       const slot = (newest - age + this.#slices) % this.#slices;
       const count = row[slot] ?? 0;
@@ -75,6 +76,7 @@ export class SlidingCounters<Key extends string> {
   #advance(): number {
     const current = Math.floor((this.#clock.now() - this.#origin) / this.#sliceMs);
     // A clock that goes backwards (it should not) keeps the newest slice.
+    // Stryker disable next-line EqualityOperator: `>=` is equivalent: at current === index there are no slots to zero and the index stays (`<=` is killed)
     if (current > this.#index) {
       const steps = Math.min(current - this.#index, this.#slices);
       for (let step = 1; step <= steps; step++) {

@@ -14,6 +14,7 @@ export function assertNumberAtLeast(
   value: unknown,
   min: number,
 ): asserts value is number {
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isFinite is false for any non-number
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
     throw new TypeError(
       `${where} must be a finite number, at least ${min}, got ${showValue(value)}`,

@@ -39,6 +39,7 @@ export function setLongTimeout(callback: () => void, ms: number): LongTimer {
   let cleared = false;
   const timer: LongTimer = {
     clear() {
+      // Stryker disable next-line BooleanLiteral: a guard only; clearTimeout below already cancels the pending timer (or link of a chain), so the callback cannot run after clear()
       cleared = true;
       clearTimeout(handle);
       handle = undefined;
@@ -60,6 +61,7 @@ export function setLongTimeout(callback: () => void, ms: number): LongTimer {
     handle = setTimeout(
       () => {
         handle = undefined;
+        // Stryker disable next-line ConditionalExpression: a guard only; clear() clears this timer with clearTimeout, so it never fires once cleared
         if (!cleared) callback();
       },
       clampTimerMs(Math.ceil(left)),
@@ -84,6 +86,7 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     };
     const timer = setLongTimeout(done, ms);
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: done() removes this listener itself, and a signal aborts at most once
     signal?.addEventListener('abort', done, { once: true });
   });
 }

@@ -71,6 +71,7 @@ function isTransient(error: unknown, depth: number): boolean {
     cause?: unknown;
   };
   if (typeof retriable === 'boolean') return retriable;
+  // Stryker disable next-line ConditionalExpression: `true` for the typeof test is equivalent: the set holds strings only
   if (typeof code === 'string' && TRANSIENT_ERROR_CODES.has(code)) return true;
   if (PROGRAMMING_ERRORS.some((type) => error instanceof type)) {
     // undici's fetch reports every network failure as `TypeError: fetch failed` with the

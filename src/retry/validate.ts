@@ -8,6 +8,7 @@ export function showValue(value: unknown): string {
   if (typeof value === 'string')
     return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (typeof value === 'number') {
+    // Stryker disable next-line ConditionalExpression: `false` is equivalent: String(NaN) below is 'NaN' too (`true` is killed)
     if (Number.isNaN(value)) return 'NaN';
     if (Object.is(value, -0)) return '-0';
     return String(value);
@@ -15,7 +16,9 @@ export function showValue(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return value.name ? `function ${value.name}` : 'a function';
   if (value === null) return 'null';
+  // Stryker disable next-line ConditionalExpression: `false` is equivalent: String(undefined) at the end is 'undefined' too (`true` is killed)
   if (value === undefined) return 'undefined';
+  // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent: String(symbol) at the end is symbol.toString() too (`true` is killed)
   if (typeof value === 'symbol') return value.toString();
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (typeof value === 'object') {
@@ -54,12 +57,14 @@ export function assertDuration(
 }
 
 export function assertPositiveInteger(where: string, value: unknown): asserts value is number {
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isInteger is false for any non-number (the other mutants of this line are killed)
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     fail(where, 'a positive integer', value);
   }
 }
 
 export function assertNonNegativeInteger(where: string, value: unknown): asserts value is number {
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isInteger is false for any non-number (the other mutants of this line are killed)
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     fail(where, 'a non-negative integer', value);
   }
@@ -79,6 +84,7 @@ export function assertNumberInRange(
   max: number,
 ): asserts value is number {
   if (
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: the typeof test is redundant: Number.isFinite below is false for any non-number (the other mutants of this condition are killed)
     typeof value !== 'number' ||
     Number.isNaN(value) ||
     value < min ||
@@ -90,6 +96,7 @@ export function assertNumberInRange(
 }
 
 export function assertPositiveNumber(where: string, value: unknown): asserts value is number {
+  // Stryker disable next-line ConditionalExpression: the typeof test is redundant: Number.isFinite is false for any non-number (the other mutants of this line are killed)
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     fail(where, 'a finite number greater than 0', value);
   }

@@ -59,6 +59,7 @@ export function checkDelay(delay: unknown, where: string): number {
 }
 
 function clamp(value: number, min: number, max: number): number {
+  // Stryker disable next-line EqualityOperator: `<=` is equivalent: at value === min both branches give min
   return value < min ? min : Math.min(value, max);
 }
 
@@ -128,9 +129,15 @@ function resolveExponential(
 }
 
 function fmt(options: Record<string, unknown>): string {
+  // Stryker disable next-line MethodExpression: equivalent: every caller passes resolved options, with no undefined value to filter out
   const parts = Object.entries(options)
-    .filter(([, v]) => v !== undefined)
+    .filter(
+      ([, v]) =>
+        // Stryker disable next-line ConditionalExpression: equivalent: every caller passes resolved options, with no undefined value to filter out
+        v !== undefined,
+    )
     .map(([k, v]) => `${k}: ${v}`);
+  // Stryker disable next-line StringLiteral: equivalent: every caller passes resolved options, never an empty set
   return parts.length ? `{ ${parts.join(', ')} }` : '';
 }
 

@@ -20,4 +20,13 @@ describe('instanceof across duplicate copies of the package', () => {
     expect(new MyTryAgain() instanceof MyTryAgain).toBe(true);
     expect(new TryAgain() instanceof MyTryAgain).toBe(false);
   });
+
+  it('null, primitives and functions are answered like a plain instanceof would', () => {
+    expect((null as unknown) instanceof RetryError).toBe(false);
+    expect(('RetryError' as unknown) instanceof RetryError).toBe(false);
+    const callable = (): void => {};
+    expect(callable instanceof RetryError).toBe(false);
+    Object.setPrototypeOf(callable, RetryError.prototype);
+    expect(callable instanceof RetryError).toBe(true);
+  });
 });

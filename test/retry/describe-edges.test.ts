@@ -103,6 +103,7 @@ describe('clip, clipLongValues and truncate', () => {
     const message = `see ${'u'.repeat(250)} now`;
     expect(clipLongValues(message)).toBe(`see ${'u'.repeat(200)}… (250 chars) now`);
     expect(clipLongValues('x'.repeat(200))).toBe('x'.repeat(200));
+    expect(clipLongValues('a bbbb cccc', 3)).toBe('a bbb… (4 chars) ccc… (4 chars)'); // every run
   });
 
   it('truncate ends with ... within max', () => {
@@ -209,6 +210,8 @@ describe('log lines', () => {
       'warn retrying in 5 ms: attempt 1 has not finished',
       'debug retrying in 5 ms: attempt 1 has not finished',
     ]);
+    const functionLogger = Object.assign(() => {}, { warn: () => {} });
+    expect(() => logBeforeSleep(functionLogger as never)).toThrow(/logger must have a warn/);
     expect(() => logBeforeSleep({ warn: () => {} } as never, { level: 'info' })).toThrow(
       'logBeforeSleep(logger): logger must have a info(message) method',
     );

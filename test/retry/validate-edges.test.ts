@@ -177,6 +177,13 @@ describe('the assertions', () => {
       's must be an AbortSignal, got an object',
     );
     expect(message(() => assertAbortSignal('s', null))).toBe('s must be an AbortSignal, got null');
+    const signalShapedFunction = Object.assign(() => {}, {
+      aborted: false,
+      addEventListener: () => {},
+    });
+    expect(message(() => assertAbortSignal('s', signalShapedFunction))).toBe(
+      's must be an AbortSignal, got a function',
+    );
     expect(message(() => assertAbortSignal('s', () => {}))).toBe(
       's must be an AbortSignal, got a function',
     );
