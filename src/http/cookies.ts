@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
+import type { Cookie, CookieJar } from 'tough-cookie';
 
 /**
  * tough-cookie, loaded at the first jar (its CommonJS build, synchronously): a process that

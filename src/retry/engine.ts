@@ -2,18 +2,11 @@ import type { AttemptState, Outcome } from './attempt-state.js';
 import { RetryError, TryAgain } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 import type { MutableRun, StatisticsRecorder } from './statistics.js';
+import { isThenable } from './thenable.js';
 import { checkDelay } from './wait.js';
 
 /** The attempted function: receives the frozen state of its attempt. */
 export type Attempt<T> = (state: AttemptState<T>) => T | PromiseLike<T>;
-
-function isThenable<V>(value: unknown): value is PromiseLike<V> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as PromiseLike<V>).then === 'function'
-  );
-}
 
 /** Settles with the attempt, or rejects with the abort reason the moment `signal` aborts. */
 function raceAbort<V>(pending: PromiseLike<V>, signal: AbortSignal): Promise<V> {

@@ -1,4 +1,5 @@
 import type { AttemptState } from './attempt-state.js';
+import { isThenable } from './thenable.js';
 import { isTransientError } from './transient.js';
 import { assertFunction, showValue } from './validate.js';
 
@@ -27,14 +28,6 @@ export type ErrorClass = abstract new (...args: any[]) => Error;
 
 /** An error class, or a predicate over whatever was thrown. */
 export type ErrorMatcher = ErrorClass | ((error: unknown) => boolean | Promise<boolean>);
-
-function isThenable<V>(value: unknown): value is PromiseLike<V> {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (value as PromiseLike<V>).then === 'function'
-  );
-}
 
 /**
  * Marks conditions that can only ever retry failures: the engine then skips evaluating them

@@ -41,3 +41,17 @@ describe('aborts and transient errors', () => {
     expect(isTransientError(shallow)).toBe(true);
   });
 });
+
+describe('thenables, as the engine takes them', () => {
+  it('a function answering a thenable function is awaited, as an object thenable is', async () => {
+    // Promises/A+: a function with then() is a thenable too (the engine awaits one the same way).
+    const thenableFn = Object.assign(() => {}, {
+      // biome-ignore lint/suspicious/noThenProperty: a thenable is what this test is about
+      then: (resolve: (v: boolean) => void) => resolve(true),
+    });
+    const condition = toRetryCondition(() => thenableFn as unknown as boolean);
+    const answer = condition(at(1));
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await answer).toBe(true);
+  });
+});
