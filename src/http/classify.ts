@@ -35,6 +35,7 @@ const PROXY_STAGE = Symbol.for('dogged.proxyStage');
  * was open), so it is classified as a `ProxyError`. Returns the error.
  */
 export function markProxyFailure(error: unknown): unknown {
+  // Stryker disable next-line ConditionalExpression: `error !== null` → true is equivalent: Object.isExtensible(null) is false, so null is never marked either way
   if (error !== null && typeof error === 'object' && Object.isExtensible(error))
     Object.defineProperty(error, PROXY_STAGE, { value: true });
   return error;
