@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, markProxyFailure } from '../../src/http/classify.js';
 import { ConnectError, ConnectionResetError, RetryPolicy } from '../../src/http/index.js';
-
-const URL_ = 'http://127.0.0.1:8080/x';
-const res = (status: number, headers: Record<string, string> = {}) => ({
-  status,
-  url: URL_,
-  headers: new Headers(headers),
-});
-const net = (code: string) => Object.assign(new Error(`boom ${code}`), { code });
+import { net, res, URL_ } from './policy-support.js';
 
 describe('RetryPolicy: option checks', () => {
   it('a millisecond option that may be Infinity still wants a number', () => {

@@ -10,14 +10,7 @@ import {
   TLSError,
 } from '../../src/http/index.js';
 import { wait } from '../../src/retry/index.js';
-
-const URL_ = 'http://127.0.0.1:8080/x';
-const res = (status: number, headers: Record<string, string> = {}) => ({
-  status,
-  url: URL_,
-  headers: new Headers(headers),
-});
-const net = (code: string) => Object.assign(new Error(`boom ${code}`), { code });
+import { net, res, URL_ } from './policy-support.js';
 
 describe('RetryPolicy (urllib3 semantics)', () => {
   it('has dogged defaults', () => {

@@ -1,22 +1,10 @@
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OriginGuard, StormControl } from '../../src/http/storm.js';
 import type { Clock } from '../../src/retry/clock.js';
 import { TokenBucketLimiter } from '../../src/retry/rate-limiter.js';
 import { AdaptiveRateLimiter } from '../../src/retry/rate-limiter-adaptive.js';
 import { FakeClock } from '../../src/testing/index.js';
-
-const subscriptions: [string, (message: unknown) => void][] = [];
-function listen(name: string): unknown[] {
-  const seen: unknown[] = [];
-  const fn = (message: unknown) => seen.push(message);
-  subscribe(name, fn);
-  subscriptions.push([name, fn]);
-  return seen;
-}
-afterEach(() => {
-  for (const [name, fn] of subscriptions.splice(0)) unsubscribe(name, fn);
-});
+import { listen } from '../support/channels.js';
 
 describe('OriginGuard edges', () => {
   it('admitNow reads no clock before the first hold, and does after it', async () => {

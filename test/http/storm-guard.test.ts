@@ -1,5 +1,4 @@
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CircuitOpenError, RetryAfterTooLongError } from '../../src/http/errors.js';
 import { OriginGuard, StormControl } from '../../src/http/storm.js';
 import { CircuitBreaker } from '../../src/retry/breaker.js';
@@ -7,18 +6,7 @@ import { RetryBudget } from '../../src/retry/budget.js';
 import { TokenBucketLimiter } from '../../src/retry/rate-limiter.js';
 import { AdaptiveRateLimiter } from '../../src/retry/rate-limiter-adaptive.js';
 import { FakeClock } from '../../src/testing/index.js';
-
-const subscriptions: [string, (message: unknown) => void][] = [];
-function listen(name: string): unknown[] {
-  const seen: unknown[] = [];
-  const fn = (message: unknown) => seen.push(message);
-  subscribe(name, fn);
-  subscriptions.push([name, fn]);
-  return seen;
-}
-afterEach(() => {
-  for (const [name, fn] of subscriptions.splice(0)) unsubscribe(name, fn);
-});
+import { listen } from '../support/channels.js';
 
 function context(clock: FakeClock, slept: number[] = []) {
   return {

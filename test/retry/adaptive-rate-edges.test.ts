@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptiveRate } from '../../src/retry/index.js';
+import { acceptEvery, throttledAt100 } from './helpers.js';
 
 /**
  * The edges of AdaptiveRate's decisions: the boundaries of its thresholds, which window a
  * throttle is measured over, the share of throttles, and its state. The times are plain numbers
  * (the model never reads a clock), with the defaults: 100 slots of 100 ms, K = 8 s.
  */
-
-/** Answers accepted every `everyMs` from `from` (exclusive) to `to` (inclusive), each sent 1 ms earlier. */
-function acceptEvery(pace: AdaptiveRate, from: number, to: number, everyMs = 10): void {
-  for (let t = from + everyMs; t <= to; t += everyMs) pace.accepted(t, t - 1);
-}
-
-/** 48 answers from 10 to 480 ms and a throttle at 500: searching from 90/s (limit 100). */
-function throttledAt100(): AdaptiveRate {
-  const pace = new AdaptiveRate();
-  acceptEvery(pace, 0, 480);
-  expect(pace.throttled(500, 499)).toBe(true);
-  return pace;
-}
 
 /** Then 100/s to 1500 ms and a throttle: steady, cut at 1500, with a floor from a stray throttle. */
 function steadyAt100(): AdaptiveRate {

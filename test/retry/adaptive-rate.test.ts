@@ -1,21 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptiveRate } from '../../src/retry/index.js';
-
-/** Answers accepted every `everyMs` from `from` (exclusive) to `to` (inclusive), each sent 1 ms earlier. */
-function acceptEvery(pace: AdaptiveRate, from: number, to: number, everyMs = 10): void {
-  for (let t = from + everyMs; t <= to; t += everyMs) pace.accepted(t, t - 1);
-}
-
-/**
- * Answers accepted every 10 ms from 10 to 480 ms (48), then a throttle at 500 ms: with the
- * throttled request, 49 requests the server took in 490 ms, a limit of 100/s.
- */
-function throttledAt100(): AdaptiveRate {
-  const pace = new AdaptiveRate();
-  acceptEvery(pace, 0, 480);
-  expect(pace.throttled(500, 499)).toBe(true);
-  return pace;
-}
+import { acceptEvery, throttledAt100 } from './helpers.js';
 
 describe('AdaptiveRate: before any throttle', () => {
   it('does not limit: the rate is Infinity however many answers come', () => {

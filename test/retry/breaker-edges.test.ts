@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CircuitBreaker, type CircuitPermit, type CircuitRefusal } from '../../src/retry/index.js';
+import { CircuitBreaker } from '../../src/retry/index.js';
 import { FakeClock } from '../../src/testing/index.js';
-
-function permit(breaker: CircuitBreaker): CircuitPermit {
-  const answer = breaker.tryAcquire();
-  if (!answer.allowed) throw new Error(`expected a permit, got a refusal (${answer.state})`);
-  return answer;
-}
-
-function refusal(breaker: CircuitBreaker): CircuitRefusal {
-  const answer = breaker.tryAcquire();
-  if (answer.allowed) throw new Error(`expected a refusal, got a permit (${answer.state})`);
-  return answer;
-}
+import { permit, refusal } from './helpers.js';
 
 /** A breaker on a fresh fake clock that opens after one failure. */
 function setup(

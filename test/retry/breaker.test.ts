@@ -3,23 +3,10 @@ import {
   BrokenCircuitError,
   CircuitBreaker,
   type CircuitBreakerOptions,
-  type CircuitPermit,
-  type CircuitRefusal,
   type CircuitStateChange,
 } from '../../src/retry/index.js';
 import { FakeClock } from '../../src/testing/index.js';
-
-function permit(breaker: CircuitBreaker): CircuitPermit {
-  const answer = breaker.tryAcquire();
-  if (!answer.allowed) throw new Error(`expected a permit, got a refusal (${answer.state})`);
-  return answer;
-}
-
-function refusal(breaker: CircuitBreaker): CircuitRefusal {
-  const answer = breaker.tryAcquire();
-  if (answer.allowed) throw new Error(`expected a refusal, got a permit (${answer.state})`);
-  return answer;
-}
+import { permit, refusal } from './helpers.js';
 
 function fail(breaker: CircuitBreaker, times: number, error?: unknown): void {
   for (let i = 0; i < times; i++) permit(breaker).failure(error);

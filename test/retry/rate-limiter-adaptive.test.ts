@@ -1,25 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptiveRateLimiter } from '../../src/retry/index.js';
 import { FakeClock } from '../../src/testing/index.js';
+import { throttledLimiter } from './helpers.js';
 
-/**
- * A limiter that saw an answer every 10 ms from 10 to 480 ms, each sent 1 ms before, and a
- * throttle at t = 500 ms: 49 requests the server took in 490 ms, a limit of 100/s, a pace of 90/s.
- */
-async function throttled(
-  beta?: number,
-): Promise<{ limiter: AdaptiveRateLimiter; clock: FakeClock }> {
-  const clock = new FakeClock();
-  const limiter = new AdaptiveRateLimiter({ clock, ...(beta !== undefined && { beta }) });
-  for (let i = 0; i < 48; i++) {
-    await clock.advance(10);
-    limiter.onSuccess(clock.now() - 1);
-  }
-  await clock.advance(20);
-  limiter.onThrottle(clock.now() - 1);
-  return { limiter, clock };
-}
-const throttledAt100 = () => throttled();
+const throttled = throttledLimiter;
+const throttledAt100 = () => throttledLimiter();
 
 describe('AdaptiveRateLimiter: before any throttle', () => {
   it('does not limit: rate is Infinity and acquire resolves at once', async () => {

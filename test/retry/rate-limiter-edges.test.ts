@@ -5,6 +5,7 @@ import { AdaptiveRateLimiter, TokenBucketLimiter } from '../../src/retry/index.j
 import { PacedBucket } from '../../src/retry/rate-limiter.js';
 import { EPSILON } from '../../src/retry/storm-validate.js';
 import { FakeClock } from '../../src/testing/index.js';
+import { throttledLimiter } from './helpers.js';
 
 /** Lets pending promise callbacks run (no clock time passes). */
 const settle = async (): Promise<void> => {
@@ -178,22 +179,9 @@ describe('AdaptiveRateLimiter: options and state before any throttle', () => {
   });
 });
 
-/** A limiter throttled at t = 500 ms after 48 answers (see rate-limiter-adaptive.test.ts): 90/s. */
-async function throttledAt100(): Promise<{ limiter: AdaptiveRateLimiter; clock: FakeClock }> {
-  const clock = new FakeClock();
-  const limiter = new AdaptiveRateLimiter({ clock });
-  for (let i = 0; i < 48; i++) {
-    await clock.advance(10);
-    limiter.onSuccess(clock.now() - 1);
-  }
-  await clock.advance(20);
-  limiter.onThrottle(clock.now() - 1);
-  return { limiter, clock };
-}
-
 describe('AdaptiveRateLimiter: the times given', () => {
   it('a stale throttle is judged by when it was sent, not when it came', async () => {
-    const { limiter, clock } = await throttledAt100();
+    const { limiter, clock } = await throttledLimiter();
     await clock.advance(5);
     limiter.onThrottle(499); // sent before the cut at 500
     expect(limiter.snapshot().cuts).toBe(1);
@@ -201,14 +189,14 @@ describe('AdaptiveRateLimiter: the times given', () => {
   });
 
   it('the search grows from when the first request after the cut was sent', async () => {
-    const { limiter, clock } = await throttledAt100();
+    const { limiter, clock } = await throttledLimiter();
     await clock.advance(100); // t = 600
     limiter.onSuccess(550);
     expect(limiter.rate).toBeCloseTo(90 * 2 ** 0.05, 9);
   });
 
   it('a success re-plans the waiters at the grown rate', async () => {
-    const { limiter, clock } = await throttledAt100(); // 90/s from t = 500
+    const { limiter, clock } = await throttledLimiter(); // 90/s from t = 500
     const grantedAt: number[] = [];
     for (let i = 0; i < 12; i++) void limiter.acquire().then(() => grantedAt.push(clock.now()));
     await clock.advance(95); // t = 595: 8 served, one every 1000 / 90 ms
@@ -222,7 +210,7 @@ describe('AdaptiveRateLimiter: the times given', () => {
   });
 
   it('a change of the rate under 1% does not re-plan the bucket', async () => {
-    const { limiter, clock } = await throttledAt100(); // 90/s from t = 500
+    const { limiter, clock } = await throttledLimiter(); // 90/s from t = 500
     await clock.advance(1);
     limiter.onSuccess(501); // the search starts growing from t = 501
     const grantedAt: number[] = [];
