@@ -445,7 +445,7 @@ export class DoggedResponse {
   /** The body parsed as JSON. */
   json<T = unknown>(): Promise<T> {
     return this.#read((data) => {
-      const text = data.toString('utf8');
+      const text = utf8(data);
       try {
         return JSON.parse(text) as T;
       } catch (error) {

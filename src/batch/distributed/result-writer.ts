@@ -96,7 +96,7 @@ export class ResultWriter {
 
   /** Resolves when a new attempt may start: fewer than {@link MAX_UNWRITTEN} outcomes unwritten. */
   room(): Promise<void> {
-    if (this.#unwritten < MAX_UNWRITTEN) return Promise.resolve();
+    if (this.hasRoom()) return Promise.resolve();
     return new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
   }
 
