@@ -6,6 +6,13 @@
  * are kept (the default of both runners); 16 requests in flight in the local runner and in each
  * worker; the job's fleet-wide per-host cap is 64, so that 4 workers never wait on it.
  *
+ * Warm-up: the local runner does a whole run in this process before the measured ones; the
+ * workers of each distributed run are started first, without `--job` (they take every job on the
+ * queue, as a fleet's long-lived workers do), and finish a warm-up job of BENCH_DIST_WARMUP lines
+ * (default: as many as the measured job) before the measured job is enqueued; every count and CPU
+ * figure of a worker below is taken from the end of its warm-up. BENCH_DIST_WARMUP=0 measures
+ * cold workers, started after the measured enqueue.
+ *
  * Throughput: URLs/s in the steady state, between 25% and 90% of the lines finished (the local
  * runner's `onProgress` every 50 ms; the job's finished counters in Redis read every 200 ms),
  * and the wall time (enqueue + work for the distributed runs).
@@ -29,8 +36,9 @@
  *   end. This script's own queries go to the database of DOGGED_BENCH_POSTGRES.
  * - CPU µs, from /proc/PID/stat (utime + stime), until the last line is recorded:
  *   - workers: each worker process (children included: cutime + cstime, and live descendants),
- *     less what it had used by its first Redis command (loading and compiling the code, as
- *     reported by the hook above from `process.cpuUsage()`), summed over the workers;
+ *     less what it had used at the end of its warm-up (cold workers: by its first Redis command,
+ *     loading and compiling the code, as reported by the hook above from `process.cpuUsage()`),
+ *     summed over the workers;
  *   - Redis: the redis-server process (all its threads), from before the enqueue;
  *   - PostgreSQL: the backends of the job's database (their pids from `pg_stat_activity` every
  *     200 ms, their CPU read every 20 ms, so that a backend that exits loses at most its last
@@ -86,6 +94,11 @@ const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
 /** The job's fleet-wide cap per host: above 4 workers × 16. */
 const PER_HOST = Number(process.env.BENCH_DIST_PER_HOST ?? 64);
 const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);
+/**
+ * Lines of a job each run's workers finish before the measured one (0: cold workers, started
+ * after the measured enqueue): the local runner is warmed up by a whole run in this process.
+ */
+const WARMUP = Number(process.env.BENCH_DIST_WARMUP ?? URLS);
 const POLL_MS = 200;
 const STALL_MS = 60_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -337,6 +350,7 @@ function readCounts(file: string): ClientCounts {
 class Rig {
   readonly work = mkdtempSync(join(tmpdir(), 'dogged-bench-dist-'));
   readonly input = join(this.work, 'urls.txt');
+  readonly warmInput = join(this.work, 'warm-up.txt');
   readonly tickUs = 1e6 / ticksPerSecond();
   readonly children = new Set<ChildProcess>();
   readonly dbName = `dogged_bench_${randomBytes(4).toString('hex')}`;
@@ -380,6 +394,10 @@ class Rig {
     writeFileSync(
       this.input,
       Array.from({ length: URLS }, (_, i) => `${base}/item/${i}\n`).join(''),
+    );
+    writeFileSync(
+      this.warmInput,
+      Array.from({ length: WARMUP }, (_, i) => `${base}/warm/${i}\n`).join(''),
     );
     const port = await freePort();
     const redisServer = this.track(
@@ -508,39 +526,11 @@ class Rig {
     return { rate: steadyRate(samples, URLS), wallMs, cpuUs: used.user + used.system };
   }
 
-  async distributed(workers: number, round: number): Promise<DistRun> {
-    const tag = `r${round}w${workers}`;
-    const job = `bench-${tag}`;
-    const schema = `run_${tag}`;
-    const store = `${this.dbUrl.href}${this.dbUrl.search ? '&' : '?'}schema=${schema}`;
-    const target = ['--queue', this.queue, '--store', store, '--job', job];
-    const countsFile = (who: string): string => join(this.work, `${tag}-${who}.json`);
-    // The same empty Redis for every run; no backend left from the last one.
-    await this.own(this.client.flushall());
-    await this.own(this.client.script('FLUSH'));
-    await this.quietDatabase();
-
-    const ownBefore = this.ownCommands;
-    const executedBefore = await this.commandsExecuted();
-    const transactionsBefore = await this.transactions();
-    const redisBefore = readStat(this.redisPid)?.ticks ?? 0;
-    await this.pgCpu?.start();
-
-    const enqueueStart = performance.now();
-    const enqueue = this.dogged(
-      ['batch', this.input, ...target, '--enqueue-only', '--per-host', String(PER_HOST), '-q'],
-      countsFile('enqueue'),
-    );
-    await exited(enqueue, 'dogged batch --enqueue-only');
-    const enqueueMs = performance.now() - enqueueStart;
-
-    const workStart = performance.now();
-    const procs = Array.from({ length: workers }, (_, i) =>
-      this.dogged(
-        ['worker', ...target, '--concurrency', String(CONCURRENCY), '-q'],
-        countsFile(`worker-${i}`),
-      ),
-    );
+  /**
+   * Polls the job's finished counters until all `total` lines are finished; the samples for the
+   * steady rate. Throws when a worker exits or nothing moves for STALL_MS.
+   */
+  async finish(job: string, total: number, procs: ChildProcess[]): Promise<Sample[]> {
     const counters = new JobCounters(this.client, jobKeys(job));
     const samples: Sample[] = [];
     let progressAt = performance.now();
@@ -552,29 +542,124 @@ class Rig {
       if (n > finished) progressAt = now;
       finished = n;
       samples.push({ at: now, finished });
-      if (finished >= URLS) break;
+      if (finished >= total) return samples;
       const dead = procs.find((p) => p.exitCode !== null || p.signalCode !== null);
       if (dead) throw new Error(`a worker exited with ${dead.exitCode ?? dead.signalCode}`);
       if (now - progressAt > STALL_MS)
-        throw new Error(`no progress for ${STALL_MS / 1000} s at ${finished}/${URLS}`);
+        throw new Error(`${job}: no progress for ${STALL_MS / 1000} s at ${finished}/${total}`);
       await sleep(POLL_MS);
     }
+  }
+
+  /** CPU ticks of each process, its waited-for children and its live descendants. */
+  ticksOf(procs: ChildProcess[]): number[] {
+    const stats = allStats();
+    return procs.map((proc) => {
+      const pid = proc.pid ?? -1;
+      const stat = stats.get(pid);
+      let ticks = (stat?.ticks ?? 0) + (stat?.childTicks ?? 0);
+      for (const child of descendants(stats, pid)) ticks += stats.get(child)?.ticks ?? 0;
+      return ticks;
+    });
+  }
+
+  /** Each worker's Redis counts so far (SIGUSR2 to the hook, which writes FILE.mark). */
+  async mark(procs: ChildProcess[], files: string[]): Promise<ClientCounts[]> {
+    for (const proc of procs) proc.kill('SIGUSR2');
+    const until = Date.now() + 10_000;
+    return Promise.all(
+      files.map(async (file) => {
+        for (;;) {
+          try {
+            return readCounts(`${file}.mark`);
+          } catch (error) {
+            if (Date.now() > until) throw error;
+            await sleep(10);
+          }
+        }
+      }),
+    );
+  }
+
+  async distributed(workers: number, round: number): Promise<DistRun> {
+    const tag = `r${round}w${workers}`;
+    const job = `bench-${tag}`;
+    const schema = `run_${tag}`;
+    const store = `${this.dbUrl.href}${this.dbUrl.search ? '&' : '?'}schema=${schema}`;
+    const where = ['--queue', this.queue, '--store', store];
+    const countsFile = (who: string): string => join(this.work, `${tag}-${who}.json`);
+    const workerFiles = Array.from({ length: workers }, (_, i) => countsFile(`worker-${i}`));
+    // The same empty Redis for every run; no backend left from the last one.
+    await this.own(this.client.flushall());
+    await this.own(this.client.script('FLUSH'));
+    await this.quietDatabase();
+    // Workers take every job on the queue (no --job): a warm-up job first, then the measured one.
+    const startWorkers = (): ChildProcess[] =>
+      workerFiles.map((file) =>
+        this.dogged(['worker', ...where, '--concurrency', String(CONCURRENCY), '-q'], file),
+      );
+    const enqueue = async (name: string, input: string, counts: string): Promise<void> => {
+      const child = this.dogged(
+        ['batch', input, ...where, '--job', name, '--enqueue-only'].concat([
+          '--per-host',
+          String(PER_HOST),
+          '-q',
+        ]),
+        counts,
+      );
+      await exited(child, `dogged batch --enqueue-only --job ${name}`);
+    };
+
+    let procs: ChildProcess[] = [];
+    let startTicks: number[] | undefined;
+    let startCounts: ClientCounts[] | undefined;
+    if (WARMUP > 0) {
+      procs = startWorkers();
+      await enqueue(`warm-${tag}`, this.warmInput, countsFile('warm-enqueue'));
+      await this.finish(`warm-${tag}`, WARMUP, procs);
+      startTicks = this.ticksOf(procs);
+      startCounts = await this.mark(procs, workerFiles);
+    }
+
+    const ownBefore = this.ownCommands;
+    const executedBefore = await this.commandsExecuted();
+    const transactionsBefore = await this.transactions();
+    const redisBefore = readStat(this.redisPid)?.ticks ?? 0;
+    await this.pgCpu?.start();
+
+    const enqueueStart = performance.now();
+    await enqueue(job, this.input, countsFile('enqueue'));
+    const enqueueMs = performance.now() - enqueueStart;
+
+    const workStart = performance.now();
+    if (WARMUP === 0) procs = startWorkers();
+    const samples = await this.finish(job, URLS, procs);
     const workMs = performance.now() - workStart;
     const redisTicks = (readStat(this.redisPid)?.ticks ?? 0) - redisBefore;
     const pgTicks = await this.pgCpu?.stop();
-    const stats = allStats();
-    let workerTicks = 0;
-    for (const proc of procs) {
-      const pid = proc.pid ?? -1;
-      const stat = stats.get(pid);
-      workerTicks += (stat?.ticks ?? 0) + (stat?.childTicks ?? 0);
-      for (const child of descendants(stats, pid)) workerTicks += stats.get(child)?.ticks ?? 0;
-    }
+    const endTicks = this.ticksOf(procs);
+    const workerTicks = endTicks.reduce((sum, t, i) => sum + t - (startTicks?.[i] ?? 0), 0);
 
     for (const proc of procs) proc.kill('SIGTERM');
     await Promise.all(procs.map((p, i) => exited(p, `worker ${i + 1}`)));
     const enqueueCounts = readCounts(countsFile('enqueue'));
-    const workerCounts = procs.map((_, i) => readCounts(countsFile(`worker-${i}`)));
+    // Warm workers: what they sent for the measured job (and since its enqueue began) only.
+    const workerCounts = workerFiles.map((file, i) => {
+      const end = readCounts(file);
+      const before = startCounts?.[i];
+      return before
+        ? {
+            commands: end.commands - before.commands,
+            roundTrips: end.roundTrips - before.roundTrips,
+            startCpuUs: 0,
+            bySource: Object.fromEntries(
+              Object.entries(end.bySource ?? {})
+                .map(([k, v]) => [k, v - (before.bySource?.[k] ?? 0)])
+                .filter(([, v]) => (v as number) > 0),
+            ),
+          }
+        : end;
+    });
     const sum = (pick: (c: ClientCounts) => number, list: ClientCounts[]): number =>
       list.reduce((total, c) => total + pick(c), 0);
     const clients = [enqueueCounts, ...workerCounts];
