@@ -17,7 +17,7 @@ import type {
   RetryEvent,
   WaitMessage,
 } from './observe.js';
-import { errorType, serverAttributes, traceHandlers } from './otel-traces.js';
+import { errorType, serverAttributes, type TraceHandlers, traceHandlers } from './otel-traces.js';
 import { watchUndiciRequests } from './undici-requests.js';
 
 /** Options of {@link enableOpenTelemetry}. */
@@ -225,15 +225,15 @@ export async function enableOpenTelemetry(
       },
     ],
   ];
+  let traces: TraceHandlers | undefined;
   if (options.traces !== false) {
     const tracerProvider = options.tracerProvider ?? api.trace.getTracerProvider();
-    handlers.push(
-      ...traceHandlers(api, {
-        tracer: tracerProvider.getTracer(options.tracerName ?? 'dogged'),
-        propagate: options.propagate !== false,
-        provider: tracerProvider,
-      }),
-    );
+    traces = traceHandlers(api, {
+      tracer: tracerProvider.getTracer(options.tracerName ?? 'dogged'),
+      propagate: options.propagate !== false,
+      provider: tracerProvider,
+    });
+    handlers.push(traces.start);
   }
   for (const [name, fn] of handlers) subscribe(name, fn);
   let enabled = true;
@@ -243,6 +243,7 @@ export async function enableOpenTelemetry(
       enabled = false;
       stopWatching();
       for (const [name, fn] of handlers) unsubscribe(name, fn);
+      traces?.stop();
       breakerState.removeCallback(observeCircuits);
     },
   };

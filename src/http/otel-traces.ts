@@ -8,6 +8,7 @@
  * client semantic conventions. Retry decisions, budget refusals, breaker transitions, cooldowns
  * and waits are events of the logical span.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type * as Api from '@opentelemetry/api';
 import type {
   AttemptEndMessage,
@@ -97,14 +98,24 @@ export interface TraceSettings {
   readonly provider?: Api.TracerProvider;
 }
 
+type Handler = [string, (message: unknown) => void];
+
+/** What {@link traceHandlers} returns. */
+export interface TraceHandlers {
+  /** `dogged:request:start`'s handler: for the caller to subscribe and unsubscribe. */
+  readonly start: Handler;
+  /** Unsubscribes the handlers of the later events, if they are subscribed. */
+  stop(): void;
+}
+
 /**
- * The diagnostics_channel handlers that make the spans: `[channel name, handler]` pairs for the
- * caller to subscribe and unsubscribe.
+ * The diagnostics_channel handlers that make the spans. The caller subscribes the first
+ * event's; the handlers of the later events (attempts, retries, the end...) subscribe
+ * themselves while a request is traced, and unsubscribe at the first untraced request that
+ * starts with none in flight: with no SDK, or every span sampled out, a request publishes only
+ * its start (the Exchange builds no other message while a channel has no subscriber).
  */
-export function traceHandlers(
-  api: OtelApi,
-  settings: TraceSettings,
-): [string, (message: unknown) => void][] {
+export function traceHandlers(api: OtelApi, settings: TraceSettings): TraceHandlers {
   const { tracer, propagate } = settings;
   const { SpanKind, SpanStatusCode } = api;
   const requests = new Map<object, RequestState>();
@@ -142,45 +153,63 @@ export function traceHandlers(
     for (const state of peers) if (state.recording) state.span.addEvent(name, attributes);
   };
 
-  return [
-    [
-      'dogged:request:start',
-      (m) => {
-        const { request, method, url, origin } = m as RequestStartMessage;
-        // No SDK: the span would not record, and nothing to propagate: nothing to do.
-        if (noSdk() && !propagating()) return;
-        const parent = api.context.active();
-        const span = tracer.startSpan(
-          method,
-          {
-            kind: SpanKind.INTERNAL,
-            attributes: {
-              'http.request.method': method,
-              'url.full': url,
-              ...serverAttributes(origin),
-            },
+  let following = false;
+  const unfollow = (): void => {
+    if (!following) return;
+    following = false;
+    for (const [name, fn] of later) unsubscribe(name, fn);
+  };
+  const follow = (): void => {
+    if (following) return;
+    following = true;
+    for (const [name, fn] of later) subscribe(name, fn);
+  };
+  /** A request starts that is not traced: no later event matters unless others are in flight. */
+  const untraced = (): void => {
+    if (requests.size === 0) unfollow();
+  };
+
+  const start: Handler = [
+    'dogged:request:start',
+    (m) => {
+      const { request, method, url, origin } = m as RequestStartMessage;
+      // No SDK: the span would not record, and nothing to propagate: nothing to do.
+      if (noSdk() && !propagating()) return untraced();
+      const parent = api.context.active();
+      const span = tracer.startSpan(
+        method,
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: {
+            'http.request.method': method,
+            'url.full': url,
+            ...serverAttributes(origin),
           },
-          parent,
-        );
-        const recording = span.isRecording();
-        // Sampled out and nothing to propagate: nothing to track.
-        if (!recording && !propagating()) return;
-        const state: RequestState = {
-          span,
-          context: api.trace.setSpan(parent, span),
-          origin,
-          recording,
-          pending: undefined,
-        };
-        requests.set(request, state);
-        let peers = byOrigin.get(origin);
-        if (!peers) {
-          peers = new Set();
-          byOrigin.set(origin, peers);
-        }
-        peers.add(state);
-      },
-    ],
+        },
+        parent,
+      );
+      const recording = span.isRecording();
+      // Sampled out and nothing to propagate: nothing to track.
+      if (!recording && !propagating()) return untraced();
+      follow();
+      const state: RequestState = {
+        span,
+        context: api.trace.setSpan(parent, span),
+        origin,
+        recording,
+        pending: undefined,
+      };
+      requests.set(request, state);
+      let peers = byOrigin.get(origin);
+      if (!peers) {
+        peers = new Set();
+        byOrigin.set(origin, peers);
+      }
+      peers.add(state);
+    },
+  ];
+
+  const later: Handler[] = [
     [
       'dogged:attempt:start',
       (m) => {
@@ -316,4 +345,6 @@ export function traceHandlers(
       },
     ],
   ];
+
+  return { start, stop: unfollow };
 }

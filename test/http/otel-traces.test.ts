@@ -4,10 +4,12 @@
  * budget, breaker and cooldown events, context parenting and trace context propagation. The
  * Session runs on a FakeClock: no real sleeping, nothing timed.
  */
+import { channel } from 'node:diagnostics_channel';
 import {
   type Context,
   type ContextManager,
   context,
+  ProxyTracerProvider,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -28,6 +30,8 @@ import {
   BasicTracerProvider,
   InMemorySpanExporter,
   type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -338,6 +342,87 @@ describe('enableOpenTelemetry: spans sampled out, traces off', () => {
     expect(offExporter.getFinishedSpans()).toEqual([]);
     expect(exporter.getFinishedSpans()).toEqual([]);
     await off.shutdown();
+  });
+});
+
+describe('enableOpenTelemetry: no SDK yet', () => {
+  it('publishes only the start of an untraced request, and traces once an SDK is registered', async () => {
+    otel.disable();
+    const later = ['dogged:attempt:start', 'dogged:attempt:end', 'dogged:request:end'].map((name) =>
+      channel(name),
+    );
+    const listened = (): boolean[] => later.map((c) => c.hasSubscribers);
+    const proxy = new ProxyTracerProvider();
+    const noSdk = await enableOpenTelemetry({ tracerProvider: proxy });
+    try {
+      const { session } = fastSession();
+      await using _ = session;
+      const get = async (path: string): Promise<void> => {
+        const res = await session.get(`${chaos.url}${path}`);
+        expect(res.status).toBe(200);
+        await res.text();
+      };
+      await get('/bytes/11');
+      expect(listened()).toEqual([false, false, false]);
+      // An SDK registered later (the proxy's delegate): the next request is traced whole.
+      proxy.setDelegate(provider);
+      await get('/bytes/12');
+      expect(tree('bytes/12').attempts).toHaveLength(1);
+      expect(listened()).toEqual([true, true, true]);
+      expect(exporter.getFinishedSpans()).toHaveLength(2);
+    } finally {
+      noSdk.disable();
+    }
+    expect(listened()).toEqual([false, false, false]);
+  });
+
+  it('follows while a traced request is in flight, lets go after an untraced one, and on disable', async () => {
+    otel.disable();
+    const attemptEnd = channel('dogged:attempt:end');
+    // Samples the slow requests only.
+    const sampler: Sampler = {
+      shouldSample: (_context, _trace, _name, _kind, attributes) => ({
+        decision: String(attributes['url.full']).includes('/delay/')
+          ? SamplingDecision.RECORD_AND_SAMPLED
+          : SamplingDecision.NOT_RECORD,
+      }),
+      toString: () => 'slow only',
+    };
+    const sampled = new BasicTracerProvider({
+      sampler,
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    const handle = await enableOpenTelemetry({ tracerProvider: sampled });
+    try {
+      const { session } = fastSession();
+      await using _ = session;
+      const quick = async (path: string): Promise<void> => {
+        const res = await session.get(`${chaos.url}${path}`);
+        await res.text();
+      };
+      await quick('/bytes/21');
+      expect(attemptEnd.hasSubscribers).toBe(false);
+      const slow = session.get(`${chaos.url}/delay/300`);
+      expect(attemptEnd.hasSubscribers).toBe(true);
+      await quick('/bytes/22');
+      // The traced request is still in flight: its later events must still be seen.
+      expect(attemptEnd.hasSubscribers).toBe(true);
+      const res = await slow;
+      await res.text();
+      expect(tree('delay/300').attempts).toHaveLength(1);
+      expect(tree('delay/300').request.attributes['http.response.status_code']).toBe(200);
+      await quick('/bytes/23');
+      expect(attemptEnd.hasSubscribers).toBe(false);
+      expect(exporter.getFinishedSpans()).toHaveLength(2);
+      const again = session.get(`${chaos.url}/delay/1`);
+      expect(attemptEnd.hasSubscribers).toBe(true);
+      await (await again).text();
+      expect(exporter.getFinishedSpans()).toHaveLength(4);
+    } finally {
+      handle.disable();
+      await sampled.shutdown();
+    }
+    expect(attemptEnd.hasSubscribers).toBe(false);
   });
 });
 
