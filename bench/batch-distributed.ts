@@ -11,7 +11,7 @@
  * queue, as a fleet's long-lived workers do), and finish a warm-up job of BENCH_DIST_WARMUP lines
  * (default: as many as the measured job) before the measured job is enqueued; every count and CPU
  * figure of a worker below is taken from the end of its warm-up. BENCH_DIST_WARMUP=0 measures
- * cold workers, started after the measured enqueue.
+ * cold workers, started after the measured enqueue. BENCH_DIST_CHUNK sets the jobs' `--chunk-size`.
  *
  * Throughput: URLs/s in the steady state, between 25% and 90% of the lines finished (the local
  * runner's `onProgress` every 50 ms; the job's finished counters in Redis read every 200 ms),
@@ -99,6 +99,8 @@ const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Numbe
  * after the measured enqueue): the local runner is warmed up by a whole run in this process.
  */
 const WARMUP = Number(process.env.BENCH_DIST_WARMUP ?? URLS);
+/** `--chunk-size` of the jobs (BENCH_DIST_CHUNK; the default when unset). */
+const CHUNK = process.env.BENCH_DIST_CHUNK;
 const POLL_MS = 200;
 const STALL_MS = 60_000;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -600,11 +602,11 @@ class Rig {
       );
     const enqueue = async (name: string, input: string, counts: string): Promise<void> => {
       const child = this.dogged(
-        ['batch', input, ...where, '--job', name, '--enqueue-only'].concat([
-          '--per-host',
-          String(PER_HOST),
-          '-q',
-        ]),
+        [
+          ...['batch', input, ...where, '--job', name, '--enqueue-only'],
+          ...['--per-host', String(PER_HOST), '-q'],
+          ...(CHUNK ? ['--chunk-size', CHUNK] : []),
+        ],
         counts,
       );
       await exited(child, `dogged batch --enqueue-only --job ${name}`);
