@@ -7,12 +7,9 @@
  * - `undici RetryAgent`: undici's own retrying dispatcher, through the same helper.
  * dogged runs twice: a default Session (retry budget, adaptive rate limit and cooldown on), and
  * one with `budget`, `rateLimit` and `cooldown` off, to show what storm control costs.
- * OpenTelemetry (issue 18), the default Session again, during its own rounds only:
- * - `+ OTel, no SDK`: `enableOpenTelemetry()` with the API's no-op tracer and meter providers
- *   (what a user gets who calls it but registers no SDK);
- * - `+ OTel, SDK, spans sampled out`: `enableOpenTelemetry()` with an SDK `BasicTracerProvider`
- *   whose sampler is `AlwaysOffSampler` and an SDK `MeterProvider` (metrics recorded, never
- *   exported during the run).
+ * OpenTelemetry's cost is measured apart, each setting in a process of its own
+ * (bench/otel-overhead.ts): switching it on and off between samples of one process slows every
+ * contender's code.
  * `BENCH_BASE=/path/to/an/older/checkout/src/index.ts` adds `dogged Session (base)`: the default
  * Session of that checkout (e.g. `git archive <commit> src package.json | tar -x -C /tmp/base`,
  * with `node_modules` linked), to compare a change with what was there before, in the same run.
@@ -28,11 +25,7 @@
  * (BENCH_WARMUP=0 measures that way). The server runs in its own process (bench/server.ts),
  * so its CPU is not counted as the client's.
  */
-import { createNoopMeter, ProxyTracerProvider } from '@opentelemetry/api';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { AlwaysOffSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { Agent, RetryAgent, request } from 'undici';
-import { enableOpenTelemetry, type OpenTelemetryOptions } from '../src/http/otel-metrics.js';
 import { Session } from '../src/index.js';
 import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
@@ -53,32 +46,13 @@ const retryAgent = new RetryAgent(new Agent());
 const session = new Session();
 const bareSession = new Session({ budget: false, rateLimit: false, cooldown: false });
 
-const sdkTracers = new BasicTracerProvider({ sampler: new AlwaysOffSampler() });
-const sdkMeters = new MeterProvider();
-const otelSession = new Session();
-const otelNoSdkSession = new Session();
 const base = process.env.BENCH_BASE
   ? new ((await import(process.env.BENCH_BASE)) as { Session: typeof Session }).Session()
   : undefined;
 
-/** Enables OpenTelemetry for the contender's rounds only (the channels are process-wide). */
-function withOtel(options: OpenTelemetryOptions): Pick<Contender, 'before' | 'after'> {
-  let handle: Awaited<ReturnType<typeof enableOpenTelemetry>> | undefined;
-  return {
-    before: async () => {
-      handle = await enableOpenTelemetry(options);
-    },
-    after: async () => {
-      handle?.disable();
-    },
-  };
-}
-
 interface Contender {
   name: string;
   send: Send;
-  before?: () => Promise<void>;
-  after?: () => Promise<void>;
 }
 
 const contenders: Contender[] = [
@@ -114,27 +88,6 @@ const contenders: Contender[] = [
       return res.status === 200 && text.length === BODY_BYTES;
     },
   },
-  {
-    name: 'dogged Session + OTel, no SDK',
-    send: async (target) => {
-      const res = await otelNoSdkSession.get(target);
-      const text = await res.text();
-      return res.status === 200 && text.length === BODY_BYTES;
-    },
-    ...withOtel({
-      tracerProvider: new ProxyTracerProvider(),
-      meterProvider: { getMeter: () => createNoopMeter() },
-    }),
-  },
-  {
-    name: 'dogged Session + OTel, SDK, spans sampled out',
-    send: async (target) => {
-      const res = await otelSession.get(target);
-      const text = await res.text();
-      return res.status === 200 && text.length === BODY_BYTES;
-    },
-    ...withOtel({ tracerProvider: sdkTracers, meterProvider: sdkMeters }),
-  },
   ...(base
     ? [
         {
@@ -162,9 +115,7 @@ const samples = new Map(
 );
 // Warm up connections and the JIT.
 for (const c of contenders) {
-  await c.before?.();
   await runLoad(c.send, url, { total: 4000, concurrency: CONCURRENCY });
-  await c.after?.();
 }
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? contenders : [...contenders].reverse();
@@ -172,11 +123,9 @@ for (let round = 0; round < ROUNDS; round++) {
     // Each sample starts on a collected heap (with --expose-gc, as npm run bench runs it): the
     // garbage of the contender before is not collected on this one's time.
     (globalThis as { gc?: () => void }).gc?.();
-    await c.before?.();
     // Optimized again after the collection (see the top of the file), not on the sample's time.
     if (WARMUP > 0) await runLoad(c.send, url, { total: WARMUP, concurrency: CONCURRENCY });
     const run = await runLoad(c.send, url, { total: TOTAL, concurrency: CONCURRENCY });
-    await c.after?.();
     if (run.ok !== TOTAL) throw new Error(`${c.name}: ${run.ok} of ${TOTAL} requests succeeded`);
     const s = samples.get(c.name);
     s?.rps.push(run.settled / run.seconds);
@@ -219,22 +168,13 @@ for (const row of rows.slice(3)) {
 }
 
 const defaults = rows.find((r) => r.name === 'dogged Session (defaults)');
-for (const row of rows.filter(
-  (r) => r.name.startsWith('dogged Session +') || r.name.endsWith('(base)'),
-)) {
+for (const row of rows.filter((r) => r.name.endsWith('(base)'))) {
   if (!defaults) break;
   console.log(
     `${row.name} vs dogged Session (defaults): ${((row.rps / defaults.rps - 1) * 100).toFixed(1)}% requests/s, ${((row.cpu / defaults.cpu - 1) * 100).toFixed(1)}% CPU/req`,
   );
 }
 
-await Promise.all([
-  session.close(),
-  bareSession.close(),
-  otelSession.close(),
-  otelNoSdkSession.close(),
-  base?.close(),
-]);
-await Promise.all([sdkTracers.shutdown(), sdkMeters.shutdown()]);
+await Promise.all([session.close(), bareSession.close(), base?.close()]);
 await Promise.all([bareAgent.close(), helperAgent.close(), retryAgent.close()]);
 server.stop();
