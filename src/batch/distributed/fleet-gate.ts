@@ -10,6 +10,9 @@ import { HostSlots } from './host-slots.js';
 import type { FleetBudgetSpec } from './job-config.js';
 import type { JobKeys } from './keys.js';
 
+/** What a release resolves with: it is done at once (one promise for all). */
+const RELEASED: Promise<void> = Promise.resolve();
+
 /** What a worker waits for in-process at most; a longer hold sends the line back to the queue. */
 const MAX_LOCAL_WAIT_MS = 2000;
 /** Retry-budget tokens are counted in hundredths (rate-limiter-flexible counts integers). */
@@ -116,14 +119,20 @@ export class FleetGate {
   /**
    * Waits (briefly, in-process) until a request to `host` may start fleet-wide. Resolves with a
    * permit to release when the request ends, or with the time to come back when the hold is
-   * longer than a worker should wait for.
+   * longer than a worker should wait for. Admitted at once (nothing holds the host): the
+   * permit itself, no promise.
    */
-  async admit(
+  admit(
+    host: string,
+    options: { isRetry: boolean; signal?: AbortSignal },
+  ): Admission | Promise<Admission> {
+    return this.#admitNow(host, options.isRetry) ?? this.#admitQueued(host, options);
+  }
+
+  async #admitQueued(
     host: string,
     options: { isRetry: boolean; signal?: AbortSignal },
   ): Promise<Admission> {
-    const fast = this.#admitNow(host, options.isRetry);
-    if (fast) return fast;
     // The lines of a host wait in line here, in order (they hold no worker slot meanwhile).
     const queue = this.#queues.get(host) ?? { tail: Promise.resolve(), waiting: 0 };
     this.#queues.set(host, queue);
@@ -180,10 +189,12 @@ export class FleetGate {
   /** The release of a slot of `host`, once. */
   #releaser(host: string): () => Promise<void> {
     let released = false;
-    return async () => {
-      if (released) return;
-      released = true;
-      this.#slots.release(host);
+    return () => {
+      if (!released) {
+        released = true;
+        this.#slots.release(host);
+      }
+      return RELEASED;
     };
   }
 

@@ -11,12 +11,16 @@ export class LineSlots {
     this.#size = size;
   }
 
+  /** Takes a slot if one is free and nobody waits for one: whether it did (no promise). */
+  tryAcquire(): boolean {
+    if (this.#used >= this.#size || this.#waiters.length > 0) return false;
+    this.#used++;
+    return true;
+  }
+
   /** Resolves once a slot is this caller's. */
   acquire(): Promise<void> {
-    if (this.#used < this.#size && this.#waiters.length === 0) {
-      this.#used++;
-      return Promise.resolve();
-    }
+    if (this.tryAcquire()) return Promise.resolve();
     return new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
 

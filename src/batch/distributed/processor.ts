@@ -91,31 +91,34 @@ function isRetry(history: readonly HistoryEntry[]): boolean {
 /** What the host's answer to an attempt meant for it, and when it was taken in. */
 interface HostAnswer {
   readonly now: number;
-  readonly hostOpenAt?: number;
-  readonly hostDownUntil?: number;
+  readonly hostOpenAt: number | undefined;
+  readonly hostDownUntil: number | undefined;
 }
 
 /**
  * Tells the host's fleet-wide pace and pauses what the attempt got (as the local runner does):
- * when a throttled host opens again, or when a host in an outage is probed again.
+ * when a throttled host opens again, or when a host in an outage is probed again. An answer
+ * that is neither (most of them) is taken in at once: no promise.
  */
-async function hostSignal(
+function hostSignal(
   ctx: LineContext,
   host: string,
   result: AttemptResult,
   now: number,
   sentAt: number,
-): Promise<{ hostOpenAt?: number; hostDownUntil?: number }> {
+): HostAnswer | Promise<HostAnswer> {
   const pace = ctx.gate.pace;
   const signal = hostSignalOf(result, now, ctx.config.maxRetryAfter);
-  if (signal.kind === 'failure') {
-    const hostDownUntil = await pace.failed(host, now, sentAt);
-    return hostDownUntil === undefined ? {} : { hostDownUntil };
-  }
+  if (signal.kind === 'failure')
+    return pace
+      .failed(host, now, sentAt)
+      .then((hostDownUntil) => ({ now, hostOpenAt: undefined, hostDownUntil }));
   if (signal.kind === 'throttle')
-    return { hostOpenAt: await pace.throttled(host, now, sentAt, signal.retryAfterMs) };
+    return pace
+      .throttled(host, now, sentAt, signal.retryAfterMs)
+      .then((hostOpenAt) => ({ now, hostOpenAt, hostDownUntil: undefined }));
   if (signal.kind === 'answer') pace.answered(host, now, sentAt);
-  return {};
+  return { now, hostOpenAt: undefined, hostDownUntil: undefined };
 }
 
 /**
@@ -221,12 +224,13 @@ async function attemptLine(
   };
   let admission: Admission;
   try {
-    await ctx.slots.acquire();
+    if (!ctx.slots.tryAcquire()) await ctx.slots.acquire();
     slotHeld = true;
-    admission = await ctx.gate.admit(line.host, {
+    const admitted = ctx.gate.admit(line.host, {
       isRetry: retrying,
       signal: ctx.attemptsSignal,
     });
+    admission = admitted instanceof Promise ? await admitted : admitted;
   } catch (error) {
     freeSlot();
     throw error;
@@ -284,7 +288,8 @@ async function attemptLine(
       // slot goes to the next line: else a line waiting for the slot is sent into the pause.
       if (result) {
         const now = Date.now();
-        signal = { now, ...(await hostSignal(ctx, line.host, result, now, startedAt)) };
+        const answer = hostSignal(ctx, line.host, result, now, startedAt);
+        signal = answer instanceof Promise ? await answer : answer;
       }
     } catch (error) {
       if (careful) await ctx.store.abandonAttempt(ctx.job, line.line).catch(() => {});
@@ -318,10 +323,8 @@ async function record(
   careful: boolean,
   answer: HostAnswer | undefined,
 ): Promise<LineEnd | undefined> {
-  const { now, ...signal } = answer ?? {
-    now: Date.now(),
-    ...(await hostSignal(ctx, line.host, result, Date.now(), startedAt)),
-  };
+  const known = answer ?? hostSignal(ctx, line.host, result, Date.now(), startedAt);
+  const { now, hostOpenAt, hostDownUntil } = known instanceof Promise ? await known : known;
   ctx.jitter?.at(line.line, state.attempts);
   const decision = decide(
     ctx.policy,
@@ -337,7 +340,8 @@ async function record(
     {
       maxRetryAfterMs: ctx.config.maxRetryAfter,
       giveUpAfterMs: ctx.config.giveUpAfter ?? GIVE_UP_AFTER_MS,
-      ...signal,
+      hostOpenAt,
+      hostDownUntil,
     },
   );
   if (retrying && decision.state === 'done') await ctx.gate.refundRetry(line.host);

@@ -70,4 +70,21 @@ describe('LineSlots: the lines in flight at once', () => {
     await settle();
     expect(got).toBe(false);
   });
+
+  it('takes a free slot without a promise, never ahead of a line that waits', async () => {
+    const slots = new LineSlots(1);
+    expect(slots.tryAcquire()).toBe(true);
+    expect(slots.tryAcquire()).toBe(false);
+    let got = false;
+    const waiting = slots.acquire().then(() => {
+      got = true;
+    });
+    slots.release();
+    // The slot went to the waiting line: none is free for a newcomer.
+    expect(slots.tryAcquire()).toBe(false);
+    await waiting;
+    expect(got).toBe(true);
+    slots.release();
+    expect(slots.tryAcquire()).toBe(true);
+  });
 });
