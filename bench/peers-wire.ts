@@ -36,6 +36,8 @@ export interface WireOptions {
   concurrency: number;
   /** Called before every sample: a collected heap (with --expose-gc). */
   collectGarbage: () => void;
+  /** Requests sent unmeasured after the collection, before each sample (see bench/peers.ts). */
+  warmup: number;
 }
 
 interface WireStats {
@@ -241,6 +243,8 @@ async function measure(scenario: Scenario, options: WireOptions): Promise<Map<st
     const order = round % 2 === 0 ? scenario.rows : [...scenario.rows].reverse();
     for (const row of order) {
       options.collectGarbage();
+      if (options.warmup > 0)
+        await runLoad(row.send, url, { total: options.warmup, concurrency: options.concurrency });
       const before = await wireStats(options.base);
       const run = await runLoad(row.send, url, {
         total: options.requests,

@@ -24,7 +24,7 @@
  *
  * BENCH_FAULTS=0 runs (a) only of (a) to (c′). BENCH_ONLY=gzip,h2 (a comma list of `peers`,
  * `gzip`, `h2`) runs only those sections; `peers` is (a) to (c′). (gzip) and (h2) take
- * BENCH_ROUNDS, BENCH_SAMPLE_MS and BENCH_REQUESTS as (a) does.
+ * BENCH_ROUNDS, BENCH_SAMPLE_MS, BENCH_REQUESTS and BENCH_WARMUP as (a) does.
  * Scale with BENCH_ROUNDS and BENCH_SAMPLE_MS (scenario a: each client runs for that long per
  * round; BENCH_REQUESTS caps the requests of one sample), BENCH_FAULT_ROUNDS and
  * BENCH_FAULT_REQUESTS (b and c), BENCH_CAP_MS and BENCH_GRACE_MS. `dogged fetch` shows
@@ -43,6 +43,14 @@ import { wireRows } from './peers-wire.js';
 import { readStats } from './storm-kit.js';
 
 const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 600);
+/**
+ * Requests each client sends unmeasured after the collection that starts a sample of (a), (gzip)
+ * and (h2): that full collection frees the object shapes optimized code depends on, and V8
+ * deoptimizes it ("weak objects"); without these, each sample would also pay its client's
+ * re-optimization, the more code the more, which steady traffic does not (see
+ * bench/http-overhead.ts). BENCH_WARMUP=0 measures that way.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? Number.POSITIVE_INFINITY);
 const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7));
 const FAULTS = process.env.BENCH_FAULTS !== '0';
@@ -251,6 +259,9 @@ async function scenario(
       // Each sample starts on a collected heap: the garbage of the client before (fetch, got,
       // axios make much more) is not collected on the next one's time.
       collectGarbage();
+      // No faults: optimized again after the collection, not on the sample's time.
+      if (!query && WARMUP > 0)
+        await runLoad(c.send, url, { total: WARMUP, concurrency: load.concurrency });
       const run = await runLoad(c.send, url, load);
       const t = totals.get(c.name);
       if (!t) continue;
@@ -502,6 +513,7 @@ if (GZIP || H2)
     requests: REQUESTS,
     concurrency: CONCURRENCY,
     collectGarbage,
+    warmup: WARMUP,
   });
 
 await session.close();
