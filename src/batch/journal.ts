@@ -125,6 +125,34 @@ function openDatabase(path: string | Buffer, options: Database.Options): Databas
   return new sqlite(path, options);
 }
 
+const NONE: readonly number[] = Object.freeze([]);
+
+/** Request lines inserted by one statement at most (9 values each). */
+const MAX_INSERT_ROWS = 256;
+
+type NewRequestLine = Extract<NewLine, { readonly kind: 'request' }>;
+
+/** Appends the values of an `insert` of `l` to `values`, in the statement's order. */
+function pushInsertValues(values: unknown[], l: NewRequestLine): unknown[] {
+  values.push(
+    l.line,
+    l.hash,
+    l.key ?? null,
+    l.method,
+    l.url,
+    l.host,
+    hasKeys(l.headers) ? JSON.stringify(l.headers) : null,
+    l.body ?? null,
+    l.dueAt,
+  );
+  return values;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 const CLAIM_COLUMNS =
   'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt, first_attempt_at AS firstAttemptAt';
 
@@ -183,6 +211,10 @@ export class Journal {
   readonly #due = new Map<string, Database.Statement>();
   /** better-sqlite3's transaction wrapper, built once (it is a few closures per call otherwise). */
   readonly #transaction: (fn: () => unknown) => unknown;
+  /** Multi-row INSERTs of new lines, by row count (see {@link insertLines}). */
+  readonly #insertMany = new Map<number, Database.Statement>();
+  /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
+  readonly #claimMany = new Map<number, Database.Statement>();
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
@@ -374,20 +406,29 @@ export class Journal {
     let invalid = 0;
     let changedLine: number | undefined;
     this.transaction(() => {
-      for (const l of lines) {
+      let i = 0;
+      while (i < lines.length) {
+        let end = i;
+        while (end < lines.length && end - i < MAX_INSERT_ROWS && lines[end]?.kind === 'request')
+          end++;
+        if (end - i > 1) {
+          // A run of request lines: one statement for all of them (a statement per line costs
+          // about a microsecond more per line). Fewer rows inserted than given: some were
+          // recorded already, and each of those must be the same line as before.
+          const inserted = this.#insertRequests(lines, i, end);
+          pending += inserted;
+          if (inserted < end - i)
+            for (let k = i; k < end && changedLine === undefined; k++) {
+              const l = lines[k] as NewLine;
+              if (s.hashOf.get(l.line) !== l.hash) changedLine = l.line;
+            }
+          i = end;
+          continue;
+        }
+        const l = lines[i++] as NewLine;
         const info =
           l.kind === 'request'
-            ? s.insert.run(
-                l.line,
-                l.hash,
-                l.key ?? null,
-                l.method,
-                l.url,
-                l.host,
-                Object.keys(l.headers).length ? JSON.stringify(l.headers) : null,
-                l.body ?? null,
-                l.dueAt,
-              )
+            ? s.insert.run(pushInsertValues([], l))
             : s.insertInvalid.run(
                 l.line,
                 l.hash,
@@ -405,6 +446,23 @@ export class Journal {
       }
     });
     return { pending, invalid, changedLine };
+  }
+
+  /** Inserts the request lines `lines[from..to)` in one statement; returns how many were new. */
+  #insertRequests(lines: readonly NewLine[], from: number, to: number): number {
+    const rows = to - from;
+    let statement = this.#insertMany.get(rows);
+    if (!statement) {
+      statement = this.db.prepare(
+        `INSERT INTO requests (line, line_hash, key, method, url, host, request_headers, request_body, state, next_attempt_at)
+         VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)").join(', ')}
+         ON CONFLICT (line) DO NOTHING`,
+      );
+      this.#insertMany.set(rows, statement);
+    }
+    const values: unknown[] = [];
+    for (let k = from; k < to; k++) pushInsertValues(values, lines[k] as NewRequestLine);
+    return statement.run(values).changes;
   }
 
   /**
@@ -452,6 +510,37 @@ export class Journal {
   /** Marks a pending line `in_flight`; false if it was not pending. */
   markInFlight(line: number, now: number): boolean {
     return this.#s.markInFlight.run(now, now, line).changes === 1;
+  }
+
+  /**
+   * Marks pending lines `in_flight` (as {@link markInFlight} does each), in one statement;
+   * returns the lines that were not pending (none, usually: an empty array).
+   */
+  claim(lines: readonly number[], now: number): readonly number[] {
+    if (lines.length === 0) return NONE;
+    if (lines.length === 1)
+      return this.markInFlight(lines[0] as number, now) ? NONE : [lines[0] as number];
+    this.#s; // read-only journals refuse
+    // One statement per power of two of lines, the list padded with 0 (no line has it).
+    let size = 2;
+    while (size < lines.length) size *= 2;
+    let statement = this.#claimMany.get(size);
+    if (!statement) {
+      statement = this.db
+        .prepare(
+          `UPDATE requests SET state = 'in_flight', last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)
+           WHERE line IN (${Array.from({ length: size }, () => '?').join(', ')}) AND state = 'pending'
+           RETURNING line`,
+        )
+        .pluck();
+      this.#claimMany.set(size, statement);
+    }
+    const values: number[] = [now, now, ...lines];
+    for (let k = lines.length; k < size; k++) values.push(0);
+    const claimed = statement.all(values) as number[];
+    if (claimed.length === lines.length) return NONE;
+    const got = new Set(claimed);
+    return lines.filter((line) => !got.has(line));
   }
 
   /** The lines left `in_flight` (by a runner that died, when read before {@link releaseInFlight}). */

@@ -102,19 +102,32 @@ export class Scheduler {
     let skipped = false;
     for (;;) {
       const rows = this.#journal.dueLines(kind, now, window, after);
+      const page: ClaimedLine[] = [];
       for (const row of rows) {
         scanned++;
         if ((this.#held.get(row.host) ?? 0) >= this.#readyPerHost) {
           skipped = true;
           continue;
         }
-        if (!this.#journal.markInFlight(row.line, now)) continue;
         this.#hold(row.host, 1);
+        page.push(row);
+        room--;
+        if (room === 0) break;
+      }
+      // The page's lines claimed in one statement; a line that was not pending is not claimed.
+      const missed = this.#journal.claim(
+        page.map((row) => row.line),
+        now,
+      );
+      for (const row of page) {
+        if (missed.length > 0 && missed.includes(row.line)) {
+          this.#hold(row.host, -1);
+          room++;
+          continue;
+        }
         if (kind === 'retry') this.#ready.splice(this.#retries++, 0, row);
         else this.#ready.push(row);
         claimed.push(row);
-        room--;
-        if (room === 0) break;
       }
       const last = rows[rows.length - 1];
       if (room === 0 || crowded) break;
