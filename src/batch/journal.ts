@@ -33,14 +33,31 @@ export interface ClaimedLine {
 
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
-  | ({ readonly kind: 'final' | 'retry'; readonly line: number } & AttemptOutcome)
+  | ({
+      readonly kind: 'final' | 'retry';
+      readonly line: number;
+      /**
+       * When the attempt started, for a line claimed without a write (see
+       * {@link Journal.dueLines}'s callers): the line may still be `pending` in the journal (its
+       * start was never written), and its attempt times are stamped with the outcome.
+       */
+      readonly startedAt?: number;
+    } & AttemptOutcome)
   /**
    * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
    * the attempt is not counted, nor as unfinished), or it was claimed and never started.
    */
   | { readonly kind: 'released'; readonly line: number; readonly started: boolean }
   /** The line's attempt started: it counts as unfinished until its outcome (no poison lines). */
-  | { readonly kind: 'started'; readonly line: number };
+  | {
+      readonly kind: 'started';
+      readonly line: number;
+      /**
+       * When the attempt started, for a line claimed without a write: the line, still `pending`
+       * in the journal, is marked `in_flight` (its attempt times stamped) with its start.
+       */
+      readonly at?: number;
+    };
 
 /** A line to insert, from the input. */
 export type NewLine =
@@ -186,6 +203,18 @@ function prepareStatements(db: Database.Database) {
     started: db.prepare(
       "UPDATE requests SET unfinished = unfinished + 1 WHERE line = ? AND state = 'in_flight'",
     ),
+    startedUnclaimed: db.prepare(
+      `UPDATE requests SET state = 'in_flight', last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
+         unfinished = unfinished + 1
+       WHERE line = ? AND state IN ('pending', 'in_flight')`,
+    ),
+    updateUnclaimed: db.prepare(
+      `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
+         error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
+         ttfb_ms = ?, duration_ms = ?, unfinished = 0, last_attempt_at = ?,
+         first_attempt_at = coalesce(first_attempt_at, ?)
+       WHERE line = ? AND state IN ('pending', 'in_flight')`,
+    ),
     putResponse: db.prepare(
       'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
     ),
@@ -215,6 +244,7 @@ export class Journal {
   readonly #insertMany = new Map<number, Database.Statement>();
   /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
   readonly #claimMany = new Map<number, Database.Statement>();
+  #nextDueExcept: Database.Statement | undefined;
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
@@ -559,32 +589,70 @@ export class Journal {
       return;
     }
     if (update.kind === 'started') {
-      s.started.run(update.line);
+      if (update.at === undefined) s.started.run(update.line);
+      else s.startedUnclaimed.run(update.at, update.at, update.line);
       return;
     }
-    const changed = s.update.run(
-      update.state,
-      update.attempts,
-      update.nextAttemptAt,
-      update.history.length ? JSON.stringify(update.history) : null,
-      update.status,
-      update.errorCode,
-      update.errorMessage,
-      update.reason,
-      update.bodySize,
-      update.bodyPath,
-      update.finishedAt,
-      update.ttfbMs,
-      update.durationMs,
-      update.line,
+    const at = update.startedAt;
+    const history = update.history.length ? JSON.stringify(update.history) : null;
+    const changed = (
+      at === undefined
+        ? s.update.run(
+            update.state,
+            update.attempts,
+            update.nextAttemptAt,
+            history,
+            update.status,
+            update.errorCode,
+            update.errorMessage,
+            update.reason,
+            update.bodySize,
+            update.bodyPath,
+            update.finishedAt,
+            update.ttfbMs,
+            update.durationMs,
+            update.line,
+          )
+        : s.updateUnclaimed.run(
+            update.state,
+            update.attempts,
+            update.nextAttemptAt,
+            history,
+            update.status,
+            update.errorCode,
+            update.errorMessage,
+            update.reason,
+            update.bodySize,
+            update.bodyPath,
+            update.finishedAt,
+            update.ttfbMs,
+            update.durationMs,
+            at,
+            at,
+            update.line,
+          )
     ).changes;
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)
       s.putResponse.run(update.line, update.responseHeaders, update.body);
   }
 
-  /** When the earliest pending line is due (epoch ms), or undefined when none is pending. */
-  nextDueAt(): number | undefined {
+  /**
+   * When the earliest pending line is due (epoch ms), or undefined when none is pending; the
+   * lines `except` left out.
+   */
+  nextDueAt(except: readonly number[] = NONE): number | undefined {
+    if (except.length > 0) {
+      // Lines claimed without a write are pending in the journal, not for the caller.
+      this.#nextDueExcept ??= this.db
+        .prepare(
+          `SELECT next_attempt_at FROM requests INDEXED BY requests_due
+           WHERE state = 'pending' AND line NOT IN (SELECT value FROM json_each(?))
+           ORDER BY next_attempt_at, line LIMIT 1`,
+        )
+        .pluck();
+      return (this.#nextDueExcept.get(JSON.stringify(except)) as number | undefined) ?? undefined;
+    }
     const value = this.#s.nextDue.get() as number | null;
     return value ?? undefined;
   }

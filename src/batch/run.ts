@@ -116,7 +116,9 @@ export class BatchRun {
       ...(options.proxies !== undefined && { proxies: options.proxies }),
     });
     this.#bodies = new BodyStore(options.bodies ?? 'db');
-    this.#scheduler = new Scheduler(journal, resolved);
+    // A claimed line stays pending in the journal until its start or outcome is written (one
+    // UPDATE less per line: most lines start and end between two writes).
+    this.#scheduler = new Scheduler(journal, resolved, { claimInJournal: false });
     this.#maxAttempts = maxAttemptsOf(resolved.policy);
     this.#limits = {
       maxRetryAfterMs: resolved.maxRetryAfter,
@@ -221,11 +223,14 @@ export class BatchRun {
   }
 
   /**
-   * Records the buffered outcomes (inside a transaction). An attempt that started and ended
-   * within the same batch has its start left out: its outcome, in the same transaction, sets
-   * the unfinished count the start would have raised back to 0 (a line is claimed only after
-   * the previous batch is written, so a batch never holds the start of one attempt and the
-   * outcome of another of the same line). One UPDATE less for most lines.
+   * Records the buffered outcomes (inside a transaction). A claimed line is not marked in the
+   * journal: it stays `pending` there until its start (which marks it `in_flight`) or its
+   * outcome is written, and a refill, which always follows the writes, reads past the lines
+   * waiting in the ready queue. An attempt that started and ended within the same batch has its
+   * start left out: its outcome, in the same transaction, sets the unfinished count the start
+   * would have raised back to 0 (a line is claimed only after the previous batch is written, so
+   * a batch never holds the start of one attempt and the outcome of another of the same line).
+   * Most lines are written once, with their outcome.
    */
   #write(): void {
     // The jars first: an outcome committed is never ahead of the cookies its response set.
@@ -268,7 +273,9 @@ export class BatchRun {
     if (this.#stopping) return;
     const idle = this.#inFlight.size === 0 && this.#scheduler.readyCount === 0;
     if (this.#counts.pending > 0 && this.#inFlight.size < this.#o.concurrency) {
-      const due = this.#journal.nextDueAt();
+      const due = this.#journal.nextDueAt(
+        this.#scheduler.readyCount > 0 ? this.#scheduler.readyLines() : undefined,
+      );
       if (due !== undefined && due > now) {
         if (idle && !this.#ingesting && wake === Number.POSITIVE_INFINITY) {
           if (due - now > this.#o.maxWait) {
@@ -292,7 +299,7 @@ export class BatchRun {
     while (this.#inFlight.size < this.#o.concurrency && !this.#stopping) {
       const line = this.#scheduler.next(now, wake);
       if (!line) break;
-      this.#markStarted(line);
+      this.#markStarted(line, now);
       this.#launch(line);
     }
     if (this.#scheduler.wantsRefill && this.#counts.pending > 0 && !this.#dry) {
@@ -322,8 +329,8 @@ export class BatchRun {
    * out: if it kills this runner too, that counts even when it does so at once. Any other line
    * is counted with the next turn's writes (within FLUSH_MS), which costs no commit per attempt.
    */
-  #markStarted(line: ClaimedLine): void {
-    const update = { kind: 'started', line: line.line } as const;
+  #markStarted(line: ClaimedLine, now: number): void {
+    const update = { kind: 'started', line: line.line, at: now } as const;
     if (this.#suspects.delete(line.line)) {
       this.#journal.record(update);
       return;
@@ -414,6 +421,7 @@ export class BatchRun {
     this.#updates.push({
       kind: isFinal ? 'final' : 'retry',
       line: line.line,
+      startedAt: sentAt,
       ...outcomeOf(decision, result, stored, line.attempts + 1, now),
     });
     this.#counts.in_flight--;
