@@ -29,7 +29,24 @@ export function describeInput(input: BatchInput): string {
  * numbers are the position in this sequence, from 1.
  */
 export async function* readLines(input: BatchInput, signal?: AbortSignal): AsyncGenerator<string> {
-  for await (const lines of readLineChunks(input, signal)) yield* lines;
+  if (signal?.aborted) return;
+  if (typeof input === 'string' || isReadable(input)) {
+    const reader = openLines(input, signal);
+    try {
+      for await (const line of reader.lines) {
+        if (signal?.aborted) break;
+        yield line;
+      }
+    } finally {
+      reader.close();
+    }
+    return;
+  }
+  for await (const lines of readLineChunks(input, signal))
+    for (const line of lines) {
+      if (signal?.aborted) return;
+      yield line;
+    }
 }
 
 /** Lines handed over at once, at most, from an iterable of lines (see {@link readLineChunks}). */
@@ -55,7 +72,15 @@ export async function* readLineChunks(
 ): AsyncGenerator<readonly string[]> {
   if (signal?.aborted) return;
   if (typeof input === 'string' || isReadable(input)) {
-    for await (const line of readStreamLines(input, signal)) yield [line];
+    const reader = openLines(input, signal);
+    try {
+      for await (const line of reader.lines) {
+        if (signal?.aborted) break;
+        yield [line];
+      }
+    } finally {
+      reader.close();
+    }
     return;
   }
   if (
@@ -92,11 +117,14 @@ export async function* readLineChunks(
   }
 }
 
-/** The lines of a file, stdin or a stream, one at a time. */
-async function* readStreamLines(
+/**
+ * The lines of a file, stdin or a stream, one at a time; `close` releases the reader (and the
+ * file it opened). A stop closes the reader: a stdin that never ends does not hold it up.
+ */
+function openLines(
   input: string | Readable,
   signal: AbortSignal | undefined,
-): AsyncGenerator<string> {
+): { lines: AsyncIterable<string>; close: () => void } {
   const stream =
     typeof input === 'string'
       ? input === '-'
@@ -104,19 +132,16 @@ async function* readStreamLines(
         : createReadStream(input, { encoding: 'utf8' })
       : input;
   const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  // A stop must not wait for a stdin that never ends: closing the reader ends the loop.
   const stop = (): void => lines.close();
   signal?.addEventListener('abort', stop, { once: true });
-  try {
-    for await (const line of lines) {
-      if (signal?.aborted) break;
-      yield line;
-    }
-  } finally {
-    signal?.removeEventListener('abort', stop);
-    lines.close();
-    if (typeof input === 'string' && input !== '-') (stream as Readable).destroy();
-  }
+  return {
+    lines,
+    close: () => {
+      signal?.removeEventListener('abort', stop);
+      lines.close();
+      if (typeof input === 'string' && input !== '-') (stream as Readable).destroy();
+    },
+  };
 }
 
 /**
