@@ -99,15 +99,17 @@ export async function attemptOnce(
 
 /**
  * The body of a final response, stored as the line's (renamed into place, or kept for the
- * journal); the body of an attempt that will be retried is dropped.
+ * journal); the body of an attempt that will be retried is dropped. A body held in memory or
+ * only counted is stored at once: the result is then no promise.
  */
-export async function keepIfFinal(
+export function keepIfFinal(
   result: BatchAttempt,
   isFinal: boolean,
   line: number,
-): Promise<StoredBody | undefined> {
+): StoredBody | undefined | Promise<StoredBody | undefined> {
   if (result.kind !== 'response') return undefined;
-  if (isFinal) return result.received.keep(line);
-  await result.received.discard();
-  return undefined;
+  const received = result.received;
+  if (received.keepNow) return isFinal ? received.keepNow() : undefined;
+  if (isFinal) return received.keep(line);
+  return received.discard().then(() => undefined);
 }

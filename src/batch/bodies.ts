@@ -28,6 +28,8 @@ export interface ReceivedBody {
   keep(line: number): Promise<StoredBody>;
   /** Drops it (a file written for it is removed). */
   discard(): Promise<void>;
+  /** For a body held in memory or only counted: {@link keep} at once (dropping it is a no-op). */
+  keepNow?(): StoredBody;
 }
 
 /** Parses the CLI form: `db`, `none` or `dir:PATH`. */
@@ -60,7 +62,11 @@ class HeldBody implements ReceivedBody {
   }
 
   keep(): Promise<StoredBody> {
-    return Promise.resolve({ body: this.#data, bodyPath: null, bodySize: this.size });
+    return Promise.resolve(this.keepNow());
+  }
+
+  keepNow(): StoredBody {
+    return { body: this.#data, bodyPath: null, bodySize: this.size };
   }
 
   discard(): Promise<void> {

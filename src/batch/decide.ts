@@ -127,6 +127,11 @@ export type HostSignal =
   /** Nothing about the host (an error of the line's own). */
   | { readonly kind: 'none' };
 
+// The signals without a value, made once (one per attempt otherwise).
+const FAILURE: HostSignal = Object.freeze({ kind: 'failure' });
+const ANSWER: HostSignal = Object.freeze({ kind: 'answer' });
+const NONE: HostSignal = Object.freeze({ kind: 'none' });
+
 /**
  * What `result` tells about its host, with a `Retry-After` capped at `maxRetryAfterMs` (a longer
  * one fails the line, and pauses the host no longer than that).
@@ -136,10 +141,10 @@ export function hostSignalOf(
   now: number,
   maxRetryAfterMs: number,
 ): HostSignal {
-  if (isHostFailure(result)) return { kind: 'failure' };
-  if (result.kind !== 'response') return { kind: 'none' };
+  if (isHostFailure(result)) return FAILURE;
+  if (result.kind !== 'response') return NONE;
   const throttle = throttleOf(result, now);
-  if (!throttle) return { kind: 'answer' };
+  if (!throttle) return ANSWER;
   const { retryAfterMs } = throttle;
   return {
     kind: 'throttle',

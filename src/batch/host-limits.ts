@@ -79,6 +79,9 @@ export class HostLimits {
   readonly #maxPauseMs: number;
   readonly #random: RandomSource;
   readonly #hosts = new Map<string, HostState>();
+  /** The host {@link #state} returned last (it is last in `#hosts`), and its state. */
+  #lastHost: string | undefined;
+  #last: HostState | undefined;
 
   constructor(options: HostLimitsOptions) {
     this.#perHost = options.perHost;
@@ -211,11 +214,15 @@ export class HostLimits {
   }
 
   #state(host: string): HostState {
+    // The host used last is already last in the map's order: no need to move it.
+    if (host === this.#lastHost && this.#last) return this.#last;
     let h = this.#hosts.get(host);
     if (h) {
       // Most recently used last: the map's order is the eviction order.
       this.#hosts.delete(host);
       this.#hosts.set(host, h);
+      this.#lastHost = host;
+      this.#last = h;
       return h;
     }
     h = {
@@ -229,6 +236,8 @@ export class HostLimits {
       pace: this.#rate === 'none' ? undefined : new AdaptiveRate(),
     };
     this.#hosts.set(host, h);
+    this.#lastHost = host;
+    this.#last = h;
     if (this.#hosts.size > MAX_HOSTS) this.#forget();
     return h;
   }
@@ -237,7 +246,7 @@ export class HostLimits {
   #forget(): void {
     for (const [host, h] of this.#hosts) {
       if (this.#hosts.size <= MAX_HOSTS) return;
-      if (h.inFlight === 0) this.#hosts.delete(host);
+      if (h.inFlight === 0 && h !== this.#last) this.#hosts.delete(host);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { InputChangedError } from './errors.js';
-import { type BatchInput, readLines } from './input.js';
+import { type BatchInput, readLineChunks } from './input.js';
 import { hashLine, parseInputLine } from './input-line.js';
 import type { Journal, NewLine } from './journal.js';
 
@@ -39,40 +39,44 @@ export async function ingest(
       throw new InputChangedError(journal.path, result.changedLine);
     if (result.pending || result.invalid) onInserted(result);
   };
-  for await (const text of readLines(input, signal)) {
-    lineNumber++;
-    const parsed = parseInputLine(text);
-    if (parsed.kind === 'skip') continue;
-    const now = Date.now();
-    const hash = hashLine(text);
-    batch.push(
-      parsed.kind === 'request'
-        ? {
-            kind: 'request',
-            line: lineNumber,
-            hash,
-            key: parsed.request.key,
-            method: parsed.request.method,
-            url: parsed.request.url,
-            host: parsed.request.host,
-            headers: parsed.request.headers,
-            body: parsed.request.body,
-            dueAt: now,
-          }
-        : {
-            kind: 'invalid',
-            line: lineNumber,
-            hash,
-            key: parsed.key,
-            raw: text,
-            reason: parsed.reason,
-            at: now,
-          },
-    );
-    if (batch.length >= BATCH_LINES) {
-      flush();
-      // Let the runner dispatch what was just added before reading on.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+  for await (const texts of readLineChunks(input, signal)) {
+    for (const text of texts) {
+      lineNumber++;
+      const parsed = parseInputLine(text);
+      if (parsed.kind === 'skip') continue;
+      const now = Date.now();
+      const hash = hashLine(text);
+      batch.push(
+        parsed.kind === 'request'
+          ? {
+              kind: 'request',
+              line: lineNumber,
+              hash,
+              key: parsed.request.key,
+              method: parsed.request.method,
+              url: parsed.request.url,
+              host: parsed.request.host,
+              headers: parsed.request.headers,
+              body: parsed.request.body,
+              dueAt: now,
+            }
+          : {
+              kind: 'invalid',
+              line: lineNumber,
+              hash,
+              key: parsed.key,
+              raw: text,
+              reason: parsed.reason,
+              at: now,
+            },
+      );
+      if (batch.length >= BATCH_LINES) {
+        flush();
+        // Let the runner dispatch what was just added before reading on.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Stopped meanwhile: the rest of the chunk is not read (a resume reads it).
+        if (signal.aborted) return;
+      }
     }
   }
   if (!signal.aborted) flush();

@@ -31,37 +31,117 @@ export function describeInput(input: BatchInput): string {
 export async function* readLines(input: BatchInput, signal?: AbortSignal): AsyncGenerator<string> {
   if (signal?.aborted) return;
   if (typeof input === 'string' || isReadable(input)) {
-    const stream =
-      typeof input === 'string'
-        ? input === '-'
-          ? process.stdin
-          : createReadStream(input, { encoding: 'utf8' })
-        : input;
-    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-    // A stop must not wait for a stdin that never ends: closing the reader ends the loop.
-    const stop = (): void => lines.close();
-    signal?.addEventListener('abort', stop, { once: true });
+    const reader = openLines(input, signal);
     try {
-      for await (const line of lines) {
+      for await (const line of reader.lines) {
         if (signal?.aborted) break;
         yield line;
       }
     } finally {
-      signal?.removeEventListener('abort', stop);
-      lines.close();
-      if (typeof input === 'string' && input !== '-') (stream as Readable).destroy();
+      reader.close();
+    }
+    return;
+  }
+  for await (const lines of readLineChunks(input, signal))
+    for (const line of lines) {
+      if (signal?.aborted) return;
+      yield line;
+    }
+}
+
+/** Lines handed over at once, at most, from an iterable of lines (see {@link readLineChunks}). */
+const CHUNK_LINES = 200;
+
+/** The lines of one item of an iterable input: it may hold several, split like a file's. */
+function pushLines(chunk: string[], line: string): void {
+  if (line.includes('\n')) {
+    for (const part of line.replace(/\r?\n$/, '').split(/\r?\n/)) chunk.push(part);
+  } else {
+    chunk.push(line);
+  }
+}
+
+/**
+ * The input's lines as {@link readLines} gives them, a few at a time: up to 200 lines of an
+ * iterable that is not async (read at once: it has them), otherwise each line as it comes. One
+ * promise per chunk instead of one per line.
+ */
+export async function* readLineChunks(
+  input: BatchInput,
+  signal?: AbortSignal,
+): AsyncGenerator<readonly string[]> {
+  if (signal?.aborted) return;
+  if (typeof input === 'string' || isReadable(input)) {
+    const reader = openLines(input, signal);
+    try {
+      for await (const line of reader.lines) {
+        if (signal?.aborted) break;
+        yield [line];
+      }
+    } finally {
+      reader.close();
+    }
+    return;
+  }
+  if (
+    typeof (input as Partial<AsyncIterable<string>>)[Symbol.asyncIterator] !== 'function' &&
+    typeof (input as Partial<Iterable<string>>)[Symbol.iterator] === 'function'
+  ) {
+    const lines = (input as Iterable<string>)[Symbol.iterator]();
+    let done = false;
+    try {
+      while (!done) {
+        if (signal?.aborted) return;
+        const chunk: string[] = [];
+        while (chunk.length < CHUNK_LINES) {
+          const next = lines.next();
+          if (next.done) {
+            done = true;
+            break;
+          }
+          pushLines(chunk, next.value);
+        }
+        if (chunk.length > 0) yield chunk;
+      }
+    } finally {
+      // Left early (a stop, a failure): the iterable is closed, as a for...of loop closes it.
+      if (!done) lines.return?.();
     }
     return;
   }
   for await (const line of input as AsyncIterable<string>) {
     if (signal?.aborted) return;
-    // An iterable may hand over several lines at once; split them like a file.
-    if (line.includes('\n')) {
-      for (const part of line.replace(/\r?\n$/, '').split(/\r?\n/)) yield part;
-    } else {
-      yield line;
-    }
+    const chunk: string[] = [];
+    pushLines(chunk, line);
+    yield chunk;
   }
+}
+
+/**
+ * The lines of a file, stdin or a stream, one at a time; `close` releases the reader (and the
+ * file it opened). A stop closes the reader: a stdin that never ends does not hold it up.
+ */
+function openLines(
+  input: string | Readable,
+  signal: AbortSignal | undefined,
+): { lines: AsyncIterable<string>; close: () => void } {
+  const stream =
+    typeof input === 'string'
+      ? input === '-'
+        ? process.stdin
+        : createReadStream(input, { encoding: 'utf8' })
+      : input;
+  const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  const stop = (): void => lines.close();
+  signal?.addEventListener('abort', stop, { once: true });
+  return {
+    lines,
+    close: () => {
+      signal?.removeEventListener('abort', stop);
+      lines.close();
+      if (typeof input === 'string' && input !== '-') (stream as Readable).destroy();
+    },
+  };
 }
 
 /**

@@ -33,14 +33,31 @@ export interface ClaimedLine {
 
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
-  | ({ readonly kind: 'final' | 'retry'; readonly line: number } & AttemptOutcome)
+  | ({
+      readonly kind: 'final' | 'retry';
+      readonly line: number;
+      /**
+       * When the attempt started, for a line claimed without a write (see
+       * {@link Journal.dueLines}'s callers): the line may still be `pending` in the journal (its
+       * start was never written), and its attempt times are stamped with the outcome.
+       */
+      readonly startedAt?: number;
+    } & AttemptOutcome)
   /**
    * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
    * the attempt is not counted, nor as unfinished), or it was claimed and never started.
    */
   | { readonly kind: 'released'; readonly line: number; readonly started: boolean }
   /** The line's attempt started: it counts as unfinished until its outcome (no poison lines). */
-  | { readonly kind: 'started'; readonly line: number };
+  | {
+      readonly kind: 'started';
+      readonly line: number;
+      /**
+       * When the attempt started, for a line claimed without a write: the line, still `pending`
+       * in the journal, is marked `in_flight` (its attempt times stamped) with its start.
+       */
+      readonly at?: number;
+    };
 
 /** A line to insert, from the input. */
 export type NewLine =
@@ -125,6 +142,34 @@ function openDatabase(path: string | Buffer, options: Database.Options): Databas
   return new sqlite(path, options);
 }
 
+const NONE: readonly number[] = Object.freeze([]);
+
+/** Request lines inserted by one statement at most (9 values each). */
+const MAX_INSERT_ROWS = 256;
+
+type NewRequestLine = Extract<NewLine, { readonly kind: 'request' }>;
+
+/** Appends the values of an `insert` of `l` to `values`, in the statement's order. */
+function pushInsertValues(values: unknown[], l: NewRequestLine): unknown[] {
+  values.push(
+    l.line,
+    l.hash,
+    l.key ?? null,
+    l.method,
+    l.url,
+    l.host,
+    hasKeys(l.headers) ? JSON.stringify(l.headers) : null,
+    l.body ?? null,
+    l.dueAt,
+  );
+  return values;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 const CLAIM_COLUMNS =
   'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt, first_attempt_at AS firstAttemptAt';
 
@@ -158,6 +203,18 @@ function prepareStatements(db: Database.Database) {
     started: db.prepare(
       "UPDATE requests SET unfinished = unfinished + 1 WHERE line = ? AND state = 'in_flight'",
     ),
+    startedUnclaimed: db.prepare(
+      `UPDATE requests SET state = 'in_flight', last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
+         unfinished = unfinished + 1
+       WHERE line = ? AND state IN ('pending', 'in_flight')`,
+    ),
+    updateUnclaimed: db.prepare(
+      `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
+         error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
+         ttfb_ms = ?, duration_ms = ?, unfinished = 0, last_attempt_at = ?,
+         first_attempt_at = coalesce(first_attempt_at, ?)
+       WHERE line = ? AND state IN ('pending', 'in_flight')`,
+    ),
     putResponse: db.prepare(
       'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
     ),
@@ -183,6 +240,11 @@ export class Journal {
   readonly #due = new Map<string, Database.Statement>();
   /** better-sqlite3's transaction wrapper, built once (it is a few closures per call otherwise). */
   readonly #transaction: (fn: () => unknown) => unknown;
+  /** Multi-row INSERTs of new lines, by row count (see {@link insertLines}). */
+  readonly #insertMany = new Map<number, Database.Statement>();
+  /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
+  readonly #claimMany = new Map<number, Database.Statement>();
+  #nextDueExcept: Database.Statement | undefined;
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
@@ -374,20 +436,29 @@ export class Journal {
     let invalid = 0;
     let changedLine: number | undefined;
     this.transaction(() => {
-      for (const l of lines) {
+      let i = 0;
+      while (i < lines.length) {
+        let end = i;
+        while (end < lines.length && end - i < MAX_INSERT_ROWS && lines[end]?.kind === 'request')
+          end++;
+        if (end - i > 1) {
+          // A run of request lines: one statement for all of them (a statement per line costs
+          // about a microsecond more per line). Fewer rows inserted than given: some were
+          // recorded already, and each of those must be the same line as before.
+          const inserted = this.#insertRequests(lines, i, end);
+          pending += inserted;
+          if (inserted < end - i)
+            for (let k = i; k < end && changedLine === undefined; k++) {
+              const l = lines[k] as NewLine;
+              if (s.hashOf.get(l.line) !== l.hash) changedLine = l.line;
+            }
+          i = end;
+          continue;
+        }
+        const l = lines[i++] as NewLine;
         const info =
           l.kind === 'request'
-            ? s.insert.run(
-                l.line,
-                l.hash,
-                l.key ?? null,
-                l.method,
-                l.url,
-                l.host,
-                Object.keys(l.headers).length ? JSON.stringify(l.headers) : null,
-                l.body ?? null,
-                l.dueAt,
-              )
+            ? s.insert.run(pushInsertValues([], l))
             : s.insertInvalid.run(
                 l.line,
                 l.hash,
@@ -405,6 +476,23 @@ export class Journal {
       }
     });
     return { pending, invalid, changedLine };
+  }
+
+  /** Inserts the request lines `lines[from..to)` in one statement; returns how many were new. */
+  #insertRequests(lines: readonly NewLine[], from: number, to: number): number {
+    const rows = to - from;
+    let statement = this.#insertMany.get(rows);
+    if (!statement) {
+      statement = this.db.prepare(
+        `INSERT INTO requests (line, line_hash, key, method, url, host, request_headers, request_body, state, next_attempt_at)
+         VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)").join(', ')}
+         ON CONFLICT (line) DO NOTHING`,
+      );
+      this.#insertMany.set(rows, statement);
+    }
+    const values: unknown[] = [];
+    for (let k = from; k < to; k++) pushInsertValues(values, lines[k] as NewRequestLine);
+    return statement.run(values).changes;
   }
 
   /**
@@ -454,6 +542,37 @@ export class Journal {
     return this.#s.markInFlight.run(now, now, line).changes === 1;
   }
 
+  /**
+   * Marks pending lines `in_flight` (as {@link markInFlight} does each), in one statement;
+   * returns the lines that were not pending (none, usually: an empty array).
+   */
+  claim(lines: readonly number[], now: number): readonly number[] {
+    if (lines.length === 0) return NONE;
+    if (lines.length === 1)
+      return this.markInFlight(lines[0] as number, now) ? NONE : [lines[0] as number];
+    this.#s; // read-only journals refuse
+    // One statement per power of two of lines, the list padded with 0 (no line has it).
+    let size = 2;
+    while (size < lines.length) size *= 2;
+    let statement = this.#claimMany.get(size);
+    if (!statement) {
+      statement = this.db
+        .prepare(
+          `UPDATE requests SET state = 'in_flight', last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)
+           WHERE line IN (${Array.from({ length: size }, () => '?').join(', ')}) AND state = 'pending'
+           RETURNING line`,
+        )
+        .pluck();
+      this.#claimMany.set(size, statement);
+    }
+    const values: number[] = [now, now, ...lines];
+    for (let k = lines.length; k < size; k++) values.push(0);
+    const claimed = statement.all(values) as number[];
+    if (claimed.length === lines.length) return NONE;
+    const got = new Set(claimed);
+    return lines.filter((line) => !got.has(line));
+  }
+
   /** The lines left `in_flight` (by a runner that died, when read before {@link releaseInFlight}). */
   inFlightLines(): number[] {
     return this.db
@@ -470,32 +589,70 @@ export class Journal {
       return;
     }
     if (update.kind === 'started') {
-      s.started.run(update.line);
+      if (update.at === undefined) s.started.run(update.line);
+      else s.startedUnclaimed.run(update.at, update.at, update.line);
       return;
     }
-    const changed = s.update.run(
-      update.state,
-      update.attempts,
-      update.nextAttemptAt,
-      update.history.length ? JSON.stringify(update.history) : null,
-      update.status,
-      update.errorCode,
-      update.errorMessage,
-      update.reason,
-      update.bodySize,
-      update.bodyPath,
-      update.finishedAt,
-      update.ttfbMs,
-      update.durationMs,
-      update.line,
+    const at = update.startedAt;
+    const history = update.history.length ? JSON.stringify(update.history) : null;
+    const changed = (
+      at === undefined
+        ? s.update.run(
+            update.state,
+            update.attempts,
+            update.nextAttemptAt,
+            history,
+            update.status,
+            update.errorCode,
+            update.errorMessage,
+            update.reason,
+            update.bodySize,
+            update.bodyPath,
+            update.finishedAt,
+            update.ttfbMs,
+            update.durationMs,
+            update.line,
+          )
+        : s.updateUnclaimed.run(
+            update.state,
+            update.attempts,
+            update.nextAttemptAt,
+            history,
+            update.status,
+            update.errorCode,
+            update.errorMessage,
+            update.reason,
+            update.bodySize,
+            update.bodyPath,
+            update.finishedAt,
+            update.ttfbMs,
+            update.durationMs,
+            at,
+            at,
+            update.line,
+          )
     ).changes;
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)
       s.putResponse.run(update.line, update.responseHeaders, update.body);
   }
 
-  /** When the earliest pending line is due (epoch ms), or undefined when none is pending. */
-  nextDueAt(): number | undefined {
+  /**
+   * When the earliest pending line is due (epoch ms), or undefined when none is pending; the
+   * lines `except` left out.
+   */
+  nextDueAt(except: readonly number[] = NONE): number | undefined {
+    if (except.length > 0) {
+      // Lines claimed without a write are pending in the journal, not for the caller.
+      this.#nextDueExcept ??= this.db
+        .prepare(
+          `SELECT next_attempt_at FROM requests INDEXED BY requests_due
+           WHERE state = 'pending' AND line NOT IN (SELECT value FROM json_each(?))
+           ORDER BY next_attempt_at, line LIMIT 1`,
+        )
+        .pluck();
+      return (this.#nextDueExcept.get(JSON.stringify(except)) as number | undefined) ?? undefined;
+    }
     const value = this.#s.nextDue.get() as number | null;
     return value ?? undefined;
   }

@@ -6,7 +6,7 @@ import { clampTimerMs, type LongTimer, setLongTimeout } from '../retry/timer.js'
 import { attemptOnce, keepIfFinal } from './attempt.js';
 import { BodyStore } from './bodies.js';
 import { HostCookieJars } from './cookie-jars.js';
-import type { AttemptResult } from './decide.js';
+import type { AttemptResult, DecisionLimits } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
 import { type HostsMessage, hostsChannel } from './host-events.js';
 import { ingest } from './ingest.js';
@@ -29,6 +29,11 @@ export type BatchEnd =
 
 /** Outcomes are committed at least this often (ms): the most a crash can lose. */
 const FLUSH_MS = 50;
+
+/** The history of a line never retried (shared: a decision copies it before adding to it). */
+const NO_HISTORY: readonly HistoryEntry[] = Object.freeze([]);
+/** What a host's answer adds to a decision's limits: nothing. */
+const NO_HOST_SIGNAL: { hostOpenAt?: number; hostDownUntil?: number } = Object.freeze({});
 
 /**
  * One run over one journal: reads the input into it, starts attempts as slots free up,
@@ -74,6 +79,10 @@ export class BatchRun {
   #attempts = 0;
   #end: BatchEnd | undefined;
   #resolveEnd: (end: BatchEnd) => void = () => {};
+  /** What {@link Scheduler.next} writes the next wake-up into (one object for the run). */
+  readonly #wake = { at: Number.POSITIVE_INFINITY };
+  /** The decision's limits when the host gave no signal (one object for the run). */
+  readonly #limits: DecisionLimits;
 
   /**
    * @param suspects - lines the last runner left in flight (it died): their attempts are counted
@@ -107,8 +116,14 @@ export class BatchRun {
       ...(options.proxies !== undefined && { proxies: options.proxies }),
     });
     this.#bodies = new BodyStore(options.bodies ?? 'db');
-    this.#scheduler = new Scheduler(journal, resolved);
+    // A claimed line stays pending in the journal until its start or outcome is written (one
+    // UPDATE less per line: most lines start and end between two writes).
+    this.#scheduler = new Scheduler(journal, resolved, { claimInJournal: false });
     this.#maxAttempts = maxAttemptsOf(resolved.policy);
+    this.#limits = {
+      maxRetryAfterMs: resolved.maxRetryAfter,
+      giveUpAfterMs: resolved.giveUpAfter,
+    };
     this.#counts = journal.counts();
     // Every attempt in flight listens to this one signal.
     setMaxListeners(0, this.#attemptsController.signal);
@@ -208,11 +223,14 @@ export class BatchRun {
   }
 
   /**
-   * Records the buffered outcomes (inside a transaction). An attempt that started and ended
-   * within the same batch has its start left out: its outcome, in the same transaction, sets
-   * the unfinished count the start would have raised back to 0 (a line is claimed only after
-   * the previous batch is written, so a batch never holds the start of one attempt and the
-   * outcome of another of the same line). One UPDATE less for most lines.
+   * Records the buffered outcomes (inside a transaction). A claimed line is not marked in the
+   * journal: it stays `pending` there until its start (which marks it `in_flight`) or its
+   * outcome is written, and a refill, which always follows the writes, reads past the lines
+   * waiting in the ready queue. An attempt that started and ended within the same batch has its
+   * start left out: its outcome, in the same transaction, sets the unfinished count the start
+   * would have raised back to 0 (a line is claimed only after the previous batch is written, so
+   * a batch never holds the start of one attempt and the outcome of another of the same line).
+   * Most lines are written once, with their outcome.
    */
   #write(): void {
     // The jars first: an outcome committed is never ahead of the cookies its response set.
@@ -255,7 +273,9 @@ export class BatchRun {
     if (this.#stopping) return;
     const idle = this.#inFlight.size === 0 && this.#scheduler.readyCount === 0;
     if (this.#counts.pending > 0 && this.#inFlight.size < this.#o.concurrency) {
-      const due = this.#journal.nextDueAt();
+      const due = this.#journal.nextDueAt(
+        this.#scheduler.readyCount > 0 ? this.#scheduler.readyLines() : undefined,
+      );
       if (due !== undefined && due > now) {
         if (idle && !this.#ingesting && wake === Number.POSITIVE_INFINITY) {
           if (due - now > this.#o.maxWait) {
@@ -274,11 +294,12 @@ export class BatchRun {
 
   /** Starts ready lines while slots are free; returns when a rate-limited one may start. */
   #startReady(now: number): number {
-    const wake = { at: Number.POSITIVE_INFINITY };
+    const wake = this.#wake;
+    wake.at = Number.POSITIVE_INFINITY;
     while (this.#inFlight.size < this.#o.concurrency && !this.#stopping) {
       const line = this.#scheduler.next(now, wake);
       if (!line) break;
-      this.#markStarted(line);
+      this.#markStarted(line, now);
       this.#launch(line);
     }
     if (this.#scheduler.wantsRefill && this.#counts.pending > 0 && !this.#dry) {
@@ -308,8 +329,8 @@ export class BatchRun {
    * out: if it kills this runner too, that counts even when it does so at once. Any other line
    * is counted with the next turn's writes (within FLUSH_MS), which costs no commit per attempt.
    */
-  #markStarted(line: ClaimedLine): void {
-    const update = { kind: 'started', line: line.line } as const;
+  #markStarted(line: ClaimedLine, now: number): void {
+    const update = { kind: 'started', line: line.line, at: now } as const;
     if (this.#suspects.delete(line.line)) {
       this.#journal.record(update);
       return;
@@ -327,11 +348,18 @@ export class BatchRun {
 
   #launch(line: ClaimedLine): void {
     this.#inFlight.add(line.line);
-    this.#attempt(line).catch((error: unknown) => {
+    void this.#attemptSafely(line);
+  }
+
+  /** {@link #attempt}, a failure of which (a body file not written...) fails the run. */
+  async #attemptSafely(line: ClaimedLine): Promise<void> {
+    try {
+      await this.#attempt(line);
+    } catch (error) {
       this.#failWith(error);
       this.#settle(line);
       this.#queuePump();
-    });
+    }
   }
 
   /** The line leaves the in-flight set (its slot and host slot are free). */
@@ -344,8 +372,9 @@ export class BatchRun {
   #afterOutcome(): void {
     this.#dirty = true;
     this.#dry = false;
-    const wake = this.#startReady(Date.now());
-    if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, Date.now());
+    const now = Date.now();
+    const wake = this.#startReady(now);
+    if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, now);
     if (this.#stopping || this.#inFlight.size === 0) this.#queuePump();
     else this.#flushTimer ??= setTimeout(() => this.#queuePump(), FLUSH_MS);
   }
@@ -369,7 +398,7 @@ export class BatchRun {
     }
     const now = Date.now();
     const host = this.#hostSignal(line.host, result, now, sentAt);
-    const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : [];
+    const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : NO_HISTORY;
     const decision = decide(
       this.#o.policy,
       {
@@ -381,19 +410,18 @@ export class BatchRun {
       },
       result,
       now,
-      {
-        maxRetryAfterMs: this.#o.maxRetryAfter,
-        giveUpAfterMs: this.#o.giveUpAfter,
-        ...host,
-      },
+      host === NO_HOST_SIGNAL ? this.#limits : { ...this.#limits, ...host },
     );
     const isFinal = decision.state !== 'pending';
-    const stored = await keepIfFinal(result, isFinal, line.line);
+    // A body held in memory or only counted is kept at once (no promise to wait for).
+    const keeping = keepIfFinal(result, isFinal, line.line);
+    const stored = keeping instanceof Promise ? await keeping : keeping;
     this.#settle(line);
     this.#attempts++;
     this.#updates.push({
       kind: isFinal ? 'final' : 'retry',
       line: line.line,
+      startedAt: sentAt,
       ...outcomeOf(decision, result, stored, line.attempts + 1, now),
     });
     this.#counts.in_flight--;
@@ -425,12 +453,12 @@ export class BatchRun {
     const signal = hostSignalOf(result, now, this.#o.maxRetryAfter);
     if (signal.kind === 'failure') {
       const hostDownUntil = hosts.failed(host, now, sentAt);
-      return hostDownUntil === undefined ? {} : { hostDownUntil };
+      return hostDownUntil === undefined ? NO_HOST_SIGNAL : { hostDownUntil };
     }
     if (signal.kind === 'throttle')
       return { hostOpenAt: hosts.throttled(host, now, sentAt, signal.retryAfterMs) };
     if (signal.kind === 'answer') hosts.answered(host, now, sentAt);
-    return {};
+    return NO_HOST_SIGNAL;
   }
 
   /** Ends the run when nothing is left to do now; true if it ended. */

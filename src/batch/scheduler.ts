@@ -1,6 +1,8 @@
 import { HostLimits, type HostLimitsOptions } from './host-limits.js';
 import type { ClaimedLine, DueKind, Journal } from './journal.js';
 
+const NONE: readonly number[] = [];
+
 /** Rows read per refill beyond the first window, when the due lines belong to busy hosts. */
 const MAX_SCAN = 1024;
 /** After a scan that found only busy hosts, read only the head of the queue for this long. */
@@ -9,6 +11,18 @@ const CROWDED_MS = 100;
 /** Limits of a {@link Scheduler}. */
 export interface SchedulerLimits extends HostLimitsOptions {
   readonly concurrency: number;
+}
+
+/** How a {@link Scheduler} claims lines. */
+export interface SchedulerOptions {
+  /**
+   * Mark claimed lines `in_flight` in the journal (one UPDATE per refill). Without it, a claimed
+   * line stays `pending` in the journal until its start or outcome is written (the runner writes
+   * it with them: `LineUpdate`'s `at` and `startedAt`), and a refill reads past the ready lines.
+   * A runner that dies leaves them pending either way.
+   * @default true
+   */
+  readonly claimInJournal?: boolean;
 }
 
 /**
@@ -26,14 +40,18 @@ export class Scheduler {
   readonly #capacity: number;
   readonly #readyPerHost: number;
   readonly #ready: ClaimedLine[] = [];
+  /** The lines of the ready queue. */
+  readonly #readyLines = new Set<number>();
+  readonly #claimInJournal: boolean;
   /** The first `#retries` lines of the ready queue are retries (they go first). */
   #retries = 0;
   /** Ready lines per host. */
   readonly #held = new Map<string, number>();
   #crowdedUntil = 0;
 
-  constructor(journal: Journal, limits: SchedulerLimits) {
+  constructor(journal: Journal, limits: SchedulerLimits, options: SchedulerOptions = {}) {
     this.#journal = journal;
+    this.#claimInJournal = options.claimInJournal ?? true;
     this.hosts = new HostLimits(limits);
     // Room for several rounds of attempts: one refill transaction serves many of them.
     this.#capacity = Math.max(8, limits.concurrency * 4);
@@ -43,6 +61,11 @@ export class Scheduler {
   /** Lines claimed and waiting to start. */
   get readyCount(): number {
     return this.#ready.length;
+  }
+
+  /** The lines claimed and waiting to start. */
+  readyLines(): number[] {
+    return [...this.#readyLines];
   }
 
   /** True when the queue runs low (a refill then claims many lines in one transaction). */
@@ -96,25 +119,48 @@ export class Scheduler {
     claimed: ClaimedLine[],
   ): { room: number; skipped: boolean } {
     // Read exactly what fits first; read further only when busy hosts' lines were skipped.
-    let window = crowded ? Math.min(room, 4) : room;
+    // Lines claimed without a write are still pending in the journal: read past them too.
+    const unwritten = this.#claimInJournal
+      ? 0
+      : kind === 'retry'
+        ? this.#retries
+        : this.#ready.length - this.#retries;
+    let window = (crowded ? Math.min(room, 4) : room) + unwritten;
     let after: { at: number; line: number } | undefined;
     let scanned = 0;
     let skipped = false;
     for (;;) {
       const rows = this.#journal.dueLines(kind, now, window, after);
+      const page: ClaimedLine[] = [];
       for (const row of rows) {
         scanned++;
+        if (unwritten > 0 && this.#readyLines.has(row.line)) continue;
         if ((this.#held.get(row.host) ?? 0) >= this.#readyPerHost) {
           skipped = true;
           continue;
         }
-        if (!this.#journal.markInFlight(row.line, now)) continue;
         this.#hold(row.host, 1);
-        if (kind === 'retry') this.#ready.splice(this.#retries++, 0, row);
-        else this.#ready.push(row);
-        claimed.push(row);
+        page.push(row);
         room--;
         if (room === 0) break;
+      }
+      // The page's lines claimed in one statement; a line that was not pending is not claimed.
+      const missed = this.#claimInJournal
+        ? this.#journal.claim(
+            page.map((row) => row.line),
+            now,
+          )
+        : NONE;
+      for (const row of page) {
+        if (missed.length > 0 && missed.includes(row.line)) {
+          this.#hold(row.host, -1);
+          room++;
+          continue;
+        }
+        if (kind === 'retry') this.#ready.splice(this.#retries++, 0, row);
+        else this.#ready.push(row);
+        this.#readyLines.add(row.line);
+        claimed.push(row);
       }
       const last = rows[rows.length - 1];
       if (room === 0 || crowded) break;
@@ -136,6 +182,7 @@ export class Scheduler {
       const at = this.hosts.readyAt(row.host, now);
       if (at === 0) {
         this.#ready.splice(i, 1);
+        this.#readyLines.delete(row.line);
         if (i < this.#retries) this.#retries--;
         this.#hold(row.host, -1);
         this.hosts.start(row.host, now);
@@ -155,6 +202,7 @@ export class Scheduler {
   /** Empties the ready queue (a stop): those lines go back to pending. */
   drainReady(): ClaimedLine[] {
     const rows = this.#ready.splice(0);
+    this.#readyLines.clear();
     this.#retries = 0;
     for (const row of rows) this.#hold(row.host, -1);
     return rows;

@@ -470,6 +470,41 @@ describe('outcomes in the journal', () => {
     expect(response(journal, 2)).toBeUndefined();
   });
 
+  it('a line claimed without a write: its start marks it in flight, its outcome needs neither', () => {
+    const journal = journalAt();
+    journal.insertLines([request(1), request(2), request(3)]);
+    // Line 1: started (written), then its outcome.
+    journal.record({ kind: 'started', line: 1, at: 1000 });
+    expect(row(journal, 1)).toMatchObject({
+      state: 'in_flight',
+      unfinished: 1,
+      first_attempt_at: 1000,
+      last_attempt_at: 1000,
+    });
+    journal.record({ kind: 'final', line: 1, startedAt: 1000, ...outcome() });
+    expect(row(journal, 1)).toMatchObject({ state: 'done', unfinished: 0, first_attempt_at: 1000 });
+    expect(response(journal, 1)).toBeDefined();
+    // Line 2: started and ended between two writes, only its outcome written (still pending).
+    journal.record({ kind: 'retry', line: 2, startedAt: 2000, ...outcome({ state: 'pending' }) });
+    expect(row(journal, 2)).toMatchObject({
+      state: 'pending',
+      attempts: 2,
+      first_attempt_at: 2000,
+      last_attempt_at: 2000,
+    });
+    journal.record({ kind: 'final', line: 2, startedAt: 3000, ...outcome() });
+    expect(row(journal, 2)).toMatchObject({
+      state: 'done',
+      first_attempt_at: 2000,
+      last_attempt_at: 3000,
+    });
+    // A finished line is not written again, with or without a start.
+    journal.record({ kind: 'started', line: 2, at: 4000 });
+    journal.record({ kind: 'final', line: 2, startedAt: 4000, ...outcome({ status: 500 }) });
+    expect(row(journal, 2)).toMatchObject({ state: 'done', status: 200, last_attempt_at: 3000 });
+    expect(journal.counts()).toMatchObject({ pending: 1, in_flight: 0, done: 2 });
+  });
+
   it('a retry claimed again is in flight, not retrying', () => {
     const journal = journalAt();
     journal.insertLines([request(1), request(2)]);

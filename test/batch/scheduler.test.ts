@@ -104,6 +104,30 @@ describe('the batch scheduler', () => {
     expect(lines(small.refill(0).claimed)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it('without claims in the journal, leaves claimed lines pending and never claims them twice', () => {
+    open();
+    insert(1, 30);
+    makeRetry(30, 5);
+    const s = new Scheduler(
+      journal,
+      { concurrency: 2, perHost: 100, rate: 'none', maxPauseMs: 30_000 },
+      { claimInJournal: false },
+    );
+    expect(lines(s.refill(10).claimed)).toEqual([30, 1, 2, 3, 4, 5, 6, 7]);
+    expect(journal.counts()).toMatchObject({ pending: 30, in_flight: 0 });
+    expect(s.readyLines().sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 30]);
+    expect(journal.nextDueAt(s.readyLines())).toBe(0);
+    // Three start (the retry first), their starts written as the runner writes them: the next
+    // refill reads past the five still waiting.
+    const started = [s.next(10, { at: 0 })?.line, s.next(10, { at: 0 })?.line];
+    started.push(s.next(10, { at: 0 })?.line);
+    expect(started).toEqual([30, 1, 2]);
+    for (const line of [30, 1, 2]) journal.record({ kind: 'started', line, at: 10 });
+    expect(journal.counts()).toMatchObject({ pending: 27, in_flight: 3 });
+    expect(lines(s.refill(10).claimed)).toEqual([8, 9, 10]);
+    expect(takeAll(s, 10)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
   it('wants a refill once the queue is down to a quarter', () => {
     open();
     insert(1, 40);
