@@ -182,6 +182,29 @@ export function decodedStream(source: Readable, codings: Coding[], owner: Decode
   return out;
 }
 
+/** The smallest output buffer a one-call gunzip starts with (zlib's own floor is 64 bytes). */
+const MIN_GUNZIP_CHUNK = 1024;
+
+/**
+ * `data` (gzip) decoded in one call, to at most `max` bytes (zlib throws past them). zlib
+ * writes into buffers of its `chunkSize` (16 KiB by default), allocating another each time one
+ * fills and joining them at the end: a body of 16 KiB took two buffers, one of 100 KiB seven
+ * and a copy. The gzip trailer gives the size of its last
+ * member (ISIZE, modulo 2^32), so the output gets one buffer of that size when it is the whole
+ * body (one member, the common case). A trailer that says less than the output (more members,
+ * past 4 GiB, bytes after the last member) only means more buffers, as before; one that says
+ * more than `max`, zlib's default buffers; one that lies fails zlib's own check.
+ */
+function gunzipWhole(data: Buffer, max: number): Buffer {
+  const last = data.length >= 18 ? data.readUInt32LE(data.length - 4) : max + 1;
+  if (last >= max) return gunzipSync(data, { maxOutputLength: max });
+  // One byte over the size: zlib ends with room left, and asks for no second buffer.
+  return gunzipSync(data, {
+    maxOutputLength: max,
+    chunkSize: Math.max(MIN_GUNZIP_CHUNK, last + 1),
+  });
+}
+
 /**
  * `data`, a whole body, decoded in one synchronous call per coding, or undefined when it does
  * not decode or would decode to more than `max` bytes (zlib stops there: no more is ever made).
@@ -190,11 +213,11 @@ export function decodeWhole(data: Buffer, codings: Coding[], max: number): Buffe
   let out = data;
   try {
     for (const coding of codings) {
-      const options = { maxOutputLength: max };
-      if (coding === 'gzip') out = gunzipSync(out, options);
-      else if (coding === 'br') out = brotliDecompressSync(out, options);
-      else if (out.length >= 2 && isZlibHeader(out)) out = inflateSync(out, options);
-      else out = inflateRawSync(out, options);
+      if (coding === 'gzip') out = gunzipWhole(out, max);
+      else if (coding === 'br') out = brotliDecompressSync(out, { maxOutputLength: max });
+      else if (out.length >= 2 && isZlibHeader(out))
+        out = inflateSync(out, { maxOutputLength: max });
+      else out = inflateRawSync(out, { maxOutputLength: max });
     }
     return out;
   } catch {
