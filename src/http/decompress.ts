@@ -182,6 +182,29 @@ export function decodedStream(source: Readable, codings: Coding[], owner: Decode
   return out;
 }
 
+/** The smallest output buffer a one-call gunzip starts with (zlib's own floor is 64 bytes). */
+const MIN_GUNZIP_CHUNK = 1024;
+
+/**
+ * `data` (gzip) decoded in one call, to at most `max` bytes (zlib throws past them). zlib
+ * writes into buffers of its `chunkSize` (16 KiB by default), allocating another each time one
+ * fills and joining them at the end: a body of 16 KiB took two buffers, one of 100 KiB seven
+ * and a copy. The gzip trailer gives the size of its last
+ * member (ISIZE, modulo 2^32), so the output gets one buffer of that size when it is the whole
+ * body (one member, the common case). A trailer that says less than the output (more members,
+ * past 4 GiB, bytes after the last member) only means more buffers, as before; one that says
+ * more than `max`, zlib's default buffers; one that lies fails zlib's own check.
+ */
+function gunzipWhole(data: Buffer, max: number): Buffer {
+  const last = data.length >= 18 ? data.readUInt32LE(data.length - 4) : max + 1;
+  if (last >= max) return gunzipSync(data, { maxOutputLength: max });
+  // One byte over the size: zlib ends with room left, and asks for no second buffer.
+  return gunzipSync(data, {
+    maxOutputLength: max,
+    chunkSize: Math.max(MIN_GUNZIP_CHUNK, last + 1),
+  });
+}
+
 /**
  * `data`, a whole body, decoded in one synchronous call per coding, or undefined when it does
  * not decode or would decode to more than `max` bytes (zlib stops there: no more is ever made).
@@ -190,11 +213,11 @@ export function decodeWhole(data: Buffer, codings: Coding[], max: number): Buffe
   let out = data;
   try {
     for (const coding of codings) {
-      const options = { maxOutputLength: max };
-      if (coding === 'gzip') out = gunzipSync(out, options);
-      else if (coding === 'br') out = brotliDecompressSync(out, options);
-      else if (out.length >= 2 && isZlibHeader(out)) out = inflateSync(out, options);
-      else out = inflateRawSync(out, options);
+      if (coding === 'gzip') out = gunzipWhole(out, max);
+      else if (coding === 'br') out = brotliDecompressSync(out, { maxOutputLength: max });
+      else if (out.length >= 2 && isZlibHeader(out))
+        out = inflateSync(out, { maxOutputLength: max });
+      else out = inflateRawSync(out, { maxOutputLength: max });
     }
     return out;
   } catch {
@@ -218,32 +241,70 @@ export const ONE_SHOT_ENCODED_BYTES = 64 * 1024;
 /** ...and it decodes to at most this many bytes (about a millisecond of inflating, at most). */
 export const ONE_SHOT_DECODED_BYTES = 1024 * 1024;
 
+/** What {@link readHead} read: the first chunks, and whether they are the whole body. */
+interface Head {
+  chunks: Buffer[];
+  ended: boolean;
+}
+
+/**
+ * Collects the first chunks of a body for {@link readHead}. A class whose listeners are
+ * unnamed arrows: named closures are each renamed per response under a keepNames transpiler
+ * (tsx, the bench), a defineProperty apiece.
+ */
+class HeadReader {
+  readonly chunks: Buffer[] = [];
+  #size = 0;
+  readonly #source: Readable;
+  readonly #max: number;
+  readonly #resolve: (head: Head) => void;
+  readonly #reject: (error: Error) => void;
+  // Assigned in the constructor, not declared with their value: a field's arrow is named
+  // per instance by a keepNames transpiler.
+  readonly #onData: (chunk: Buffer) => void;
+  readonly #onError: (error: Error) => void;
+  readonly #onEnd: () => void;
+
+  constructor(
+    source: Readable,
+    max: number,
+    resolve: (head: Head) => void,
+    reject: (error: Error) => void,
+  ) {
+    this.#source = source;
+    this.#max = max;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#onData = (chunk) => this.#data(chunk);
+    this.#onError = (error) => this.#error(error);
+    // The end leaves the listeners: nothing comes after it, and a late error stays heard.
+    this.#onEnd = () => resolve({ chunks: this.chunks, ended: true });
+    source.on('data', this.#onData).on('error', this.#onError).on('end', this.#onEnd);
+  }
+
+  #data(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size <= this.#max) return;
+    // More than a small body: the rest is read by whoever takes the stream on.
+    this.#source.pause();
+    this.#stop();
+    this.#resolve({ chunks: this.chunks, ended: false });
+  }
+
+  #error(error: Error): void {
+    this.#stop();
+    this.#reject(error);
+  }
+
+  #stop(): void {
+    this.#source.off('data', this.#onData).off('error', this.#onError).off('end', this.#onEnd);
+  }
+}
+
 /** The first chunks of `source`, until more than `max` bytes came (then paused) or its end. */
-function readHead(source: Readable, max: number): Promise<{ chunks: Buffer[]; ended: boolean }> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => {
-      source.off('data', onData).off('end', onEnd).off('error', onError);
-    };
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      size += chunk.length;
-      if (size <= max) return;
-      source.pause();
-      done();
-      resolve({ chunks, ended: false });
-    };
-    const onEnd = (): void => {
-      done();
-      resolve({ chunks, ended: true });
-    };
-    const onError = (error: Error): void => {
-      done();
-      reject(error);
-    };
-    source.on('data', onData).on('end', onEnd).on('error', onError);
-  });
+function readHead(source: Readable, max: number): Promise<Head> {
+  return new Promise((resolve, reject) => new HeadReader(source, max, resolve, reject));
 }
 
 /** `head`, then the rest of `source`; destroying it destroys `source`. */
@@ -264,19 +325,21 @@ function prefixed(head: Buffer[], source: Readable): Readable {
  * as the bytes arrived, so its failures are exactly the stream's: a {@link DecompressionError},
  * the limit's error after about `limit` decoded bytes, or `source`'s own error as it is.
  */
-export async function decodeWholeBody(
+export function decodeWholeBody(
   source: Readable,
   codings: Coding[],
   owner: DecodeOwner,
   limit: number,
   read: (decoded: Readable) => Promise<Buffer>,
 ): Promise<Buffer> {
-  const head = await readHead(source, ONE_SHOT_ENCODED_BYTES);
-  if (!head.ended) return read(decodedStream(prefixed(head.chunks, source), codings, owner));
-  const data = head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks);
-  const decoded = decodeWhole(data, codings, Math.min(limit, ONE_SHOT_DECODED_BYTES));
-  if (decoded) return decoded;
-  return read(decodedStream(Readable.from([data], { objectMode: false }), codings, owner));
+  // One reaction on the head, without async frames: the common small body is decoded in it.
+  return readHead(source, ONE_SHOT_ENCODED_BYTES).then((head) => {
+    if (!head.ended) return read(decodedStream(prefixed(head.chunks, source), codings, owner));
+    const data = head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks);
+    const decoded = decodeWhole(data, codings, Math.min(limit, ONE_SHOT_DECODED_BYTES));
+    if (decoded) return decoded;
+    return read(decodedStream(Readable.from([data], { objectMode: false }), codings, owner));
+  });
 }
 
 /** Checks a `decompress` option. */

@@ -2,7 +2,7 @@ import { Agent, type Dispatcher, Pool, ProxyAgent } from 'undici';
 import { assertKnownKeys, assertPlainObject, showValue } from '../retry/validate.js';
 import { markProxyFailure } from './classify.js';
 import { abortableConnector, connectorFor } from './connect-abort.js';
-import { declaredLengthInterceptor } from './http2.js';
+import { Http2Agent } from './http2.js';
 import { type ProxyEntry, proxyUri } from './proxy-pool.js';
 
 type Pem = string | Buffer;
@@ -104,10 +104,10 @@ export class Dispatchers {
     let agent = this.#direct.get(connectTimeout);
     if (!agent) {
       agent = this.#http2
-        ? new Agent({
+        ? new Http2Agent({
             allowH2: true,
             connect: connectorFor({ ...this.#connect(connectTimeout), allowH2: true }),
-          }).compose(declaredLengthInterceptor)
+          })
         : new Agent({ connect: connectorFor(this.#connect(connectTimeout)) });
       this.#direct.set(connectTimeout, agent);
     }

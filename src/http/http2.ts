@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Dispatcher, errors } from 'undici';
+import { Agent, type Dispatcher, errors } from 'undici';
 import { showValue } from '../retry/validate.js';
 import {
   ConnectionResetError,
@@ -57,25 +57,143 @@ export function classifyHttp2(
 /** Statuses whose responses never carry a body, whatever their Content-Length says. */
 const NO_BODY = new Set([204, 304]);
 
-/** The Content-Length of `headers` as a number, or undefined when there is no valid one. */
-function declaredLength(headers: Record<string, unknown>): number | undefined {
-  const value = headers['content-length'];
+/** True when a response to `head` (a HEAD) with `statusCode` carries no body. */
+function bodiless(head: boolean, statusCode: number): boolean {
+  return head || statusCode < 200 || NO_BODY.has(statusCode);
+}
+
+/** A Content-Length as a number, or undefined when it is not one. */
+function lengthOf(value: unknown): number | undefined {
   return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
 /**
- * Passes every callback on, but ends a response whose body stopped short of its Content-Length
- * with undici's own `ResponseContentLengthMismatchError` instead of a normal end.
+ * The Content-Length of raw headers (name, value, name, value...: Buffers or strings, as undici
+ * hands them to a handler of its legacy API), or undefined when there is no valid one, or more
+ * than one.
  */
-class DeclaredLengthHandler implements Dispatcher.DispatchHandler {
+function rawDeclaredLength(raw: readonly (Buffer | string)[]): number | undefined {
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as Buffer | string;
+    if (name.length !== 14) continue;
+    if (
+      (typeof name === 'string' ? name : name.toString('latin1')).toLowerCase() !== 'content-length'
+    )
+      continue;
+    if (found !== undefined) return undefined;
+    const value = raw[i + 1];
+    found =
+      typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('latin1') : '';
+  }
+  return lengthOf(found);
+}
+
+function cutError(received: number, declared: number): Error {
+  return new errors.ResponseContentLengthMismatchError(
+    `the HTTP/2 stream ended after ${received} of the ${declared} bytes its Content-Length announced (reset mid-body)`,
+  );
+}
+
+/**
+ * A handler of undici's legacy API (`onConnect`, `onHeaders`, ... : what `dispatcher.request()`
+ * dispatches) as undici calls it, with the callbacks it may call; `onBodySent` and
+ * `onRequestSent` are called only when the handler has them.
+ */
+interface LegacyHandler {
+  onConnect(abort: (error?: Error) => void, context?: unknown): void;
+  onResponseStarted?(): void;
+  onHeaders(
+    statusCode: number,
+    headers: (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean;
+  onData(chunk: Buffer): boolean;
+  onComplete(trailers: (Buffer | string)[] | null): void;
+  onError(error: Error): void;
+  onUpgrade(statusCode: number, headers: (Buffer | string)[] | null, socket: Duplex): void;
+  onBodySent?(chunk: unknown): void;
+  onRequestSent?(): void;
+}
+
+/**
+ * {@link declaredLengthHandler} for a handler of undici's legacy API: passes every callback on
+ * as it came (the raw headers are not parsed into an object and back, as undici's adapters
+ * between the two APIs would), but ends a body that stopped short of its Content-Length with
+ * undici's own `ResponseContentLengthMismatchError` instead of a normal end.
+ */
+class LegacyDeclaredLength implements LegacyHandler {
+  readonly #handler: LegacyHandler;
+  readonly #head: boolean;
+  #declared: number | undefined;
+  #received = 0;
+
+  constructor(handler: LegacyHandler, head: boolean) {
+    this.#handler = handler;
+    this.#head = head;
+  }
+
+  onConnect(abort: (error?: Error) => void, context?: unknown): void {
+    this.#handler.onConnect(abort, context);
+  }
+
+  onResponseStarted(): void {
+    this.#handler.onResponseStarted?.();
+  }
+
+  onHeaders(
+    statusCode: number,
+    headers: (Buffer | string)[],
+    resume: () => void,
+    statusText: string,
+  ): boolean {
+    this.#declared = bodiless(this.#head, statusCode) ? undefined : rawDeclaredLength(headers);
+    this.#received = 0;
+    return this.#handler.onHeaders(statusCode, headers, resume, statusText);
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#received += chunk.length;
+    return this.#handler.onData(chunk);
+  }
+
+  onComplete(trailers: (Buffer | string)[] | null): void {
+    const declared = this.#declared;
+    if (declared !== undefined && this.#received < declared) {
+      this.#handler.onError(cutError(this.#received, declared));
+      return;
+    }
+    this.#handler.onComplete(trailers);
+  }
+
+  onError(error: Error): void {
+    this.#handler.onError(error);
+  }
+
+  onUpgrade(statusCode: number, headers: (Buffer | string)[] | null, socket: Duplex): void {
+    this.#handler.onUpgrade(statusCode, headers, socket);
+  }
+
+  onBodySent(chunk: unknown): void {
+    this.#handler.onBodySent?.(chunk);
+  }
+
+  onRequestSent(): void {
+    this.#handler.onRequestSent?.();
+  }
+}
+
+/** {@link LegacyDeclaredLength} for a handler of undici's new API (`onRequestStart`, ...). */
+class DeclaredLength implements Dispatcher.DispatchHandler {
   readonly #handler: Dispatcher.DispatchHandler;
   readonly #head: boolean;
   #declared: number | undefined;
   #received = 0;
 
-  constructor(handler: Dispatcher.DispatchHandler, method: string) {
+  constructor(handler: Dispatcher.DispatchHandler, head: boolean) {
     this.#handler = handler;
-    this.#head = method.toUpperCase() === 'HEAD';
+    this.#head = head;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
@@ -97,10 +215,9 @@ class DeclaredLengthHandler implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
     statusMessage?: string,
   ): void {
-    this.#declared =
-      this.#head || statusCode < 200 || NO_BODY.has(statusCode)
-        ? undefined
-        : declaredLength(headers);
+    this.#declared = bodiless(this.#head, statusCode)
+      ? undefined
+      : lengthOf(headers['content-length']);
     this.#received = 0;
     this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
   }
@@ -113,12 +230,7 @@ class DeclaredLengthHandler implements Dispatcher.DispatchHandler {
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     const declared = this.#declared;
     if (declared !== undefined && this.#received < declared) {
-      this.#handler.onResponseError?.(
-        controller,
-        new errors.ResponseContentLengthMismatchError(
-          `the HTTP/2 stream ended after ${this.#received} of the ${declared} bytes its Content-Length announced (reset mid-body)`,
-        ),
-      );
+      this.#handler.onResponseError?.(controller, cutError(this.#received, declared));
       return;
     }
     this.#handler.onResponseEnd?.(controller, trailers);
@@ -130,12 +242,36 @@ class DeclaredLengthHandler implements Dispatcher.DispatchHandler {
 }
 
 /**
- * An undici interceptor for HTTP/2 connections: a body that ends before its Content-Length
- * is a cut body (`UND_ERR_RES_CONTENT_LENGTH_MISMATCH`, an `IncompleteBodyError`), never a
- * short success. undici checks the length over HTTP/1.1 but, over HTTP/2, may take the end of
- * a stream the server reset mid-body (RST_STREAM, as nginx does when its upstream goes away)
- * for a normal end: the reset's error can arrive after the stream's end of data.
+ * `handler`, but a response whose body stopped short of its Content-Length ends with undici's
+ * own `ResponseContentLengthMismatchError` instead of a normal end. The wrapper speaks the same
+ * API as `handler` (undici's new one when it has `onRequestStart`, else the legacy one that
+ * `dispatcher.request()` uses), so undici adapts nothing per response.
  */
-export const declaredLengthInterceptor: Dispatcher.DispatcherComposeInterceptor =
-  (dispatch) => (options, handler) =>
-    dispatch(options, new DeclaredLengthHandler(handler, options.method));
+export function declaredLengthHandler(
+  handler: Dispatcher.DispatchHandler,
+  method: string,
+): Dispatcher.DispatchHandler {
+  const head = method.toUpperCase() === 'HEAD';
+  return handler.onRequestStart
+    ? new DeclaredLength(handler, head)
+    : (new LegacyDeclaredLength(
+        handler as unknown as LegacyHandler,
+        head,
+      ) as unknown as Dispatcher.DispatchHandler);
+}
+
+/**
+ * An undici `Agent` for HTTP/2 connections: a body that ends before its Content-Length is a cut
+ * body (`UND_ERR_RES_CONTENT_LENGTH_MISMATCH`, an `IncompleteBodyError`), never a short
+ * success. undici checks the length over HTTP/1.1 but, over HTTP/2, may take the end of a
+ * stream the server reset mid-body (RST_STREAM, as nginx does when its upstream goes away) for
+ * a normal end: the reset's error can arrive after the stream's end of data. Not an interceptor
+ * (`compose`): a composed dispatch wraps every handler of the legacy API, as
+ * `dispatcher.request()` makes them, into the new one and back, parsing each response's headers
+ * twice more.
+ */
+export class Http2Agent extends Agent {
+  override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return super.dispatch(options, declaredLengthHandler(handler, options.method));
+  }
+}

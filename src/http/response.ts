@@ -275,7 +275,7 @@ export class DoggedResponse {
         throw new TypeError(`the body of ${this.method} ${this.url} was already read`);
       this.#used = true;
       const limit = this.#maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
-      if (this.#codings) return this.#decodedBytes(this.#codings, limit).then(as);
+      if (this.#codings) return this.#decodedBytes(this.#codings, limit, as);
       const tooLarge = this.#announcedTooLarge(limit);
       if (tooLarge) {
         this.#raw.body.on('error', ignoreError).destroy();
@@ -307,25 +307,32 @@ export class DoggedResponse {
   /**
    * An encoded body read whole, decoded, `limit` counting decoded bytes. A cut or a body that
    * does not decode is fetched again whole (not resumed: the decoded bytes read so far do not
-   * say where the encoded ones stopped), within the request's policy.
+   * say where the encoded ones stopped), within the request's policy. Not async: a small body
+   * decoded in one call is one reaction on the read, as a body that is not encoded.
    */
-  async #decodedBytes(codings: Coding[], limit: number): Promise<Buffer> {
+  #decodedBytes<T>(codings: Coding[], limit: number, as: (data: Buffer) => T): Promise<T> {
     const owner = this.#owner();
-    const reading = decodeWholeBody(this.#raw.body, codings, owner, limit, (decoded) =>
+    return decodeWholeBody(this.#raw.body, codings, owner, limit, (decoded) =>
       collect(decoded, limit, (received) => bodyTooLarge(owner, limit, received, undefined)),
+    ).then(
+      (data) => {
+        this.#buffered = data;
+        return as(data);
+      },
+      (error: unknown) => this.#afterFailedDecode(error).then(as),
     );
-    try {
-      this.#buffered = await reading;
-    } catch (error) {
-      if (error instanceof BodyTooLargeError || !this.#retryBody) throw this.#bodyError(error);
-      const next = await this.#continueAfterCut(error, 0, true);
-      this.#buffered = await next.bytes();
-      this.#attempts = next.#attempts;
-      this.#history = next.#history;
-      this.#raw = next.#raw;
-      this.#codings = next.#codings;
-      this.#headers = undefined;
-    }
+  }
+
+  /** Reading an encoded body failed: fetched again whole within the policy, or thrown. */
+  async #afterFailedDecode(error: unknown): Promise<Buffer> {
+    if (error instanceof BodyTooLargeError || !this.#retryBody) throw this.#bodyError(error);
+    const next = await this.#continueAfterCut(error, 0, true);
+    this.#buffered = await next.bytes();
+    this.#attempts = next.#attempts;
+    this.#history = next.#history;
+    this.#raw = next.#raw;
+    this.#codings = next.#codings;
+    this.#headers = undefined;
     return this.#buffered;
   }
 

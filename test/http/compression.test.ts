@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeWhole } from '../../src/http/decompress.js';
 import {
   BodyTooLargeError,
   DecompressionError,
@@ -66,6 +67,12 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     for (let at = 0; at < whole.length; at += 16 * 1024)
       res.write(whole.subarray(at, at + 16 * 1024));
     res.end();
+    return;
+  }
+  if (path === '/members') {
+    // Two gzip members: the trailer at the end gives the size of the short last one only.
+    res.writeHead(200, { 'content-encoding': 'gzip' });
+    res.end(Buffer.concat([gzipSync(TEXT), gzipSync('and the last member')]));
     return;
   }
   if (path === '/unknown') {
@@ -314,6 +321,23 @@ describe('compression', () => {
     const noise = await rejectionOf((await kib.get(`${base}/noise?k=limit`)).bytes());
     expect(noise).toBeInstanceOf(BodyTooLargeError);
     await Promise.all([session.close(), small.close(), mib.close(), kib.close()]);
+  });
+
+  it('a gzip of several members read whole decodes whole: its trailer gives the last one only', async () => {
+    const { session } = fastSession();
+    expect(await (await session.get(`${base}/members`)).text()).toBe(`${TEXT}and the last member`);
+    // In one call too (the trailer sizes zlib's output buffer, never bounds the output).
+    const members = Buffer.concat([gzipSync(TEXT), gzipSync('tail')]);
+    expect(decodeWhole(members, ['gzip'], 1024 * 1024)?.toString()).toBe(`${TEXT}tail`);
+    expect(decodeWhole(members, ['gzip'], TEXT.length + 4)?.toString()).toBe(`${TEXT}tail`);
+    expect(decodeWhole(members, ['gzip'], TEXT.length + 3)).toBeUndefined();
+    expect(decodeWhole(gzipSync(TEXT), ['gzip'], TEXT.length)?.toString()).toBe(TEXT);
+    expect(decodeWhole(gzipSync(TEXT), ['gzip'], TEXT.length - 1)).toBeUndefined();
+    // Over a limit between the last member and the whole, read from a Session: the whole counts.
+    const { session: limited } = fastSession({ maxBodySize: TEXT.length + 5 });
+    const error = await rejectionOf((await limited.get(`${base}/members?k=limit`)).text());
+    expect(error).toBeInstanceOf(BodyTooLargeError);
+    await Promise.all([session.close(), limited.close()]);
   });
 
   it('the batch runner stores the decoded body; body_size counts decoded bytes', async () => {

@@ -9,6 +9,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Http2Agent } from '../../src/http/http2.js';
 import {
   ConnectionResetError,
   type DoggedError,
@@ -135,6 +136,46 @@ describe('HTTP/2 (http2: true)', () => {
     expect(failures[0]).toBeInstanceOf(IncompleteBodyError);
     expect((failures[0] as Error).message).toMatch(/reset mid-body/);
     await h2.close();
+  });
+
+  it("a handler of undici's new API through the HTTP/2 agent: a reset mid-body is a cut, not an end", async () => {
+    const agent = new Http2Agent({ allowH2: true, connect: { ca: cert } });
+    const outcome = await new Promise<{
+      status: number;
+      length: string;
+      bytes: number;
+      error?: Error;
+    }>((resolve) => {
+      let status = 0;
+      let length = '';
+      let bytes = 0;
+      agent.dispatch(
+        { origin: base, path: '/cut/new-api', method: 'GET' },
+        {
+          onRequestStart() {},
+          onResponseStart(_controller, statusCode, headers) {
+            status = statusCode;
+            length = String(headers['content-length']);
+          },
+          onResponseData(_controller, chunk) {
+            bytes += chunk.length;
+          },
+          onResponseEnd() {
+            resolve({ status, length, bytes });
+          },
+          onResponseError(_controller, error) {
+            resolve({ status, length, bytes, error });
+          },
+        },
+      );
+    });
+    await agent.close();
+    expect(outcome.status).toBe(200);
+    expect(outcome.length).toBe(String(CUT_BODY.length));
+    expect(outcome.bytes).toBeLessThan(CUT_BODY.length);
+    expect((outcome.error as { code?: string } | undefined)?.code).toBe(
+      'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+    );
   });
 
   it('a HEAD answer with a Content-Length and no body is whole, not cut', async () => {
