@@ -9,7 +9,8 @@
  * Warm-up: the local runner does a whole run in this process before the measured ones; the
  * workers of each distributed run are started first, without `--job` (they take every job on the
  * queue, as a fleet's long-lived workers do), and finish a warm-up job of BENCH_DIST_WARMUP lines
- * (default: as many as the measured job) before the measured job is enqueued; every count and CPU
+ * per worker (default: as many as the measured job, so that each worker has done about the work
+ * the local runner's warm-up did) before the measured job is enqueued; every count and CPU
  * figure of a worker below is taken from the end of its warm-up. BENCH_DIST_WARMUP=0 measures
  * cold workers, started after the measured enqueue. BENCH_DIST_CHUNK sets the jobs' `--chunk-size`.
  *
@@ -95,8 +96,9 @@ const CONCURRENCY = Number(process.env.BENCH_DIST_CONCURRENCY ?? 16);
 const PER_HOST = Number(process.env.BENCH_DIST_PER_HOST ?? 64);
 const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Number);
 /**
- * Lines of a job each run's workers finish before the measured one (0: cold workers, started
- * after the measured enqueue): the local runner is warmed up by a whole run in this process.
+ * Lines per worker of a job each run's workers finish before the measured one (0: cold workers,
+ * started after the measured enqueue): the local runner is warmed up by a whole run in this
+ * process.
  */
 const WARMUP = Number(process.env.BENCH_DIST_WARMUP ?? URLS);
 /** `--chunk-size` of the jobs (BENCH_DIST_CHUNK; the default when unset). */
@@ -399,7 +401,9 @@ class Rig {
     );
     writeFileSync(
       this.warmInput,
-      Array.from({ length: WARMUP }, (_, i) => `${base}/warm/${i}\n`).join(''),
+      Array.from({ length: WARMUP * Math.max(...WORKERS) }, (_, i) => `${base}/warm/${i}\n`).join(
+        '',
+      ),
     );
     const port = await freePort();
     const redisServer = this.track(
@@ -617,8 +621,14 @@ class Rig {
     let startCounts: ClientCounts[] | undefined;
     if (WARMUP > 0) {
       procs = startWorkers();
-      await enqueue(`warm-${tag}`, this.warmInput, countsFile('warm-enqueue'));
-      await this.finish(`warm-${tag}`, WARMUP, procs);
+      // WARMUP lines per worker: the first lines of the warm-up input.
+      const warmInput = join(this.work, `warm-up-${workers}.txt`);
+      const lines = readFileSync(this.warmInput, 'utf8')
+        .split('\n')
+        .slice(0, WARMUP * workers);
+      writeFileSync(warmInput, `${lines.join('\n')}\n`);
+      await enqueue(`warm-${tag}`, warmInput, countsFile('warm-enqueue'));
+      await this.finish(`warm-${tag}`, WARMUP * workers, procs);
       startTicks = this.ticksOf(procs);
       startCounts = await this.mark(procs, workerFiles);
     }
