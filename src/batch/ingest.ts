@@ -1,6 +1,6 @@
 import { InputChangedError } from './errors.js';
 import { type BatchInput, readLineChunks } from './input.js';
-import { hashLine, parseInputLine } from './input-line.js';
+import { hashLine, invalidLine, parseInputLine } from './input-line.js';
 import type { Journal, NewLine } from './journal.js';
 
 /**
@@ -60,15 +60,7 @@ export async function ingest(
               body: parsed.request.body,
               dueAt: now,
             }
-          : {
-              kind: 'invalid',
-              line: lineNumber,
-              hash,
-              key: parsed.key,
-              raw: text,
-              reason: parsed.reason,
-              at: now,
-            },
+          : { ...invalidLine(lineNumber, hash, parsed, text), at: now },
       );
       if (batch.length >= BATCH_LINES) {
         flush();

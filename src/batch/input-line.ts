@@ -22,6 +22,26 @@ export type ParsedLine =
   | { readonly kind: 'invalid'; readonly reason: string; readonly key: string | undefined };
 
 /** A short, stable fingerprint of a line: tells whether a resumed input is the same input. */
+/** An invalid input line as both backends record it (the local journal adds when). */
+export interface InvalidLine {
+  readonly kind: 'invalid';
+  readonly line: number;
+  readonly hash: string;
+  readonly key: string | undefined;
+  readonly raw: string;
+  readonly reason: string;
+}
+
+/** The {@link InvalidLine} of input line number `line`. */
+export function invalidLine(
+  line: number,
+  hash: string,
+  parsed: Extract<ParsedLine, { kind: 'invalid' }>,
+  raw: string,
+): InvalidLine {
+  return { kind: 'invalid', line, hash, key: parsed.key, raw, reason: parsed.reason };
+}
+
 export function hashLine(line: string): string {
   // crypto.hash (Node >= 20.12): the same SHA-1 as createHash, without a Hash object per line.
   return hash('sha1', line, 'hex').slice(0, 16);

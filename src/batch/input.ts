@@ -24,31 +24,6 @@ export function describeInput(input: BatchInput): string {
   return isReadable(input) ? 'a stream' : 'an iterable';
 }
 
-/**
- * The input's lines, one at a time (never all in memory), without their line ends. Line
- * numbers are the position in this sequence, from 1.
- */
-export async function* readLines(input: BatchInput, signal?: AbortSignal): AsyncGenerator<string> {
-  if (signal?.aborted) return;
-  if (typeof input === 'string' || isReadable(input)) {
-    const reader = openLines(input, signal);
-    try {
-      for await (const line of reader.lines) {
-        if (signal?.aborted) break;
-        yield line;
-      }
-    } finally {
-      reader.close();
-    }
-    return;
-  }
-  for await (const lines of readLineChunks(input, signal))
-    for (const line of lines) {
-      if (signal?.aborted) return;
-      yield line;
-    }
-}
-
 /** Lines handed over at once, at most, from an iterable of lines (see {@link readLineChunks}). */
 const CHUNK_LINES = 200;
 
@@ -62,9 +37,10 @@ function pushLines(chunk: string[], line: string): void {
 }
 
 /**
- * The input's lines as {@link readLines} gives them, a few at a time: up to 200 lines of an
- * iterable that is not async (read at once: it has them), otherwise each line as it comes. One
- * promise per chunk instead of one per line.
+ * The input's lines (never all in memory), without their line ends, a few at a time: up to 200
+ * lines of an iterable that is not async (read at once: it has them), otherwise each line as it
+ * comes. One promise per chunk instead of one per line. Line numbers are the position in the
+ * sequence of lines, from 1.
  */
 export async function* readLineChunks(
   input: BatchInput,

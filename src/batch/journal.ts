@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
+import type { InvalidLine } from './input-line.js';
 import { explainAccess, inMemoryCopy, isAccessError } from './journal-access.js';
 import {
   type LineState,
@@ -73,15 +74,7 @@ export type NewLine =
       readonly body: string | undefined;
       readonly dueAt: number;
     }
-  | {
-      readonly kind: 'invalid';
-      readonly line: number;
-      readonly hash: string;
-      readonly key: string | undefined;
-      readonly raw: string;
-      readonly reason: string;
-      readonly at: number;
-    };
+  | (InvalidLine & { readonly at: number });
 
 /** Due lines are read in two queues: retries first, then lines never attempted. */
 export type DueKind = 'retry' | 'fresh';
@@ -595,42 +588,25 @@ export class Journal {
     }
     const at = update.startedAt;
     const history = update.history.length ? JSON.stringify(update.history) : null;
+    const values = [
+      update.state,
+      update.attempts,
+      update.nextAttemptAt,
+      history,
+      update.status,
+      update.errorCode,
+      update.errorMessage,
+      update.reason,
+      update.bodySize,
+      update.bodyPath,
+      update.finishedAt,
+      update.ttfbMs,
+      update.durationMs,
+    ];
     const changed = (
       at === undefined
-        ? s.update.run(
-            update.state,
-            update.attempts,
-            update.nextAttemptAt,
-            history,
-            update.status,
-            update.errorCode,
-            update.errorMessage,
-            update.reason,
-            update.bodySize,
-            update.bodyPath,
-            update.finishedAt,
-            update.ttfbMs,
-            update.durationMs,
-            update.line,
-          )
-        : s.updateUnclaimed.run(
-            update.state,
-            update.attempts,
-            update.nextAttemptAt,
-            history,
-            update.status,
-            update.errorCode,
-            update.errorMessage,
-            update.reason,
-            update.bodySize,
-            update.bodyPath,
-            update.finishedAt,
-            update.ttfbMs,
-            update.durationMs,
-            at,
-            at,
-            update.line,
-          )
+        ? s.update.run(...values, update.line)
+        : s.updateUnclaimed.run(...values, at, at, update.line)
     ).changes;
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)

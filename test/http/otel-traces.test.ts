@@ -345,6 +345,13 @@ describe('enableOpenTelemetry: spans sampled out, traces off', () => {
   });
 });
 
+/** GETs `path` from the chaos server and reads the whole body; the status. */
+async function readAll(session: Session, path: string): Promise<number> {
+  const res = await session.get(`${chaos.url}${path}`);
+  await res.text();
+  return res.status;
+}
+
 describe('enableOpenTelemetry: no SDK yet', () => {
   it('publishes only the start of an untraced request, and traces once an SDK is registered', async () => {
     otel.disable();
@@ -358,9 +365,7 @@ describe('enableOpenTelemetry: no SDK yet', () => {
       const { session } = fastSession();
       await using _ = session;
       const get = async (path: string): Promise<void> => {
-        const res = await session.get(`${chaos.url}${path}`);
-        expect(res.status).toBe(200);
-        await res.text();
+        expect(await readAll(session, path)).toBe(200);
       };
       await get('/bytes/11');
       expect(listened()).toEqual([false, false, false]);
@@ -396,10 +401,7 @@ describe('enableOpenTelemetry: no SDK yet', () => {
     try {
       const { session } = fastSession();
       await using _ = session;
-      const quick = async (path: string): Promise<void> => {
-        const res = await session.get(`${chaos.url}${path}`);
-        await res.text();
-      };
+      const quick = (path: string): Promise<number> => readAll(session, path);
       await quick('/bytes/21');
       expect(attemptEnd.hasSubscribers).toBe(false);
       const slow = session.get(`${chaos.url}/delay/300`);

@@ -1,8 +1,8 @@
 import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { InputChangedError } from '../errors.js';
-import { type BatchInput, readLines } from '../input.js';
-import { hashLine, parseInputLine } from '../input-line.js';
+import { type BatchInput, readLineChunks } from '../input.js';
+import { hashLine, invalidLine, parseInputLine } from '../input-line.js';
 import { chunkJobOptions } from './job-worker.js';
 import type { ChunkData } from './processor.js';
 import type { JobCounters } from './stats.js';
@@ -88,35 +88,32 @@ export async function enqueueInput(
       result.pending.map((l) => chunkOf(l.line, target.chunkSize)),
     );
   };
-  for await (const text of readLines(input, signal)) {
-    lineNumber++;
-    const parsed = parseInputLine(text);
-    if (parsed.kind === 'skip') continue;
-    const hash = hashLine(text);
-    batch.push(
-      parsed.kind === 'request'
-        ? {
-            kind: 'request',
-            hash,
-            line: lineNumber,
-            method: parsed.request.method,
-            url: parsed.request.url,
-            host: parsed.request.host,
-            ...(Object.keys(parsed.request.headers).length && { headers: parsed.request.headers }),
-            ...(parsed.request.body !== undefined && { body: parsed.request.body }),
-            ...(parsed.request.key !== undefined && { key: parsed.request.key }),
-          }
-        : {
-            kind: 'invalid',
-            line: lineNumber,
-            hash,
-            key: parsed.key,
-            raw: text,
-            reason: parsed.reason,
-          },
-    );
-    if (batch.length >= BATCH_LINES && lineNumber % target.chunkSize === 0) await flush();
-  }
+  for await (const texts of readLineChunks(input, signal))
+    for (const text of texts) {
+      if (signal.aborted) break;
+      lineNumber++;
+      const parsed = parseInputLine(text);
+      if (parsed.kind === 'skip') continue;
+      const hash = hashLine(text);
+      batch.push(
+        parsed.kind === 'request'
+          ? {
+              kind: 'request',
+              hash,
+              line: lineNumber,
+              method: parsed.request.method,
+              url: parsed.request.url,
+              host: parsed.request.host,
+              ...(Object.keys(parsed.request.headers).length && {
+                headers: parsed.request.headers,
+              }),
+              ...(parsed.request.body !== undefined && { body: parsed.request.body }),
+              ...(parsed.request.key !== undefined && { key: parsed.request.key }),
+            }
+          : invalidLine(lineNumber, hash, parsed, text),
+      );
+      if (batch.length >= BATCH_LINES && lineNumber % target.chunkSize === 0) await flush();
+    }
   if (!signal.aborted) await flush();
   return lineNumber;
 }

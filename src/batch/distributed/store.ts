@@ -3,6 +3,7 @@ import { retry } from '../../retry/retry.js';
 import { retryIf } from '../../retry/retry-if.js';
 import { stop } from '../../retry/stop.js';
 import { wait } from '../../retry/wait.js';
+import type { InvalidLine } from '../input-line.js';
 import type { StateCounts } from '../journal.js';
 import type { HistoryEntry } from '../journal-schema.js';
 import type { AttemptOutcome } from '../outcome.js';
@@ -27,14 +28,7 @@ export interface QueuedLine {
 /** An input line to record: a request to fetch, or an invalid line. */
 export type StoreLine =
   | ({ readonly kind: 'request'; readonly hash: string } & QueuedLine)
-  | {
-      readonly kind: 'invalid';
-      readonly line: number;
-      readonly hash: string;
-      readonly key: string | undefined;
-      readonly raw: string;
-      readonly reason: string;
-    };
+  | InvalidLine;
 
 /** Where a line stands in the store. */
 export interface LineRecordState {
