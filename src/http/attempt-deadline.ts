@@ -73,6 +73,43 @@ function queueFor(ms: number): DeadlineQueue {
 
 type Listener = (reason: unknown) => void;
 
+/** The attempts in flight under one parent signal, behind one listener on it. */
+interface Followers {
+  readonly deadlines: Set<AttemptDeadline>;
+  readonly listener: () => void;
+}
+
+/**
+ * The followers of each parent signal (the caller's, or the total deadline's). One `abort`
+ * listener per parent while any attempt under it is in flight, instead of one added and removed
+ * per attempt: a signal shared by many requests (a batch's, an application's shutdown) costs a
+ * set insertion per attempt; the listener goes when the last attempt under it ends, so a parent
+ * that outlives its requests (an `AbortSignal.timeout()`) is not held by dogged.
+ */
+const followers = new WeakMap<AbortSignal, Followers>();
+
+function follow(parent: AbortSignal, deadline: AttemptDeadline): void {
+  let entry = followers.get(parent);
+  if (!entry) {
+    const deadlines = new Set<AttemptDeadline>();
+    const listener = (): void => {
+      followers.delete(parent);
+      for (const d of [...deadlines]) d.parentAborted(parent.reason);
+    };
+    entry = { deadlines, listener };
+    followers.set(parent, entry);
+    parent.addEventListener('abort', listener, { once: true });
+  }
+  entry.deadlines.add(deadline);
+}
+
+function unfollow(parent: AbortSignal, deadline: AttemptDeadline): void {
+  const entry = followers.get(parent);
+  if (!entry?.deadlines.delete(deadline) || entry.deadlines.size > 0) return;
+  followers.delete(parent);
+  parent.removeEventListener('abort', entry.listener);
+}
+
 const noListeners: readonly Listener[] = Object.freeze([]);
 
 /**
@@ -97,7 +134,6 @@ export class AttemptDeadline implements AttemptSignal {
   readonly due: number;
   #listeners: Listener[] | readonly Listener[] = noListeners;
   #parent: AbortSignal | undefined;
-  #onParent: (() => void) | undefined;
   readonly #ms: number;
   readonly #soft: boolean;
   readonly #method: string;
@@ -125,8 +161,7 @@ export class AttemptDeadline implements AttemptSignal {
         return;
       }
       this.#parent = parent;
-      this.#onParent = () => this.#abort(parent.reason);
-      parent.addEventListener('abort', this.#onParent, { once: true });
+      follow(parent, this);
     }
     if (!Number.isFinite(ms)) return;
     this.#queue = queueFor(ms);
@@ -166,6 +201,11 @@ export class AttemptDeadline implements AttemptSignal {
     const listeners = this.#listeners;
     this.#listeners = noListeners;
     for (const listener of listeners) listener(reason);
+  }
+
+  /** The parent signal aborted (called by its followers' listener). */
+  parentAborted(reason: unknown): void {
+    this.#abort(reason);
   }
 
   /** The deadline passed (called by its queue). */
@@ -212,8 +252,7 @@ export class AttemptDeadline implements AttemptSignal {
   }
 
   #detach(): void {
-    if (this.#onParent) this.#parent?.removeEventListener('abort', this.#onParent);
+    if (this.#parent) unfollow(this.#parent, this);
     this.#parent = undefined;
-    this.#onParent = undefined;
   }
 }

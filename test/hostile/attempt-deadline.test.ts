@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -123,6 +124,38 @@ describe('AttemptDeadline (fake timers)', () => {
     expect(explicit.signal.reason).toMatchObject({ phase: 'body', timeoutMs: 5000 });
     vi.advanceTimersByTime(40 * 86_400_000);
     expect(none.signal.aborted).toBe(false);
+  });
+
+  it('follows a parent signal with one listener, whatever the attempts under it', () => {
+    const parent = new AbortController();
+    const other = new AbortController();
+    const listeners = (c: AbortController): number => getEventListeners(c.signal, 'abort').length;
+    const under = Array.from(
+      { length: 20 },
+      () => new AttemptDeadline(parent.signal, undefined, target),
+    );
+    const elsewhere = new AttemptDeadline(other.signal, undefined, target);
+    expect(listeners(parent)).toBe(1);
+    expect(listeners(other)).toBe(1);
+    // Attempts that end leave; the listener goes with the last one.
+    for (const d of under.slice(0, 19)) d.end();
+    expect(listeners(parent)).toBe(1);
+    (under[19] as AttemptDeadline).end();
+    expect(listeners(parent)).toBe(0);
+    // A new attempt under the same parent listens again; the parent's abort reaches every
+    // attempt in flight under it, with its reason, and no other.
+    const next = [0, 1, 2].map(() => new AttemptDeadline(parent.signal, undefined, target));
+    next[1]?.end();
+    const reason = new Error('stop');
+    parent.abort(reason);
+    expect(next.map((d) => d.signal.reason)).toEqual([reason, undefined, reason]);
+    expect(under.every((d) => !d.signal.aborted)).toBe(true);
+    expect(elsewhere.signal.aborted).toBe(false);
+    expect(listeners(parent)).toBe(0);
+    // An attempt under an aborted parent starts aborted.
+    expect(new AttemptDeadline(parent.signal, undefined, target).signal.reason).toBe(reason);
+    elsewhere.end();
+    expect(listeners(other)).toBe(0);
   });
 
   it('ends when the body closes', () => {
