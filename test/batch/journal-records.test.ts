@@ -6,8 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JournalFormatError } from '../../src/batch/errors.js';
 import { createJournalFile, Journal, type NewLine } from '../../src/batch/journal.js';
 import { MAX_CRASHES } from '../../src/batch/journal-schema.js';
-import type { AttemptOutcome } from '../../src/batch/outcome.js';
 import { root, tempDir } from './batch-support.js';
+import { attemptOutcome as outcome } from './outcome-support.js';
 
 /**
  * What the SQLite journal writes and reads back, row by row: the columns of each line, the
@@ -49,27 +49,6 @@ function request(n: number, overrides: Partial<NewLine & { kind: 'request' }> = 
 
 function invalid(n: number, raw: string, hash = `i${n}`): NewLine {
   return { kind: 'invalid', line: n, hash, key: 'k', raw, reason: 'not JSON', at: 777 };
-}
-
-function outcome(overrides: Partial<AttemptOutcome> = {}): AttemptOutcome {
-  return {
-    state: 'done',
-    attempts: 2,
-    nextAttemptAt: 0,
-    history: [],
-    status: 200,
-    errorCode: null,
-    errorMessage: null,
-    reason: 'ok',
-    responseHeaders: '{"content-type":"text/plain"}',
-    body: Buffer.from('hello'),
-    bodySize: 5,
-    bodyPath: null,
-    finishedAt: 5000,
-    ttfbMs: 1.5,
-    durationMs: 2.5,
-    ...overrides,
-  };
 }
 
 /** The error `fn` throws (the test fails if it throws none). */

@@ -3,6 +3,7 @@ import type { HostRate } from '../../src/batch/host-limits.js';
 import { Journal, type NewLine } from '../../src/batch/journal.js';
 import { Scheduler } from '../../src/batch/scheduler.js';
 import { seededRandom } from '../../src/retry/index.js';
+import { attemptOutcome } from './outcome-support.js';
 
 /**
  * The batch scheduler against a real (in-memory) journal: which due lines it claims, in which
@@ -301,21 +302,15 @@ describe('the batch scheduler', () => {
       journal.record({
         kind: 'final',
         line: n,
-        state: 'done',
-        attempts: 1,
-        nextAttemptAt: 0,
-        history: [],
-        status: 200,
-        errorCode: null,
-        errorMessage: null,
-        reason: 'ok',
-        responseHeaders: null,
-        body: null,
-        bodySize: null,
-        bodyPath: null,
-        finishedAt: 1000,
-        ttfbMs: 1,
-        durationMs: 1,
+        ...attemptOutcome({
+          attempts: 1,
+          responseHeaders: null,
+          body: null,
+          bodySize: null,
+          finishedAt: 1000,
+          ttfbMs: 1,
+          durationMs: 1,
+        }),
       });
     }
     expect(s.refill(1100)).toEqual({ claimed: [], wake: Number.POSITIVE_INFINITY });

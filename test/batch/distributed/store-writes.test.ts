@@ -6,6 +6,7 @@ import type { AttemptRecord, PgStore as Store } from '../../../src/batch/distrib
 import { PgStore } from '../../../src/batch/distributed/store.js';
 import { type PendingWrite, recordAttempts } from '../../../src/batch/distributed/store-chunks.js';
 import { available, needs } from '../../support/needs.js';
+import { attemptOutcome } from '../outcome-support.js';
 import { PG_URL } from './distributed-support.js';
 
 // PostgreSQL only (no Redis): a schema of its own, dropped after.
@@ -26,21 +27,15 @@ afterAll(async () => {
 });
 
 const base: AttemptRecord = {
-  state: 'done',
-  attempts: 1,
-  nextAttemptAt: 0,
-  history: [],
-  status: 200,
-  errorCode: null,
-  errorMessage: null,
-  reason: null,
-  responseHeaders: '{"content-type":"application/octet-stream"}',
-  body: null,
-  bodySize: null,
-  bodyPath: null,
-  finishedAt: 1_765_000_000_123,
-  ttfbMs: 1.5,
-  durationMs: 2.25,
+  ...attemptOutcome({
+    attempts: 1,
+    reason: null,
+    responseHeaders: '{"content-type":"application/octet-stream"}',
+    body: null,
+    bodySize: null,
+    finishedAt: 1_765_000_000_123,
+    durationMs: 2.25,
+  }),
   startedAt: 1_765_000_000_100,
   worker: 'box:1',
 };
