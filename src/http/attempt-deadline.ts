@@ -112,6 +112,16 @@ function unfollow(parent: AbortSignal, deadline: AttemptDeadline): void {
 
 const noListeners: readonly Listener[] = Object.freeze([]);
 
+/** The deadline a response body runs under, until it closes (see {@link AttemptDeadline.headArrived}). */
+const BODY_DEADLINE = Symbol('dogged.attemptDeadline');
+
+type DeadlineBody = Readable & { [BODY_DEADLINE]?: AttemptDeadline };
+
+/** A body's `close` listener: its attempt is over. */
+function endBodyDeadline(this: DeadlineBody): void {
+  this[BODY_DEADLINE]?.end();
+}
+
 /**
  * The signal and the deadline of one attempt (`timeout.attempt`): from the moment it is sent
  * until its body has been read, drained or destroyed. When the deadline passes, the attempt's
@@ -232,7 +242,12 @@ export class AttemptDeadline implements AttemptSignal {
     this.#headArrived = true;
     if (!this.#queue && !this.#parent) return;
     if (body.closed || body.destroyed) this.end();
-    else body.on('close', () => this.end());
+    else {
+      // One listener function for every body, not a closure per attempt: the body names its
+      // deadline.
+      (body as DeadlineBody)[BODY_DEADLINE] = this;
+      body.on('close', endBodyDeadline);
+    }
   }
 
   /** The body is handed out as a stream: a default (soft) deadline no longer applies. */
