@@ -5,6 +5,27 @@ import type { Session } from '../http/session.js';
 import type { BodyStore, ReceivedBody, StoredBody } from './bodies.js';
 import type { AttemptResult } from './decide.js';
 
+/**
+ * The largest body the runner reads whole (as `bytes()` does: the attempt deadline's default
+ * for a body read whole applies) rather than as a stream, by its Content-Length.
+ */
+const WHOLE_READ_BYTES = 1024 * 1024;
+
+/**
+ * True for a body announced (by a single Content-Length) at {@link WHOLE_READ_BYTES} or less,
+ * and not encoded: reading it whole holds no more than that.
+ */
+function isSmallPlainBody(headers: DoggedResponse['rawHeaders']): boolean {
+  const length = headers['content-length'];
+  if (typeof length !== 'string' || !/^\d{1,7}$/.test(length)) return false;
+  if (Number(length) > WHOLE_READ_BYTES) return false;
+  const coding = headers['content-encoding'];
+  return (
+    coding === undefined ||
+    (typeof coding === 'string' && coding.trim().toLowerCase() === 'identity')
+  );
+}
+
 /** One request of a line, as the runner sends it. */
 export interface AttemptRequest {
   readonly url: string;
@@ -79,8 +100,12 @@ export async function attemptOnce(
     });
     ttfbMs = performance.now() - started;
     status = response.status;
-    // The body without dogged's error-translating stream: a failure is translated below.
-    const received = await bodies.receive(response.bodyStream());
+    // A small body is read whole (one collection, no stream around it); any other as a stream,
+    // without dogged's error-translating one: a failure is translated below.
+    const received =
+      bodies.readsWhole && isSmallPlainBody(response.rawHeaders)
+        ? bodies.hold(await response.bytes())
+        : await bodies.receive(response.bodyStream());
     return new ResponseOutcome(response, received, ttfbMs, performance.now() - started);
   } catch (error) {
     // A stop cut the attempt off: whatever it was doing, it does not count.

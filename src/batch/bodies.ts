@@ -94,6 +94,19 @@ export class BodyStore {
     }
   }
 
+  /**
+   * True when bodies are held in memory or only counted (`db`, `none`): a small body may then be
+   * read whole ({@link hold}) instead of streamed to {@link receive}.
+   */
+  get readsWhole(): boolean {
+    return this.#dir === undefined;
+  }
+
+  /** A body read whole (see {@link readsWhole}): kept (`db`) or only counted (`none`). */
+  hold(data: Buffer): ReceivedBody {
+    return new HeldBody(data.length, this.#option === 'db' ? data : null);
+  }
+
   /** For the journal's meta: how bodies are stored. */
   describe(): string {
     return typeof this.#option === 'object' ? `dir:${this.#dir}` : this.#option;
