@@ -163,8 +163,45 @@ function hasKeys(o: object): boolean {
   return false;
 }
 
+/** The columns of a {@link ClaimedLine}, in the order {@link claimedLine} reads them. */
 const CLAIM_COLUMNS =
-  'line, key, method, url, host, request_headers AS requestHeaders, request_body AS requestBody, attempts, history, next_attempt_at AS nextAttemptAt, first_attempt_at AS firstAttemptAt';
+  'line, key, method, url, host, request_headers, request_body, attempts, history, next_attempt_at, first_attempt_at';
+
+/** A row of {@link CLAIM_COLUMNS}, as better-sqlite3's raw mode gives it. */
+type ClaimRow = [
+  line: number,
+  key: string | null,
+  method: string,
+  url: string,
+  host: string,
+  requestHeaders: string | null,
+  requestBody: string | null,
+  attempts: number,
+  history: string | null,
+  nextAttemptAt: number,
+  firstAttemptAt: number | null,
+];
+
+/**
+ * A claimed line from its raw row. Rows are read as arrays and made into objects of one shape
+ * here: better-sqlite3 builds an object row by defining each column on it, which costs about
+ * 0.8 µs a row more (11 columns).
+ */
+function claimedLine(row: ClaimRow): ClaimedLine {
+  return {
+    line: row[0],
+    key: row[1],
+    method: row[2],
+    url: row[3],
+    host: row[4],
+    requestHeaders: row[5],
+    requestBody: row[6],
+    attempts: row[7],
+    history: row[8],
+    nextAttemptAt: row[9],
+    firstAttemptAt: row[10],
+  };
+}
 
 function prepareStatements(db: Database.Database) {
   return {
@@ -360,6 +397,7 @@ export class Journal {
          WHERE state = 'pending' ${which} AND next_attempt_at <= ?
          ${after ? 'AND (next_attempt_at, line) > (?, ?)' : ''} ORDER BY next_attempt_at, line LIMIT ${limit}`,
       );
+      statement.raw(true);
       this.#due.set(key, statement);
     }
     return statement;
@@ -523,11 +561,14 @@ export class Journal {
     after?: { at: number; line: number },
   ): ClaimedLine[] {
     const n = Math.max(1, Math.min(1024, Math.trunc(limit)));
-    return (
+    const rows = (
       after
         ? this.#dueStatement(kind, n, true).all(now, after.at, after.line)
         : this.#dueStatement(kind, n, false).all(now)
-    ) as ClaimedLine[];
+    ) as ClaimRow[];
+    const lines = new Array<ClaimedLine>(rows.length);
+    for (let i = 0; i < rows.length; i++) lines[i] = claimedLine(rows[i] as ClaimRow);
+    return lines;
   }
 
   /** Marks a pending line `in_flight`; false if it was not pending. */
