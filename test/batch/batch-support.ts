@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
+import { exportRecords, Journal } from '../../src/index.js';
 import { CLI_ENTRY } from '../support/cli.js';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -108,4 +109,14 @@ export function writeLines(dir: string, name: string, lines: readonly string[]):
   const path = join(dir, name);
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
+}
+
+/** Every record of the journal at `db`, bodies included (`exportRecords`), read-only. */
+export function journalRecords(db: string) {
+  const journal = Journal.open(db, { readonly: true });
+  try {
+    return [...exportRecords(journal, { bodies: true })];
+  } finally {
+    journal.close();
+  }
 }

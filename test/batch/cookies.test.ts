@@ -8,8 +8,8 @@ import {
   MAX_COOKIE_BYTES,
   MAX_COOKIES_PER_HOST,
 } from '../../src/batch/cookie-jars.js';
-import { exportRecords, Journal, runBatch, seededRandom } from '../../src/index.js';
-import { runCli, tempDir, writeLines } from './batch-support.js';
+import { Journal, runBatch, seededRandom } from '../../src/index.js';
+import { journalRecords, runCli, tempDir, writeLines } from './batch-support.js';
 
 /** What one server saw: each request's path and Cookie header. */
 interface Seen {
@@ -67,14 +67,7 @@ beforeEach(() => {
 
 const fast = { retry: { backoff: () => 5 }, random: seededRandom(3) };
 
-function records(db: string) {
-  const journal = Journal.open(db, { readonly: true });
-  try {
-    return [...exportRecords(journal, { bodies: true })];
-  } finally {
-    journal.close();
-  }
-}
+const records = journalRecords;
 
 function savedJars(db: string): { host: string; jar: string }[] {
   const journal = Journal.open(db, { readonly: true });

@@ -4,15 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  exportRecords,
   InputChangedError,
-  Journal,
   JournalLockedError,
   runBatch,
   seededRandom,
 } from '../../src/index.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
-import { tempDir } from './batch-support.js';
+import { journalRecords, tempDir } from './batch-support.js';
 
 let chaos: ChaosServer;
 let dir: string;
@@ -31,14 +29,7 @@ afterEach(() => cleanup());
 
 const fast = { retry: { backoff: () => 5 }, random: seededRandom(1) };
 
-function records(db: string) {
-  const journal = Journal.open(db, { readonly: true });
-  try {
-    return [...exportRecords(journal, { bodies: true })];
-  } finally {
-    journal.close();
-  }
-}
+const records = journalRecords;
 
 describe('runBatch', () => {
   it('fetches every line once: retriable failures end done, 404s fail without a retry', async () => {

@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { exportRecords, Journal, runBatch, seededRandom } from '../../src/index.js';
-import { tempDir } from './batch-support.js';
+import { runBatch, seededRandom } from '../../src/index.js';
+import { journalRecords, tempDir } from './batch-support.js';
 
 /** `n` bytes that differ from one position to the next (a shifted copy would not match). */
 function payload(n: number): Buffer {
@@ -65,14 +65,7 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-function records(db: string) {
-  const journal = Journal.open(db, { readonly: true });
-  try {
-    return [...exportRecords(journal, { bodies: true })];
-  } finally {
-    journal.close();
-  }
-}
+const records = journalRecords;
 
 /** A record's body as bytes (export gives text as UTF-8, anything else as base64). */
 function bytesOf(record: ReturnType<typeof records>[number] | undefined): Buffer {
