@@ -3,12 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  InputChangedError,
-  JournalLockedError,
-  runBatch,
-  seededRandom,
-} from '../../src/index.js';
+import { InputChangedError, JournalLockedError, runBatch, seededRandom } from '../../src/index.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
 import { journalRecords, tempDir } from './batch-support.js';
 
