@@ -10,9 +10,6 @@ import { HostSlots } from './host-slots.js';
 import type { FleetBudgetSpec } from './job-config.js';
 import type { JobKeys } from './keys.js';
 
-/** What a release resolves with: it is done at once (one promise for all). */
-const RELEASED: Promise<void> = Promise.resolve();
-
 /** What a worker waits for in-process at most; a longer hold sends the line back to the queue. */
 const MAX_LOCAL_WAIT_MS = 2000;
 /** Retry-budget tokens are counted in hundredths (rate-limiter-flexible counts integers). */
@@ -43,7 +40,7 @@ const HOLD_PAUSE_MS = 250;
 
 /** The answer to "may this line start now?". */
 export type Admission =
-  | { readonly ok: true; readonly release: () => Promise<void> }
+  | { readonly ok: true; readonly release: () => void }
   | {
       readonly ok: false;
       readonly until: number;
@@ -186,15 +183,14 @@ export class FleetGate {
     return { ok: false, until: until + Math.random() * 100, reason: 'cooldown' };
   }
 
-  /** The release of a slot of `host`, once. */
-  #releaser(host: string): () => Promise<void> {
+  /** The release of a slot of `host`, once; done at once (nothing to wait for). */
+  #releaser(host: string): () => void {
     let released = false;
     return () => {
       if (!released) {
         released = true;
         this.#slots.release(host);
       }
-      return RELEASED;
     };
   }
 
@@ -219,13 +215,13 @@ export class FleetGate {
     // free because a request ended, often with that very throttle).
     const held = await this.#pausedSince(host, options.signal);
     if (held !== undefined) {
-      await release();
+      release();
       return held;
     }
     if (options.isRetry && this.#budget) {
       const refusedFor = await this.#takeRetryToken(host);
       if (refusedFor !== undefined) {
-        await release();
+        release();
         return {
           ok: false,
           until: Date.now() + refusedFor + Math.random() * 100,
@@ -237,7 +233,7 @@ export class FleetGate {
     if (Number.isFinite(rate)) {
       const start = await this.#start(host, rate, deadline);
       if ('until' in start) {
-        await release();
+        release();
         return { ok: false, until: start.until + Math.random() * (1000 / rate), reason: 'rate' };
       }
       const wait = start.at - Date.now();
@@ -246,7 +242,7 @@ export class FleetGate {
         // A throttle may have paused the host while the line waited for its start.
         const until = this.pace.knownPause(host, Date.now()) ?? (await this.pace.pausedUntil(host));
         if (until - Date.now() >= HOLD_PAUSE_MS) {
-          await release();
+          release();
           return { ok: false, until: until + Math.random() * 100, reason: 'cooldown' };
         }
       }

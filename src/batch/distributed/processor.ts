@@ -257,7 +257,7 @@ async function attemptLine(
       // flight: past MAX_CRASHES, no poison line.
       const unfinished = await ctx.store.startAttempt(ctx.job, line.line);
       if (unfinished === undefined || unfinished + (chunkDied ? 1 : 0) > MAX_CRASHES) {
-        await admission.release();
+        admission.release();
         if (unfinished === undefined) return 'gone';
         const failed = await ctx.store.failCrashed(
           ctx.job,
@@ -296,7 +296,7 @@ async function attemptLine(
       throw error;
     } finally {
       ctx.load.inFlight--;
-      await admission.release();
+      admission.release();
       freeSlot();
     }
     // Cut off by a stop: the attempt does not count (nor as a crash); the line is due again.
@@ -308,7 +308,7 @@ async function attemptLine(
     return await record(ctx, line, state, result, retrying, startedAt, careful, signal);
   } finally {
     freeSlot();
-    await admission.release();
+    admission.release();
   }
 }
 
@@ -347,7 +347,9 @@ async function record(
   if (retrying && decision.state === 'done') await ctx.gate.refundRetry(line.host);
 
   const isFinal = decision.state !== 'pending';
-  const stored = await keepIfFinal(result, isFinal, line.line);
+  // A body held in memory or only counted is kept at once (no promise to wait for).
+  const keeping = keepIfFinal(result, isFinal, line.line);
+  const stored = keeping instanceof Promise ? await keeping : keeping;
   const outcome = outcomeOf(decision, result, stored, state.attempts + 1, now);
   const written = await ctx.writer.write(
     {

@@ -44,7 +44,7 @@ needs('redis')('FleetGate: the limits every worker of a job shares', () => {
     for (const a of admissions) if (!a.ok) expect(a.reason).toBe('busy');
     // Another host is not held by the first one's slots.
     expect((await (gates[0] as FleetGate).admit('b.test:80', { isRetry: false })).ok).toBe(true);
-    for (const a of granted) if (a.ok) await a.release();
+    for (const a of granted) if (a.ok) a.release();
     expect((await (gates[1] as FleetGate).admit('a.test:80', { isRetry: false })).ok).toBe(true);
   }, 20_000);
 
@@ -60,7 +60,7 @@ needs('redis')('FleetGate: the limits every worker of a job shares', () => {
       const a = await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: true });
       if (a.ok) {
         retries++;
-        await a.release();
+        a.release();
       } else {
         refused++;
         expect(a.reason).toBe('budget');
@@ -72,7 +72,7 @@ needs('redis')('FleetGate: the limits every worker of a job shares', () => {
     // 10 first attempts deposit 2 retries, wherever they were made.
     for (let i = 0; i < 10; i++) {
       const a = await (gates[i % 3] as FleetGate).admit('c.test:80', { isRetry: false });
-      if (a.ok) await a.release();
+      if (a.ok) a.release();
     }
     await Promise.all(gates.map((g) => g.settled())); // deposits are not awaited by admit()
     const more = [];
