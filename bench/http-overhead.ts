@@ -24,7 +24,18 @@
  * contender's re-optimization, the more code the more, which steady traffic does not
  * (BENCH_WARMUP=0 measures that way). The server runs in its own process (bench/server.ts),
  * so its CPU is not counted as the client's.
+ *
+ * `BENCH_PROCESSES=1` runs each sample in a process of its own instead (the contenders take turns,
+ * in the same order, against one server): a user runs one client, not five, and in one process
+ * the contenders share undici's code and its optimizations. Each sample process sends
+ * BENCH_CHILD_WARMUP requests (default 100,000) unmeasured, then measures BENCH_REQUESTS in the
+ * steady state it reached: no forced collection (alone in its process, a contender's optimized
+ * code then has nothing keeping its object shapes, and the sample would measure its
+ * re-optimization).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { Agent, RetryAgent, request } from 'undici';
 import { Session } from '../src/index.js';
 import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
@@ -36,8 +47,13 @@ const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7));
 const BODY_BYTES = 1024;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
 
-const server = await startBenchServer();
-const url = `${server.url}/data`;
+/** In a sample process (BENCH_PROCESSES=1): the contender to measure, by its index. */
+const CHILD = process.env.BENCH_CHILD;
+const PROCESSES = process.env.BENCH_PROCESSES === '1' && CHILD === undefined;
+const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
+
+const server = CHILD === undefined ? await startBenchServer() : undefined;
+const url = server ? `${server.url}/data` : (process.env.BENCH_URL as string);
 const { origin } = new URL(url);
 
 const bareAgent = new Agent();
@@ -110,26 +126,64 @@ const contenders: Contender[] = [
   },
 ];
 
-const samples = new Map(
-  contenders.map((c) => [c.name, { rps: [] as number[], cpu: [] as number[] }]),
-);
-// Warm up connections and the JIT.
-for (const c of contenders) {
-  await runLoad(c.send, url, { total: 4000, concurrency: CONCURRENCY });
-}
-for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-  for (const c of order) {
+/** One measured sample of `c`: collected heap, BENCH_WARMUP unmeasured, BENCH_REQUESTS measured. */
+async function sample(c: Contender): Promise<{ rps: number; cpu: number }> {
+  if (CHILD === undefined) {
     // Each sample starts on a collected heap (with --expose-gc, as npm run bench runs it): the
     // garbage of the contender before is not collected on this one's time.
     (globalThis as { gc?: () => void }).gc?.();
     // Optimized again after the collection (see the top of the file), not on the sample's time.
     if (WARMUP > 0) await runLoad(c.send, url, { total: WARMUP, concurrency: CONCURRENCY });
-    const run = await runLoad(c.send, url, { total: TOTAL, concurrency: CONCURRENCY });
-    if (run.ok !== TOTAL) throw new Error(`${c.name}: ${run.ok} of ${TOTAL} requests succeeded`);
+  }
+  const run = await runLoad(c.send, url, { total: TOTAL, concurrency: CONCURRENCY });
+  if (run.ok !== TOTAL) throw new Error(`${c.name}: ${run.ok} of ${TOTAL} requests succeeded`);
+  return { rps: run.settled / run.seconds, cpu: run.cpuUs };
+}
+
+async function closeClients(): Promise<void> {
+  await Promise.all([session.close(), bareSession.close(), base?.close()]);
+  await Promise.all([bareAgent.close(), helperAgent.close(), retryAgent.close()]);
+}
+
+if (CHILD !== undefined) {
+  const c = contenders[Number(CHILD)] as Contender;
+  await runLoad(c.send, url, { total: CHILD_WARMUP, concurrency: CONCURRENCY });
+  process.stdout.write(`${JSON.stringify(await sample(c))}\n`);
+  await closeClients();
+  process.exit(0);
+}
+
+/** A sample of contender `index` in a process of its own (BENCH_PROCESSES=1). */
+async function sampleInProcess(index: number): Promise<{ rps: number; cpu: number }> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, BENCH_CHILD: String(index), BENCH_URL: url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0)
+    throw new Error(`the sample process of ${contenders[index]?.name} exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as { rps: number; cpu: number };
+}
+
+const samples = new Map(
+  contenders.map((c) => [c.name, { rps: [] as number[], cpu: [] as number[] }]),
+);
+// Warm up connections and the JIT (a sample process warms itself up).
+if (!PROCESSES)
+  for (const c of contenders) {
+    await runLoad(c.send, url, { total: 4000, concurrency: CONCURRENCY });
+  }
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+  for (const c of order) {
+    const { rps, cpu } = PROCESSES ? await sampleInProcess(contenders.indexOf(c)) : await sample(c);
     const s = samples.get(c.name);
-    s?.rps.push(run.settled / run.seconds);
-    s?.cpu.push(run.cpuUs);
+    s?.rps.push(rps);
+    s?.cpu.push(cpu);
   }
 }
 
@@ -139,7 +193,7 @@ const rows = contenders.map((c) => {
 });
 const bare = rows[0] as (typeof rows)[number];
 console.log(
-  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds (${machine()})\n`,
+  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each sample in a process of its own' : ''} (${machine()})\n`,
 );
 console.log(
   table(
@@ -175,6 +229,5 @@ for (const row of rows.filter((r) => r.name.endsWith('(base)'))) {
   );
 }
 
-await Promise.all([session.close(), bareSession.close(), base?.close()]);
-await Promise.all([bareAgent.close(), helperAgent.close(), retryAgent.close()]);
-server.stop();
+await closeClients();
+server?.stop();
