@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { BodyFileError } from '../http/body-file.js';
+import { codingsToUndo } from '../http/decompress.js';
 import type { DoggedResponse } from '../http/response.js';
 import type { Session } from '../http/session.js';
 import type { BodyStore, ReceivedBody, StoredBody } from './bodies.js';
@@ -13,17 +14,15 @@ const WHOLE_READ_BYTES = 1024 * 1024;
 
 /**
  * True for a body announced (by a single Content-Length) at {@link WHOLE_READ_BYTES} or less,
- * and not encoded: reading it whole holds no more than that.
+ * with nothing to decode (the response's own reading of Content-Encoding): reading it whole
+ * holds no more than that.
  */
-function isSmallPlainBody(headers: DoggedResponse['rawHeaders']): boolean {
+function isSmallPlainBody(response: DoggedResponse): boolean {
+  const headers = response.rawHeaders;
   const length = headers['content-length'];
   if (typeof length !== 'string' || !/^\d{1,7}$/.test(length)) return false;
   if (Number(length) > WHOLE_READ_BYTES) return false;
-  const coding = headers['content-encoding'];
-  return (
-    coding === undefined ||
-    (typeof coding === 'string' && coding.trim().toLowerCase() === 'identity')
-  );
+  return codingsToUndo(response.method, response.status, headers) === undefined;
 }
 
 /** One request of a line, as the runner sends it. */
@@ -103,7 +102,7 @@ export async function attemptOnce(
     // A small body is read whole (one collection, no stream around it); any other as a stream,
     // without dogged's error-translating one: a failure is translated below.
     const received =
-      bodies.readsWhole && isSmallPlainBody(response.rawHeaders)
+      bodies.readsWhole && isSmallPlainBody(response)
         ? bodies.hold(await response.bytes())
         : await bodies.receive(response.bodyStream());
     return new ResponseOutcome(response, received, ttfbMs, performance.now() - started);
