@@ -72,7 +72,7 @@ import { JobCounters } from '../src/batch/distributed/stats.js';
 import { runBatch } from '../src/index.js';
 import { buildCli } from '../test/support/build.js';
 import { CLI_ENTRY } from '../test/support/cli.js';
-import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
+import { fmt, machine, medianOf, startBenchServer, table, verdict } from './lib.js';
 
 /** Set in the dogged processes this bench starts: where to write their Redis counts. */
 const COUNTS_ENV = 'DOGGED_BENCH_REDIS_COUNTS';
@@ -824,7 +824,6 @@ function report(locals: LocalRun[], runs: Map<number, DistRun[]>, pgMeasured: bo
       );
   }
 
-  const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
   const each = (pick: (d: Row) => number, max: number, digits: number): string =>
     `${verdict(dist.every((d) => pick(d) <= max))} (${dist.map((d) => `${d.workers}: ${num(pick(d), digits)}`).join(', ')})`;
   console.log(
@@ -882,5 +881,6 @@ async function main(): Promise<void> {
 }
 
 await main();
-// Nothing should be left, but a straggling client must not keep the benchmark alive.
-process.exit(0);
+// Nothing should be left, but a straggling client must not keep the benchmark alive. The exit
+// code is GOAL_MISSED when a goal was missed (verdict).
+process.exit();

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Agent, request } from 'undici';
 import { runBatch } from '../src/index.js';
-import { fmt, machine, medianOf, startChaos, table } from './lib.js';
+import { fmt, machine, medianOf, startChaos, table, verdict } from './lib.js';
 
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -207,7 +207,7 @@ try {
   );
   const ratio = rate('none') / raw;
   console.log(
-    `Goal (runBatch, bodies none, at least 0.9× the plain loop): ${ratio >= 0.9 ? 'met' : 'NOT met'} (${ratio.toFixed(3)})`,
+    `Goal (runBatch, bodies none, at least 0.9× the plain loop): ${verdict(ratio >= 0.9)} (${ratio.toFixed(3)})`,
   );
   if (MILLION > 0 && process.platform === 'linux') {
     const m = await million(chaos.url);
@@ -221,7 +221,7 @@ try {
       ),
     );
     console.log(
-      `\nGoal (under 200 MB RSS): ${m.peak * 1.048576 < 200 ? 'met' : 'NOT met'} (${fmt(m.peak * 1.048576, 1)} MB)`,
+      `\nGoal (under 200 MB RSS): ${verdict(m.peak * 1.048576 < 200)} (${fmt(m.peak * 1.048576, 1)} MB)`,
     );
   }
 } finally {

@@ -5,7 +5,7 @@
 import { retry as cockatielRetry, ExponentialBackoff, handleAll } from 'cockatiel';
 import pRetry from 'p-retry';
 import { Retrying, retry } from '../src/index.js';
-import { compare, fmt, machine, table } from './lib.js';
+import { compare, fmt, machine, table, verdict } from './lib.js';
 
 const work = async (): Promise<number> => 42;
 const prebuilt = new Retrying();
@@ -42,6 +42,4 @@ console.log(
   ),
 );
 const worst = results.slice(3).every((r) => r.nsPerOp >= dogged.nsPerOp);
-console.log(
-  `\nGoal (overhead at most that of p-retry and cockatiel): ${worst ? 'met' : 'NOT met'}`,
-);
+console.log(`\nGoal (overhead at most that of p-retry and cockatiel): ${verdict(worst)}`);

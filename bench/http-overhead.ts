@@ -38,7 +38,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Agent, RetryAgent, request } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
+import { fmt, machine, medianOf, startBenchServer, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -214,10 +214,10 @@ for (const row of rows.slice(3)) {
   const ratio = row.rps / bare.rps;
   const extra = row.cpu - bare.cpu;
   console.log(
-    `Goal (${row.name} ≥ 0.9× bare Agent.request in requests/s): ${ratio >= 0.9 ? 'met' : 'NOT met'} (${ratio.toFixed(3)})`,
+    `Goal (${row.name} ≥ 0.9× bare Agent.request in requests/s): ${verdict(ratio >= 0.9)} (${ratio.toFixed(3)})`,
   );
   console.log(
-    `Goal (${row.name} ≤ 3 µs more CPU per request than bare Agent.request): ${extra <= 3 ? 'met' : 'NOT met'} (${extra >= 0 ? '+' : ''}${extra.toFixed(1)} µs)`,
+    `Goal (${row.name} ≤ 3 µs more CPU per request than bare Agent.request): ${verdict(extra <= 3)} (${extra >= 0 ? '+' : ''}${extra.toFixed(1)} µs)`,
   );
 }
 

@@ -53,6 +53,22 @@ export async function compare(
   });
 }
 
+/**
+ * The exit code of a benchmark that ran to its end but missed a goal (1 stays "it failed to
+ * run"): `npm run bench -- --check` and a CI job can tell the two apart.
+ */
+export const GOAL_MISSED = 3;
+
+/**
+ * `met` or `NOT met` for a goal the benchmark checks; a goal NOT met sets the process's exit
+ * code to {@link GOAL_MISSED} (unless an earlier failure set one), so the benchmark still prints
+ * everything and then exits non-zero.
+ */
+export function verdict(met: boolean): 'met' | 'NOT met' {
+  if (!met && !process.exitCode) process.exitCode = GOAL_MISSED;
+  return met ? 'met' : 'NOT met';
+}
+
 export function machine(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} × ${cpu.trim()}, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;

@@ -26,7 +26,7 @@ import { AlwaysOffSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-
 import { Agent } from 'undici';
 import { enableOpenTelemetry } from '../src/http/otel-metrics.js';
 import { Session } from '../src/index.js';
-import { fmt, machine, medianOf, startBenchServer, table } from './lib.js';
+import { fmt, machine, medianOf, startBenchServer, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
     if (!s) return;
     const change = s.ratio / off.ratio - 1;
     console.log(
-      `Goal (${setting}: Session requests/s within ${within * 100}% of OpenTelemetry off): ${change >= -within ? 'met' : 'NOT met'} (${(change * 100).toFixed(1)}%)`,
+      `Goal (${setting}: Session requests/s within ${within * 100}% of OpenTelemetry off): ${verdict(change >= -within)} (${(change * 100).toFixed(1)}%)`,
     );
   };
   goal('no SDK', 0.02);

@@ -18,7 +18,7 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import got from 'got';
 import { Agent, interceptors, request } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, jsonPayload, machine, medianOf, table } from './lib.js';
+import { fmt, jsonPayload, machine, medianOf, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 export interface WireOptions {
@@ -308,7 +308,7 @@ function report(scenario: Scenario, totals: Map<string, Totals>, options: WireOp
   const ok = valid(t) && !!base && valid(base);
   console.log(
     `Goal: ${dogged.name} ≥ 0.95× ${baseline?.name} (${scenario.key}): ` +
-      `${ok && ratio >= 0.95 ? 'met' : 'NOT met'} (${ratio.toFixed(3)}${ok ? '' : ', a row is invalid'})`,
+      `${verdict(ok && ratio >= 0.95)} (${ratio.toFixed(3)}${ok ? '' : ', a row is invalid'})`,
   );
   const other = scenario.rows.find((r) => r.alsoVersus);
   const ot = other ? totals.get(other.name) : undefined;
@@ -330,7 +330,7 @@ export async function wireRows(options: WireOptions): Promise<void> {
     else
       console.log(
         '\n## Peers, HTTP/2: not measured (openssl could not make a certificate)\n' +
-          'Goal: dogged Session({ http2: true }) ≥ 0.95× undici Agent({ allowH2: true }).request (h2): NOT met (not measured)',
+          `Goal: dogged Session({ http2: true }) ≥ 0.95× undici Agent({ allowH2: true }).request (h2): ${verdict(false)} (not measured)`,
       );
   }
   for (const scenario of scenarios) {

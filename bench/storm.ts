@@ -12,7 +12,7 @@
  * `npx tsx bench/storm.ts` (about 2.5 minutes); `npx tsx bench/storm.ts ii iv` runs only those.
  */
 import { type RetryPolicyOptions, seededRandom, wait } from '../src/index.js';
-import { fmt, machine, startBenchServer, table } from './lib.js';
+import { fmt, machine, startBenchServer, table, verdict } from './lib.js';
 import { decorrelated, FAILURE_MS, type HerdVariant, herd } from './storm-herd.js';
 import { percent, seconds } from './storm-kit.js';
 import { flaky, limited } from './storm-limits.js';
@@ -34,7 +34,7 @@ const runs = (scenario: string): boolean => only.size === 0 || only.has(scenario
 
 function goal(label: string, met: boolean, detail: string): string {
   goals.push(`${met ? 'met    ' : 'NOT met'}  ${label}: ${detail}`);
-  return met ? 'met' : 'NOT met';
+  return verdict(met);
 }
 
 const server = await startBenchServer();
