@@ -14,24 +14,27 @@
  * Session of that checkout (e.g. `git archive <commit> src package.json | tar -x -C /tmp/base`,
  * with `node_modules` linked), to compare a change with what was there before, in the same run.
  *
- * Every round runs each contender for BENCH_REQUESTS requests (default 20,000), rounds
+ * Every round measures each contender for BENCH_REQUESTS requests (default 20,000), rounds
  * interleaved (the order alternates), BENCH_ROUNDS rounds (default 7); requests/s and client
  * CPU µs per request (process.cpuUsage around the measured loop: the steadier figure on a shared
- * machine) are the medians of the rounds. Each sample starts on a collected heap (with
- * --expose-gc), then BENCH_WARMUP requests (default 4,000) run unmeasured: a forced full GC with
- * no request in flight frees the object shapes the optimized code of every contender depends on
- * (V8 deoptimizes it: "weak objects"), and without them each sample would also pay its
- * contender's re-optimization, the more code the more, which steady traffic does not
- * (BENCH_WARMUP=0 measures that way). The server runs in its own process (bench/server.ts),
+ * machine) are the medians of the rounds. The server runs in its own process (bench/server.ts),
  * so its CPU is not counted as the client's.
  *
- * `BENCH_PROCESSES=1` runs each sample in a process of its own instead (the contenders take turns,
- * in the same order, against one server): a user runs one client, not five, and in one process
- * the contenders share undici's code and its optimizations. Each sample process sends
- * BENCH_CHILD_WARMUP requests (default 100,000) unmeasured, then measures BENCH_REQUESTS in the
- * steady state it reached: no forced collection (alone in its process, a contender's optimized
- * code then has nothing keeping its object shapes, and the sample would measure its
- * re-optimization).
+ * Each sample runs in a process of its own (the contenders take turns, in the same order,
+ * against one server): a user runs one client, not five, and in one process the contenders
+ * share undici's code and its optimizations, which slows the bare call and flatters the others.
+ * Each sample process sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured, then
+ * measures BENCH_REQUESTS in the steady state it reached: no forced collection (alone in its
+ * process, a contender's optimized code then has nothing keeping its object shapes, and the
+ * sample would measure its re-optimization).
+ *
+ * `BENCH_PROCESSES=0` runs every sample in this one process instead, as this bench did before
+ * 2026-12-04. Each sample then starts on a collected heap (with --expose-gc), then
+ * BENCH_WARMUP requests (default 4,000) run unmeasured: a forced full GC with no request in
+ * flight frees the object shapes the optimized code of every contender depends on (V8
+ * deoptimizes it: "weak objects"), and without them each sample would also pay its contender's
+ * re-optimization, the more code the more, which steady traffic does not (BENCH_WARMUP=0
+ * measures that way).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -47,9 +50,9 @@ const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7));
 const BODY_BYTES = 1024;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
 
-/** In a sample process (BENCH_PROCESSES=1): the contender to measure, by its index. */
+/** In a sample process: the contender to measure, by its index. */
 const CHILD = process.env.BENCH_CHILD;
-const PROCESSES = process.env.BENCH_PROCESSES === '1' && CHILD === undefined;
+const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
 
 const server = CHILD === undefined ? await startBenchServer() : undefined;
@@ -153,7 +156,7 @@ if (CHILD !== undefined) {
   process.exit(0);
 }
 
-/** A sample of contender `index` in a process of its own (BENCH_PROCESSES=1). */
+/** A sample of contender `index` in a process of its own (the default). */
 async function sampleInProcess(index: number): Promise<{ rps: number; cpu: number }> {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
     env: { ...process.env, BENCH_CHILD: String(index), BENCH_URL: url },
@@ -193,7 +196,7 @@ const rows = contenders.map((c) => {
 });
 const bare = rows[0] as (typeof rows)[number];
 console.log(
-  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each sample in a process of its own' : ''} (${machine()})\n`,
+  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each sample in a process of its own' : ', every sample in one process'} (${machine()})\n`,
 );
 console.log(
   table(

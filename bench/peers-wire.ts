@@ -11,9 +11,21 @@
  *   by HTTP version: a row with one HTTP/1.1 request did not negotiate h2 and is invalid. The
  *   ratios divide by undici's `Agent({ allowH2: true })`.
  * Goal: dogged's Session at least 0.95× undici's throughput in each.
+ *
+ * With `processes` (the default; BENCH_PROCESSES=0 in bench/peers.ts turns it off), each sample
+ * runs in a process of its own, as in bench/http-overhead.ts: the clients take turns, in the
+ * same order, against the same server; each sample process sends `childWarmup` requests
+ * (BENCH_CHILD_WARMUP, default 10,000) unmeasured, then measures for `childSampleMs`
+ * (BENCH_CHILD_SAMPLE_MS, default 3,000 ms) with no forced collection. In one process the
+ * clients share undici's and node:http2's code and its optimizations, which slows the baseline
+ * and weighs on the others unevenly; samples of 600 ms right after the warm-up still caught
+ * dogged's code being optimized (gzip: 0.88× in 600 ms samples, 0.99–1.07× in 3 s ones).
  */
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import got from 'got';
 import { Agent, interceptors, request } from 'undici';
@@ -38,6 +50,12 @@ export interface WireOptions {
   collectGarbage: () => void;
   /** Requests sent unmeasured after the collection, before each sample (see bench/peers.ts). */
   warmup: number;
+  /** Each sample in a process of its own (see the top of this file). */
+  processes: boolean;
+  /** With `processes`: the requests a sample process sends unmeasured before its sample. */
+  childWarmup: number;
+  /** With `processes`: how long a sample process measures, ms. */
+  childSampleMs: number;
 }
 
 interface WireStats {
@@ -236,12 +254,25 @@ async function measure(scenario: Scenario, options: WireOptions): Promise<Map<st
       { rps: [], cpuUs: [], settled: 0, ok: 0, counted: 0, wrong: 0 },
     ]),
   );
-  // Warm up connections and the JIT.
-  for (const row of scenario.rows)
-    await runLoad(row.send, url, { total: 1000, concurrency: options.concurrency });
+  // Warm up connections and the JIT (a sample process warms itself up).
+  if (!options.processes)
+    for (const row of scenario.rows)
+      await runLoad(row.send, url, { total: 1000, concurrency: options.concurrency });
   for (let round = 0; round < options.rounds; round++) {
     const order = round % 2 === 0 ? scenario.rows : [...scenario.rows].reverse();
     for (const row of order) {
+      const t = totals.get(row.name);
+      if (!t) continue;
+      if (options.processes) {
+        const s = await sampleInProcess(scenario.key, scenario.rows.indexOf(row), options);
+        t.rps.push(s.rps);
+        t.cpuUs.push(s.cpuUs);
+        t.settled += s.settled;
+        t.ok += s.ok;
+        t.counted += s.counted;
+        t.wrong += s.wrong;
+        continue;
+      }
       options.collectGarbage();
       if (options.warmup > 0)
         await runLoad(row.send, url, { total: options.warmup, concurrency: options.concurrency });
@@ -252,8 +283,6 @@ async function measure(scenario: Scenario, options: WireOptions): Promise<Map<st
         stopAfterMs: options.sampleMs,
       });
       const after = await wireStats(options.base);
-      const t = totals.get(row.name);
-      if (!t) continue;
       t.rps.push(run.settled / run.seconds);
       t.cpuUs.push(run.cpuUs);
       t.settled += run.settled;
@@ -297,7 +326,8 @@ function report(scenario: Scenario, totals: Map<string, Totals>, options: WireOp
     ),
   );
   console.log(
-    `\nMedian of ${options.rounds} interleaved rounds of ${options.sampleMs} ms per client; ` +
+    `\nMedian of ${options.rounds} interleaved rounds of ` +
+      `${options.processes ? `${options.childSampleMs} ms per client, each sample in a process of its own after ${fmt(options.childWarmup)} requests unmeasured` : `${options.sampleMs} ms per client, every sample in one process`}; ` +
       `× undici: the ratio to "${baseline?.name}"; CPU: client process user + system time per ` +
       `request, median round. ${scenario.footnote}`,
   );
@@ -335,9 +365,117 @@ export async function wireRows(options: WireOptions): Promise<void> {
   }
   for (const scenario of scenarios) {
     process.stderr.write(
-      `(${scenario.key}) ${options.rounds} rounds × ${options.sampleMs} ms per client\n`,
+      `(${scenario.key}) ${options.rounds} rounds × ${options.processes ? `${options.childSampleMs} ms per client, a process per sample` : `${options.sampleMs} ms per client`}\n`,
     );
     report(scenario, await measure(scenario, options), options);
   }
   await Promise.all(close.map((c) => c()));
 }
+
+/** One sample, as a sample process measures it and reports it (one JSON line on stdout). */
+interface Sample {
+  rps: number;
+  cpuUs: number;
+  settled: number;
+  ok: number;
+  counted: number;
+  wrong: number;
+}
+
+/** What a sample process is told (BENCH_WIRE_CHILD, as JSON). */
+interface ChildTask {
+  key: Scenario['key'];
+  row: number;
+  base: string;
+  h2Base: string | undefined;
+  ca: string | undefined;
+  concurrency: number;
+  /** null: no cap (JSON has no Infinity). */
+  requests: number | null;
+  sampleMs: number;
+  childWarmup: number;
+}
+
+const CHILD_ENV = 'BENCH_WIRE_CHILD';
+
+/** Row `row` of scenario `key`, sampled in a process of its own. */
+async function sampleInProcess(
+  key: Scenario['key'],
+  row: number,
+  options: WireOptions,
+): Promise<Sample> {
+  const task: ChildTask = {
+    key,
+    row,
+    base: options.base,
+    h2Base: options.h2Base,
+    ca: options.ca,
+    concurrency: options.concurrency,
+    requests: Number.isFinite(options.requests) ? options.requests : null,
+    sampleMs: options.childSampleMs,
+    childWarmup: options.childWarmup,
+  };
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    // No warning per sample process (undici's decompress interceptor is experimental).
+    env: { ...process.env, [CHILD_ENV]: JSON.stringify(task), NODE_NO_WARNINGS: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the sample process of ${key} row ${row} exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as Sample;
+}
+
+/** A sample process: warms its row up, measures one sample, prints it as JSON, exits. */
+async function runChild(task: ChildTask): Promise<never> {
+  const close: (() => Promise<unknown>)[] = [];
+  const options: WireOptions = {
+    base: task.base,
+    h2Base: task.h2Base,
+    ca: task.ca,
+    gzip: task.key === 'gzip',
+    h2: task.key === 'h2',
+    rounds: 1,
+    sampleMs: task.sampleMs,
+    requests: task.requests ?? Number.POSITIVE_INFINITY,
+    concurrency: task.concurrency,
+    collectGarbage: () => {},
+    warmup: 0,
+    processes: false,
+    childWarmup: 0,
+    childSampleMs: task.sampleMs,
+  };
+  const scenario =
+    task.key === 'gzip'
+      ? gzipScenario(options, close)
+      : h2Scenario(options, task.h2Base as string, task.ca as string, close);
+  const row = scenario.rows[task.row];
+  if (!row) throw new Error(`no row ${task.row} in ${task.key}`);
+  const url = `${scenario.base}${scenario.path}`;
+  await runLoad(row.send, url, { total: task.childWarmup, concurrency: task.concurrency });
+  const before = await wireStats(task.base);
+  const run = await runLoad(row.send, url, {
+    total: options.requests,
+    concurrency: task.concurrency,
+    stopAfterMs: task.sampleMs,
+  });
+  const after = await wireStats(task.base);
+  const sample: Sample = {
+    rps: run.settled / run.seconds,
+    cpuUs: run.cpuUs,
+    settled: run.settled,
+    ok: run.ok,
+    counted: after[scenario.counted] - before[scenario.counted],
+    wrong: after[scenario.wrong] - before[scenario.wrong],
+  };
+  process.stdout.write(`${JSON.stringify(sample)}\n`);
+  await Promise.all(close.map((c) => c()));
+  // got keeps idle sockets in its agents; do not wait for them.
+  process.exit(0);
+}
+
+const childTask = process.env[CHILD_ENV];
+if (childTask !== undefined) await runChild(JSON.parse(childTask) as ChildTask);

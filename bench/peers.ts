@@ -24,7 +24,11 @@
  *
  * BENCH_FAULTS=0 runs (a) only of (a) to (c′). BENCH_ONLY=gzip,h2 (a comma list of `peers`,
  * `gzip`, `h2`) runs only those sections; `peers` is (a) to (c′). (gzip) and (h2) take
- * BENCH_ROUNDS, BENCH_SAMPLE_MS, BENCH_REQUESTS and BENCH_WARMUP as (a) does.
+ * BENCH_ROUNDS and BENCH_REQUESTS as (a) does. Each of their samples runs in a process of its
+ * own: BENCH_CHILD_WARMUP requests (default 10,000) unmeasured, then BENCH_CHILD_SAMPLE_MS
+ * (default 3,000) measured; BENCH_PROCESSES=0 runs them in this process instead, with
+ * BENCH_SAMPLE_MS and BENCH_WARMUP as (a) (see bench/peers-wire.ts; bench/http-overhead.ts
+ * measures (a)'s clients one per process).
  * Scale with BENCH_ROUNDS and BENCH_SAMPLE_MS (scenario a: each client runs for that long per
  * round; BENCH_REQUESTS caps the requests of one sample), BENCH_FAULT_ROUNDS and
  * BENCH_FAULT_REQUESTS (b and c), BENCH_CAP_MS and BENCH_GRACE_MS. `dogged fetch` shows
@@ -522,6 +526,9 @@ if (GZIP || H2)
     concurrency: CONCURRENCY,
     collectGarbage,
     warmup: WARMUP,
+    processes: process.env.BENCH_PROCESSES !== '0',
+    childWarmup: Number(process.env.BENCH_CHILD_WARMUP ?? 10_000),
+    childSampleMs: Number(process.env.BENCH_CHILD_SAMPLE_MS ?? 3000),
   });
 
 await session.close();
