@@ -158,6 +158,83 @@ describe('AttemptDeadline (fake timers)', () => {
     expect(listeners(other)).toBe(0);
   });
 
+  it('reaches exactly the attempts still under a parent when it aborts, whichever ended', () => {
+    const parent = new AbortController();
+    const listeners = (): number => getEventListeners(parent.signal, 'abort').length;
+    const under = Array.from({ length: 8 }, (_, i) => {
+      return new AttemptDeadline(parent.signal, undefined, { ...target, attempt: i + 1 });
+    });
+    // The newest, the oldest, two in the middle (neighbours), and one twice.
+    for (const i of [7, 0, 3, 4, 3]) under[i]?.end();
+    expect(listeners()).toBe(1);
+    // Joining again after others left: still one listener.
+    const late = new AttemptDeadline(parent.signal, undefined, target);
+    late.end();
+    const reason = new Error('shutdown');
+    parent.abort(reason);
+    expect(under.map((d) => d.signal.reason === reason)).toEqual([
+      false,
+      true,
+      true,
+      false,
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect(late.signal.aborted).toBe(false);
+    expect(listeners()).toBe(0);
+    // The ones that aborted end without effect.
+    for (const d of under) d.end();
+  });
+
+  it('drops its listener on the parent when the last attempt under it ends, in any order', () => {
+    const parent = new AbortController();
+    const listeners = (): number => getEventListeners(parent.signal, 'abort').length;
+    const under = Array.from({ length: 5 }, () => new AttemptDeadline(parent.signal, 1000, target));
+    for (const i of [2, 0, 4, 1]) {
+      under[i]?.end();
+      expect(listeners()).toBe(1);
+    }
+    under[3]?.end();
+    expect(listeners()).toBe(0);
+  });
+
+  it('fires the deadlines of one length in order, whichever of them ended first', () => {
+    vi.useFakeTimers();
+    const ms = 1234; // a length no other test uses: its queue is this test's alone
+    const deadlines: AttemptDeadline[] = [];
+    for (let i = 0; i < 6; i++) {
+      deadlines.push(new AttemptDeadline(undefined, ms, { ...target, attempt: i + 1 }));
+      vi.advanceTimersByTime(100);
+    }
+    const aborted = (): number[] => deadlines.flatMap((d, i) => (d.signal.aborted ? [i] : []));
+    // The first (the one the timer is armed for), one in the middle and the last end early;
+    // ending one twice changes nothing.
+    for (const i of [0, 2, 5, 2]) deadlines[i]?.end();
+    vi.advanceTimersByTime(ms - 600 + 99); // 1 ms before the second is due
+    expect(aborted()).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(aborted()).toEqual([1]);
+    vi.advanceTimersByTime(199);
+    expect(aborted()).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(aborted()).toEqual([1, 3]);
+    vi.advanceTimersByTime(100);
+    expect(aborted()).toEqual([1, 3, 4]);
+    expect(
+      deadlines.map((d) => (d.signal.reason as AttemptTimeoutError | undefined)?.attempts),
+    ).toEqual([undefined, 2, undefined, 4, 5, undefined]);
+    // Ending one that already fired changes nothing; the queue is empty, and a new deadline
+    // arms its timer again.
+    deadlines[3]?.end();
+    const later = new AttemptDeadline(undefined, ms, target);
+    vi.advanceTimersByTime(ms - 1);
+    expect(later.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(later.signal.reason).toBeInstanceOf(AttemptTimeoutError);
+  });
+
   it('ends when the body closes', () => {
     vi.useFakeTimers();
     const body = new Readable({ read() {} });
