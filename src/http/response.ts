@@ -28,6 +28,7 @@ import {
   byteLength,
   collect,
   contentRangeStart,
+  readWhole,
   resumeValidators,
   resumingStream,
   skipping,
@@ -281,15 +282,15 @@ export class DoggedResponse {
         this.#raw.body.on('error', ignoreError).destroy();
         throw tooLarge;
       }
-      const reading = collect(this.#raw.body, limit - this.#offset, (received) =>
-        this.#tooLarge(limit, received),
-      );
-      return reading.then(
+      return readWhole(
+        this.#raw.body,
+        limit - this.#offset,
+        (received) => this.#tooLarge(limit, received),
         (data) => {
           this.#buffered = data;
           return as(data);
         },
-        (error: unknown) => this.#afterFailedRead(error, reading.chunks).then(as),
+        (error, partial) => this.#afterFailedRead(error, partial).then(as),
       );
     } catch (error) {
       return Promise.reject(error);

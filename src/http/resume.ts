@@ -41,6 +41,12 @@ export function contentRangeStart(value: string | null | undefined): number | un
 }
 
 /**
+ * An empty list to copy (`slice()`) for a read's chunks: an array literal per read would be an
+ * allocation site V8 tracks (see attempt-deadline.ts's `noListeners`).
+ */
+const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
+
+/**
  * Reads a stream to the end, keeping what arrived even when it fails. With a `limit`, reading
  * stops as soon as more than `limit` bytes arrived: the stream is destroyed with the error
  * `tooLarge` makes (so at most one chunk beyond the limit is held).
@@ -50,7 +56,7 @@ export function collect(
   limit = Number.POSITIVE_INFINITY,
   tooLarge?: (received: number) => Error,
 ): Promise<Buffer> & { chunks: Buffer[] } {
-  const chunks: Buffer[] = [];
+  const chunks = NO_CHUNKS.slice();
   const done = new Promise<Buffer>((resolve, reject) => {
     let size = 0;
     body.on('data', (chunk: Buffer) => {
@@ -69,6 +75,52 @@ export function collect(
   }) as Promise<Buffer> & { chunks: Buffer[] };
   done.chunks = chunks;
   return done;
+}
+
+/**
+ * Reads `body` to the end into one promise: it settles as `done` makes of the bytes (a throw
+ * rejects it), or, when reading fails, as `failed` makes of the error and the chunks that
+ * arrived. Past `limit` bytes, the body is destroyed with the error `tooLarge` makes, which
+ * goes to `failed`. What {@link collect} and a `then` do, with one promise and no array for a
+ * body that arrives in one chunk (the common small body).
+ */
+export function readWhole<T>(
+  body: Readable,
+  limit: number,
+  tooLarge: (received: number) => Error,
+  done: (data: Buffer) => T,
+  failed: (error: unknown, partial: Buffer[]) => Promise<T>,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let size = 0;
+    let first: Buffer | undefined;
+    let rest: Buffer[] | undefined;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        body.destroy(tooLarge(size));
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else if (rest === undefined) {
+        rest = NO_CHUNKS.slice();
+        rest.push(first, chunk);
+      } else rest.push(chunk);
+    });
+    // `on`, not `once`: each fires once here, and `once` wraps every listener.
+    body.on('end', () => {
+      try {
+        resolve(done(rest ? Buffer.concat(rest, size) : (first ?? Buffer.alloc(0))));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    body.on('error', (error: unknown) => {
+      const partial = rest ?? NO_CHUNKS.slice();
+      if (rest === undefined && first !== undefined) partial.push(first);
+      resolve(failed(error, partial));
+    });
+  });
 }
 
 export function byteLength(chunks: readonly Buffer[]): number {
