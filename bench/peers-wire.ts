@@ -463,6 +463,11 @@ async function runChild(task: ChildTask): Promise<never> {
     stopAfterMs: task.sampleMs,
   });
   const after = await wireStats(task.base);
+  // A row that fails requests is reported INVALID; say why, on stderr.
+  if (run.failures.size > 0)
+    process.stderr.write(
+      `(${task.key}) ${row.name}: ${run.settled - run.ok} of ${run.settled} failed: ${[...run.failures].map(([why, n]) => `${n} × ${why}`).join('; ')}\n`,
+    );
   const sample: Sample = {
     rps: run.settled / run.seconds,
     cpuUs: run.cpuUs,
