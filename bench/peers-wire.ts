@@ -263,32 +263,21 @@ async function measure(scenario: Scenario, options: WireOptions): Promise<Map<st
     for (const row of order) {
       const t = totals.get(row.name);
       if (!t) continue;
-      if (options.processes) {
-        const s = await sampleInProcess(scenario.key, scenario.rows.indexOf(row), options);
-        t.rps.push(s.rps);
-        t.cpuUs.push(s.cpuUs);
-        t.settled += s.settled;
-        t.ok += s.ok;
-        t.counted += s.counted;
-        t.wrong += s.wrong;
-        continue;
+      let s: Sample;
+      if (options.processes)
+        s = await sampleInProcess(scenario.key, scenario.rows.indexOf(row), options);
+      else {
+        options.collectGarbage();
+        if (options.warmup > 0)
+          await runLoad(row.send, url, { total: options.warmup, concurrency: options.concurrency });
+        s = await sampleRow(scenario, row, options);
       }
-      options.collectGarbage();
-      if (options.warmup > 0)
-        await runLoad(row.send, url, { total: options.warmup, concurrency: options.concurrency });
-      const before = await wireStats(options.base);
-      const run = await runLoad(row.send, url, {
-        total: options.requests,
-        concurrency: options.concurrency,
-        stopAfterMs: options.sampleMs,
-      });
-      const after = await wireStats(options.base);
-      t.rps.push(run.settled / run.seconds);
-      t.cpuUs.push(run.cpuUs);
-      t.settled += run.settled;
-      t.ok += run.ok;
-      t.counted += after[scenario.counted] - before[scenario.counted];
-      t.wrong += after[scenario.wrong] - before[scenario.wrong];
+      t.rps.push(s.rps);
+      t.cpuUs.push(s.cpuUs);
+      t.settled += s.settled;
+      t.ok += s.ok;
+      t.counted += s.counted;
+      t.wrong += s.wrong;
     }
   }
   return totals;
@@ -382,6 +371,33 @@ interface Sample {
   wrong: number;
 }
 
+/**
+ * One measured sample of `row`: its load for `options.sampleMs` (at most `options.requests`),
+ * with the server's counts around it, and why requests failed.
+ */
+async function sampleRow(
+  scenario: Scenario,
+  row: Row,
+  options: Pick<WireOptions, 'base' | 'requests' | 'concurrency' | 'sampleMs'>,
+): Promise<Sample & { failures: Map<string, number> }> {
+  const before = await wireStats(options.base);
+  const run = await runLoad(row.send, `${scenario.base}${scenario.path}`, {
+    total: options.requests,
+    concurrency: options.concurrency,
+    stopAfterMs: options.sampleMs,
+  });
+  const after = await wireStats(options.base);
+  return {
+    rps: run.settled / run.seconds,
+    cpuUs: run.cpuUs,
+    settled: run.settled,
+    ok: run.ok,
+    counted: after[scenario.counted] - before[scenario.counted],
+    wrong: after[scenario.wrong] - before[scenario.wrong],
+    failures: run.failures,
+  };
+}
+
 /** What a sample process is told (BENCH_WIRE_CHILD, as JSON). */
 interface ChildTask {
   key: Scenario['key'];
@@ -454,28 +470,16 @@ async function runChild(task: ChildTask): Promise<never> {
       : h2Scenario(options, task.h2Base as string, task.ca as string, close);
   const row = scenario.rows[task.row];
   if (!row) throw new Error(`no row ${task.row} in ${task.key}`);
-  const url = `${scenario.base}${scenario.path}`;
-  await runLoad(row.send, url, { total: task.childWarmup, concurrency: task.concurrency });
-  const before = await wireStats(task.base);
-  const run = await runLoad(row.send, url, {
-    total: options.requests,
+  await runLoad(row.send, `${scenario.base}${scenario.path}`, {
+    total: task.childWarmup,
     concurrency: task.concurrency,
-    stopAfterMs: task.sampleMs,
   });
-  const after = await wireStats(task.base);
+  const { failures, ...sample } = await sampleRow(scenario, row, options);
   // A row that fails requests is reported INVALID; say why, on stderr.
-  if (run.failures.size > 0)
+  if (failures.size > 0)
     process.stderr.write(
-      `(${task.key}) ${row.name}: ${run.settled - run.ok} of ${run.settled} failed: ${[...run.failures].map(([why, n]) => `${n} × ${why}`).join('; ')}\n`,
+      `(${task.key}) ${row.name}: ${sample.settled - sample.ok} of ${sample.settled} failed: ${[...failures].map(([why, n]) => `${n} × ${why}`).join('; ')}\n`,
     );
-  const sample: Sample = {
-    rps: run.settled / run.seconds,
-    cpuUs: run.cpuUs,
-    settled: run.settled,
-    ok: run.ok,
-    counted: after[scenario.counted] - before[scenario.counted],
-    wrong: after[scenario.wrong] - before[scenario.wrong],
-  };
   process.stdout.write(`${JSON.stringify(sample)}\n`);
   await Promise.all(close.map((c) => c()));
   // got keeps idle sockets in its agents; do not wait for them.
