@@ -20,7 +20,7 @@ export interface AttemptTarget {
  *
  * The queue is a list threaded through the deadlines themselves (`queuePrev`, `queueNext`): an
  * attempt joins and leaves it by setting a few fields. A `Set` of the deadlines in flight cost a
- * default Session request 1.4–3 µs of CPU more (bench/http-overhead.ts's sample processes,
+ * default Session request 1.1–3.0 µs of CPU more (bench/http-overhead.ts's sample processes,
  * alternating), for an insertion and a deletion per attempt.
  */
 class DeadlineQueue {

@@ -47,42 +47,32 @@ export function contentRangeStart(value: string | null | undefined): number | un
 const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
 
 /**
- * Reads a stream to the end, keeping what arrived even when it fails. With a `limit`, reading
- * stops as soon as more than `limit` bytes arrived: the stream is destroyed with the error
- * `tooLarge` makes (so at most one chunk beyond the limit is held).
+ * Reads a stream to the end. With a `limit`, reading stops as soon as more than `limit` bytes
+ * arrived: the stream is destroyed with the error `tooLarge` makes (so at most one chunk beyond
+ * the limit is held).
  */
 export function collect(
   body: Readable,
   limit = Number.POSITIVE_INFINITY,
-  tooLarge?: (received: number) => Error,
-): Promise<Buffer> & { chunks: Buffer[] } {
-  const chunks = NO_CHUNKS.slice();
-  const done = new Promise<Buffer>((resolve, reject) => {
-    let size = 0;
-    body.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        body.destroy(tooLarge?.(size) ?? new RangeError(`more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    // `on`, not `once`: each fires once here, and `once` wraps every listener.
-    body.on('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)),
-    );
-    body.on('error', reject);
-  }) as Promise<Buffer> & { chunks: Buffer[] };
-  done.chunks = chunks;
-  return done;
+  tooLarge: (received: number) => Error = () => new RangeError(`more than ${limit} bytes`),
+): Promise<Buffer> {
+  return readWhole(body, limit, tooLarge, same, rethrow);
+}
+
+function same(data: Buffer): Buffer {
+  return data;
+}
+
+function rethrow(error: unknown): Promise<never> {
+  return Promise.reject(error);
 }
 
 /**
  * Reads `body` to the end into one promise: it settles as `done` makes of the bytes (a throw
  * rejects it), or, when reading fails, as `failed` makes of the error and the chunks that
  * arrived. Past `limit` bytes, the body is destroyed with the error `tooLarge` makes, which
- * goes to `failed`. What {@link collect} and a `then` do, with one promise and no array for a
- * body that arrives in one chunk (the common small body).
+ * goes to `failed`. One promise, and no array for a body that arrives in one chunk (the common
+ * small body).
  */
 export function readWhole<T>(
   body: Readable,
