@@ -313,14 +313,18 @@ export class DoggedResponse {
    */
   #decodedBytes<T>(codings: Coding[], limit: number, as: (data: Buffer) => T): Promise<T> {
     const owner = this.#owner();
-    return decodeWholeBody(this.#raw.body, codings, owner, limit, (decoded) =>
-      collect(decoded, limit, (received) => bodyTooLarge(owner, limit, received, undefined)),
-    ).then(
+    return decodeWholeBody(
+      this.#raw.body,
+      codings,
+      owner,
+      limit,
+      (decoded) =>
+        collect(decoded, limit, (received) => bodyTooLarge(owner, limit, received, undefined)),
       (data) => {
         this.#buffered = data;
         return as(data);
       },
-      (error: unknown) => this.#afterFailedDecode(error).then(as),
+      (error) => this.#afterFailedDecode(error).then(as),
     );
   }
 

@@ -323,6 +323,19 @@ describe('compression', () => {
     await Promise.all([session.close(), small.close(), mib.close(), kib.close()]);
   });
 
+  it('json() of a compressed body that is not JSON rejects with the parse error, read whole or streamed', async () => {
+    const { session } = fastSession();
+    const small = await session.get(`${base}/enc/gzip?k=json`);
+    const error = await rejectionOf(small.json());
+    expect(error).toBeInstanceOf(SyntaxError);
+    // The body was read and decoded all the same.
+    expect(await small.text()).toBe(TEXT);
+    const large = await session.get(`${base}/noise?k=json`);
+    expect(await rejectionOf(large.json())).toBeInstanceOf(SyntaxError);
+    expect((await large.bytes()).equals(NOISE)).toBe(true);
+    await session.close();
+  });
+
   it('a gzip of several members read whole decodes whole: its trailer gives the last one only', async () => {
     const { session } = fastSession();
     expect(await (await session.get(`${base}/members`)).text()).toBe(`${TEXT}and the last member`);
