@@ -13,6 +13,7 @@ import {
 import { brand } from '../retry/brand.js';
 import { showValue } from '../retry/validate.js';
 import { DoggedError, IncompleteBodyError } from './errors.js';
+import { NO_CHUNKS } from './resume.js';
 
 /** The `Accept-Encoding` a Session sends when the request sets none and `decompress` is on. */
 export const DEFAULT_ACCEPT_ENCODING = 'gzip, deflate, br';
@@ -242,21 +243,17 @@ export const ONE_SHOT_ENCODED_BYTES = 64 * 1024;
 export const ONE_SHOT_DECODED_BYTES = 1024 * 1024;
 
 /**
- * An empty list to copy (`slice()`) for a body's first chunks. Not an array literal per body:
- * V8 tracks a literal's allocation site, and with this one (an array per encoded response, alive
- * until its body is read), with the head's promise and its reaction, processes reading gzip
- * bodies ran more full collections (5–14 against mostly 2–7 over 10,000 requests and 3 s) and
- * spent more CPU: 63.4 against 54.5 µs a request, medians of 8 sample processes a side,
- * alternating (see attempt-deadline.ts's `noListeners`).
- */
-const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
-
-/**
  * Reads the first chunks of a body, until more than `max` bytes came (then pauses it and stops
  * listening) or its end, and hands them to `settle` with whether they are the whole body; or
  * hands a read error to `fail`. A class whose listeners are unnamed arrows: named closures are
  * each renamed per response under a keepNames transpiler (tsx, the bench), a defineProperty
  * apiece.
+ *
+ * Its chunks are not an array literal per body (see resume.ts's `NO_CHUNKS`). With one (an
+ * array per encoded response, alive until its body is read), and the head's promise and its
+ * reaction, processes reading gzip bodies ran more full collections (5–14 against mostly 2–7
+ * over 10,000 requests and 3 s) and spent more CPU: 63.4 against 54.5 µs a request, medians of
+ * 8 sample processes a side, alternating.
  */
 class HeadReader {
   readonly chunks: Buffer[] = NO_CHUNKS.slice();
@@ -321,10 +318,10 @@ function prefixed(head: Buffer[], source: Readable): Readable {
  * throws, settles the promise), or the failure to read or decode it to `failed`. A streamed
  * body's decoded bytes are read by `read` (which enforces the caller's limit). A small body
  * (all of it within {@link ONE_SHOT_ENCODED_BYTES}, decoding to at most
- * {@link ONE_SHOT_DECODED_BYTES} and `limit`) is decoded in one synchronous call: for a few KiB, setting up zlib streams and their
- * thread-pool round trips cost several times the inflating itself. Anything else, including a
- * small body that does not decode or would pass the limit, goes through {@link decodedStream}
- * as the bytes arrived, so its failures are exactly the stream's: a {@link DecompressionError},
+ * {@link ONE_SHOT_DECODED_BYTES} and `limit`) is decoded in one synchronous call: for a few
+ * KiB, setting up zlib streams and their thread-pool round trips cost several times the
+ * inflating itself. Anything else, including a small body that does not decode or would pass
+ * the limit, goes through {@link decodedStream} as the bytes arrived, so its failures are exactly the stream's: a {@link DecompressionError},
  * the limit's error after about `limit` decoded bytes, or `source`'s own error as it is.
  */
 export function decodeWholeBody<T>(

@@ -42,9 +42,10 @@ export function contentRangeStart(value: string | null | undefined): number | un
 
 /**
  * An empty list to copy (`slice()`) for a read's chunks: an array literal per read would be an
- * allocation site V8 tracks (see attempt-deadline.ts's `noListeners`).
+ * allocation site V8 tracks (see attempt-deadline.ts's `noListeners`, and decompress.ts's
+ * `HeadReader` for what it cost gzip bodies).
  */
-const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
+export const NO_CHUNKS: readonly Buffer[] = Object.freeze([]);
 
 /**
  * Reads a stream to the end. With a `limit`, reading stops as soon as more than `limit` bytes
