@@ -23,7 +23,7 @@ import {
 } from './job-config.js';
 import { recountJob, restoreJob } from './job-restore.js';
 import { jobKeys, PREFIX } from './keys.js';
-import { HostTurns, LineSlots } from './line-slots.js';
+import { HostTurns, LineSlots, LineStarts } from './line-slots.js';
 import { type ChunkData, type LineContext, processChunk } from './processor.js';
 import { ResultWriter } from './result-writer.js';
 import { JobCounters } from './stats.js';
@@ -158,6 +158,8 @@ export class JobWorker {
       writer: this.#writer,
       slots: new LineSlots(options.concurrency),
       turns: new HostTurns(),
+      // Twice the slots: a line is ready to take each slot as it is freed.
+      starts: new LineStarts(2 * options.concurrency),
       load: this.load,
       onRetry: options.onRetry,
       onAttempt: () => {

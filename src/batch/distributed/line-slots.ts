@@ -66,3 +66,130 @@ export class HostTurns {
     };
   }
 }
+
+/** One run's remaining items of one host, waiting in the host's queue of {@link LineStarts}. */
+interface Cursor {
+  readonly indexes: number[];
+  next: number;
+  /** The run failed: start nothing more of it. */
+  stopped: boolean;
+  readonly start: (index: number, release: () => void) => void;
+}
+
+/** A host's state in {@link LineStarts}. */
+interface HostStarts {
+  open: number;
+  readonly cursors: Cursor[];
+  starting: boolean;
+}
+
+/**
+ * Starts a worker's lines, chunk after chunk, with at most `window` lines of each host open at
+ * once, whatever their chunk: a line is open from its start until it calls its `release` (or
+ * settles). A host's lines start in the order their chunks asked, each chunk's in its order.
+ *
+ * Without it, every line of every chunk under way would wait for its host's turn at once,
+ * holding its state in memory meanwhile: young objects kept that long are copied by each
+ * scavenge, then promoted. A line releases when its request is answered, when it waits for a
+ * retry and when it ends, so lines waiting for a retry or for their outcome to be written never
+ * keep another from starting.
+ */
+export class LineStarts {
+  readonly #window: number;
+  readonly #hosts = new Map<string, HostStarts>();
+
+  constructor(window: number) {
+    this.#window = window;
+  }
+
+  /**
+   * Runs `run` for each item; resolves with the results in the items' order, or rejects with
+   * the first error (and starts no more of these items).
+   */
+  run<T, R>(
+    items: readonly T[],
+    hostOf: (item: T) => string,
+    run: (item: T, release: () => void) => Promise<R>,
+  ): Promise<R[]> {
+    const results = new Array<R>(items.length);
+    if (items.length === 0) return Promise.resolve(results);
+    return new Promise<R[]>((resolve, reject) => {
+      let left = items.length;
+      const cursors = new Map<string, Cursor>();
+      const fail = (error: unknown): void => {
+        for (const cursor of cursors.values()) cursor.stopped = true;
+        reject(error);
+      };
+      const start = (index: number, release: () => void): void => {
+        let running: Promise<R>;
+        try {
+          running = run(items[index] as T, release);
+        } catch (error) {
+          fail(error);
+          release();
+          return;
+        }
+        running.then(
+          (result) => {
+            results[index] = result;
+            release();
+            if (--left === 0) resolve(results);
+          },
+          (error: unknown) => {
+            // Stopped first: its place goes to another run's line, not to this run's next.
+            fail(error);
+            release();
+          },
+        );
+      };
+      for (let i = 0; i < items.length; i++) {
+        const host = hostOf(items[i] as T);
+        let cursor = cursors.get(host);
+        if (!cursor) {
+          cursor = { indexes: [], next: 0, stopped: false, start };
+          cursors.set(host, cursor);
+        }
+        cursor.indexes.push(i);
+      }
+      for (const [host, cursor] of cursors) {
+        let h = this.#hosts.get(host);
+        if (!h) {
+          h = { open: 0, cursors: [], starting: false };
+          this.#hosts.set(host, h);
+        }
+        h.cursors.push(cursor);
+        this.#startMore(host, h);
+      }
+    });
+  }
+
+  /** Lines open at `host` (started, not released yet). */
+  open(host: string): number {
+    return this.#hosts.get(host)?.open ?? 0;
+  }
+
+  // Not reentrant: a release inside `run` leaves the starting to the loop already under way.
+  #startMore(host: string, h: HostStarts): void {
+    if (h.starting) return;
+    h.starting = true;
+    while (h.open < this.#window) {
+      const cursor = h.cursors[0];
+      if (!cursor) break;
+      if (cursor.stopped || cursor.next >= cursor.indexes.length) {
+        h.cursors.shift();
+        continue;
+      }
+      const index = cursor.indexes[cursor.next++] as number;
+      h.open++;
+      let released = false;
+      cursor.start(index, () => {
+        if (released) return;
+        released = true;
+        h.open--;
+        this.#startMore(host, h);
+      });
+    }
+    h.starting = false;
+    if (h.open === 0 && h.cursors.length === 0) this.#hosts.delete(host);
+  }
+}

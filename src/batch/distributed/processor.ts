@@ -12,11 +12,11 @@ import { maxAttemptsOf, outcomeOf, retryEventOf } from '../outcome.js';
 import type { BatchRetryEvent } from '../progress-state.js';
 import type { Admission, FleetGate } from './fleet-gate.js';
 import type { JobConfig, LineJitter } from './job-config.js';
-import type { HostTurns, LineSlots } from './line-slots.js';
+import type { HostTurns, LineSlots, LineStarts } from './line-slots.js';
 import type { ResultWriter } from './result-writer.js';
 import type { JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
-import { type ChunkLine, loadChunk } from './store-chunks.js';
+import { type ChunkLine, encodeWrite, loadChunk } from './store-chunks.js';
 
 /** What a BullMQ job carries: a range of input lines (its pending lines are loaded from the store). */
 export interface ChunkData {
@@ -49,6 +49,8 @@ export interface LineContext {
   readonly slots: LineSlots;
   /** The lines of each host, in turn. */
   readonly turns: HostTurns;
+  /** Starts the chunks' lines a few at a time per host. */
+  readonly starts: LineStarts;
   readonly workerId: string;
   /** Aborted to cut attempts off (a stop past its grace period). */
   readonly attemptsSignal: AbortSignal;
@@ -144,7 +146,11 @@ export async function processChunk(
   const lines = await loadChunk(ctx.store, ctx.job, from, to);
   const died = (job.stalledCounter ?? 0) > 0;
   const careful = died || lines.some((l) => l.unfinished > 0);
-  const ends = await Promise.all(lines.map((line) => runLine(ctx, line, careful, died)));
+  const ends = await ctx.starts.run(
+    lines,
+    (line) => line.host,
+    (line, release) => runLine(ctx, line, careful, died, release),
+  );
   let dueAt = Number.POSITIVE_INFINITY;
   let finished = 0;
   let left = 0;
@@ -165,6 +171,8 @@ async function runLine(
   line: ChunkLine,
   careful: boolean,
   chunkDied: boolean,
+  /** Lets the chunk start its next line of this host: called when this one stops being fresh. */
+  release: () => void,
 ): Promise<LineEnd> {
   const state: LineState = {
     attempts: line.attempts,
@@ -186,11 +194,19 @@ async function runLine(
       if (state.nextAttemptAt - now > HOLD_MS) return { dueAt: state.nextAttemptAt };
       waiting(state.attempts > 0);
       if (state.nextAttemptAt > now) {
+        release();
         await pause(state.nextAttemptAt - now, ctx.attemptsSignal).catch(() => {});
         continue;
       }
-      const end = await attemptLine(ctx, line, state, retryingNow(), careful, chunkDied, () =>
-        waiting(false),
+      const end = await attemptLine(
+        ctx,
+        line,
+        state,
+        retryingNow(),
+        careful,
+        chunkDied,
+        () => waiting(false),
+        release,
       );
       if (end !== undefined) return end;
     }
@@ -212,6 +228,8 @@ async function attemptLine(
   chunkDied: boolean,
   /** The line leaves the waiting ones (`retrying`): its attempt starts. */
   flying: () => void = () => {},
+  /** The attempt is answered (or cut off): the chunk may start another line of this host. */
+  answered: () => void = () => {},
 ): Promise<LineEnd | undefined> {
   // The host's lines take turns: the line whose turn it is takes a worker slot and waits on
   // the host (the others hold nothing meanwhile), then passes the turn on.
@@ -298,6 +316,7 @@ async function attemptLine(
       ctx.load.inFlight--;
       admission.release();
       freeSlot();
+      answered();
     }
     // Cut off by a stop: the attempt does not count (nor as a crash); the line is due again.
     if (!result) {
@@ -305,11 +324,16 @@ async function attemptLine(
       return { dueAt: Date.now() };
     }
     ctx.onAttempt?.();
-    return await record(ctx, line, state, result, retrying, startedAt, careful, signal);
+    return record(ctx, line, state, result, retrying, startedAt, careful, signal);
   } finally {
     freeSlot();
     admission.release();
   }
+}
+
+/** How a line whose final outcome was written (or found written by another execution) ends. */
+function finalEnd(written: boolean): LineEnd {
+  return written ? 'final' : 'gone';
 }
 
 /** Decides what the attempt means for the line and writes it (once). */
@@ -351,21 +375,19 @@ async function record(
   const keeping = keepIfFinal(result, isFinal, line.line);
   const stored = keeping instanceof Promise ? await keeping : keeping;
   const outcome = outcomeOf(decision, result, stored, state.attempts + 1, now);
-  const written = await ctx.writer.write(
-    {
-      line: line.line,
-      previousAttempts: state.attempts,
-      record: { ...outcome, startedAt, worker: ctx.workerId },
-    },
+  const written = ctx.writer.write(
+    encodeWrite(line.line, state.attempts, outcome, startedAt, ctx.workerId),
     line.host,
     { now: careful },
   );
-  // Another execution of this line recorded this attempt first: it goes on from there.
-  if (!written) return 'gone';
-  if (decision.state !== 'pending') return 'final';
-  ctx.onRetry?.(
-    retryEventOf(line, state.attempts + 1, maxAttemptsOf(ctx.policy), decision, result),
-  );
+  // Another execution of this line recorded this attempt first: it goes on from there. A final
+  // outcome keeps nothing of the attempt alive while it waits for its batch.
+  if (isFinal) return written.then(finalEnd);
+  const event = ctx.onRetry
+    ? retryEventOf(line, state.attempts + 1, maxAttemptsOf(ctx.policy), decision, result)
+    : undefined;
+  if (!(await written)) return 'gone';
+  if (event) ctx.onRetry?.(event);
   state.attempts = outcome.attempts;
   state.history = outcome.history;
   state.nextAttemptAt = outcome.nextAttemptAt;

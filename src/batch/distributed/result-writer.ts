@@ -1,7 +1,7 @@
 import type { HostCookieJars } from '../cookie-jars.js';
 import type { FinishedLine, JobCounters } from './stats.js';
 import type { PgStore } from './store.js';
-import { type PendingWrite, recordAttempts } from './store-chunks.js';
+import { type EncodedWrite, recordEncoded } from './store-chunks.js';
 
 /** Outcomes written per statement at most. */
 export const WRITE_BATCH = 256;
@@ -20,7 +20,7 @@ export const MAX_UNWRITTEN = 2 * WRITE_BATCH;
 const WRITE_BYTES = 8 * 1024 * 1024;
 
 interface Waiting {
-  readonly write: PendingWrite;
+  readonly write: EncodedWrite;
   readonly host: string;
   readonly resolve: (written: boolean) => void;
   readonly reject: (error: unknown) => void;
@@ -65,11 +65,11 @@ export class ResultWriter {
    * Queues an outcome; resolves once it is written (true) or found already written by another
    * execution of the line (false); rejects when the store failed for good.
    */
-  write(write: PendingWrite, host: string, options: { now?: boolean } = {}): Promise<boolean> {
+  write(write: EncodedWrite, host: string, options: { now?: boolean } = {}): Promise<boolean> {
     const written = new Promise<boolean>((resolve, reject) => {
       this.#waiting.push({ write, host, resolve, reject });
     });
-    this.#bytes += write.record.body?.length ?? 0;
+    this.#bytes += write.body?.length ?? 0;
     this.#unwritten++;
     if (options.now || this.#waiting.length >= WRITE_BATCH || this.#bytes >= WRITE_BYTES)
       this.#flush();
@@ -112,7 +112,7 @@ export class ResultWriter {
       // The jars first: an outcome written is never ahead of the cookies its response set.
       const jars = this.#cookies?.takeChanged();
       if (jars?.length) await this.#store.saveCookieJars(this.#job, jars);
-      written = await recordAttempts(
+      written = await recordEncoded(
         this.#store,
         this.#job,
         batch.map((w) => w.write),
@@ -124,7 +124,7 @@ export class ResultWriter {
     }
     this.#written(batch.length);
     for (const w of batch) {
-      const state = w.write.record.state;
+      const state = w.write.state;
       if (written.has(w.write.line) && state !== 'pending')
         this.#uncounted.push({ line: w.write.line, host: w.host, state });
     }

@@ -1,4 +1,5 @@
 import type { HistoryEntry } from '../journal-schema.js';
+import type { AttemptOutcome } from '../outcome.js';
 import type { AttemptRecord, LineRecordState, PgStore, QueuedLine } from './store.js';
 
 /** A pending line of a chunk, as a worker loads it: what to send and where it stands. */
@@ -6,30 +7,6 @@ export interface ChunkLine extends QueuedLine, LineRecordState {
   readonly host: string;
   /** Attempts started and never recorded: workers that died with the line in flight. */
   readonly unfinished: number;
-}
-
-/** One row of {@link recordAttempts}' JSON: short names, the column list of its statement. */
-interface WriteRow {
-  readonly l: number;
-  readonly p: number;
-  readonly s: string;
-  readonly a: number;
-  readonly n: number;
-  readonly h: readonly HistoryEntry[] | null;
-  readonly st: number | null;
-  readonly c: string | null;
-  readonly m: string | null;
-  readonly r: string | null;
-  readonly hd: string | null;
-  readonly ba: number | null;
-  readonly bl: number | null;
-  readonly sz: number | null;
-  readonly pa: string | null;
-  readonly t0: number;
-  readonly t1: number | null;
-  readonly tt: number | null;
-  readonly du: number | null;
-  readonly w: string;
 }
 
 /**
@@ -102,71 +79,115 @@ export async function loadChunk(
 }
 
 /**
+ * An attempt's outcome ready to write: its row of {@link recordEncoded}'s JSON, as text (the
+ * object left open: the body's place in the batch closes it), and its body. Made as the outcome
+ * is known, so that while it waits for its batch it holds two flat values, not the outcome's
+ * objects (which then die young instead of being copied by every scavenge meanwhile).
+ */
+export interface EncodedWrite {
+  readonly line: number;
+  readonly state: AttemptOutcome['state'];
+  /** `{"l":…,…,"w":"…"`: every column but the body's offset and length. */
+  readonly row: string;
+  readonly body: Buffer | null;
+}
+
+/** A JSON number, or null (JSON has no NaN nor infinities). */
+function num(value: number | null): string {
+  return value === null || !Number.isFinite(value) ? 'null' : String(value);
+}
+
+/** A JSON string of PostgreSQL-storable text, or null. */
+function text(value: string | null): string {
+  return value === null ? 'null' : JSON.stringify(wellFormed(value));
+}
+
+/**
+ * Encodes one attempt's outcome for {@link recordEncoded}: written only where the line is still
+ * pending after exactly `previousAttempts` attempts.
+ */
+export function encodeWrite(
+  line: number,
+  previousAttempts: number,
+  outcome: AttemptOutcome,
+  startedAt: number,
+  worker: string,
+): EncodedWrite {
+  // The response headers are JSON text already (an object of strings): they go in as they are
+  // (read as jsonb), not as a string escaped a second time.
+  const row =
+    `{"l":${line},"p":${previousAttempts},"s":"${outcome.state}","a":${outcome.attempts}` +
+    `,"n":${num(outcome.nextAttemptAt)}` +
+    `,"h":${outcome.history.length ? JSON.stringify(outcome.history) : 'null'}` +
+    `,"st":${num(outcome.status)},"c":${text(outcome.errorCode)}` +
+    `,"m":${text(outcome.errorMessage)},"r":${text(outcome.reason)}` +
+    `,"hd":${outcome.responseHeaders ?? 'null'},"sz":${num(outcome.bodySize)}` +
+    `,"pa":${text(outcome.bodyPath)},"t0":${num(startedAt)},"t1":${num(outcome.finishedAt)}` +
+    `,"tt":${num(outcome.ttfbMs)},"du":${num(outcome.durationMs)},"w":${text(worker)}`;
+  return { line, state: outcome.state, row, body: outcome.body };
+}
+
+/**
  * Writes many attempts' outcomes in one statement, each once: only where the line is still
  * pending after exactly `previousAttempts` attempts (another execution of the line may have got
  * there first). Resolves with the lines written.
  */
-export async function recordAttempts(
+export function recordAttempts(
   store: PgStore,
   job: string,
   writes: readonly PendingWrite[],
 ): Promise<Set<number>> {
+  return recordEncoded(
+    store,
+    job,
+    writes.map(({ line, previousAttempts, record: r }) =>
+      encodeWrite(line, previousAttempts, r, r.startedAt, r.worker),
+    ),
+  );
+}
+
+/** {@link recordAttempts} of outcomes encoded already ({@link encodeWrite}). */
+export async function recordEncoded(
+  store: PgStore,
+  job: string,
+  writes: readonly EncodedWrite[],
+): Promise<Set<number>> {
   if (!writes.length) return new Set();
-  // The rows go as one JSON array (one native JSON.stringify, read by json_to_recordset: no
-  // array literal per column to build and escape), the bodies as one binary parameter of which
-  // each row names its slice (no hex text per body).
-  const rows: WriteRow[] = [];
+  // The rows go as one JSON array (read by json_to_recordset: no array literal per column to
+  // build and escape), the bodies as one binary parameter of which each row names its slice
+  // (no hex text per body).
+  let json = '[';
   const bodies: Buffer[] = [];
   let bodyBytes = 0;
-  for (const { line, previousAttempts, record: r } of writes) {
-    let bodyAt: number | null = null;
-    if (r.body !== null) {
-      bodyAt = bodyBytes;
-      bodies.push(r.body);
-      bodyBytes += r.body.length;
+  for (const w of writes) {
+    if (json.length > 1) json += ',';
+    if (w.body === null) json += `${w.row},"ba":null,"bl":null}`;
+    else {
+      json += `${w.row},"ba":${bodyBytes},"bl":${w.body.length}}`;
+      bodies.push(w.body);
+      bodyBytes += w.body.length;
     }
-    rows.push({
-      l: line,
-      p: previousAttempts,
-      s: r.state,
-      a: r.attempts,
-      n: r.nextAttemptAt,
-      h: r.history.length ? r.history : null,
-      st: r.status,
-      c: r.errorCode,
-      m: r.errorMessage === null ? null : wellFormed(r.errorMessage),
-      r: r.reason,
-      hd: r.responseHeaders,
-      ba: bodyAt,
-      bl: r.body === null ? null : r.body.length,
-      sz: r.bodySize,
-      pa: r.bodyPath === null ? null : wellFormed(r.bodyPath),
-      t0: r.startedAt,
-      t1: r.finishedAt,
-      tt: r.ttfbMs,
-      du: r.durationMs,
-      w: r.worker,
-    });
   }
+  json += ']';
   const t = `${store.schema}.requests`;
   const written = await store.query<{ line: number }>(
     {
       name: `dogged-record-attempts-${store.schema}`,
       text: `UPDATE ${t} AS r SET state = u.s, attempts = u.a, next_attempt_at = u.n,
           history = u.h, status = u.st, error_code = u.c, error_message = u.m, reason = u.r,
-          response_headers = u.hd::jsonb,
+          response_headers = u.hd,
           body = CASE WHEN u.ba IS NULL THEN NULL ELSE substring($3::bytea FROM u.ba + 1 FOR u.bl) END,
           body_size = u.sz, body_path = u.pa,
           first_attempt_at = coalesce(r.first_attempt_at, u.t0), last_attempt_at = u.t0,
           finished_at = u.t1, ttfb_ms = u.tt, duration_ms = u.du,
           worker = CASE WHEN u.s = 'pending' THEN r.worker ELSE u.w END, unfinished = 0
         FROM json_to_recordset($2::json) AS u(l int, p int, s text, a int, n bigint, h jsonb,
-          st int, c text, m text, r text, hd text, ba int, bl int, sz int, pa text, t0 bigint,
+          st int, c text, m text, r text, hd jsonb, ba int, bl int, sz int, pa text, t0 bigint,
           t1 bigint, tt real, du real, w text)
         WHERE r.job = $1 AND r.line = u.l AND r.state = 'pending' AND r.attempts = u.p
         RETURNING r.line`,
     },
-    [job, JSON.stringify(rows), bodies.length === 1 ? bodies[0] : Buffer.concat(bodies, bodyBytes)],
+    [job, json, bodies.length === 1 ? bodies[0] : Buffer.concat(bodies, bodyBytes)],
   );
   return new Set(written.map((r) => r.line));
 }

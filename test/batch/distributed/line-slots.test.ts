@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostTurns, LineSlots } from '../../../src/batch/distributed/line-slots.js';
+import { HostTurns, LineSlots, LineStarts } from '../../../src/batch/distributed/line-slots.js';
 
 /** Lets every pending promise callback run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -86,5 +86,115 @@ describe('LineSlots: the lines in flight at once', () => {
     expect(got).toBe(true);
     slots.release();
     expect(slots.tryAcquire()).toBe(true);
+  });
+});
+
+/** An item of a LineStarts run that settles, and releases, when told. */
+interface Held {
+  readonly id: string;
+  release: () => void;
+  settle: (value: string) => void;
+  fail: (error: Error) => void;
+}
+
+/** Runs `ids` (`host/n`) through `starts`, recording each start; their handles by id. */
+function startAll(starts: LineStarts, ids: string[], started: string[], held: Map<string, Held>) {
+  return starts.run(
+    ids,
+    (id) => id.split('/')[0] as string,
+    (id, release) =>
+      new Promise<string>((resolve, reject) => {
+        started.push(id);
+        held.set(id, { id, release, settle: resolve, fail: reject });
+      }),
+  );
+}
+
+describe("LineStarts: a worker starts its chunks' lines a few at a time per host", () => {
+  it('keeps at most `window` lines of a host open, starting the next as one releases, in order', async () => {
+    const starts = new LineStarts(2);
+    const started: string[] = [];
+    const held = new Map<string, Held>();
+    const ids = ['a/1', 'b/1', 'a/2', 'a/3', 'b/2', 'a/4', 'b/3', 'b/4'];
+    const run = startAll(starts, ids, started, held);
+    // Two of each host, each host's in the items' order; the hosts do not hold each other.
+    expect(started).toEqual(['a/1', 'a/2', 'b/1', 'b/2']);
+    expect(starts.open('a')).toBe(2);
+    held.get('a/2')?.release();
+    // Releasing twice frees one place only.
+    held.get('a/2')?.release();
+    expect(started).toEqual(['a/1', 'a/2', 'b/1', 'b/2', 'a/3']);
+    expect(starts.open('a')).toBe(2);
+    // A line that settles releases too.
+    held.get('b/1')?.settle('b/1!');
+    await settle();
+    expect(started.slice(5)).toEqual(['b/3']);
+    for (const id of ['a/1', 'a/2', 'a/3', 'b/2', 'b/3']) held.get(id)?.settle(`${id}!`);
+    await settle();
+    expect(started.slice(6).sort()).toEqual(['a/4', 'b/4']);
+    held.get('a/4')?.settle('a/4!');
+    held.get('b/4')?.settle('b/4!');
+    // The results in the items' order, whatever order they settled in.
+    await expect(run).resolves.toEqual(ids.map((id) => `${id}!`));
+    expect(starts.open('a')).toBe(0);
+    expect(starts.open('b')).toBe(0);
+  });
+
+  it('serves the runs of a host in the order they came: a later chunk waits behind an earlier one', async () => {
+    const starts = new LineStarts(1);
+    const started: string[] = [];
+    const held = new Map<string, Held>();
+    void startAll(starts, ['a/1', 'a/2'], started, held);
+    void startAll(starts, ['a/3', 'b/1'], started, held);
+    // b is free: the second run's b line starts at once; its a line waits for the first run's.
+    expect(started).toEqual(['a/1', 'b/1']);
+    held.get('a/1')?.release();
+    held.get('a/2')?.release();
+    expect(started).toEqual(['a/1', 'b/1', 'a/2', 'a/3']);
+  });
+
+  it('rejects with the first error and starts nothing more of that run; other runs go on', async () => {
+    const starts = new LineStarts(1);
+    const started: string[] = [];
+    const held = new Map<string, Held>();
+    const failing = startAll(starts, ['a/1', 'a/2', 'a/3'], started, held);
+    const other = startAll(starts, ['a/4'], started, held);
+    held.get('a/1')?.fail(new Error('store down'));
+    await expect(failing).rejects.toThrow('store down');
+    // The failed run's remaining lines never start: the next run's line takes the place.
+    expect(started).toEqual(['a/1', 'a/4']);
+    held.get('a/4')?.settle('ok');
+    await expect(other).resolves.toEqual(['ok']);
+  });
+
+  it('takes lines that release at once, a hundred thousand of them, without deep recursion', async () => {
+    const starts = new LineStarts(1);
+    const ids = Array.from({ length: 100_000 }, (_, i) => `a/${i}`);
+    let running = 0;
+    let most = 0;
+    const results = await starts.run(
+      ids,
+      () => 'a',
+      (id, release) => {
+        running++;
+        most = Math.max(most, running);
+        // Released before its promise exists: the next line starts from the loop under way.
+        release();
+        running--;
+        return Promise.resolve(id.length);
+      },
+    );
+    expect(results).toHaveLength(100_000);
+    expect(most).toBe(1);
+  });
+
+  it('resolves an empty run at once', async () => {
+    await expect(
+      new LineStarts(4).run(
+        [],
+        () => 'a',
+        async () => 1,
+      ),
+    ).resolves.toEqual([]);
   });
 });

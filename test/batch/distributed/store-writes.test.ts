@@ -179,4 +179,67 @@ describe('recordAttempts: many outcomes in one statement', () => {
       'lone \ufffd high, pair 😀, lone \ufffd',
     ]);
   });
+
+  it('keeps every column as it was, whatever its text: headers as JSON, numbers JSON lacks as null', async () => {
+    await lines('exact', 2);
+    const headers = {
+      'content-type': 'text/html; charset="utf-8"',
+      'x-path': 'C:\\dir\\file',
+      'x-latin1': 'caf\u00e9 \u00ff',
+      'set-cookie': ['a=1; Path=/', 'b="2"'],
+    };
+    const history = [
+      { at: 1_765_000_000_000, status: 503, delayMs: 250.5, source: 'backoff' as const },
+      {
+        at: 1_765_000_000_300,
+        code: 'ECONNRESET',
+        phase: 'body',
+        delayMs: 0,
+        source: 'retry-after' as const,
+      },
+    ];
+    const written = await recordAttempts(store, 'exact', [
+      {
+        line: 1,
+        previousAttempts: 0,
+        record: {
+          ...base,
+          state: 'failed',
+          attempts: 3,
+          history,
+          status: null,
+          errorCode: 'E"Q\\',
+          reason: 'reason \u2028 "quoted"',
+          responseHeaders: JSON.stringify(headers),
+          ttfbMs: Number.NaN,
+          durationMs: Number.POSITIVE_INFINITY,
+          worker: 'box "7" \u00e9',
+        },
+      },
+      {
+        line: 2,
+        previousAttempts: 0,
+        record: { ...base, responseHeaders: '{}', ttfbMs: null, durationMs: 0.125 },
+      },
+    ]);
+    expect(written.size).toBe(2);
+    const { rows } = await admin.query(
+      `SELECT line, state, attempts, history, status, error_code, reason, response_headers,
+          ttfb_ms, duration_ms, worker FROM ${schema}.requests WHERE job = 'exact' ORDER BY line`,
+    );
+    expect(rows[0]).toEqual({
+      line: 1,
+      state: 'failed',
+      attempts: 3,
+      history,
+      status: null,
+      error_code: 'E"Q\\',
+      reason: 'reason \u2028 "quoted"',
+      response_headers: headers,
+      ttfb_ms: null,
+      duration_ms: null,
+      worker: 'box "7" \u00e9',
+    });
+    expect(rows[1]).toMatchObject({ response_headers: {}, ttfb_ms: null, duration_ms: 0.125 });
+  });
 });
