@@ -163,11 +163,6 @@ export class LineStarts {
     });
   }
 
-  /** Lines open at `host` (started, not released yet). */
-  open(host: string): number {
-    return this.#hosts.get(host)?.open ?? 0;
-  }
-
   // Not reentrant: a release inside `run` leaves the starting to the loop already under way.
   #startMore(host: string, h: HostStarts): void {
     if (h.starting) return;

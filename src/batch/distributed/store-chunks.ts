@@ -1,6 +1,6 @@
 import type { HistoryEntry } from '../journal-schema.js';
 import type { AttemptOutcome } from '../outcome.js';
-import type { AttemptRecord, LineRecordState, PgStore, QueuedLine } from './store.js';
+import type { LineRecordState, PgStore, QueuedLine } from './store.js';
 
 /** A pending line of a chunk, as a worker loads it: what to send and where it stands. */
 export interface ChunkLine extends QueuedLine, LineRecordState {
@@ -19,13 +19,6 @@ const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 /** `text` as PostgreSQL stores it: what it cannot hold becomes U+FFFD. */
 function wellFormed(text: string): string {
   return text.replace(UNSTORABLE, '\uFFFD');
-}
-
-/** One attempt's outcome to write, guarded by the attempt count it follows. */
-export interface PendingWrite {
-  readonly line: number;
-  readonly previousAttempts: number;
-  readonly record: AttemptRecord;
 }
 
 /**
@@ -81,8 +74,8 @@ export async function loadChunk(
 /**
  * An attempt's outcome ready to write: its row of {@link recordEncoded}'s JSON, as text (the
  * object left open: the body's place in the batch closes it), and its body. Made as the outcome
- * is known, so that while it waits for its batch it holds two flat values, not the outcome's
- * objects (which then die young instead of being copied by every scavenge meanwhile).
+ * is known, so that while it waits for its batch it holds its text and its body, not the
+ * outcome's objects (which then die young instead of being copied by every scavenge meanwhile).
  */
 export interface EncodedWrite {
   readonly line: number;
@@ -128,25 +121,10 @@ export function encodeWrite(
 }
 
 /**
- * Writes many attempts' outcomes in one statement, each once: only where the line is still
- * pending after exactly `previousAttempts` attempts (another execution of the line may have got
- * there first). Resolves with the lines written.
+ * Writes many attempts' outcomes ({@link encodeWrite}) in one statement, each once: only where
+ * the line is still pending after exactly the attempts its outcome follows (another execution of
+ * the line may have got there first). Resolves with the lines written.
  */
-export function recordAttempts(
-  store: PgStore,
-  job: string,
-  writes: readonly PendingWrite[],
-): Promise<Set<number>> {
-  return recordEncoded(
-    store,
-    job,
-    writes.map(({ line, previousAttempts, record: r }) =>
-      encodeWrite(line, previousAttempts, r, r.startedAt, r.worker),
-    ),
-  );
-}
-
-/** {@link recordAttempts} of outcomes encoded already ({@link encodeWrite}). */
 export async function recordEncoded(
   store: PgStore,
   job: string,

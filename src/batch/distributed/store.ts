@@ -6,7 +6,6 @@ import { wait } from '../../retry/wait.js';
 import type { InvalidLine } from '../input-line.js';
 import type { StateCounts } from '../journal.js';
 import type { HistoryEntry } from '../journal-schema.js';
-import type { AttemptOutcome } from '../outcome.js';
 import type { StoreLocation } from './connections.js';
 import { probeStore } from './connections.js';
 import { StoreUnavailableError } from './errors.js';
@@ -39,12 +38,6 @@ export interface LineRecordState {
   readonly host: string | null;
   /** When the line's first attempt started (epoch ms); null before any. */
   readonly firstAttemptAt: number | null;
-}
-
-/** What one attempt wrote: its outcome, when it started and which worker made it. */
-export interface AttemptRecord extends AttemptOutcome {
-  readonly startedAt: number;
-  readonly worker: string;
 }
 
 /** PostgreSQL failures worth another try: the connection, not the query. */

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseStoreUrl } from '../../../src/batch/distributed/connections.js';
-import type { AttemptRecord, PgStore as Store } from '../../../src/batch/distributed/store.js';
+import type { PgStore as Store } from '../../../src/batch/distributed/store.js';
 import { PgStore } from '../../../src/batch/distributed/store.js';
-import { type PendingWrite, recordAttempts } from '../../../src/batch/distributed/store-chunks.js';
+import { encodeWrite, recordEncoded } from '../../../src/batch/distributed/store-chunks.js';
+import type { AttemptOutcome } from '../../../src/batch/outcome.js';
 import { available, needs } from '../../support/needs.js';
 import { attemptOutcome } from '../outcome-support.js';
 import { PG_URL } from './distributed-support.js';
@@ -25,6 +26,34 @@ afterAll(async () => {
   await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await admin?.end();
 });
+
+/** One attempt's outcome, when it started and which worker made it. */
+interface AttemptRecord extends AttemptOutcome {
+  readonly startedAt: number;
+  readonly worker: string;
+}
+
+/** An outcome to write after `previousAttempts` attempts of `line`. */
+interface PendingWrite {
+  readonly line: number;
+  readonly previousAttempts: number;
+  readonly record: AttemptRecord;
+}
+
+/** Encodes the writes as a worker does, and writes them in one statement. */
+function recordAttempts(
+  store: Store,
+  job: string,
+  writes: readonly PendingWrite[],
+): Promise<Set<number>> {
+  return recordEncoded(
+    store,
+    job,
+    writes.map(({ line, previousAttempts, record: r }) =>
+      encodeWrite(line, previousAttempts, r, r.startedAt, r.worker),
+    ),
+  );
+}
 
 const base: AttemptRecord = {
   ...attemptOutcome({
@@ -81,7 +110,7 @@ async function read(job: string): Promise<Row[]> {
   return rows;
 }
 
-describe('recordAttempts: many outcomes in one statement', () => {
+describe('recordEncoded: many outcomes in one statement', () => {
   it('writes each row its own body slice, headers, history and times, byte for byte', async () => {
     await lines('bodies', 6);
     const bodyOf = (n: number): Buffer => randomBytes(n);
