@@ -5,7 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runBatch } from '../../../src/index.js';
-import { type ChaosServer, startChaosServer } from '../../../src/testing/index.js';
+import {
+  type ChaosArrival,
+  type ChaosServer,
+  startChaosServer,
+} from '../../../src/testing/index.js';
 import { selfSignedCertificate } from '../../http/proxy-support.js';
 import { available, needs } from '../../support/needs.js';
 import { runCli, tempDir, writeLines } from '../batch-support.js';
@@ -15,13 +19,15 @@ import { type Sandbox, sandbox } from './distributed-support.js';
 
 let box: Sandbox;
 let chaos: ChaosServer;
+/** What reached the chaos server, in order (the test that reads it empties it first). */
+let arrivals: ChaosArrival[] = [];
 /** A site with a login: `/login` sets `sid`, `/members` answers 403 without it. */
 let site: Server;
 let siteUrl = '';
 const siteSeen: string[] = [];
 beforeAll(async () => {
   if (available('redis', 'postgres')) box = await sandbox(5);
-  chaos = await startChaosServer();
+  chaos = await startChaosServer({ onArrival: (a) => void arrivals.push(a) });
   site = createServer((req, res) => {
     const cookie = req.headers.cookie ?? '';
     siteSeen.push(`${req.url} ${cookie}`);
@@ -173,4 +179,42 @@ needs(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   }, 60_000);
+
+  it("starts a chunk's next lines while earlier ones wait for their retries", async () => {
+    // One chunk of 40 lines, 2 in flight (so 4 of the host's lines started at once): lines 1–8
+    // fail once and wait 0.9 s (seeded jitter: 0.4 s at least) for their retry; lines 9–40
+    // answer at once. A line waiting for its retry leaves its place to the next, so every fresh
+    // line is sent before the first retry; else the first four waiting lines would hold the
+    // chunk's other 36 until their retries.
+    arrivals = [];
+    const result = await runBatch({
+      queue: box.queue,
+      store: box.store,
+      job: 'starts',
+      input: Array.from({ length: 40 }, (_, i) =>
+        i < 8
+          ? `${chaos.url}/flaky/starts-slow-${i}?fail=1`
+          : `${chaos.url}/flaky/starts-${i}?fail=0`,
+      ),
+      seed: 97,
+      concurrency: 2,
+      perHost: 2,
+      chunkSize: 40,
+      retry: { total: 1, backoff: 900, maxBackoff: 900 },
+      budget: false,
+    });
+    expect(result.counts.done).toBe(40);
+    const { rows } = await box.pg.query<{ delay: number }>(
+      `SELECT (history->0->>'delayMs')::float8 AS delay FROM ${box.schema}.requests
+        WHERE job = 'starts' AND line <= 8 ORDER BY line`,
+    );
+    // The waits this test relies on: long enough for 32 requests to a local server.
+    expect(Math.min(...rows.map((r) => r.delay))).toBeGreaterThanOrEqual(400);
+    const slow = arrivals.filter((a) => a.path.includes('starts-slow-'));
+    const fresh = arrivals.filter((a) => /\/starts-\d/.test(a.path));
+    expect(slow).toHaveLength(16);
+    expect(fresh).toHaveLength(32);
+    const firstRetry = slow[8] as ChaosArrival;
+    expect(Math.max(...fresh.map((a) => a.seq))).toBeLessThan(firstRetry.seq);
+  });
 });
