@@ -181,40 +181,41 @@ needs(
   }, 60_000);
 
   it("starts a chunk's next lines while earlier ones wait for their retries", async () => {
-    // One chunk of 40 lines, 2 in flight (so 4 of the host's lines started at once): lines 1–8
-    // fail once and wait 0.9 s (seeded jitter: 0.4 s at least) for their retry; lines 9–40
-    // answer at once. A line waiting for its retry leaves its place to the next, so every fresh
-    // line is sent before the first retry; else the first four waiting lines would hold the
-    // chunk's other 36 until their retries.
+    // One chunk of 40 lines, 2 in flight (so 4 of the host's lines started at once): lines 1–4
+    // fail once and wait for their retry in-process (seeded jitter: 0.8 to 1 s); lines 5–40
+    // answer at once. A line leaves its place to the next as soon as its request is answered,
+    // so every fresh line is sent before the first retry; else the four failing lines would
+    // hold the chunk's other 36 until their retries.
     arrivals = [];
     const result = await runBatch({
       queue: box.queue,
       store: box.store,
       job: 'starts',
       input: Array.from({ length: 40 }, (_, i) =>
-        i < 8
+        i < 4
           ? `${chaos.url}/flaky/starts-slow-${i}?fail=1`
           : `${chaos.url}/flaky/starts-${i}?fail=0`,
       ),
-      seed: 97,
+      seed: 979,
       concurrency: 2,
       perHost: 2,
       chunkSize: 40,
-      retry: { total: 1, backoff: 900, maxBackoff: 900 },
+      retry: { total: 1, backoff: 1000, maxBackoff: 1000 },
       budget: false,
     });
     expect(result.counts.done).toBe(40);
     const { rows } = await box.pg.query<{ delay: number }>(
       `SELECT (history->0->>'delayMs')::float8 AS delay FROM ${box.schema}.requests
-        WHERE job = 'starts' AND line <= 8 ORDER BY line`,
+        WHERE job = 'starts' AND line <= 4 ORDER BY line`,
     );
-    // The waits this test relies on: long enough for 32 requests to a local server.
-    expect(Math.min(...rows.map((r) => r.delay))).toBeGreaterThanOrEqual(400);
+    // The waits this test relies on: long enough for 36 requests to a local server.
+    expect(Math.min(...rows.map((r) => r.delay))).toBeGreaterThanOrEqual(800);
     const slow = arrivals.filter((a) => a.path.includes('starts-slow-'));
     const fresh = arrivals.filter((a) => /\/starts-\d/.test(a.path));
-    expect(slow).toHaveLength(16);
-    expect(fresh).toHaveLength(32);
-    const firstRetry = slow[8] as ChaosArrival;
+    expect(slow).toHaveLength(8);
+    expect(fresh).toHaveLength(36);
+    // The first four arrivals of the failing lines are their first attempts; the fifth, a retry.
+    const firstRetry = slow[4] as ChaosArrival;
     expect(Math.max(...fresh.map((a) => a.seq))).toBeLessThan(firstRetry.seq);
   });
 });
