@@ -321,8 +321,9 @@ function prefixed(head: Buffer[], source: Readable): Readable {
  * {@link ONE_SHOT_DECODED_BYTES} and `limit`) is decoded in one synchronous call: for a few
  * KiB, setting up zlib streams and their thread-pool round trips cost several times the
  * inflating itself. Anything else, including a small body that does not decode or would pass
- * the limit, goes through {@link decodedStream} as the bytes arrived, so its failures are exactly the stream's: a {@link DecompressionError},
- * the limit's error after about `limit` decoded bytes, or `source`'s own error as it is.
+ * the limit, goes through {@link decodedStream} as the bytes arrived, so its failures are
+ * exactly the stream's: a {@link DecompressionError}, the limit's error after about `limit`
+ * decoded bytes, or `source`'s own error as it is.
  */
 export function decodeWholeBody<T>(
   source: Readable,

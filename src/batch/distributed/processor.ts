@@ -229,7 +229,7 @@ async function attemptLine(
   /** The line leaves the waiting ones (`retrying`): its attempt starts. */
   flying: () => void = () => {},
   /** The attempt is answered (or cut off): the chunk may start another line of this host. */
-  answered: () => void = () => {},
+  answered: () => void,
 ): Promise<LineEnd | undefined> {
   // The host's lines take turns: the line whose turn it is takes a worker slot and waits on
   // the host (the others hold nothing meanwhile), then passes the turn on.

@@ -95,6 +95,10 @@ function text(value: string | null): string {
   return value === null ? 'null' : JSON.stringify(wellFormed(value));
 }
 
+/** The last worker id {@link encodeWrite} encoded, and its JSON: a worker writes only its own. */
+let lastWorker: string | undefined;
+let lastWorkerJson = 'null';
+
 /**
  * Encodes one attempt's outcome for {@link recordEncoded}: written only where the line is still
  * pending after exactly `previousAttempts` attempts.
@@ -106,6 +110,10 @@ export function encodeWrite(
   startedAt: number,
   worker: string,
 ): EncodedWrite {
+  if (worker !== lastWorker) {
+    lastWorker = worker;
+    lastWorkerJson = text(worker);
+  }
   // The response headers are JSON text already (an object of strings): they go in as they are
   // (read as jsonb), not as a string escaped a second time.
   const row =
@@ -116,7 +124,7 @@ export function encodeWrite(
     `,"m":${text(outcome.errorMessage)},"r":${text(outcome.reason)}` +
     `,"hd":${outcome.responseHeaders ?? 'null'},"sz":${num(outcome.bodySize)}` +
     `,"pa":${text(outcome.bodyPath)},"t0":${num(startedAt)},"t1":${num(outcome.finishedAt)}` +
-    `,"tt":${num(outcome.ttfbMs)},"du":${num(outcome.durationMs)},"w":${text(worker)}`;
+    `,"tt":${num(outcome.ttfbMs)},"du":${num(outcome.durationMs)},"w":${lastWorkerJson}`;
   return { line, state: outcome.state, row, body: outcome.body };
 }
 
