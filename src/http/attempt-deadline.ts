@@ -154,6 +154,12 @@ function unfollow(parent: AbortSignal, deadline: AttemptDeadline): void {
 
 const noListeners: readonly Listener[] = Object.freeze([]);
 
+/**
+ * What an attempt's first listener list is copied from: empty, and never changed. Not
+ * `noListeners`: slicing a frozen array leaves V8's fast path (about 95 ns a copy against 20).
+ */
+const LIST_TEMPLATE: Listener[] = [];
+
 /** The deadline a response body runs under, until it closes (see {@link AttemptDeadline.headArrived}). */
 const BODY_DEADLINE = Symbol('dogged.attemptDeadline');
 
@@ -240,7 +246,7 @@ export class AttemptDeadline implements AttemptSignal {
       // a mode where every scavenge promoted megabytes and full collections came ten times as
       // often: a Session request cost 42–51 µs of CPU instead of 31–37 (bench/http-overhead.ts
       // with BENCH_PROCESSES=1; gone with node --no-allocation-site-pretenuring too).
-      const list = noListeners.slice() as Listener[];
+      const list = LIST_TEMPLATE.slice();
       list.push(listener);
       this.#listeners = list;
     } else (this.#listeners as Listener[]).push(listener);

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Cookie, CookieJar } from 'tough-cookie';
+import type { Cookie, CookieJar, MemoryCookieStore } from 'tough-cookie';
 
 /**
  * tough-cookie, loaded at the first jar (its CommonJS build, synchronously): a process that
@@ -12,6 +12,12 @@ export function toughCookie(): typeof import('tough-cookie') {
   tough ??= createRequire(import.meta.url)('tough-cookie') as typeof import('tough-cookie');
   return tough;
 }
+
+/**
+ * The two classes {@link isEmptyMemoryJar} tests every request against, read from the module
+ * once: its exports are getters, two calls a request otherwise.
+ */
+let memoryJarClasses: { Jar: typeof CookieJar; Memory: typeof MemoryCookieStore } | undefined;
 
 import { showValue } from '../retry/validate.js';
 
@@ -107,7 +113,11 @@ export function cookieHeader(
  * (no domain in its index; a jar that held some and lost them takes the ordinary path).
  */
 function isEmptyMemoryJar(store: CookieStore): boolean {
-  const { CookieJar: Jar, MemoryCookieStore: Memory } = toughCookie();
+  if (memoryJarClasses === undefined) {
+    const { CookieJar, MemoryCookieStore } = toughCookie();
+    memoryJarClasses = { Jar: CookieJar, Memory: MemoryCookieStore };
+  }
+  const { Jar, Memory } = memoryJarClasses;
   if (!(store instanceof Jar) || !(store.store instanceof Memory)) return false;
   for (const _ in store.store.idx) return false;
   return true;
