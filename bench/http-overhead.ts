@@ -28,6 +28,9 @@
  * process, a contender's optimized code then has nothing keeping its object shapes, and the
  * sample would measure its re-optimization).
  *
+ * With `taskset` and two CPUs or more, the server runs on CPU 0 and the clients on CPU 1
+ * (`pinToCpus` in bench/lib.ts; BENCH_PIN=0 turns it off).
+ *
  * `BENCH_PROCESSES=0` runs every sample in this one process instead, as this bench did before
  * 2026-12-04. Each sample then starts on a collected heap (with --expose-gc), then
  * BENCH_WARMUP requests (default 4,000) run unmeasured: a forced full GC with no request in
@@ -41,7 +44,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Agent, RetryAgent, request } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, machine, medianOf, startBenchServer, table, verdict } from './lib.js';
+import { fmt, machine, medianOf, pinToCpus, startBenchServer, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -55,7 +58,10 @@ const CHILD = process.env.BENCH_CHILD;
 const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
 
-const server = CHILD === undefined ? await startBenchServer() : undefined;
+// The parent pins itself (and so its sample processes) and the server to a CPU each.
+const pinning = CHILD === undefined ? pinToCpus() : undefined;
+const server =
+  CHILD === undefined ? await startBenchServer({ pinned: pinning !== undefined }) : undefined;
 const url = server ? `${server.url}/data` : (process.env.BENCH_URL as string);
 const { origin } = new URL(url);
 
@@ -211,7 +217,7 @@ console.log(
   ),
 );
 console.log(
-  `\nMedians of ${ROUNDS} rounds; CPU is the client process's user + system time per request.`,
+  `\nMedians of ${ROUNDS} rounds; CPU is the client process's user + system time per request${pinning ? `; ${pinning}` : ''}.`,
 );
 for (const row of rows.slice(3)) {
   const ratio = row.rps / bare.rps;

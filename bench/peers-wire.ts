@@ -34,6 +34,8 @@ import { fmt, jsonPayload, machine, medianOf, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 export interface WireOptions {
+  /** How this run is pinned to CPUs (`pinToCpus` in bench/lib.ts), for the report. */
+  pinning?: string | undefined;
   /** The bench server (plain HTTP/1.1). */
   base: string;
   /** Its HTTP/2-over-TLS port, undefined when there is no certificate (no openssl). */
@@ -318,7 +320,7 @@ function report(scenario: Scenario, totals: Map<string, Totals>, options: WireOp
     `\nMedian of ${options.rounds} interleaved rounds of ` +
       `${options.processes ? `${options.childSampleMs} ms per client, each sample in a process of its own after ${fmt(options.childWarmup)} requests unmeasured` : `${options.sampleMs} ms per client, every sample in one process`}; ` +
       `× undici: the ratio to "${baseline?.name}"; CPU: client process user + system time per ` +
-      `request, median round. ${scenario.footnote}`,
+      `request, median round. ${scenario.footnote}${options.pinning ? ` CPUs: ${options.pinning}.` : ''}`,
   );
   const dogged = scenario.rows.find((r) => r.dogged);
   const t = dogged ? totals.get(dogged.name) : undefined;

@@ -45,6 +45,7 @@ import {
   fmt,
   machine,
   medianOf,
+  pinToCpus,
   selfSignedCertificate,
   startBenchServer,
   table,
@@ -99,7 +100,13 @@ interface Client {
 }
 
 const certificate = H2 ? selfSignedCertificate() : undefined;
-const server = await startBenchServer(certificate ? { tls: certificate } : {});
+// This process (its in-process clients and the wire rows' sample processes) and the server get
+// a CPU each.
+const pinning = pinToCpus();
+const server = await startBenchServer({
+  ...(certificate && { tls: certificate }),
+  pinned: pinning !== undefined,
+});
 const base = server.url;
 
 const rawAgent = new Agent();
@@ -404,7 +411,7 @@ function reportPeers(): void {
       `${FAULT_ROUNDS} rounds of up to ${FAULT_REQUESTS} requests, req/s the median round, ` +
       `success pooled. * = capped: no new request after ${CAP_MS / 1000} s, requests still in ` +
       `flight ${GRACE_MS / 1000} s later aborted and left out of the success rate (which flatters ` +
-      'it: those are the requests still retrying).',
+      `it: those are the requests still retrying).${pinning ? ` CPUs: ${pinning}.` : ''}`,
   );
 
   /** The fault scenarios: p, whether one retry fixes the fault, and which retry count applies. */
@@ -527,6 +534,7 @@ if (GZIP || H2)
     collectGarbage,
     warmup: WARMUP,
     processes: process.env.BENCH_PROCESSES !== '0',
+    pinning,
     childWarmup: Number(process.env.BENCH_CHILD_WARMUP ?? 10_000),
     childSampleMs: Number(process.env.BENCH_CHILD_SAMPLE_MS ?? 3000),
   });
