@@ -28,8 +28,8 @@
  * process, a contender's optimized code then has nothing keeping its object shapes, and the
  * sample would measure its re-optimization).
  *
- * With `taskset` and two CPUs or more, the server runs on CPU 0 and the clients on CPU 1
- * (`pinToCpus` in bench/lib.ts; BENCH_PIN=0 turns it off).
+ * BENCH_PIN=1 runs the server on CPU 0 and the clients on CPU 1 (`pinToCpus` in bench/lib.ts:
+ * steadier samples, but not the same measure).
  *
  * `BENCH_PROCESSES=0` runs every sample in this one process instead, as this bench did before
  * 2026-12-04. Each sample then starts on a collected heap (with --expose-gc), then

@@ -145,21 +145,23 @@ const SERVER_CPU = 0;
 const CLIENT_CPU = 1;
 
 /**
- * Pins the benchmark to two CPUs when it can (Linux's `taskset`, at least two CPUs, and not
- * BENCH_PIN=0): this process, every thread of it, and so every client process it starts, to CPU
- * 1; a server started with `pinned` to CPU 0. Client and server then never take turns on one
- * core, and the scheduler does not place each sample process differently: on a 2-core machine
- * the same client's throughput varied from 3,600 to 6,400 requests/s from one sample process to
- * the next without pinning, 5,600 to 6,400 with it. Returns a line for the report, or undefined
- * when nothing was pinned.
+ * With BENCH_PIN=1 (and Linux's `taskset`, and two CPUs or more), pins the benchmark to two
+ * CPUs: this process, every thread of it, and so every client process it starts, to CPU 1; a
+ * server started with `pinned` to CPU 0. Client and server then never take turns on one core,
+ * and the scheduler does not place each sample process differently: on a 2-core machine one
+ * client's HTTP/2 throughput varied from 3,600 to 6,400 requests/s between sample processes
+ * unpinned, 5,600 to 6,400 pinned. Off by default because it changes what is measured: V8's
+ * collector threads then share the client's one core, which costs the client that allocates
+ * more (2026-12-05, bench/http-overhead.ts: the default Session 0.81× bare pinned, 0.84–0.91×
+ * unpinned). Returns a line for the report, or undefined when nothing was pinned.
  */
 export function pinToCpus(): string | undefined {
-  if (process.env.BENCH_PIN === '0' || cpus().length < 2) return undefined;
+  if (process.env.BENCH_PIN !== '1' || cpus().length < 2) return undefined;
   const pinned = spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CPU), String(process.pid)], {
     stdio: 'ignore',
   });
   if (pinned.error || pinned.status !== 0) return undefined;
-  return `the server pinned to CPU ${SERVER_CPU}, the clients to CPU ${CLIENT_CPU} (taskset; BENCH_PIN=0 turns it off)`;
+  return `the server pinned to CPU ${SERVER_CPU}, the clients to CPU ${CLIENT_CPU} (BENCH_PIN=1, taskset)`;
 }
 
 /**
