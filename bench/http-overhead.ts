@@ -58,7 +58,7 @@ const CHILD = process.env.BENCH_CHILD;
 const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
 
-// The parent pins itself (and so its sample processes) and the server to a CPU each.
+// With BENCH_PIN=1, the parent (and so its sample processes) and the server get a CPU each.
 const pinning = CHILD === undefined ? pinToCpus() : undefined;
 const server =
   CHILD === undefined ? await startBenchServer({ pinned: pinning !== undefined }) : undefined;

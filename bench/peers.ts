@@ -100,8 +100,8 @@ interface Client {
 }
 
 const certificate = H2 ? selfSignedCertificate() : undefined;
-// This process (its in-process clients and the wire rows' sample processes) and the server get
-// a CPU each.
+// With BENCH_PIN=1, this process (its in-process clients and the wire rows' sample processes)
+// and the server get a CPU each.
 const pinning = pinToCpus();
 const server = await startBenchServer({
   ...(certificate && { tls: certificate }),
