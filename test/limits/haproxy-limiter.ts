@@ -54,9 +54,9 @@ export interface HaproxyLimiter {
   readonly statsUrl: string;
   readonly dir: string;
   /** Requests per status, from HAProxy's request log (its stdout; waits for it to settle). */
-  stats(): Promise<LimiterStats>;
+  stats(minimum?: number): Promise<LimiterStats>;
   /** Every request logged, in log order. */
-  arrivals(): Promise<Arrival[]>;
+  arrivals(minimum?: number): Promise<Arrival[]>;
   /** HAProxy's own counters (stats page). */
   counters(): Promise<HaproxyCounters>;
   /** Stops HAProxy (SIGTERM, then SIGKILL after 5 s) and removes the directory. Idempotent. */

@@ -83,21 +83,29 @@ export function readText(path: string): string {
   }
 }
 
-/** A limiter's request log, read once it has settled. */
+/**
+ * A limiter's request log, read once it has settled. With `minimum` (the requests the client
+ * already had answers to), it is read again until it holds at least that many, for up to 10 s:
+ * on a loaded machine HAProxy once wrote a run's last line more than 250 ms after the others.
+ */
 export interface RequestLog {
   /** Requests per status. */
-  stats(): Promise<LimiterStats>;
+  stats(minimum?: number): Promise<LimiterStats>;
   /** Every request, in log order. */
-  arrivals(): Promise<Arrival[]>;
+  arrivals(minimum?: number): Promise<Arrival[]>;
 }
 
 /** The request log that `read()` returns whole, `size()` its length so far. */
 export function requestLog(read: () => string, size: () => number): RequestLog {
-  const arrivals = async (): Promise<Arrival[]> => {
-    await settled(size);
-    return parseLogLines(read());
+  const arrivals = async (minimum = 0): Promise<Arrival[]> => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      await settled(size);
+      const rows = parseLogLines(read());
+      if (rows.length >= minimum || Date.now() >= deadline) return rows;
+    }
   };
-  return { arrivals, stats: async () => summarizeArrivals(await arrivals()) };
+  return { arrivals, stats: async (minimum) => summarizeArrivals(await arrivals(minimum)) };
 }
 
 /** The request log in the file at `path`. */

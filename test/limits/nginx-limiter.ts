@@ -51,9 +51,9 @@ export interface NginxLimiter {
   readonly options: Readonly<Required<Omit<NginxLimiterOptions, 'retryAfter' | 'upstream'>>> &
     Pick<NginxLimiterOptions, 'retryAfter' | 'upstream'>;
   /** Requests per status from the access log (waits for the log to settle). */
-  stats(): Promise<LimiterStats>;
+  stats(minimum?: number): Promise<LimiterStats>;
   /** Every request in the access log, in log order. */
-  arrivals(): Promise<Arrival[]>;
+  arrivals(minimum?: number): Promise<Arrival[]>;
   /** The error log so far (for failure messages). */
   errorLog(): string;
   /**
