@@ -13,12 +13,6 @@ export function toughCookie(): typeof import('tough-cookie') {
   return tough;
 }
 
-/**
- * The two classes {@link isEmptyMemoryJar} tests every request against, read from the module
- * once: its exports are getters, two calls a request otherwise.
- */
-let memoryJarClasses: { Jar: typeof CookieJar; Memory: typeof MemoryCookieStore } | undefined;
-
 import { showValue } from '../retry/validate.js';
 
 /**
@@ -107,6 +101,12 @@ export function cookieHeader(
   if (isEmptyMemoryJar(store)) return own;
   return mergedCookieHeader(store, url, own);
 }
+
+/**
+ * The two classes {@link isEmptyMemoryJar} tests every request against, read from the module
+ * once: its exports are getters, two calls a request otherwise.
+ */
+let memoryJarClasses: { Jar: typeof CookieJar; Memory: typeof MemoryCookieStore } | undefined;
 
 /**
  * Whether `store` is a tough-cookie jar over its in-memory store that holds no cookie at all
