@@ -13,6 +13,12 @@ import { type JobConfig, parseJobConfig } from './job-config.js';
 import { type InsertResult, insertLines } from './store-lines.js';
 import { storeSchemaSql } from './store-schema.js';
 
+/**
+ * The statistics target of {@link PgStore.analyze}: PostgreSQL samples 300 rows per unit, so
+ * 3,000 rows (its default, 100, samples 30,000).
+ */
+const ANALYZE_TARGET = 10;
+
 /** A line as a worker needs it: what the BullMQ job carries. */
 export interface QueuedLine {
   readonly line: number;
@@ -309,9 +315,18 @@ export class PgStore {
     return rows.map((r) => r.k);
   }
 
-  /** Refreshes the planner's statistics of the lines (after the first lines of a job). */
+  /**
+   * Refreshes the planner's statistics of the lines (after the first lines of a job): of the
+   * three columns the workers' queries select on, from a sample of 3,000 rows. That is all the
+   * planner needs to pick the primary key for the batched writes, and it costs the same on a
+   * store of millions of lines: a whole-table `ANALYZE` samples 30,000 rows of every column,
+   * bodies included, and took 0.5 to 1 s of the server's CPU on a store of 80,000 finished lines.
+   */
   async analyze(): Promise<void> {
-    await this.query(`ANALYZE ${this.#t}`);
+    await this.transaction(async (client) => {
+      await client.query(`SET LOCAL default_statistics_target = ${ANALYZE_TARGET}`);
+      await client.query(`ANALYZE ${this.#t} (job, line, state)`);
+    });
   }
 
   /** When the earliest pending line is due, if any. */

@@ -20,6 +20,8 @@ beforeAll(async () => {
   if (!available('postgres')) return;
   store = await PgStore.open(parseStoreUrl(`${PG_URL}?schema=${schema}`));
   admin = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  // The statistics are the analyze test's to make, not the server's on its own schedule.
+  await admin.query(`ALTER TABLE ${schema}.requests SET (autovacuum_enabled = false)`);
 });
 afterAll(async () => {
   await store?.close();
@@ -270,5 +272,29 @@ describe('recordEncoded: many outcomes in one statement', () => {
       worker: 'box "7" \u00e9',
     });
     expect(rows[1]).toMatchObject({ response_headers: {}, ttfb_ms: null, duration_ms: 0.125 });
+  });
+});
+
+describe('analyze: the planner statistics after the first lines of a job', () => {
+  it('samples 3,000 rows of job, line and state only, and leaves the session as it was', async () => {
+    await lines('analyzed', 4000);
+    await store.analyze();
+    const { rows } = await admin.query<{ attname: string; bounds: number | null }>(
+      `SELECT attname, cardinality(histogram_bounds::text::text[]) AS bounds FROM pg_stats
+        WHERE schemaname = $1 AND tablename = 'requests' ORDER BY attname`,
+      [schema],
+    );
+    expect(rows.map((r) => r.attname)).toEqual(['job', 'line', 'state']);
+    // Every line is distinct: its histogram has the target's 10 buckets (101 by default).
+    expect(rows.find((r) => r.attname === 'line')?.bounds).toBe(11);
+    const { rows: table } = await admin.query<{ reltuples: number }>(
+      `SELECT reltuples FROM pg_class WHERE oid = '${schema}.requests'::regclass`,
+    );
+    expect(table[0]?.reltuples).toBeGreaterThanOrEqual(4000);
+    // SET LOCAL: no connection of the pool keeps the lower target.
+    for (let i = 0; i < 3; i++)
+      expect(await store.query('SHOW default_statistics_target')).toEqual([
+        { default_statistics_target: '100' },
+      ]);
   });
 });
