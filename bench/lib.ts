@@ -150,10 +150,11 @@ const CLIENT_CPU = 1;
  * server started with `pinned` to CPU 0. Client and server then never take turns on one core,
  * and the scheduler does not place each sample process differently: on a 2-core machine one
  * client's HTTP/2 throughput varied from 3,600 to 6,400 requests/s between sample processes
- * unpinned, 5,600 to 6,400 pinned (in a quiet spell of the machine). Off by default because it changes what is measured: V8's
- * collector threads then share the client's one core, which costs the client that allocates
- * more (2026-12-05, bench/http-overhead.ts: the default Session 0.81× bare pinned, 0.84–0.91×
- * unpinned). Returns a line for the report, or undefined when nothing was pinned.
+ * unpinned, 5,600 to 6,400 pinned (in a quiet spell of the machine). Off by default because it
+ * changes what is measured: V8's collector threads then share the client's one core, which
+ * costs the client that allocates more (2026-12-05, bench/http-overhead.ts: the default
+ * Session 0.81× bare pinned, 0.84–0.91× unpinned). Returns a line for the report, or undefined
+ * when nothing was pinned.
  */
 export function pinToCpus(): string | undefined {
   if (process.env.BENCH_PIN !== '1' || cpus().length < 2) return undefined;
