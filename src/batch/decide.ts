@@ -427,7 +427,7 @@ function hostDown(
     down: (previous?.down ?? 0) + 1,
   };
   const history = previous?.down ? [...line.history.slice(0, -1), entry] : [...line.history, entry];
-  return { ...retry(line, now, entry, fields), history, held: true };
+  return retry(line, now, entry, fields, history, true);
 }
 
 /**
@@ -473,11 +473,7 @@ function throttled(
   const history = previous?.throttled
     ? [...line.history.slice(0, -1), entry]
     : [...line.history, entry];
-  return {
-    ...retry(line, now, entry, { status }),
-    history,
-    held: true,
-  };
+  return retry(line, now, entry, { status }, history, true);
 }
 
 function retry(
@@ -485,17 +481,19 @@ function retry(
   now: number,
   entry: HistoryEntry,
   fields: { status?: number | undefined; errorCode?: string; errorMessage?: string },
+  history: readonly HistoryEntry[] = [...line.history, entry],
+  held = false,
 ): Decision {
   return {
     state: 'pending',
     reason: null,
     nextAttemptAt: now + Math.ceil(entry.delayMs),
-    history: [...line.history, entry],
+    history,
     status: fields.status ?? null,
     errorCode: fields.errorCode ?? null,
     errorMessage: fields.errorMessage ?? null,
     delayMs: entry.delayMs,
     delaySource: entry.source,
-    held: false,
+    held,
   };
 }

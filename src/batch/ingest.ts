@@ -60,7 +60,7 @@ export async function ingest(
               body: parsed.request.body,
               dueAt: now,
             }
-          : { ...invalidLine(lineNumber, hash, parsed, text), at: now },
+          : Object.assign(invalidLine(lineNumber, hash, parsed, text), { at: now }),
       );
       if (batch.length >= BATCH_LINES) {
         flush();

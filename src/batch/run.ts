@@ -410,7 +410,7 @@ export class BatchRun {
       },
       result,
       now,
-      host === NO_HOST_SIGNAL ? this.#limits : { ...this.#limits, ...host },
+      host === NO_HOST_SIGNAL ? this.#limits : Object.assign({}, this.#limits, host),
     );
     const isFinal = decision.state !== 'pending';
     // A body held in memory or only counted is kept at once (no promise to wait for).

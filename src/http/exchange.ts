@@ -92,7 +92,7 @@ export class Exchange extends ExchangeBase {
         const target = this.target;
         const proxy = this.rotation?.proxy;
         let headers = this.#resume
-          ? { ...target.headers, ...resumeHeaders(this.#resume) }
+          ? Object.assign({}, target.headers, resumeHeaders(this.#resume))
           : target.headers;
         // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
         if (init.cookies) {

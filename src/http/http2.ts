@@ -47,7 +47,7 @@ export function classifyHttp2(
   if (/REFUSED_STREAM/.test(message))
     return new ConnectionResetError(
       `the server refused the HTTP/2 stream before processing it (REFUSED_STREAM): ${message}`,
-      { ...base, phase: 'connect' },
+      Object.assign({ phase: 'connect' as const }, base),
     );
   if (context.phase === 'body')
     return new IncompleteBodyError(`the HTTP/2 stream was reset mid-body: ${message}`, base);

@@ -522,7 +522,7 @@ export class Session {
       !('method' in options)
     )
       return this.#send(url, options, 'follow', false, method);
-    return this.request(url, { ...options, method });
+    return this.request(url, Object.assign({}, options, { method }));
   }
 
   /** GET */
