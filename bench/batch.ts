@@ -9,6 +9,15 @@
  * The server is the chaos server (`dogged chaos`) in its own process: `/bytes/1024` for the
  * throughput rounds, `/status/204` for the million. Scale with BENCH_BATCH_URLS (per round,
  * default 20,000), BENCH_ROUNDS (default 5), BENCH_MILLION (default 1,000,000; 0 skips it).
+ *
+ * Each sample runs in a process of its own (the contenders take turns, in the same order,
+ * against one server), as in bench/http-overhead.ts: a user runs one runner in a process, and in
+ * one process the loop and the runner share undici's code and its optimizations, and each
+ * sample pays for the other's garbage and re-optimization (in one process the same code gave
+ * the loop 64–140 µs a URL across rounds). A sample process runs BENCH_CHILD_WARMUP rounds
+ * (default 2) of its contender unmeasured, then measures one. `BENCH_PROCESSES=0` runs every
+ * sample in this one process instead, after one warm-up round of each, as this bench did
+ * before 2026-12-05.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,11 +43,15 @@ import { fmt, machine, medianOf, startChaos, table, verdict } from './lib.js';
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MILLION = Number(process.env.BENCH_MILLION ?? 1_000_000);
+/** In a sample process: the contender to measure. */
+const CHILD = process.env.BENCH_CHILD as keyof Samples | undefined;
+const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
+const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 2);
 const CONCURRENCY = 16;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'dogged-bench-batch-'));
 
-function* urls(base: string, n: number, round: number): Generator<string> {
+function* urls(base: string, n: number, round: number | string): Generator<string> {
   for (let i = 0; i < n; i++) yield `${base}/bytes/1024?key=r${round}-${i}`;
 }
 
@@ -48,7 +61,7 @@ interface Sample {
   cpuUs: number;
 }
 
-async function undiciLoop(base: string, round: number): Promise<Sample> {
+async function undiciLoop(base: string, round: number | string): Promise<Sample> {
   const agent = new Agent();
   const list = urls(base, URLS, round);
   const cpu = process.cpuUsage();
@@ -67,7 +80,7 @@ async function undiciLoop(base: string, round: number): Promise<Sample> {
   return { rate, cpuUs: (used.user + used.system) / URLS };
 }
 
-async function batch(base: string, round: number, bodies: 'none' | 'db'): Promise<Sample> {
+async function batch(base: string, round: number | string, bodies: 'none' | 'db'): Promise<Sample> {
   const db = join(work, `round-${round}-${bodies}.sqlite`);
   const cpu = process.cpuUsage();
   const start = performance.now();
@@ -163,30 +176,66 @@ async function million(base: string): Promise<{ peak: number; rate: number; seco
   return { peak, rate: MILLION / seconds, seconds };
 }
 
+interface Samples {
+  undici: Sample[];
+  none: Sample[];
+  db: Sample[];
+}
+
+/** One round of contender `which`, in this process. */
+function sampleHere(base: string, which: keyof Samples, round: number | string): Promise<Sample> {
+  return which === 'undici' ? undiciLoop(base, round) : batch(base, round, which);
+}
+
+if (CHILD !== undefined) {
+  const base = process.env.BENCH_URL as string;
+  const round = Number(process.env.BENCH_ROUND);
+  for (let k = 0; k < CHILD_WARMUP; k++) await sampleHere(base, CHILD, `${round}w${k}`);
+  process.stdout.write(`${JSON.stringify(await sampleHere(base, CHILD, round))}\n`);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
+/** One round of contender `which` in a process of its own (the default). */
+async function sampleInProcess(base: string, which: keyof Samples, round: number): Promise<Sample> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, BENCH_CHILD: which, BENCH_URL: base, BENCH_ROUND: String(round) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the sample process of ${which} exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as Sample;
+}
+
 const chaos = await startChaos();
 try {
-  const samples = { undici: [] as Sample[], none: [] as Sample[], db: [] as Sample[] };
-  await undiciLoop(chaos.url, -1); // warm up connections and JIT
-  await batch(chaos.url, -1, 'none');
+  const samples: Samples = { undici: [], none: [], db: [] };
+  if (!PROCESSES) {
+    await undiciLoop(chaos.url, -1); // warm up connections and JIT
+    await batch(chaos.url, -1, 'none');
+  }
   for (let round = 0; round < ROUNDS; round++) {
-    const order: (keyof typeof samples)[] =
+    const order: (keyof Samples)[] =
       round % 2 === 0 ? ['undici', 'none', 'db'] : ['db', 'none', 'undici'];
     for (const which of order) {
       samples[which].push(
-        which === 'undici'
-          ? await undiciLoop(chaos.url, round)
-          : await batch(chaos.url, round, which),
+        PROCESSES
+          ? await sampleInProcess(chaos.url, which, round)
+          : await sampleHere(chaos.url, which, round),
       );
     }
   }
-  const rate = (which: keyof typeof samples): number => medianOf(samples[which].map((s) => s.rate));
-  const cpuUs = (which: keyof typeof samples): number =>
-    medianOf(samples[which].map((s) => s.cpuUs));
+  const rate = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.rate));
+  const cpuUs = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.cpuUs));
   const raw = rate('undici');
   console.log(
     `\n## Batch runner: ${URLS.toLocaleString('en-US')} URLs per round, ${CONCURRENCY} concurrent, no failures, chaos server /bytes/1024 (${machine()})\n`,
   );
-  const rows: [string, keyof typeof samples][] = [
+  const rows: [string, keyof Samples][] = [
     ['plain undici loop (no journal)', 'undici'],
     ['dogged runBatch, bodies none', 'none'],
     ['dogged runBatch, bodies in the journal', 'db'],
@@ -203,7 +252,7 @@ try {
     ),
   );
   console.log(
-    `\nMedians of ${ROUNDS} interleaved rounds; CPU: this process's user + system time per URL (the chaos server runs in its own process).`,
+    `\nMedians of ${ROUNDS} interleaved rounds${PROCESSES ? `, each sample in a process of its own after ${CHILD_WARMUP} unmeasured rounds` : ', every sample in one process'}; CPU: the sampling process's user + system time per URL (the chaos server runs in its own process).`,
   );
   const ratio = rate('none') / raw;
   console.log(
