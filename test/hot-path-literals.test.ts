@@ -9,7 +9,9 @@ import { describe, expect, it } from 'vitest';
  * `Object.assign` takes 0.05. Once per input line it cost the batch runner more than parsing the
  * line. The modules every request, every input line or every outcome goes through must not
  * build one; a spread of a condition that yields a fresh literal or nothing
- * (`...(x && { x })`) is not one: V8 takes its fast path.
+ * (`...(x && { x })`) is not one: V8 takes its fast path. Left out: modules whose spreads run once
+ * per origin or Session, or for a request that brings its own retry or timeout options
+ * (`storm.ts`, `policy.ts`, `timeouts.ts`).
  */
 const HOT_MODULES = [
   'src/http/session.ts',
