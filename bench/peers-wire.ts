@@ -9,7 +9,9 @@
  * - h2: `GET /data` (1 KiB) over HTTP/2 with TLS (a self-signed certificate made by openssl
  *   for the run), each client trusting that certificate as its CA. The server counts requests
  *   by HTTP version: a row with one HTTP/1.1 request did not negotiate h2 and is invalid. The
- *   ratios divide by undici's `Agent({ allowH2: true })`.
+ *   ratios divide by undici's `Agent({ allowH2: true })`, which opens a connection per request
+ *   in flight (its Client's `pipelining` is 1 by default, HTTP/2 or not), as the Session's does;
+ *   dogged's ratio to the same Agent with `pipelining: 100`, which multiplexes, is printed too.
  * Goal: dogged's Session at least 0.95× undici's throughput in each.
  *
  * With `processes` (the default; BENCH_PROCESSES=0 in bench/peers.ts turns it off), each sample
@@ -201,9 +203,14 @@ function h2Scenario(
   close: (() => Promise<unknown>)[],
 ): Scenario {
   const agent = new Agent({ allowH2: true, connect: { ca } });
+  // undici's Client takes one request at a time unless `pipelining` says otherwise, HTTP/2 or
+  // not: its default Agent, and the Session's, open a connection per request in flight. This
+  // one multiplexes up to 100 streams on a connection (for the record: no goal is about it).
+  const multiplexing = new Agent({ allowH2: true, pipelining: 100, connect: { ca } });
   const session = new Session({ http2: true, tls: { ca } });
   close.push(
     () => agent.close(),
+    () => multiplexing.close(),
     () => session.close(),
   );
   return {
@@ -220,6 +227,16 @@ function h2Scenario(
         send: async (url) => {
           const { origin, pathname } = new URL(url);
           const res = await agent.request({ origin, path: pathname, method: 'GET' });
+          const text = await res.body.text();
+          return res.statusCode === 200 && text.length === H2_BODY_BYTES;
+        },
+      },
+      {
+        name: 'undici Agent({ allowH2: true, pipelining: 100 }).request',
+        alsoVersus: true,
+        send: async (url) => {
+          const { origin, pathname } = new URL(url);
+          const res = await multiplexing.request({ origin, path: pathname, method: 'GET' });
           const text = await res.body.text();
           return res.statusCode === 200 && text.length === H2_BODY_BYTES;
         },

@@ -6,7 +6,8 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Http2Agent } from '../../src/http/http2.js';
@@ -253,6 +254,41 @@ describe('HTTP/2 (http2: true)', () => {
     for (const failure of failures) {
       expect(failure).toBeInstanceOf(ConnectionResetError);
       expect((failure as Error).message).toMatch(/GOAWAY/);
+    }
+  });
+
+  it('a connection that fell back to HTTP/1.1 carries one request at a time: concurrent requests get one each', async () => {
+    const pair = selfSignedCertificate();
+    let most = 0;
+    const open = new Map<Socket, number>();
+    const h1 = createHttpsServer({ key: pair.key, cert: pair.cert }, (req, res) => {
+      const n = (open.get(req.socket) ?? 0) + 1;
+      open.set(req.socket, n);
+      most = Math.max(most, n);
+      // The head at once, the body 30 ms later (undici would pipeline a GET behind a head).
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      setTimeout(() => {
+        open.set(req.socket, (open.get(req.socket) ?? 1) - 1);
+        res.end(`http/${req.httpVersion}`);
+      }, 30);
+    });
+    await new Promise<void>((resolve) => h1.listen(0, '127.0.0.1', resolve));
+    const origin = `https://127.0.0.1:${(h1.address() as AddressInfo).port}`;
+    const session = new Session({ logger: false, http2: true, tls: { ca: pair.cert } });
+    try {
+      expect(await (await session.get(`${origin}/first`)).text()).toBe('http/1.1');
+      const texts = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => (await session.get(`${origin}/${i}`)).text()),
+      );
+      expect(texts).toEqual(Array.from({ length: 8 }, () => 'http/1.1'));
+      // A connection of its own for each request in flight: none queued behind another.
+      expect(open.size).toBeGreaterThanOrEqual(8);
+      expect(most).toBe(1);
+    } finally {
+      await session.close();
+      h1.closeAllConnections();
+      await new Promise<void>((resolve) => h1.close(() => resolve()));
     }
   });
 
