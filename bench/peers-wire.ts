@@ -196,6 +196,16 @@ function gzipScenario(options: WireOptions, close: (() => Promise<unknown>)[]): 
   };
 }
 
+/** A GET of the 1 KiB body through `agent.request`, checked. */
+function agentGet(agent: Agent): Send {
+  return async (url) => {
+    const { origin, pathname } = new URL(url);
+    const res = await agent.request({ origin, path: pathname, method: 'GET' });
+    const text = await res.body.text();
+    return res.statusCode === 200 && text.length === H2_BODY_BYTES;
+  };
+}
+
 function h2Scenario(
   options: WireOptions,
   h2Base: string,
@@ -224,22 +234,12 @@ function h2Scenario(
       {
         name: 'undici Agent({ allowH2: true }).request',
         baseline: true,
-        send: async (url) => {
-          const { origin, pathname } = new URL(url);
-          const res = await agent.request({ origin, path: pathname, method: 'GET' });
-          const text = await res.body.text();
-          return res.statusCode === 200 && text.length === H2_BODY_BYTES;
-        },
+        send: agentGet(agent),
       },
       {
         name: 'undici Agent({ allowH2: true, pipelining: 100 }).request',
         alsoVersus: true,
-        send: async (url) => {
-          const { origin, pathname } = new URL(url);
-          const res = await multiplexing.request({ origin, path: pathname, method: 'GET' });
-          const text = await res.body.text();
-          return res.statusCode === 200 && text.length === H2_BODY_BYTES;
-        },
+        send: agentGet(multiplexing),
       },
       {
         name: 'dogged Session({ http2: true })',
