@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Agent, request } from 'undici';
 import { runBatch } from '../src/index.js';
-import { fmt, machine, medianOf, startChaos, table, verdict } from './lib.js';
+import { fmt, machine, medianOf, sampleInChild, startChaos, table, verdict } from './lib.js';
 
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -197,18 +197,12 @@ if (CHILD !== undefined) {
 }
 
 /** One round of contender `which` in a process of its own (the default). */
-async function sampleInProcess(base: string, which: keyof Samples, round: number): Promise<Sample> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_CHILD: which, BENCH_URL: base, BENCH_ROUND: String(round) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`the sample process of ${which} exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as Sample;
+function sampleInProcess(base: string, which: keyof Samples, round: number): Promise<Sample> {
+  return sampleInChild(
+    import.meta.url,
+    { BENCH_CHILD: which, BENCH_URL: base, BENCH_ROUND: String(round) },
+    which,
+  );
 }
 
 const chaos = await startChaos();

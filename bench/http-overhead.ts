@@ -39,12 +39,18 @@
  * re-optimization, the more code the more, which steady traffic does not (BENCH_WARMUP=0
  * measures that way).
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { Agent, RetryAgent, request } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, machine, medianOf, pinToCpus, startBenchServer, table, verdict } from './lib.js';
+import {
+  fmt,
+  machine,
+  medianOf,
+  pinToCpus,
+  sampleInChild,
+  startBenchServer,
+  table,
+  verdict,
+} from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
@@ -163,19 +169,12 @@ if (CHILD !== undefined) {
 }
 
 /** A sample of contender `index` in a process of its own (the default). */
-async function sampleInProcess(index: number): Promise<{ rps: number; cpu: number }> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_CHILD: String(index), BENCH_URL: url },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0)
-    throw new Error(`the sample process of ${contenders[index]?.name} exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as { rps: number; cpu: number };
+function sampleInProcess(index: number): Promise<{ rps: number; cpu: number }> {
+  return sampleInChild(
+    import.meta.url,
+    { BENCH_CHILD: String(index), BENCH_URL: url },
+    contenders[index]?.name ?? String(index),
+  );
 }
 
 const samples = new Map(

@@ -233,3 +233,27 @@ export function medianOf(values: number[]): number {
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
+
+/**
+ * Runs `script` (a bench file, as `import.meta.url`) again in a process of its own, with this
+ * process's node flags and `env` added to its environment, and resolves with the JSON it printed
+ * last: one sample measured alone (see bench/http-overhead.ts). `label` names it in the error
+ * when the process exits other than 0.
+ */
+export async function sampleInChild<T>(
+  script: string,
+  env: Record<string, string>,
+  label: string,
+): Promise<T> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(script)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the sample process of ${label} exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as T;
+}

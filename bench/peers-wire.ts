@@ -24,15 +24,12 @@
  * dogged's code being optimized (gzip: 0.88× in 600 ms samples, 0.99–1.07× in 3 s ones).
  */
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import got from 'got';
 import { Agent, interceptors, request } from 'undici';
 import { Session } from '../src/index.js';
-import { fmt, jsonPayload, machine, medianOf, table, verdict } from './lib.js';
+import { fmt, jsonPayload, machine, medianOf, sampleInChild, table, verdict } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
 export interface WireOptions {
@@ -434,11 +431,7 @@ interface ChildTask {
 const CHILD_ENV = 'BENCH_WIRE_CHILD';
 
 /** Row `row` of scenario `key`, sampled in a process of its own. */
-async function sampleInProcess(
-  key: Scenario['key'],
-  row: number,
-  options: WireOptions,
-): Promise<Sample> {
+function sampleInProcess(key: Scenario['key'], row: number, options: WireOptions): Promise<Sample> {
   const task: ChildTask = {
     key,
     row,
@@ -450,18 +443,12 @@ async function sampleInProcess(
     sampleMs: options.childSampleMs,
     childWarmup: options.childWarmup,
   };
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    // No warning per sample process (undici's decompress interceptor is experimental).
-    env: { ...process.env, [CHILD_ENV]: JSON.stringify(task), NODE_NO_WARNINGS: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`the sample process of ${key} row ${row} exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as Sample;
+  // No warning per sample process (undici's decompress interceptor is experimental).
+  return sampleInChild(
+    import.meta.url,
+    { [CHILD_ENV]: JSON.stringify(task), NODE_NO_WARNINGS: '1' },
+    `${key} row ${row}`,
+  );
 }
 
 /** A sample process: warms its row up, measures one sample, prints it as JSON, exits. */
