@@ -10,8 +10,9 @@
  *   for the run), each client trusting that certificate as its CA. The server counts requests
  *   by HTTP version: a row with one HTTP/1.1 request did not negotiate h2 and is invalid. The
  *   ratios divide by undici's `Agent({ allowH2: true })`, which opens a connection per request
- *   in flight (its Client's `pipelining` is 1 by default, HTTP/2 or not), as the Session's does;
- *   dogged's ratio to the same Agent with `pipelining: 100`, which multiplexes, is printed too.
+ *   in flight (its Client's `pipelining` is 1 by default, HTTP/2 or not); the Session carries
+ *   them all on one connection. dogged's ratio to the same Agent with `pipelining: 100`, which
+ *   multiplexes too, is printed as well.
  * Goal: dogged's Session at least 0.95× undici's throughput in each.
  *
  * With `processes` (the default; BENCH_PROCESSES=0 in bench/peers.ts turns it off), each sample

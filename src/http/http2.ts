@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Agent, type Dispatcher, errors } from 'undici';
+import { Agent, type buildConnector, Client, type Dispatcher, errors, Pool } from 'undici';
 import { showValue } from '../retry/validate.js';
 import {
   ConnectionResetError,
@@ -271,7 +271,116 @@ export function declaredLengthHandler(
  * twice more.
  */
 export class Http2Agent extends Agent {
+  constructor(options: Agent.Options = {}) {
+    super(
+      Object.assign(
+        {
+          factory: (origin: URL | string, poolOptions: Pool.Options) =>
+            new MultiplexPool(origin, poolOptions),
+        },
+        options,
+      ),
+    );
+  }
+
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     return super.dispatch(options, declaredLengthHandler(handler, options.method));
+  }
+}
+
+/**
+ * `clientTtl` of the Pools below: never reached by a connection's age (2^40 ms is 35 years),
+ * only by a retired client's ttl of 1 (see {@link MultiplexPool}).
+ */
+const NEVER = 2 ** 40;
+
+/** How undici words the error of a connection that received a GOAWAY. */
+const GOAWAY = /GOAWAY/;
+
+/** The clients whose connection negotiated h2 (by ALPN). */
+const speaksH2 = new WeakSet<Client>();
+
+/**
+ * A Client whose number of requests in flight follows the protocol its connection negotiated.
+ * undici's `pipelining` is 1 whatever the protocol unless set; unset, each protocol's own
+ * default applies: 1 over HTTP/1.1 (and while the connection is being made), unbounded over h2.
+ * Its connections that negotiate h2 are noted in {@link speaksH2}.
+ */
+function multiplexedClient(origin: URL | string, options: Client.Options): Client {
+  const connect = options.connect as Connector;
+  const self: { client?: Client } = {};
+  const client = new Client(
+    origin,
+    Object.assign({}, options, {
+      connect: (opts: ConnectOptions, callback: ConnectCallback) =>
+        connect(opts, (error, socket) => {
+          const made = self.client;
+          if (made && socket) {
+            if ((socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') speaksH2.add(made);
+            else speaksH2.delete(made);
+          }
+          callback(error, socket);
+        }),
+    }),
+  );
+  self.client = client;
+  (client as unknown as { pipelining: number | null }).pipelining = null;
+  return client;
+}
+
+type ConnectOptions = Parameters<buildConnector.connector>[0];
+type ConnectCallback = (error: Error | null, socket: Duplex | null) => void;
+type Connector = (options: ConnectOptions, callback: ConnectCallback) => void;
+
+/**
+ * Takes `client` out of its Pool's rotation: it finishes the requests it carries, then closes.
+ * Its ttl of 1 is, to undici's Pool, a client past its `clientTtl`: never dispatched to again.
+ */
+function retire(client: Dispatcher): void {
+  (client as unknown as { ttl: number }).ttl = 1;
+  client.close().catch(() => {});
+}
+
+/**
+ * The Pool of one origin for {@link Http2Agent}: every request on one HTTP/2 connection, as a
+ * browser or got does, and one request per connection over HTTP/1.1.
+ * - undici's Pool hands a request to its first client that is not busy, and a client whose
+ *   connection speaks h2 is never busy: it takes every request.
+ * - A burst of requests before the first connection is up opens a connection for each (the
+ *   protocol is not known yet, and a client is busy while it connects). Each that negotiates h2
+ *   while another h2 connection of the origin is up is retired.
+ * - When a connection of the origin receives a GOAWAY (as a server sends on a reload or a
+ *   shutdown, or after its `keepalive_requests`), every other connection of the origin is
+ *   retired: they most likely go to the same server process, which refuses new streams
+ *   (`REFUSED_STREAM`) once its GOAWAY is on the way. undici fails the requests the GOAWAY
+ *   caught, and dogged retries them: on a fresh connection, not on one about to go away. A
+ *   connection that goes away otherwise (an idle timeout, a close) retires nothing.
+ */
+class MultiplexPool extends Pool {
+  /** Its clients whose connection is up, not retired. */
+  readonly #connected = new Set<Dispatcher>();
+
+  constructor(origin: URL | string, options: Pool.Options) {
+    super(origin, Object.assign({}, options, { clientTtl: NEVER, factory: multiplexedClient }));
+    // Listeners of the Pool's own events, registered after the Pool's own (which stamps each
+    // client's ttl on connect, and would overwrite a retirement).
+    this.on('connect', (_origin, targets) => {
+      const client = targets[1];
+      if (!client) return;
+      if (speaksH2.has(client as Client) && this.#anyH2()) retire(client);
+      else this.#connected.add(client);
+    });
+    this.on('disconnect', (_origin, targets, error) => {
+      const client = targets[1];
+      if (client) this.#connected.delete(client);
+      if (!GOAWAY.test(error?.message ?? '')) return;
+      for (const other of this.#connected) retire(other);
+      this.#connected.clear();
+    });
+  }
+
+  #anyH2(): boolean {
+    for (const client of this.#connected) if (speaksH2.has(client as Client)) return true;
+    return false;
   }
 }

@@ -9,7 +9,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { Http2Agent } from '../../src/http/http2.js';
 import {
   ConnectionResetError,
@@ -32,6 +32,8 @@ const sessions = new Set<ServerHttp2Session>();
 const CUT_BODY = Buffer.from('0123456789abcdef'.repeat(4096));
 /** Given each first attempt of a `/run/held` path, which the server holds. */
 let onHeld: ((stream: ServerHttp2Stream) => void) | undefined;
+/** Given each stream of a `/mux/` path, which the server holds. */
+let onMux: ((stream: ServerHttp2Stream) => void) | undefined;
 
 beforeAll(async () => {
   if (!available('openssl')) return;
@@ -79,6 +81,10 @@ beforeAll(async () => {
     }
     if (path.startsWith('/run/held') && n === 1) {
       onHeld?.(stream);
+      return;
+    }
+    if (path.startsWith('/mux/') && onMux) {
+      onMux(stream);
       return;
     }
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
@@ -254,6 +260,47 @@ describe('HTTP/2 (http2: true)', () => {
     for (const failure of failures) {
       expect(failure).toBeInstanceOf(ConnectionResetError);
       expect((failure as Error).message).toMatch(/GOAWAY/);
+    }
+  });
+
+  it('multiplexes: 16 concurrent requests after a burst of 8 share one connection, all 16 streams open at once', async () => {
+    const h2 = new Session({ logger: false, http2: true, tls: { ca: cert } });
+    const before = new Set(sessions);
+    const open = () => [...sessions].filter((s) => !before.has(s) && !s.closed && !s.destroyed);
+    try {
+      // A burst before any connection is up: a connection for each request (the protocol is
+      // not known yet); all but the first to speak h2 are retired, and close once their answer
+      // is in.
+      const burst = await Promise.all(
+        Array.from({ length: 8 }, async (_, i) => (await h2.get(`${base}/burst/${i}`)).text()),
+      );
+      expect(burst).toEqual(Array.from({ length: 8 }, (_, i) => `h2 /burst/${i} attempt 1`));
+      expect(sessions.size - before.size).toBe(8);
+      await vi.waitFor(() => expect(open()).toHaveLength(1));
+      const held: ServerHttp2Stream[] = [];
+      const allOpen = new Promise<void>((resolve) => {
+        onMux = (stream) => {
+          held.push(stream);
+          if (held.length === 16) resolve();
+        };
+      });
+      const runs = Array.from({ length: 16 }, async (_, i) =>
+        (await h2.get(`${base}/mux/${i}`)).text(),
+      );
+      await allOpen;
+      // Every stream is open at once, on one server session.
+      expect(new Set(held.map((stream) => stream.session)).size).toBe(1);
+      expect(held.every((stream) => !stream.closed)).toBe(true);
+      for (const stream of held) {
+        stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+        stream.end(`mux ${stream.id}`);
+      }
+      expect(held[0]?.session).toBe(open()[0]);
+      const texts = await Promise.all(runs);
+      expect(new Set(texts).size).toBe(16);
+    } finally {
+      onMux = undefined;
+      await h2.close();
     }
   });
 

@@ -381,4 +381,47 @@ describe('a real nginx over HTTP/2 (http2: true)', () => {
       expect((failure as Error).message).toMatch(/GOAWAY/);
     }
   });
+
+  it('multiplexes 20 requests on one connection; a reload under them: each is retried once and succeeds', async () => {
+    heldCount = 0;
+    const { session, failures } = h2Session();
+    expect(await (await session.get(`${url}/up/mux/warm`)).text()).toBe(
+      'GET /up/mux/warm attempt 1',
+    );
+    const allHeld = new Promise<void>((resolve) => {
+      onHeld = (count) => {
+        if (count === HELD) resolve();
+      };
+    });
+    const runs = Array.from({ length: HELD }, async (_, i) => {
+      const res = await session.get(`${url}/up/hold/mux-${i}`);
+      return { text: await res.text(), attempts: res.attempts };
+    });
+    await allHeld;
+    nginx?.child.kill('SIGHUP');
+    const results = await Promise.all(runs);
+    await session.close();
+    results.forEach((result, i) => {
+      expect(result).toEqual({ text: `GET /up/hold/mux-${i} attempt 2`, attempts: 2 });
+    });
+    expect(failures).toHaveLength(HELD);
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(ConnectionResetError);
+      expect((failure as Error).message).toMatch(/GOAWAY/);
+    }
+    const rows = (
+      await logOnce(
+        (r) =>
+          r.filter((row) => row.uri.startsWith('/up/hold/mux-')).length === 2 * HELD &&
+          r.some((row) => row.uri === '/up/mux/warm'),
+      )
+    ).filter((row) => row.uri.startsWith('/up/hold/mux-') || row.uri === '/up/mux/warm');
+    // The first attempts: streams of the warm-up's connection, which nginx's old worker logged
+    // when the client went away (499). The retries: answered by the new workers.
+    const warm = rows.find((row) => row.uri === '/up/mux/warm');
+    const first = rows.filter((row) => row.uri !== '/up/mux/warm' && row.status === 499);
+    expect(first).toHaveLength(HELD);
+    expect(first.every((row) => row.connection === warm?.connection)).toBe(true);
+    expect(rows.filter((row) => row.status === 200)).toHaveLength(HELD + 1);
+  });
 });
