@@ -283,7 +283,16 @@ export class Http2Agent extends Agent {
     );
   }
 
+  /**
+   * Every request is dispatched as `idempotent` (unless it says otherwise), so that a POST shares
+   * the origin's h2 connection too. undici holds a request it does not take for idempotent (a
+   * POST, a PATCH) until the connection has no other stream in flight, and the Pool, which then
+   * finds the connection busy, opens another for it: a POST a connection, and a TLS handshake,
+   * each. Whether an attempt is sent again is dogged's decision (never for a POST that may have
+   * reached the server); undici retries nothing.
+   */
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (options.idempotent === undefined) options.idempotent = true;
     return super.dispatch(options, declaredLengthHandler(handler, options.method));
   }
 }
