@@ -22,6 +22,8 @@ let cert = '';
 const protocols = { h2: 0, 'http/1.1': 0 };
 const arrivals = new Map<string, number>();
 const sessions = new Set<ServerHttp2Session>();
+/** Requests each session carried. */
+const carried = new Map<ServerHttp2Session, number>();
 
 beforeAll(async () => {
   if (!available('openssl')) return;
@@ -39,6 +41,8 @@ beforeAll(async () => {
       return;
     }
     protocols.h2++;
+    const session = req.stream.session;
+    if (session) carried.set(session, (carried.get(session) ?? 0) + 1);
     // The server refuses some streams once (it processed nothing): always safe to retry.
     if (path.includes('refuse') && n === 1) {
       req.stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -57,6 +61,7 @@ beforeEach(() => {
   protocols.h2 = 0;
   protocols['http/1.1'] = 0;
   arrivals.clear();
+  carried.clear();
 });
 
 function bodies(db: string): string[] {
@@ -89,6 +94,23 @@ describe('batch over HTTP/2 (http2: true, --http2)', () => {
     expect(bodies(db)).toEqual(
       input.map((line, i) => `done h2 ${new URL(i < 30 ? line : `${base}/refuse/post`).pathname}`),
     );
+  });
+
+  it("a host's lines share one connection: 300 lines, 8 in flight", async () => {
+    const { dir } = tempDir();
+    const result = await runBatch({
+      db: join(dir, 'run.sqlite'),
+      input: Array.from({ length: 300 }, (_, i) => `${base}/many/${i}`),
+      http2: true,
+      tls: { ca: cert },
+      concurrency: 8,
+      perHost: 8,
+    });
+    expect(result.counts.done).toBe(300);
+    // The first lines, sent before a connection was up, may each have opened one; then every
+    // line went on the connection that spoke h2 first.
+    expect(carried.size).toBeLessThanOrEqual(8);
+    expect(Math.max(...carried.values())).toBeGreaterThanOrEqual(300 - 8);
   });
 
   it('without it, HTTP/1.1; a bad option is refused', async () => {
