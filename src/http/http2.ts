@@ -271,6 +271,9 @@ export function declaredLengthHandler(
  * twice more.
  */
 export class Http2Agent extends Agent {
+  /** One request per connection, as undici's own Agent does: for the other methods. */
+  readonly #single: Agent;
+
   constructor(options: Agent.Options = {}) {
     super(
       Object.assign(
@@ -281,21 +284,69 @@ export class Http2Agent extends Agent {
         options,
       ),
     );
+    this.#single = new Agent(options);
   }
 
   /**
-   * Every request is dispatched as `idempotent` (unless it says otherwise), so that a POST shares
-   * the origin's h2 connection too. undici holds a request it does not take for idempotent (a
-   * POST, a PATCH) until the connection has no other stream in flight, and the Pool, which then
-   * finds the connection busy, opens another for it: a POST a connection, and a TLS handshake,
-   * each. Whether an attempt is sent again is dogged's decision (never for a POST that may have
-   * reached the server); undici retries nothing.
+   * Requests of an idempotent method ({@link MULTIPLEXED}) share the origin's h2 connection;
+   * the others (a POST, a PATCH) get a connection each, as undici's own Agent gives every
+   * request. undici 7 fails every request in flight on a connection that receives a GOAWAY,
+   * streams the server had accepted and goes on to answer included, so on a shared connection a
+   * GOAWAY (nginx sends one every `keepalive_requests`) would fail every POST in flight, none of
+   * which dogged may send again. A GET so failed is retried.
+   *
+   * The shared ones are dispatched as `idempotent` for undici, which otherwise holds a request
+   * it does not take for idempotent (all but GET and HEAD, to undici) until the connection has
+   * no other stream in flight. Whether an attempt is sent again is dogged's decision; undici
+   * retries nothing.
    */
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const wrapped = declaredLengthHandler(handler, options.method);
+    if (!MULTIPLEXED.has(options.method)) return this.#single.dispatch(options, wrapped);
     if (options.idempotent === undefined) options.idempotent = true;
-    return super.dispatch(options, declaredLengthHandler(handler, options.method));
+    return super.dispatch(options, wrapped);
+  }
+
+  // Both agents close (or are destroyed) together. undici's own promise forms call the callback
+  // forms, which these override: each calls its parent's callback form.
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | undefined {
+    if (!callback) return new Promise<void>((resolve) => this.close(resolve));
+    const done = both(callback);
+    super.close(done);
+    this.#single.close(done);
+    return undefined;
+  }
+
+  override destroy(): Promise<void>;
+  override destroy(error: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(error: Error | null, callback: () => void): void;
+  override destroy(
+    first?: Error | null | (() => void),
+    second?: () => void,
+  ): Promise<void> | undefined {
+    const error = typeof first === 'function' ? null : (first ?? null);
+    const callback = typeof first === 'function' ? first : second;
+    if (!callback) return new Promise<void>((resolve) => this.destroy(error, resolve));
+    const done = both(callback);
+    super.destroy(error, done);
+    this.#single.destroy(error, done);
+    return undefined;
   }
 }
+
+/** A callback that calls `callback` on its second call. */
+function both(callback: () => void): () => void {
+  let left = 2;
+  return () => {
+    if (--left === 0) callback();
+  };
+}
+
+/** The idempotent methods of RFC 9110: the requests an {@link Http2Agent} multiplexes. */
+const MULTIPLEXED = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
  * `clientTtl` of the Pools below: never reached by a connection's age (2^40 ms is 35 years),

@@ -3,6 +3,7 @@ import {
   constants,
   createSecureServer,
   type Http2SecureServer,
+  type Http2Session,
   type ServerHttp2Session,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -23,7 +24,7 @@ const protocols = { h2: 0, 'http/1.1': 0 };
 const arrivals = new Map<string, number>();
 const sessions = new Set<ServerHttp2Session>();
 /** Requests each session carried. */
-const carried = new Map<ServerHttp2Session, number>();
+const carried = new Map<Http2Session, number>();
 
 beforeAll(async () => {
   if (!available('openssl')) return;

@@ -33,7 +33,7 @@ const CUT_BODY = Buffer.from('0123456789abcdef'.repeat(4096));
 /** Given each first attempt of a `/run/held` path, which the server holds. */
 let onHeld: ((stream: ServerHttp2Stream) => void) | undefined;
 /** Given each stream of a `/mux/` path, which the server holds. */
-let onMux: ((stream: ServerHttp2Stream) => void) | undefined;
+let onMux: ((stream: ServerHttp2Stream, path: string) => void) | undefined;
 
 beforeAll(async () => {
   if (!available('openssl')) return;
@@ -84,7 +84,7 @@ beforeAll(async () => {
       return;
     }
     if (path.startsWith('/mux/') && onMux) {
-      onMux(stream);
+      onMux(stream, path);
       return;
     }
     stream.respond({ ':status': 200, 'content-type': 'text/plain' });
@@ -304,27 +304,38 @@ describe('HTTP/2 (http2: true)', () => {
     }
   });
 
-  it('multiplexes POSTs too: 16 concurrent POSTs are 16 streams open at once on the one connection', async () => {
+  it('PUTs share the connection; POSTs get one each, so that a GOAWAY fails one POST, not all', async () => {
     const h2 = new Session({ logger: false, http2: true, tls: { ca: cert } });
     const before = new Set(sessions);
     try {
       expect(await (await h2.get(`${base}/warm`)).text()).toBe('h2 /warm attempt 1');
+      const warm = [...sessions].find((s) => !before.has(s));
       const held: ServerHttp2Stream[] = [];
+      const paths = new Map<ServerHttp2Stream, string>();
       const allOpen = new Promise<void>((resolve) => {
-        onMux = (stream) => {
+        onMux = (stream, path) => {
           held.push(stream);
+          paths.set(stream, path);
           if (held.length === 16) resolve();
         };
       });
       const runs = Array.from({ length: 16 }, async (_, i) => {
-        const res = await h2.post(`${base}/mux/post-${i}`, { body: `order ${i}` });
+        const send = i % 2 === 0 ? h2.put.bind(h2) : h2.post.bind(h2);
+        const res = await send(`${base}/mux/${i % 2 === 0 ? 'put' : 'post'}-${i}`, {
+          body: `order ${i}`,
+        });
         return { text: await res.text(), attempts: res.attempts };
       });
       await allOpen;
-      // undici holds a request it does not take for idempotent until the connection has no
-      // other stream, and the Pool opens a connection for each meanwhile: not with dogged's.
-      expect(new Set(held.map((stream) => stream.session)).size).toBe(1);
-      expect([...sessions].filter((s) => !before.has(s))).toHaveLength(1);
+      const puts = held.filter((stream) => paths.get(stream)?.startsWith('/mux/put-'));
+      const posts = held.filter((stream) => paths.get(stream)?.startsWith('/mux/post-'));
+      // undici would hold a PUT until the connection had no other stream in flight: not here.
+      expect(puts).toHaveLength(8);
+      expect(puts.every((stream) => stream.session === warm)).toBe(true);
+      // Each POST on a connection of its own (a GOAWAY there fails that POST alone).
+      expect(posts).toHaveLength(8);
+      expect(new Set(posts.map((stream) => stream.session)).size).toBe(8);
+      expect(posts.some((stream) => stream.session === warm)).toBe(false);
       for (const stream of held) {
         let body = '';
         stream.setEncoding('utf8');
@@ -340,6 +351,11 @@ describe('HTTP/2 (http2: true)', () => {
       results.forEach((result, i) => {
         expect(result).toEqual({ text: `got order ${i}`, attempts: 1 });
       });
+      // Closing the Session closes the POSTs' connections too.
+      await h2.close();
+      const opened = [...sessions].filter((s) => !before.has(s));
+      expect(opened).toHaveLength(9);
+      await vi.waitFor(() => expect(opened.filter((s) => !s.closed && !s.destroyed)).toEqual([]));
     } finally {
       onMux = undefined;
       await h2.close();
