@@ -255,6 +255,40 @@ function h2Session(options: SessionOptions = {}): {
   return { session, failures };
 }
 
+/**
+ * {@link HELD} GETs of `/up/hold/<prefix><i>` through `session`, which the upstream holds; once
+ * it holds them all (each reached it through nginx's old worker), a reload (SIGHUP). Each must
+ * fail once with the GOAWAY and succeed on its retry; `session` is closed.
+ */
+async function reloadUnder(
+  session: ReturnType<typeof h2Session>['session'],
+  failures: unknown[],
+  prefix: string,
+): Promise<void> {
+  const allHeld = new Promise<void>((resolve) => {
+    onHeld = (count) => {
+      if (count === HELD) resolve();
+    };
+  });
+  const runs = Array.from({ length: HELD }, async (_, i) => {
+    const res = await session.get(`${url}/up/hold/${prefix}${i}`);
+    return { text: await res.text(), attempts: res.attempts };
+  });
+  // Every request has reached the upstream through the old worker: reload now.
+  await allHeld;
+  nginx?.child.kill('SIGHUP');
+  const results = await Promise.all(runs);
+  await session.close();
+  results.forEach((result, i) => {
+    expect(result).toEqual({ text: `GET /up/hold/${prefix}${i} attempt 2`, attempts: 2 });
+  });
+  expect(failures).toHaveLength(HELD);
+  for (const failure of failures) {
+    expect(failure).toBeInstanceOf(ConnectionResetError);
+    expect((failure as Error).message).toMatch(/GOAWAY/);
+  }
+}
+
 describe('a real nginx over HTTP/2 (http2: true)', () => {
   it('speaks h2 to nginx, and decodes the gzip nginx sends over it', async () => {
     const { session } = h2Session();
@@ -358,28 +392,7 @@ describe('a real nginx over HTTP/2 (http2: true)', () => {
 
   it('a reload (SIGHUP) under 20 requests in flight: each is retried and succeeds', async () => {
     const { session, failures } = h2Session();
-    const allHeld = new Promise<void>((resolve) => {
-      onHeld = (count) => {
-        if (count === HELD) resolve();
-      };
-    });
-    const runs = Array.from({ length: HELD }, async (_, i) => {
-      const res = await session.get(`${url}/up/hold/${i}`);
-      return { text: await res.text(), attempts: res.attempts };
-    });
-    // Every request has reached the upstream through the old worker: reload now.
-    await allHeld;
-    nginx?.child.kill('SIGHUP');
-    const results = await Promise.all(runs);
-    await session.close();
-    results.forEach((result, i) => {
-      expect(result).toEqual({ text: `GET /up/hold/${i} attempt 2`, attempts: 2 });
-    });
-    expect(failures).toHaveLength(HELD);
-    for (const failure of failures) {
-      expect(failure).toBeInstanceOf(ConnectionResetError);
-      expect((failure as Error).message).toMatch(/GOAWAY/);
-    }
+    await reloadUnder(session, failures, '');
   });
 
   it('multiplexes 20 requests on one connection; a reload under them: each is retried once and succeeds', async () => {
@@ -388,27 +401,7 @@ describe('a real nginx over HTTP/2 (http2: true)', () => {
     expect(await (await session.get(`${url}/up/mux/warm`)).text()).toBe(
       'GET /up/mux/warm attempt 1',
     );
-    const allHeld = new Promise<void>((resolve) => {
-      onHeld = (count) => {
-        if (count === HELD) resolve();
-      };
-    });
-    const runs = Array.from({ length: HELD }, async (_, i) => {
-      const res = await session.get(`${url}/up/hold/mux-${i}`);
-      return { text: await res.text(), attempts: res.attempts };
-    });
-    await allHeld;
-    nginx?.child.kill('SIGHUP');
-    const results = await Promise.all(runs);
-    await session.close();
-    results.forEach((result, i) => {
-      expect(result).toEqual({ text: `GET /up/hold/mux-${i} attempt 2`, attempts: 2 });
-    });
-    expect(failures).toHaveLength(HELD);
-    for (const failure of failures) {
-      expect(failure).toBeInstanceOf(ConnectionResetError);
-      expect((failure as Error).message).toMatch(/GOAWAY/);
-    }
+    await reloadUnder(session, failures, 'mux-');
     const rows = (
       await logOnce(
         (r) =>
