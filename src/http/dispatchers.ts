@@ -98,7 +98,8 @@ export class Dispatchers {
   /**
    * The direct Agent for this connect timeout. Its connector destroys a socket still connecting
    * (or handshaking) when the attempt that opened it is aborted (see `connect-abort.ts`). With
-   * HTTP/2, a body shorter than its Content-Length fails as a cut one (`http2.ts`).
+   * HTTP/2, the requests of idempotent methods to an origin share one connection, and a body
+   * shorter than its Content-Length fails as a cut one (`http2.ts`).
    */
   direct(connectTimeout: number): Dispatcher {
     let agent = this.#direct.get(connectTimeout);

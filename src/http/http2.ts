@@ -261,7 +261,9 @@ export function declaredLengthHandler(
 }
 
 /**
- * An undici `Agent` for HTTP/2 connections: a body that ends before its Content-Length is a cut
+ * An undici `Agent` for HTTP/2 connections. Requests of an idempotent method share one
+ * connection per origin that speaks h2 ({@link MultiplexPool}); the others get one each (see
+ * {@link Http2Agent.dispatch}). And a body that ends before its Content-Length is a cut
  * body (`UND_ERR_RES_CONTENT_LENGTH_MISMATCH`, an `IncompleteBodyError`), never a short
  * success. undici checks the length over HTTP/1.1 but, over HTTP/2, may take the end of a
  * stream the server reset mid-body (RST_STREAM, as nginx does when its upstream goes away) for
