@@ -103,6 +103,27 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
 
+/**
+ * Holds the streams of `/mux/` paths the server gets (and their paths); `allOpen` resolves once
+ * `count` are open at once.
+ */
+function holdMux(count: number): {
+  held: ServerHttp2Stream[];
+  paths: Map<ServerHttp2Stream, string>;
+  allOpen: Promise<void>;
+} {
+  const held: ServerHttp2Stream[] = [];
+  const paths = new Map<ServerHttp2Stream, string>();
+  const allOpen = new Promise<void>((resolve) => {
+    onMux = (stream, path) => {
+      held.push(stream);
+      paths.set(stream, path);
+      if (held.length === count) resolve();
+    };
+  });
+  return { held, paths, allOpen };
+}
+
 describe('HTTP/2 (http2: true)', () => {
   it('speaks h2 to an https origin that offers it; without http2, HTTP/1.1', async () => {
     const h2 = new Session({ logger: false, http2: true, tls: { ca: cert } });
@@ -277,13 +298,7 @@ describe('HTTP/2 (http2: true)', () => {
       expect(burst).toEqual(Array.from({ length: 8 }, (_, i) => `h2 /burst/${i} attempt 1`));
       expect(sessions.size - before.size).toBe(8);
       await vi.waitFor(() => expect(open()).toHaveLength(1));
-      const held: ServerHttp2Stream[] = [];
-      const allOpen = new Promise<void>((resolve) => {
-        onMux = (stream) => {
-          held.push(stream);
-          if (held.length === 16) resolve();
-        };
-      });
+      const { held, allOpen } = holdMux(16);
       const runs = Array.from({ length: 16 }, async (_, i) =>
         (await h2.get(`${base}/mux/${i}`)).text(),
       );
@@ -310,15 +325,7 @@ describe('HTTP/2 (http2: true)', () => {
     try {
       expect(await (await h2.get(`${base}/warm`)).text()).toBe('h2 /warm attempt 1');
       const warm = [...sessions].find((s) => !before.has(s));
-      const held: ServerHttp2Stream[] = [];
-      const paths = new Map<ServerHttp2Stream, string>();
-      const allOpen = new Promise<void>((resolve) => {
-        onMux = (stream, path) => {
-          held.push(stream);
-          paths.set(stream, path);
-          if (held.length === 16) resolve();
-        };
-      });
+      const { held, paths, allOpen } = holdMux(16);
       const runs = Array.from({ length: 16 }, async (_, i) => {
         const send = i % 2 === 0 ? h2.put.bind(h2) : h2.post.bind(h2);
         const res = await send(`${base}/mux/${i % 2 === 0 ? 'put' : 'post'}-${i}`, {
