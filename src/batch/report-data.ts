@@ -7,6 +7,7 @@
  */
 import { REDACTED, Redactor } from '../http/redact.js';
 import type { Journal, StateCounts } from './journal.js';
+import { linesOf } from './summary.js';
 
 /** Options of {@link collectReport}, `collectJobReport` and {@link writeReport}. */
 export interface ReportOptions {
@@ -374,7 +375,7 @@ export async function collectReportWith(
     title: options.title,
     generatedAt: Date.now(),
     counts,
-    total: counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid,
+    total: linesOf(counts),
     firstAttemptAt: numOrNull(span?.first),
     lastFinishedAt: stop,
     throughput: { bucketMs, buckets },

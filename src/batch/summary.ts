@@ -29,6 +29,11 @@ export interface HostSummary {
   readonly retries: number;
 }
 
+/** Every line recorded: the sum of the lines per state. */
+export function linesOf(counts: StateCounts): number {
+  return counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid;
+}
+
 /** Everything `dogged status` and the end of a run report about a journal. */
 export interface BatchSummary {
   readonly counts: StateCounts;
@@ -118,7 +123,7 @@ export function summarize(journal: Journal): BatchSummary {
     .get() as number | null;
   return {
     counts,
-    total: counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid,
+    total: linesOf(counts),
     statuses,
     failures,
     retried,
@@ -128,5 +133,25 @@ export function summarize(journal: Journal): BatchSummary {
     hostCount,
     retries,
     nextDueAt: nextDueAt ?? undefined,
+  };
+}
+
+/**
+ * A summary that holds only the lines per state (its tallies empty): what an enqueue knows of a
+ * job it has not run.
+ */
+export function summaryOfCounts(counts: StateCounts): BatchSummary {
+  return {
+    counts,
+    total: linesOf(counts),
+    statuses: [],
+    failures: [],
+    retried: [],
+    held: [],
+    attempts: [],
+    hosts: [],
+    hostCount: 0,
+    retries: 0,
+    nextDueAt: undefined,
   };
 }

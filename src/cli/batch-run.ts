@@ -382,7 +382,7 @@ export async function runFromFlags(
     process.stdout.write(
       redacted(
         flags.json
-          ? `${JSON.stringify({ end: 'enqueued', job: target.job, ...result.summary })}\n`
+          ? `${JSON.stringify({ end: 'enqueued', job: target.job, total: result.summary.total, counts: c })}\n`
           : `job ${target.job}: ${result.summary.total.toLocaleString('en-US')} lines recorded, ${c.pending.toLocaleString('en-US')} waiting for workers (dogged worker --queue ${shownUrl(target.queue)} --store ...)\n`,
       ),
     );

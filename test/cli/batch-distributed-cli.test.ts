@@ -26,6 +26,26 @@ afterAll(async () => {
 
 const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
+/** Scans of the sandbox's requests table, once the counts stop moving (backends report as they exit). */
+async function settledScans(): Promise<number> {
+  const read = async (): Promise<number> => {
+    const { rows } = await box.pg.query<{ n: number }>(
+      `SELECT (seq_scan + coalesce(idx_scan, 0))::int AS n FROM pg_stat_user_tables
+       WHERE schemaname = $1 AND relname = 'requests'`,
+      [box.schema],
+    );
+    return rows[0]?.n ?? 0;
+  };
+  let last = await read();
+  for (let same = 0; same < 3; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = await read();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 const target = (job: string): string[] => [
   '--queue',
   box.queue,
@@ -234,6 +254,28 @@ describe('dogged batch --queue --store --job: the same command, output and exit 
     expect(worker.stderr()).toMatch(
       /dogged worker: stopped after .*: [\d,]+ attempts on \d+ job\(s\)/,
     );
+  }, 60_000);
+
+  it('--enqueue-only tells the lines recorded and waiting, from one read of the job rows', async () => {
+    const lines = [1, 2, 3].map((i) => `${chaos.url}/bytes/8?key=eo${i}`);
+    const first = await runCli(['batch', input('eo3.txt', lines), ...target('eo')]);
+    expect(first.code).toBe(0);
+    const before = await settledScans();
+    const more = [...lines, `${chaos.url}/bytes/8?key=eo4`, `${chaos.url}/bytes/8?key=eo5`];
+    const urls = input('eo5.txt', more);
+    const json = await runCli(['batch', urls, ...target('eo'), '--enqueue-only', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      end: 'enqueued',
+      job: 'eo',
+      total: 5,
+      counts: { pending: 2, in_flight: 0, done: 3, failed: 0, invalid: 0, retrying: 0 },
+    });
+    // The enqueue's own reads of the table (7 in all with the count, here) and not the eight
+    // aggregates of a full summary on top, each a read of the job's rows (15 in all before).
+    expect((await settledScans()) - before).toBeLessThanOrEqual(8);
+    const text = await runCli(['batch', urls, ...target('eo'), '--enqueue-only']);
+    expect(text.stdout).toMatch(/^job eo: 5 lines recorded, 2 waiting for workers/);
   }, 60_000);
 
   it('refuses --bodies dir: (bodies live in the store) and a missing job on export', async () => {

@@ -93,7 +93,11 @@ export interface DistributedBatchOptions extends DistributedTarget, WorkerTuning
    */
   input?: BatchInput;
   /**
-   * Only record and enqueue the input; workers (`dogged worker`) do the fetching.
+   * Only record and enqueue the input; workers (`dogged worker`) do the fetching. The result
+   * then tells the job's lines by state (`counts`, `summary.total`), read in one query; the
+   * summary's tallies (statuses, failures, retries, hosts) are left empty: the job has not run
+   * here, and tallying it would read every row of the job several times (`dogged status --queue
+   * --store --job` gives the full summary).
    * @default false
    * @example { enqueueOnly: true }
    */

@@ -7,7 +7,13 @@ import {
   statesOf,
 } from '../export.js';
 import type { HistoryEntry } from '../journal-schema.js';
-import type { BatchSummary, FailureTally, HostSummary, Tally } from '../summary.js';
+import {
+  type BatchSummary,
+  type FailureTally,
+  type HostSummary,
+  linesOf,
+  type Tally,
+} from '../summary.js';
 import type { PgStore } from './store.js';
 
 /**
@@ -62,7 +68,7 @@ export async function summarizeStore(store: PgStore, job: string): Promise<Batch
   );
   return {
     counts,
-    total: counts.pending + counts.in_flight + counts.done + counts.failed + counts.invalid,
+    total: linesOf(counts),
     statuses,
     failures,
     retried,
