@@ -26,7 +26,10 @@ afterAll(async () => {
 
 const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
-/** Scans of the sandbox's requests table, once the counts stop moving (backends report as they exit). */
+/**
+ * Scans of the sandbox's requests table, once the count has not moved for half a second (a
+ * backend reports its counts as it exits, just after its client's process).
+ */
 async function settledScans(): Promise<number> {
   const read = async (): Promise<number> => {
     const { rows } = await box.pg.query<{ n: number }>(
@@ -37,7 +40,7 @@ async function settledScans(): Promise<number> {
     return rows[0]?.n ?? 0;
   };
   let last = await read();
-  for (let same = 0; same < 3; ) {
+  for (let same = 0; same < 5; ) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const now = await read();
     same = now === last ? same + 1 : 0;
