@@ -6,7 +6,7 @@ import { type HostsMessage, hostsChannel } from '../host-events.js';
 import { describeInput } from '../input.js';
 import { batchMaxBodySize, GIVE_UP_AFTER_MS } from '../options.js';
 import type { BatchResult } from '../runner.js';
-import { summaryOfCounts } from '../summary.js';
+import { type BatchSummary, summaryOfCounts } from '../summary.js';
 import { type DistributedConnections, openConnections } from './backend-connections.js';
 import { bullConnection } from './connections.js';
 import { type EnqueueTarget, enqueueInput, enqueuePending } from './enqueue.js';
@@ -117,7 +117,10 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
     if (options.enqueueOnly) {
       await ingestion;
       if (ingestError !== undefined) throw ingestError;
-      return await enqueued();
+      // The job's lines by state, from one query: the whole summary would read every row of
+      // the job several times (seconds of the database's time for millions of lines) to tell
+      // nothing new of a job that has not run here.
+      return await result('complete', 0, summaryOfCounts(await store.counts(job)));
     }
     worker = new JobWorker({
       queue: conn.queue,
@@ -214,26 +217,12 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
     await conn.close();
   }
 
-  /**
-   * The result of an enqueue: the job's lines by state, from one query. Not the whole summary:
-   * its tallies would read every row of the job several times (seconds of the database's time
-   * for millions of lines) to tell nothing new of a job that has not run here.
-   */
-  async function enqueued(): Promise<BatchResult> {
-    const counts = await store.counts(job);
-    return {
-      end: 'complete',
-      counts,
-      attempts: 0,
-      elapsedMs: performance.now() - startedAt,
-      recovered: 0,
-      nextDueAt: undefined,
-      summary: summaryOfCounts(counts),
-    };
-  }
-
-  async function result(end: BatchResult['end'], attempts: number): Promise<BatchResult> {
-    const summary = await summarizeStore(store, job);
+  async function result(
+    end: BatchResult['end'],
+    attempts: number,
+    known?: BatchSummary,
+  ): Promise<BatchResult> {
+    const summary = known ?? (await summarizeStore(store, job));
     return {
       end,
       counts: summary.counts,
