@@ -370,22 +370,20 @@ const speaksH2 = new WeakSet<Client>();
  */
 function multiplexedClient(origin: URL | string, options: Client.Options): Client {
   const connect = options.connect as Connector;
-  const self: { client?: Client } = {};
-  const client = new Client(
+  // The connector runs once the client exists (undici connects on its first request).
+  const client: Client = new Client(
     origin,
     Object.assign({}, options, {
       connect: (opts: ConnectOptions, callback: ConnectCallback) =>
         connect(opts, (error, socket) => {
-          const made = self.client;
-          if (made && socket) {
-            if ((socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') speaksH2.add(made);
-            else speaksH2.delete(made);
+          if (socket) {
+            if ((socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') speaksH2.add(client);
+            else speaksH2.delete(client);
           }
           callback(error, socket);
         }),
     }),
   );
-  self.client = client;
   (client as unknown as { pipelining: number | null }).pipelining = null;
   return client;
 }
