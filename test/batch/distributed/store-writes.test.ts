@@ -4,7 +4,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseStoreUrl } from '../../../src/batch/distributed/connections.js';
 import type { PgStore as Store } from '../../../src/batch/distributed/store.js';
 import { PgStore } from '../../../src/batch/distributed/store.js';
-import { encodeWrite, recordEncoded } from '../../../src/batch/distributed/store-chunks.js';
+import {
+  encodeWrite,
+  nearbyGroups,
+  recordEncoded,
+  SPAN_SLACK,
+} from '../../../src/batch/distributed/store-chunks.js';
 import type { AttemptOutcome } from '../../../src/batch/outcome.js';
 import { available, needs } from '../../support/needs.js';
 import { attemptOutcome } from '../outcome-support.js';
@@ -296,5 +301,139 @@ describe('analyze: the planner statistics after the first lines of a job', () =>
     expect(server).not.toEqual([{ default_statistics_target: '10' }]);
     for (let i = 0; i < 3; i++)
       expect(await store.query('SHOW default_statistics_target')).toEqual(server);
+  });
+});
+
+describe('recordEncoded on a job grown past its statistics', () => {
+  // A store of its own: the statistics are those of its rows only.
+  const own = `${schema}_grown`;
+  const open = () => PgStore.open(parseStoreUrl(`${PG_URL}?schema=${own}`), { poolSize: 1 });
+  const requests = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({
+      kind: 'request' as const,
+      hash: `h${from + i}`,
+      line: from + i,
+      method: 'GET',
+      url: `http://127.0.0.1:1/${from + i}`,
+      host: '127.0.0.1:1',
+    }));
+
+  beforeAll(async () => {
+    if (!available('postgres')) return;
+    // A finished job; then a new one, analyzed after its first lines (as the enqueue does),
+    // which then grows a hundredfold before the planner hears of it again.
+    const setup = await open();
+    try {
+      await admin.query(`ALTER TABLE ${own}.requests SET (autovacuum_enabled = false)`);
+      for (let from = 1; from <= 5000; from += 1000)
+        await setup.insertLines('old', requests(from, from + 999));
+      await setup.query(`UPDATE ${own}.requests SET state = 'done' WHERE job = 'old'`);
+      await setup.insertLines('new', requests(1, 200));
+      await setup.analyze();
+      for (let from = 201; from <= 20_200; from += 1000)
+        await setup.insertLines('new', requests(from, from + 999));
+    } finally {
+      await setup.close();
+    }
+  });
+  afterAll(async () => {
+    await admin?.query(`DROP SCHEMA IF EXISTS ${own} CASCADE`);
+  });
+
+  /** Rows the table's scans have read, once no backend that touched it is left to report. */
+  async function rowsRead(): Promise<number> {
+    const read = async (): Promise<number> => {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int AS n
+          FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'requests'`,
+        [own],
+      );
+      return rows[0]?.n ?? 0;
+    };
+    let last = await read();
+    for (let same = 0; same < 5; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const now = await read();
+      same = now === last ? same + 1 : 0;
+      last = now;
+    }
+    return last;
+  }
+
+  /** Writes each batch of lines of job `new` (first attempts, done), as a worker would. */
+  async function record(batches: readonly (readonly number[])[]): Promise<number> {
+    const writer = await open();
+    let written = 0;
+    try {
+      for (const batch of batches) {
+        const writes = batch.map((line) => encodeWrite(line, 0, base, base.startedAt, base.worker));
+        written += (await recordEncoded(writer, 'new', writes)).size;
+      }
+    } finally {
+      // The backend reports what it read as it exits.
+      await writer.close();
+    }
+    return written;
+  }
+
+  const range = (from: number, n: number): number[] =>
+    Array.from({ length: n }, (_, i) => from + i);
+
+  it('reads the batch’s own lines, not every pending line of the job', async () => {
+    const before = await rowsRead();
+    // Past the five executions after which PostgreSQL may keep a generic plan.
+    const batches = Array.from({ length: 7 }, (_, k) => range(k * 256 + 1, 256));
+    expect(await record(batches)).toBe(7 * 256);
+    // Each batch's 256 lines, read once (the code before read the job's ~20,000 pending lines
+    // for each batch: 136,000 rows).
+    expect((await rowsRead()) - before).toBeLessThanOrEqual(2 * 7 * 256);
+  });
+
+  it('reads near each cluster of a batch’s lines only, however far apart they are', async () => {
+    const before = await rowsRead();
+    // Each batch: 128 lines at the start of what is left and 128 at the end of the job (a
+    // retried chunk's lines with the current chunk's, say), shuffled.
+    const batches = Array.from({ length: 7 }, (_, k) =>
+      [...range(2000 + k * 128, 128), ...range(20_200 - (k + 1) * 128 + 1, 128)].sort(
+        (a, b) => ((a * 7919) % 256) - ((b * 7919) % 256),
+      ),
+    );
+    expect(await record(batches)).toBe(7 * 256);
+    expect((await rowsRead()) - before).toBeLessThanOrEqual(2 * 7 * 256);
+    const { rows } = await admin.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${own}.requests WHERE job = 'new' AND state = 'done'
+        AND attempts = 1 AND finished_at = $1`,
+      [base.finishedAt],
+    );
+    expect(rows[0]?.n).toBe(2 * 7 * 256);
+  });
+});
+
+describe('nearbyGroups: the statements of a batch of outcomes', () => {
+  const writes = (lines: readonly number[]) =>
+    lines.map((line) => encodeWrite(line, 0, base, base.startedAt, base.worker));
+  const linesOf = (groups: readonly (readonly { line: number }[])[]) =>
+    groups.map((g) => g.map((w) => w.line));
+
+  it('keeps a worker’s chunks together, in line order', () => {
+    expect(linesOf(nearbyGroups(writes([3, 1, 2])))).toEqual([[1, 2, 3]]);
+    // 256 lines over five chunks of 250 (the others' chunks between): one statement.
+    const spread = Array.from({ length: 256 }, (_, i) => 1 + Math.floor((i * 1250) / 256));
+    expect(nearbyGroups(writes(spread))).toHaveLength(1);
+  });
+
+  it('parts lines far apart, each part spanning at most 4 lines a write plus the slack', () => {
+    expect(linesOf(nearbyGroups(writes([50_000, 7, 8, 50_001])))).toEqual([
+      [7, 8],
+      [50_000, 50_001],
+    ]);
+    // Within the bound (1 line: 4 × 2 + slack), and one past it.
+    expect(nearbyGroups(writes([1, 8 + SPAN_SLACK]))).toHaveLength(1);
+    expect(nearbyGroups(writes([1, 9 + SPAN_SLACK]))).toHaveLength(2);
+    const lines = Array.from({ length: 256 }, (_, i) => 1 + i * 997);
+    for (const group of nearbyGroups(writes(lines))) {
+      const span = (group.at(-1)?.line ?? 0) - (group[0]?.line ?? 0) + 1;
+      expect(span).toBeLessThanOrEqual(4 * group.length + SPAN_SLACK);
+    }
   });
 });
