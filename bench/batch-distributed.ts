@@ -9,8 +9,8 @@
  * Warm-up: the local runner does a whole run in this process before the measured ones; the
  * workers of each distributed run are started first, without `--job` (they take every job on the
  * queue, as a fleet's long-lived workers do), and finish a warm-up job of BENCH_DIST_WARMUP lines
- * per worker (default: as many as the measured job, so that each worker has done about the work
- * the local runner's warm-up did) before the measured job is enqueued; every count and CPU
+ * per worker (default: as many as the measured job, at most 20,000, so that each worker has done
+ * at least the work the local runner's warm-up did) before the measured job is enqueued; every count and CPU
  * figure of a worker below is taken from the end of its warm-up. BENCH_DIST_WARMUP=0 measures
  * cold workers, started after the measured enqueue. BENCH_DIST_CHUNK sets the jobs' `--chunk-size`.
  *
@@ -55,8 +55,12 @@
  *
  * Needs Linux (/proc), redis-server on the PATH (started here on a free port with
  * `--save '' --appendonly no`) and PostgreSQL on 127.0.0.1:5432 with trust auth and CREATEDB
- * (DOGGED_BENCH_POSTGRES overrides the URL). Scale with BENCH_DIST_URLS (default 20,000) and
- * BENCH_ROUNDS (default 1; medians reported, settings interleaved). Every process it starts,
+ * (DOGGED_BENCH_POSTGRES overrides the URL). Scale with BENCH_DIST_URLS (default 40,000) and
+ * BENCH_ROUNDS (default 1; medians reported, settings interleaved). 40,000, not 20,000: a
+ * worker's first 1.5–2 s of a job, while the enqueue still runs beside it, cost it two to four
+ * times the CPU a request of the rest does (the enqueue's inserts, the new connections); with
+ * four workers a job of 20,000 lines is 25% done within that time, so its "steady" rate was
+ * mostly the start's (0.77–0.92× one worker in three runs, 1.10× at 40,000; 2026-12-05). Every process it starts,
  * the private Redis and the database go at the end, on an error and on Ctrl-C.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -90,7 +94,7 @@ interface ClientCounts {
   bySource?: Record<string, number>;
 }
 
-const URLS = Number(process.env.BENCH_DIST_URLS ?? 20_000);
+const URLS = Number(process.env.BENCH_DIST_URLS ?? 40_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 const PG_URL = process.env.DOGGED_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** In flight: in the local runner, and in each worker. */
@@ -103,7 +107,7 @@ const WORKERS = (process.env.BENCH_DIST_WORKERS ?? '1,2,4').split(',').map(Numbe
  * started after the measured enqueue): the local runner is warmed up by a whole run in this
  * process.
  */
-const WARMUP = Number(process.env.BENCH_DIST_WARMUP ?? URLS);
+const WARMUP = Number(process.env.BENCH_DIST_WARMUP ?? Math.min(URLS, 20_000));
 /** `--chunk-size` of the jobs (BENCH_DIST_CHUNK; the default when unset). */
 const CHUNK = process.env.BENCH_DIST_CHUNK;
 const POLL_MS = 200;
