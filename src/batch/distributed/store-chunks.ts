@@ -181,7 +181,8 @@ export async function recordEncoded(
   return store.transaction(async (client) => {
     const written = new Set<number>();
     const run: Runner = async (sql, params) =>
-      (await client.query<{ line: number }>({ ...sql, values: params })).rows;
+      (await client.query<{ line: number }>({ name: sql.name, text: sql.text, values: params }))
+        .rows;
     for (const group of groups)
       for (const r of await recordGroup(store, job, group, run)) written.add(r.line);
     return written;
