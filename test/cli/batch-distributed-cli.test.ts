@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
 import { runCli, startCli, tempDir, waitFor, writeLines } from '../batch/batch-support.js';
-import { type Sandbox, sandbox } from '../batch/distributed/distributed-support.js';
+import {
+  type Sandbox,
+  sandbox,
+  settledTableStat,
+} from '../batch/distributed/distributed-support.js';
 import { available, needs } from '../support/needs.js';
 
 // Every suite here needs Redis and PostgreSQL: skipped without them, failing at once on CI (support/needs.ts).
@@ -26,28 +30,9 @@ afterAll(async () => {
 
 const input = (name: string, lines: string[]): string => writeLines(dir, name, lines);
 
-/**
- * Scans of the sandbox's requests table, once the count has not moved for half a second (a
- * backend reports its counts as it exits, just after its client's process).
- */
-async function settledScans(): Promise<number> {
-  const read = async (): Promise<number> => {
-    const { rows } = await box.pg.query<{ n: number }>(
-      `SELECT (seq_scan + coalesce(idx_scan, 0))::int AS n FROM pg_stat_user_tables
-       WHERE schemaname = $1 AND relname = 'requests'`,
-      [box.schema],
-    );
-    return rows[0]?.n ?? 0;
-  };
-  let last = await read();
-  for (let same = 0; same < 5; ) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const now = await read();
-    same = now === last ? same + 1 : 0;
-    last = now;
-  }
-  return last;
-}
+/** Scans of the sandbox's requests table, once settled (see {@link settledTableStat}). */
+const settledScans = (): Promise<number> =>
+  settledTableStat(box.pg, box.schema, 'seq_scan + coalesce(idx_scan, 0)');
 
 const target = (job: string): string[] => [
   '--queue',

@@ -53,6 +53,34 @@ export async function sandbox(
   };
 }
 
+/**
+ * A figure of the `requests` table of `schema` from `pg_stat_user_tables` (`expression` of its
+ * columns), once it has not moved for half a second: a backend reports its counts as it exits,
+ * just after its client.
+ */
+export async function settledTableStat(
+  pool: pg.Pool,
+  schema: string,
+  expression: string,
+): Promise<number> {
+  const read = async (): Promise<number> => {
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT (${expression})::int AS n FROM pg_stat_user_tables
+       WHERE schemaname = $1 AND relname = 'requests'`,
+      [schema],
+    );
+    return rows[0]?.n ?? 0;
+  };
+  let last = await read();
+  for (let same = 0; same < 5; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = await read();
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 /** Lines per state of a job, straight from the store. */
 export async function storeCounts(box: Sandbox, job: string): Promise<Record<string, number>> {
   const exists = await box.pg.query(

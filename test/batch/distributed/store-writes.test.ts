@@ -13,7 +13,7 @@ import {
 import type { AttemptOutcome } from '../../../src/batch/outcome.js';
 import { available, needs } from '../../support/needs.js';
 import { attemptOutcome } from '../outcome-support.js';
-import { PG_URL } from './distributed-support.js';
+import { PG_URL, settledTableStat } from './distributed-support.js';
 
 // PostgreSQL only (no Redis): a schema of its own, dropped after.
 const describe = needs('postgres');
@@ -341,24 +341,8 @@ describe('recordEncoded on a job grown past its statistics', () => {
   });
 
   /** Rows the table's scans have read, once no backend that touched it is left to report. */
-  async function rowsRead(): Promise<number> {
-    const read = async (): Promise<number> => {
-      const { rows } = await admin.query<{ n: number }>(
-        `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int AS n
-          FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'requests'`,
-        [own],
-      );
-      return rows[0]?.n ?? 0;
-    };
-    let last = await read();
-    for (let same = 0; same < 5; ) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      const now = await read();
-      same = now === last ? same + 1 : 0;
-      last = now;
-    }
-    return last;
-  }
+  const rowsRead = (): Promise<number> =>
+    settledTableStat(admin, own, 'coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)');
 
   /** Writes each batch of lines of job `new` (first attempts, done), as a worker would. */
   async function record(batches: readonly (readonly number[])[]): Promise<number> {
