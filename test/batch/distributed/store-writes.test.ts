@@ -375,8 +375,9 @@ describe('recordEncoded on a job grown past its statistics', () => {
 
   it('reads near each cluster of a batch’s lines only, however far apart they are', async () => {
     const before = await rowsRead();
-    // Each batch: 128 lines at the start of what is left and 128 at the end of the job (a
-    // retried chunk's lines with the current chunk's, say), shuffled.
+    // Each batch: 128 lines near the start of the job and 128 near its end, shuffled (a chunk
+    // run again for its retries next to the chunk under way, say): two statements, each reading
+    // its own part of the job.
     const batches = Array.from({ length: 7 }, (_, k) =>
       [...range(2000 + k * 128, 128), ...range(20_200 - (k + 1) * 128 + 1, 128)].sort(
         (a, b) => ((a * 7919) % 256) - ((b * 7919) % 256),
