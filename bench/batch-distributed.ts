@@ -10,9 +10,10 @@
  * workers of each distributed run are started first, without `--job` (they take every job on the
  * queue, as a fleet's long-lived workers do), and finish a warm-up job of BENCH_DIST_WARMUP lines
  * per worker (default: as many as the measured job, at most 20,000, so that each worker has done
- * at least the work the local runner's warm-up did) before the measured job is enqueued; every count and CPU
- * figure of a worker below is taken from the end of its warm-up. BENCH_DIST_WARMUP=0 measures
- * cold workers, started after the measured enqueue. BENCH_DIST_CHUNK sets the jobs' `--chunk-size`.
+ * at least the work the local runner's warm-up did) before the measured job is enqueued; every
+ * count and CPU figure of a worker below is taken from the end of its warm-up.
+ * BENCH_DIST_WARMUP=0 measures cold workers, started after the measured enqueue.
+ * BENCH_DIST_CHUNK sets the jobs' `--chunk-size`.
  *
  * Throughput: URLs/s in the steady state, between the moments 25% and 90% of the lines were
  * finished, from each line's own `finished_at` as the runner recorded it (the SQLite journal, the
@@ -60,8 +61,9 @@
  * worker's first 1.5–2 s of a job, while the enqueue still runs beside it, cost it two to four
  * times the CPU a request of the rest does (the enqueue's inserts, the new connections); with
  * four workers a job of 20,000 lines is 25% done within that time, so its "steady" rate was
- * mostly the start's (0.77–0.92× one worker in three runs, 1.10× at 40,000; 2026-12-05). Every process it starts,
- * the private Redis and the database go at the end, on an error and on Ctrl-C.
+ * mostly the start's (0.77–0.92× one worker in three runs, 1.10× at 40,000; 2026-12-05).
+ * Every process it starts, the private Redis and the database go at the end, on an error and on
+ * Ctrl-C.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
