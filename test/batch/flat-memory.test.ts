@@ -45,20 +45,30 @@ describe('a large batch', () => {
       file.end();
       await once(file, 'finish');
 
-      const run = startCli([
-        'batch',
-        input,
-        '--db',
-        join(dir, 'big.sqlite'),
-        '--bodies',
-        'none',
-        '--concurrency',
-        '32',
-        '--per-host',
-        '32',
-        '--progress-interval',
-        '100ms',
-      ]);
+      // V8's young generation is held at 2 MiB a semi-space. Left to itself it grows, under a
+      // steady stream of short-lived objects, up to 16 MiB a semi-space (three of them in the
+      // RSS). That growth comes late and in steps: it made this test's RSS climb 13-34 MiB
+      // over the run, and fail now and then (2026-12-05: 33.7 and 31.8 MiB against 30), though
+      // nothing was retained. Held, the RSS of the run grows by about 1 MiB from 10% to the
+      // end (three runs), so a retention of 250 bytes a line would show.
+      const held = `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=2`.trim();
+      const run = startCli(
+        [
+          'batch',
+          input,
+          '--db',
+          join(dir, 'big.sqlite'),
+          '--bodies',
+          'none',
+          '--concurrency',
+          '32',
+          '--per-host',
+          '32',
+          '--progress-interval',
+          '100ms',
+        ],
+        { NODE_OPTIONS: held },
+      );
       const samples: { percent: number; rss: number }[] = [];
       const sampler = setInterval(() => {
         const percent = Number(/\((\d+(?:\.\d)?)%\)\s[^\n]*\n?$/.exec(run.stderr())?.[1] ?? 0);
@@ -82,7 +92,7 @@ describe('a large batch', () => {
       expect(lateSamples.length).toBeGreaterThan(0);
       const early = Math.max(...earlySamples);
       const late = Math.max(...lateSamples);
-      expect(late - early).toBeLessThan(30);
+      expect(late - early).toBeLessThan(10);
       expect(Math.max(...samples.map((s) => s.rss))).toBeLessThan(300);
     },
     150_000,
