@@ -2,7 +2,8 @@
  * The batch runner end to end on loopback, no failures: URLs/s of `runBatch` (input streamed,
  * SQLite journal, exactly-once bookkeeping) against a plain undici loop with the same
  * concurrency and no journal (goal: at least 0.9×), in interleaved rounds, medians reported, with
- * the client's CPU µs per URL.
+ * the client's CPU µs per URL. Beside them, the same loop over a Session built as the runner's
+ * (no journal): the gap between that row and `runBatch`'s is the runner's and its journal's.
  * Then the peak RSS of `dogged batch` over 1,000,000 URLs (goal: under 200 MB), measured on the
  * CLI as installed (compiled JavaScript, no tsx loader), from /proc on Linux.
  *
@@ -37,7 +38,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Agent, request } from 'undici';
-import { runBatch } from '../src/index.js';
+import { runBatch, Session } from '../src/index.js';
 import { fmt, machine, medianOf, sampleInChild, startChaos, table, verdict } from './lib.js';
 
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
@@ -77,6 +78,31 @@ async function undiciLoop(base: string, round: number | string): Promise<Sample>
   const rate = URLS / ((performance.now() - start) / 1000);
   const used = process.cpuUsage(cpu);
   await agent.close();
+  return { rate, cpuUs: (used.user + used.system) / URLS };
+}
+
+/**
+ * The same loop over a dogged Session built as the runner builds its own (retries off: the
+ * journal schedules them; no logger; no shared cookie jar), bodies read whole: what the runner
+ * costs beyond its Session, the scheduler and the journal, is the gap between this row and
+ * `runBatch`'s.
+ */
+async function sessionLoop(base: string, round: number | string): Promise<Sample> {
+  const session = new Session({ retry: false, logger: false, cookies: false });
+  const list = urls(base, URLS, round);
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let next = list.next(); !next.done; next = list.next()) {
+        const res = await session.request(next.value);
+        await res.bytes();
+      }
+    }),
+  );
+  const rate = URLS / ((performance.now() - start) / 1000);
+  const used = process.cpuUsage(cpu);
+  await session.close();
   return { rate, cpuUs: (used.user + used.system) / URLS };
 }
 
@@ -178,13 +204,16 @@ async function million(base: string): Promise<{ peak: number; rate: number; seco
 
 interface Samples {
   undici: Sample[];
+  session: Sample[];
   none: Sample[];
   db: Sample[];
 }
 
 /** One round of contender `which`, in this process. */
 function sampleHere(base: string, which: keyof Samples, round: number | string): Promise<Sample> {
-  return which === 'undici' ? undiciLoop(base, round) : batch(base, round, which);
+  if (which === 'undici') return undiciLoop(base, round);
+  if (which === 'session') return sessionLoop(base, round);
+  return batch(base, round, which);
 }
 
 if (CHILD !== undefined) {
@@ -207,14 +236,14 @@ function sampleInProcess(base: string, which: keyof Samples, round: number): Pro
 
 const chaos = await startChaos();
 try {
-  const samples: Samples = { undici: [], none: [], db: [] };
+  const samples: Samples = { undici: [], session: [], none: [], db: [] };
   if (!PROCESSES) {
     await undiciLoop(chaos.url, -1); // warm up connections and JIT
     await batch(chaos.url, -1, 'none');
   }
   for (let round = 0; round < ROUNDS; round++) {
     const order: (keyof Samples)[] =
-      round % 2 === 0 ? ['undici', 'none', 'db'] : ['db', 'none', 'undici'];
+      round % 2 === 0 ? ['undici', 'session', 'none', 'db'] : ['db', 'none', 'session', 'undici'];
     for (const which of order) {
       samples[which].push(
         PROCESSES
@@ -231,6 +260,7 @@ try {
   );
   const rows: [string, keyof Samples][] = [
     ['plain undici loop (no journal)', 'undici'],
+    ['dogged Session loop (no journal)', 'session'],
     ['dogged runBatch, bodies none', 'none'],
     ['dogged runBatch, bodies in the journal', 'db'],
   ];
