@@ -62,23 +62,33 @@ interface Sample {
   cpuUs: number;
 }
 
-async function undiciLoop(base: string, round: number | string): Promise<Sample> {
-  const agent = new Agent();
+/** URLs/s and CPU of `fetchOne` over a round's URLs, CONCURRENCY at a time (no journal). */
+async function loop(
+  base: string,
+  round: number | string,
+  fetchOne: (url: string) => Promise<unknown>,
+): Promise<Sample> {
   const list = urls(base, URLS, round);
   const cpu = process.cpuUsage();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      for (let next = list.next(); !next.done; next = list.next()) {
-        const res = await request(next.value, { dispatcher: agent });
-        await res.body.arrayBuffer();
-      }
+      for (let next = list.next(); !next.done; next = list.next()) await fetchOne(next.value);
     }),
   );
   const rate = URLS / ((performance.now() - start) / 1000);
   const used = process.cpuUsage(cpu);
-  await agent.close();
   return { rate, cpuUs: (used.user + used.system) / URLS };
+}
+
+async function undiciLoop(base: string, round: number | string): Promise<Sample> {
+  const agent = new Agent();
+  const sample = await loop(base, round, async (url) => {
+    const res = await request(url, { dispatcher: agent });
+    await res.body.arrayBuffer();
+  });
+  await agent.close();
+  return sample;
 }
 
 /**
@@ -89,21 +99,12 @@ async function undiciLoop(base: string, round: number | string): Promise<Sample>
  */
 async function sessionLoop(base: string, round: number | string): Promise<Sample> {
   const session = new Session({ retry: false, logger: false, cookies: false });
-  const list = urls(base, URLS, round);
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let next = list.next(); !next.done; next = list.next()) {
-        const res = await session.request(next.value);
-        await res.bytes();
-      }
-    }),
-  );
-  const rate = URLS / ((performance.now() - start) / 1000);
-  const used = process.cpuUsage(cpu);
+  const sample = await loop(base, round, async (url) => {
+    const res = await session.request(url);
+    await res.bytes();
+  });
   await session.close();
-  return { rate, cpuUs: (used.user + used.system) / URLS };
+  return sample;
 }
 
 async function batch(base: string, round: number | string, bodies: 'none' | 'db'): Promise<Sample> {
