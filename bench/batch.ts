@@ -240,6 +240,7 @@ try {
   const samples: Samples = { undici: [], session: [], none: [], db: [] };
   if (!PROCESSES) {
     await undiciLoop(chaos.url, -1); // warm up connections and JIT
+    await sessionLoop(chaos.url, -1);
     await batch(chaos.url, -1, 'none');
   }
   for (let round = 0; round < ROUNDS; round++) {
