@@ -61,78 +61,156 @@ export interface BatchSummary {
   readonly nextDueAt: number | undefined;
 }
 
+/** One group of the journal's lines, as {@link summarize} reads them (a row of its grouped scan). */
+type LineGroup = [
+  state: keyof StateCounts,
+  status: number | null,
+  reason: string | null,
+  errorCode: string | null,
+  attempts: number,
+  host: string | null,
+  count: number,
+  retried: number,
+  nextDue: number | null,
+];
+
+/** One group of history entries: a row of {@link summarize}'s history scan. */
+type HistoryGroup = [host: string | null, kind: string, held: number | null, count: number];
+
+/** SQLite's order of two values of one column: NULL first, then by value (binary for text). */
+function compareSql(a: string | number | null, b: string | number | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  return a < b ? -1 : 1;
+}
+
+/** Tallies of a map, most first, ties by value. */
+function byCount<T extends string | number>(tally: Map<T, number>): Tally<T>[] {
+  return [...tally]
+    .map(([value, count]) => ({ value, count }))
+    .sort((a, b) => b.count - a.count || compareSql(a.value, b.value));
+}
+
+/** Tallies of a map in the order of their values. */
+function byValue(tally: Map<number, number>): Tally<number>[] {
+  return [...tally].map(([value, count]) => ({ value, count })).sort((a, b) => a.value - b.value);
+}
+
+function add<K>(map: Map<K, number>, key: K, n: number): void {
+  map.set(key, (map.get(key) ?? 0) + n);
+}
+
 /**
- * Summarises a journal with a few aggregate queries (they scan the journal once each: cheap
- * for thousands of lines, about a second for a million).
+ * Summarises a journal in two scans: one over its lines, grouped by everything the summary
+ * tallies (a handful of groups for most journals, at most one per line), and one over the
+ * history entries of the lines that have any. The tallies are made from the groups here.
  */
 export function summarize(journal: Journal): BatchSummary {
   const db = journal.db;
-  const counts = journal.counts();
-  const statuses = db
+  const groups = db
     .prepare(
-      `SELECT status AS value, count(*) AS count FROM requests
-       WHERE state IN ('done', 'failed') AND status IS NOT NULL GROUP BY status ORDER BY status`,
+      `SELECT state, status, reason, error_code, attempts, host, count(*), sum(attempts > 0),
+              min(next_attempt_at)
+       FROM requests GROUP BY state, status, reason, error_code, attempts, host`,
     )
-    .all() as Tally<number>[];
-  const failures = db
-    .prepare(
-      `SELECT coalesce(reason, 'unknown') AS reason, status, error_code AS errorCode, count(*) AS count
-       FROM requests WHERE state = 'failed' GROUP BY 1, 2, 3 ORDER BY count DESC, reason`,
-    )
-    .all() as FailureTally[];
+    .raw(true)
+    .all() as LineGroup[];
   // A history entry is a retry, or (with `throttled` or `down`) attempts the host held.
-  const kind = `coalesce(CAST(json_extract(h.value, '$.status') AS TEXT), json_extract(h.value, '$.code'), 'unknown')`;
-  const held = `coalesce(json_extract(h.value, '$.throttled'), json_extract(h.value, '$.down'))`;
-  const retried = db
+  const history = db
     .prepare(
-      `SELECT ${kind} AS value, count(*) AS count
+      `SELECT host, coalesce(CAST(json_extract(h.value, '$.status') AS TEXT), json_extract(h.value, '$.code'), 'unknown'),
+              coalesce(json_extract(h.value, '$.throttled'), json_extract(h.value, '$.down')), count(*)
        FROM requests, json_each(requests.history) AS h
-       WHERE requests.history IS NOT NULL AND ${held} IS NULL GROUP BY 1 ORDER BY count DESC, value`,
+       WHERE requests.history IS NOT NULL GROUP BY 1, 2, 3`,
     )
-    .all() as Tally<string>[];
-  const heldTally = db
-    .prepare(
-      `SELECT ${kind} AS value, sum(${held}) AS count
-       FROM requests, json_each(requests.history) AS h
-       WHERE requests.history IS NOT NULL AND ${held} IS NOT NULL GROUP BY 1 ORDER BY count DESC, value`,
-    )
-    .all() as Tally<string>[];
-  const attempts = db
-    .prepare(
-      `SELECT attempts AS value, count(*) AS count FROM requests
-       WHERE state IN ('done', 'failed') GROUP BY attempts ORDER BY attempts`,
-    )
-    .all() as Tally<number>[];
-  const hosts = db
-    .prepare(
-      `SELECT host, count(*) AS lines, sum(state = 'done') AS done, sum(state = 'failed') AS failed,
-              sum(state IN ('pending', 'in_flight')) AS left,
-              sum((SELECT count(*) FROM json_each(history) AS h WHERE ${held} IS NULL)) AS retries
-       FROM requests WHERE host IS NOT NULL GROUP BY host ORDER BY lines DESC, host LIMIT 10`,
-    )
-    .all() as HostSummary[];
-  const hostCount = db
-    .prepare('SELECT count(DISTINCT host) FROM requests WHERE host IS NOT NULL')
-    .pluck()
-    .get() as number;
-  // One row of `retried` per history entry: their counts add up to every retry.
-  const retries = retried.reduce((n, t) => n + t.count, 0);
-  const nextDueAt = db
-    .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
-    .pluck()
-    .get() as number | null;
+    .raw(true)
+    .all() as HistoryGroup[];
+
+  const counts: StateCounts = {
+    pending: 0,
+    in_flight: 0,
+    done: 0,
+    failed: 0,
+    invalid: 0,
+    retrying: 0,
+  };
+  const statuses = new Map<number, number>();
+  const attempts = new Map<number, number>();
+  const failures = new Map<
+    string,
+    { reason: string; status: number | null; errorCode: string | null; count: number }
+  >();
+  const hosts = new Map<
+    string,
+    { host: string; lines: number; done: number; failed: number; left: number; retries: number }
+  >();
+  let nextDueAt: number | undefined;
+  for (const [state, status, reason, errorCode, tries, host, n, retried, due] of groups) {
+    counts[state] += n;
+    if (state === 'pending') {
+      counts.retrying += retried;
+      if (due !== null && (nextDueAt === undefined || due < nextDueAt)) nextDueAt = due;
+    }
+    const finished = state === 'done' || state === 'failed';
+    if (finished) {
+      if (status !== null) add(statuses, status, n);
+      add(attempts, tries, n);
+    }
+    if (state === 'failed') {
+      const why = reason ?? 'unknown';
+      const key = JSON.stringify([why, status, errorCode]);
+      const tally = failures.get(key);
+      if (tally) tally.count += n;
+      else failures.set(key, { reason: why, status, errorCode, count: n });
+    }
+    if (host !== null) {
+      let h = hosts.get(host);
+      if (!h) {
+        h = { host, lines: 0, done: 0, failed: 0, left: 0, retries: 0 };
+        hosts.set(host, h);
+      }
+      h.lines += n;
+      if (state === 'done') h.done += n;
+      else if (state === 'failed') h.failed += n;
+      else if (state === 'pending' || state === 'in_flight') h.left += n;
+    }
+  }
+  const retried = new Map<string, number>();
+  const held = new Map<string, number>();
+  for (const [host, kind, heldCount, n] of history) {
+    if (heldCount === null) {
+      add(retried, kind, n);
+      if (host !== null) {
+        const h = hosts.get(host);
+        if (h) h.retries += n;
+      }
+    } else {
+      add(held, kind, heldCount * n);
+    }
+  }
+  const retriedTally = byCount(retried);
   return {
     counts,
     total: linesOf(counts),
-    statuses,
-    failures,
-    retried,
-    held: heldTally,
-    attempts,
-    hosts,
-    hostCount,
-    retries,
-    nextDueAt: nextDueAt ?? undefined,
+    statuses: byValue(statuses),
+    failures: [...failures.values()].sort(
+      (a, b) =>
+        b.count - a.count ||
+        compareSql(a.reason, b.reason) ||
+        compareSql(a.status, b.status) ||
+        compareSql(a.errorCode, b.errorCode),
+    ),
+    retried: retriedTally,
+    held: byCount(held),
+    attempts: byValue(attempts),
+    hosts: [...hosts.values()]
+      .sort((a, b) => b.lines - a.lines || compareSql(a.host, b.host))
+      .slice(0, 10),
+    hostCount: hosts.size,
+    // One entry of `retried` per history entry: their counts add up to every retry.
+    retries: retriedTally.reduce((n, t) => n + t.count, 0),
+    nextDueAt,
   };
 }
 
