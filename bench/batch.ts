@@ -3,7 +3,10 @@
  * SQLite journal, exactly-once bookkeeping) against a plain undici loop with the same
  * concurrency and no journal (goal: at least 0.9×), in interleaved rounds, medians reported, with
  * the client's CPU µs per URL. Beside them, the same loop over a Session built as the runner's
- * (no journal): the gap between that row and `runBatch`'s is the runner's and its journal's.
+ * (no journal): the gap between that row and `runBatch`'s is the runner's and its journal's. And
+ * the undici loop made durable the simplest way (each outcome INSERTed into SQLite, one
+ * transaction per 50 ms or 256 outcomes; not a goal): what recording every outcome costs by
+ * itself.
  * Then the peak RSS of `dogged batch` over 1,000,000 URLs (goal: under 200 MB), measured on the
  * CLI as installed (compiled JavaScript, no tsx loader), from /proc on Linux.
  *
@@ -36,6 +39,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import ts from 'typescript';
 import { Agent, request } from 'undici';
 import { runBatch, Session } from '../src/index.js';
@@ -67,6 +71,8 @@ async function loop(
   base: string,
   round: number | string,
   fetchOne: (url: string) => Promise<unknown>,
+  /** Run at the end, inside the measured time (a durable loop's last commit). */
+  done: () => void = () => {},
 ): Promise<Sample> {
   const list = urls(base, URLS, round);
   const cpu = process.cpuUsage();
@@ -76,6 +82,7 @@ async function loop(
       for (let next = list.next(); !next.done; next = list.next()) await fetchOne(next.value);
     }),
   );
+  done();
   const rate = URLS / ((performance.now() - start) / 1000);
   const used = process.cpuUsage(cpu);
   return { rate, cpuUs: (used.user + used.system) / URLS };
@@ -88,6 +95,82 @@ async function undiciLoop(base: string, round: number | string): Promise<Sample>
     await res.body.arrayBuffer();
   });
   await agent.close();
+  return sample;
+}
+
+/** Rows of a durable loop's INSERT at most (6 values each, under SQLite's 32,766 parameters). */
+const DURABLE_ROWS = 256;
+/** A durable loop's outcomes are committed at least this often (ms), as the runner's are. */
+const DURABLE_FLUSH_MS = 50;
+
+/**
+ * The undici loop, made durable the simplest way a user would: each outcome (URL, status,
+ * response headers, body size, time) goes into a buffer, and the buffer into a SQLite table (WAL,
+ * `synchronous = NORMAL`, as the journal) in one multi-row INSERT per transaction, at least
+ * every 50 ms (the runner's bound on what a crash loses) or every 256 outcomes. Nothing is
+ * written before an outcome (no input journal, no start, no retry): the least a loop can record
+ * and still resume by skipping the lines it recorded. Not a goal: it shows what recording every
+ * outcome durably costs, apart from what the runner does beyond it.
+ */
+async function durableLoop(base: string, round: number | string): Promise<Sample> {
+  const path = join(work, `round-${round}-durable.sqlite`);
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(
+    'CREATE TABLE outcomes (line INTEGER PRIMARY KEY, url TEXT NOT NULL, status INTEGER, headers TEXT, body_size INTEGER, finished_at INTEGER)',
+  );
+  const statements = new Map<number, Database.Statement>();
+  const insert = (rows: number): Database.Statement => {
+    let statement = statements.get(rows);
+    if (!statement) {
+      statement = db.prepare(
+        `INSERT INTO outcomes VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+      );
+      statements.set(rows, statement);
+    }
+    return statement;
+  };
+  let buffered: unknown[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (buffered.length === 0) return;
+    const values = buffered;
+    buffered = [];
+    db.transaction(() => {
+      for (let i = 0; i < values.length; i += DURABLE_ROWS * 6) {
+        const chunk = values.slice(i, i + DURABLE_ROWS * 6);
+        insert(chunk.length / 6).run(chunk);
+      }
+    })();
+  };
+  const agent = new Agent();
+  let line = 0;
+  const sample = await loop(
+    base,
+    round,
+    async (url) => {
+      const n = ++line;
+      const res = await request(url, { dispatcher: agent });
+      const body = await res.body.arrayBuffer();
+      buffered.push(
+        n,
+        url,
+        res.statusCode,
+        JSON.stringify(res.headers),
+        body.byteLength,
+        Date.now(),
+      );
+      if (buffered.length >= DURABLE_ROWS * 6) flush();
+      else timer ??= setTimeout(flush, DURABLE_FLUSH_MS);
+    },
+    flush,
+  );
+  await agent.close();
+  db.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
   return sample;
 }
 
@@ -205,6 +288,7 @@ async function million(base: string): Promise<{ peak: number; rate: number; seco
 
 interface Samples {
   undici: Sample[];
+  durable: Sample[];
   session: Sample[];
   none: Sample[];
   db: Sample[];
@@ -213,6 +297,7 @@ interface Samples {
 /** One round of contender `which`, in this process. */
 function sampleHere(base: string, which: keyof Samples, round: number | string): Promise<Sample> {
   if (which === 'undici') return undiciLoop(base, round);
+  if (which === 'durable') return durableLoop(base, round);
   if (which === 'session') return sessionLoop(base, round);
   return batch(base, round, which);
 }
@@ -237,15 +322,18 @@ function sampleInProcess(base: string, which: keyof Samples, round: number): Pro
 
 const chaos = await startChaos();
 try {
-  const samples: Samples = { undici: [], session: [], none: [], db: [] };
+  const samples: Samples = { undici: [], durable: [], session: [], none: [], db: [] };
   if (!PROCESSES) {
     await undiciLoop(chaos.url, -1); // warm up connections and JIT
+    await durableLoop(chaos.url, -1);
     await sessionLoop(chaos.url, -1);
     await batch(chaos.url, -1, 'none');
   }
   for (let round = 0; round < ROUNDS; round++) {
     const order: (keyof Samples)[] =
-      round % 2 === 0 ? ['undici', 'session', 'none', 'db'] : ['db', 'none', 'session', 'undici'];
+      round % 2 === 0
+        ? ['undici', 'durable', 'session', 'none', 'db']
+        : ['db', 'none', 'session', 'durable', 'undici'];
     for (const which of order) {
       samples[which].push(
         PROCESSES
@@ -262,6 +350,7 @@ try {
   );
   const rows: [string, keyof Samples][] = [
     ['plain undici loop (no journal)', 'undici'],
+    ['undici loop, each outcome INSERTed in SQLite', 'durable'],
     ['dogged Session loop (no journal)', 'session'],
     ['dogged runBatch, bodies none', 'none'],
     ['dogged runBatch, bodies in the journal', 'db'],
