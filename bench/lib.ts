@@ -1,9 +1,21 @@
 /** Small helpers shared by the benchmark scripts: interleaved rounds, medians, one table. */
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  freePort,
+  nginxPath,
+  nginxVersion,
+  probe,
+  readinessToken,
+  startServer,
+  tempDir,
+} from '../test/limits/limiter-process.js';
 import { selfSignedCertificate as makeCertificate } from '../test/support/certificate.js';
+import { nginxMain, nginxTempPaths } from '../test/support/nginx-config.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -203,6 +215,66 @@ export async function startChaos(): Promise<{ url: string; stop: () => Promise<v
       await once(child, 'exit');
     },
   };
+}
+
+/** A server that answers every GET with the same static body. */
+export interface StaticServer {
+  readonly url: string;
+  /** For headings: `nginx 1.22.1`, `chaos server`. */
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx on loopback, one worker, answering every path with the same `bytes`-byte file
+ * (keep-alive without a request limit, no access log): a server whose CPU per request is a
+ * small share of a Node client's, so a client-side benchmark measures the client and not the
+ * server. Undefined when nginx is not installed (`apt-get install nginx-light`).
+ */
+export async function startStaticNginx(bytes: number): Promise<StaticServer | undefined> {
+  let binary: string;
+  try {
+    binary = nginxPath();
+  } catch {
+    return undefined;
+  }
+  const dir = tempDir('bench-nginx');
+  mkdirSync(join(dir, 'www'));
+  mkdirSync(join(dir, 'tmp'));
+  const token = readinessToken();
+  writeFileSync(join(dir, 'www', 'body'), Buffer.alloc(bytes, 'x'));
+  writeFileSync(join(dir, 'www', 'ready'), token);
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `${[
+      ...nginxMain(dir, 4096),
+      'http {',
+      '  access_log off;',
+      ...nginxTempPaths(join(dir, 'tmp')),
+      '  default_type application/octet-stream;',
+      '  keepalive_requests 100000000;',
+      '  keepalive_timeout 60s;',
+      '  server {',
+      `    listen 127.0.0.1:${port};`,
+      `    root ${join(dir, 'www')};`,
+      '    location = /__ready { try_files /ready =404; }',
+      '    location / { try_files /body =404; }',
+      '  }',
+      '}',
+    ].join('\n')}\n`,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const server = await startServer({
+    name: 'nginx',
+    binary,
+    args: ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')],
+    dir,
+    port,
+    ready: async () => (await probe(`${url}/__ready`))?.body === token,
+  });
+  return { url, name: `nginx ${nginxVersion()}`, stop: () => server.close() };
 }
 
 /**
