@@ -1,3 +1,5 @@
+import type { StateCounts } from './journal.js';
+
 /**
  * The journal's tables. One row per input line, keyed by its line number (the stable id a resume
  * finds again), plus the line's fingerprint so a changed input is noticed. Retries are durable:
@@ -103,6 +105,11 @@ export function migrateSchema(db: {
  * line that kills its runner within 50 ms of its very first attempt needs one more run.
  */
 export const MAX_CRASHES = 3;
+
+/** Counts of no line at all: every state at 0 (a fresh object, for a caller to add to). */
+export function noLines(): StateCounts {
+  return { pending: 0, in_flight: 0, done: 0, failed: 0, invalid: 0, retrying: 0 };
+}
 
 /** The states a line goes through. */
 export type LineState = 'pending' | 'in_flight' | 'done' | 'failed' | 'invalid';

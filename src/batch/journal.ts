@@ -9,6 +9,7 @@ import {
   type LineState,
   MAX_CRASHES,
   migrateSchema,
+  noLines,
   SCHEMA_SQL,
   SCHEMA_VERSION,
 } from './journal-schema.js';
@@ -676,14 +677,7 @@ export class Journal {
 
   /** Lines per state (a full scan: for startup and `dogged status`). */
   counts(): StateCounts {
-    const counts: StateCounts = {
-      pending: 0,
-      in_flight: 0,
-      done: 0,
-      failed: 0,
-      invalid: 0,
-      retrying: 0,
-    };
+    const counts = noLines();
     const rows = this.db
       .prepare(
         'SELECT state, sum(attempts > 0) AS retried, count(*) AS n FROM requests GROUP BY state',

@@ -1,4 +1,5 @@
 import type { Journal, StateCounts } from './journal.js';
+import { noLines } from './journal-schema.js';
 
 /** How many lines share one value. */
 export interface Tally<T> {
@@ -127,14 +128,7 @@ export function summarize(journal: Journal): BatchSummary {
     .raw(true)
     .all() as HistoryGroup[];
 
-  const counts: StateCounts = {
-    pending: 0,
-    in_flight: 0,
-    done: 0,
-    failed: 0,
-    invalid: 0,
-    retrying: 0,
-  };
+  const counts = noLines();
   const statuses = new Map<number, number>();
   const attempts = new Map<number, number>();
   const failures = new Map<

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Journal } from '../../src/batch/journal.js';
 import { type BatchSummary, summarize } from '../../src/batch/summary.js';
+import { seededRandom } from '../../src/retry/random.js';
 import { tempDir } from './batch-support.js';
 
 let dir: string;
@@ -10,18 +11,6 @@ beforeEach(() => {
   ({ dir, cleanup } = tempDir());
 });
 afterEach(() => cleanup());
-
-/** A seeded generator (mulberry32): the same journal on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row {
   state: string;
@@ -33,6 +22,18 @@ interface Row {
   errorCode: string | null;
   reason: string | null;
 }
+
+/** An invalid line's row. */
+const INVALID: Row = {
+  state: 'invalid',
+  host: null,
+  attempts: 0,
+  nextAttemptAt: 0,
+  history: null,
+  status: null,
+  errorCode: 'ERR_DOGGED_INVALID_LINE',
+  reason: 'invalid',
+};
 
 function insert(journal: Journal, rows: readonly Row[]): void {
   const statement = journal.db.prepare(
@@ -112,7 +113,7 @@ function reference(journal: Journal): BatchSummary {
 
 /** A journal's worth of lines in every state, with histories of every kind of entry. */
 function randomRows(seed: number, n: number): Row[] {
-  const r = random(seed);
+  const r = seededRandom(seed);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(r() * values.length)] as T;
   const hosts = Array.from({ length: 14 }, (_, i) => `h${i}.test:80`);
   const rows: Row[] = [];
@@ -128,16 +129,7 @@ function randomRows(seed: number, n: number): Row[] {
       'invalid',
     ]);
     if (state === 'invalid') {
-      rows.push({
-        state,
-        host: null,
-        attempts: 0,
-        nextAttemptAt: 0,
-        history: null,
-        status: null,
-        errorCode: 'ERR_DOGGED_INVALID_LINE',
-        reason: 'invalid',
-      });
+      rows.push(INVALID);
       continue;
     }
     const attempts = state === 'pending' ? pick([0, 0, 1, 2]) : pick([1, 1, 1, 2, 3, 5]);
@@ -249,16 +241,7 @@ describe('the summary of a journal', () => {
         errorCode: null,
         reason: null,
       },
-      {
-        state: 'invalid',
-        host: null,
-        attempts: 0,
-        nextAttemptAt: 0,
-        history: null,
-        status: null,
-        errorCode: 'ERR_DOGGED_INVALID_LINE',
-        reason: 'invalid',
-      },
+      INVALID,
     ]);
     expect(summarize(journal)).toEqual({
       counts: { pending: 2, in_flight: 0, done: 2, failed: 2, invalid: 1, retrying: 1 },

@@ -5,7 +5,7 @@ import { stop } from '../../retry/stop.js';
 import { wait } from '../../retry/wait.js';
 import type { InvalidLine } from '../input-line.js';
 import type { StateCounts } from '../journal.js';
-import type { HistoryEntry } from '../journal-schema.js';
+import { type HistoryEntry, noLines } from '../journal-schema.js';
 import type { StoreLocation } from './connections.js';
 import { probeStore } from './connections.js';
 import { StoreUnavailableError } from './errors.js';
@@ -276,14 +276,7 @@ export class PgStore {
        FROM ${this.#t} WHERE job = $1 GROUP BY state`,
       [job],
     );
-    const counts: StateCounts = {
-      pending: 0,
-      in_flight: 0,
-      done: 0,
-      failed: 0,
-      invalid: 0,
-      retrying: 0,
-    };
+    const counts = noLines();
     for (const row of rows) {
       if (
         row.state === 'pending' ||
