@@ -229,13 +229,16 @@ export interface StaticServer {
  * Debian's nginx on loopback, one worker, answering every path with the same `bytes`-byte file
  * (keep-alive without a request limit, no access log): a server whose CPU per request is a
  * small share of a Node client's, so a client-side benchmark measures the client and not the
- * server. Undefined when nginx is not installed (`apt-get install nginx-light`).
+ * server. Undefined when nginx is not installed (`apt-get install nginx-light`); a `DOGGED_NGINX`
+ * that names no executable throws.
  */
 export async function startStaticNginx(bytes: number): Promise<StaticServer | undefined> {
   let binary: string;
   try {
     binary = nginxPath();
-  } catch {
+  } catch (error) {
+    // A DOGGED_NGINX that names no binary is a mistake to report, not a missing nginx.
+    if (process.env.DOGGED_NGINX) throw error;
     return undefined;
   }
   const dir = tempDir('bench-nginx');
