@@ -2,7 +2,9 @@
  * The batch runner end to end on loopback, no failures: URLs/s of `runBatch` (input streamed,
  * SQLite journal, exactly-once bookkeeping) against a plain undici loop with the same
  * concurrency and no journal (goal: at least 0.9×), in interleaved rounds, medians reported, with
- * the client's CPU µs per URL. Beside them, the same loop over a Session built as the runner's
+ * the client's CPU µs per URL; the ratios (and the goal) are the medians of each round's own
+ * ratio to the loop of that round (`paired` in bench/lib.ts), with their range. BENCH_SAMPLES=FILE
+ * saves every sample as JSON. Beside them, the same loop over a Session built as the runner's
  * (no journal): the gap between that row and `runBatch`'s is the runner's and its journal's. And
  * the undici loop made durable the simplest way (each outcome INSERTed into SQLite, one
  * transaction per 50 ms or 256 outcomes; not a goal): what recording every outcome costs by
@@ -17,17 +19,19 @@
  * the fastest contenders, and their ratios read closer to 1 than the clients' costs are (two
  * full runs on one machine, 2026-12-05: `runBatch` at 0.947× the loop against the chaos server,
  * 0.679× against nginx ten minutes later).
- * Scale with BENCH_BATCH_URLS (per round, default 20,000), BENCH_ROUNDS (default 5),
- * BENCH_MILLION (default 1,000,000; 0 skips it).
+ * Scale with BENCH_BATCH_URLS (per round, default 20,000), BENCH_ROUNDS (default 9; 5 with
+ * BENCH_PROCESSES=0), BENCH_MILLION (default 1,000,000; 0 skips it).
  *
- * Each sample runs in a process of its own (the contenders take turns, in the same order,
- * against one server), as in bench/http-overhead.ts: a user runs one runner in a process, and in
- * one process the loop and the runner share undici's code and its optimizations, and each
- * sample pays for the other's garbage and re-optimization (in one process the same code gave
- * the loop 64–140 µs a URL across rounds). A sample process runs BENCH_CHILD_WARMUP rounds
- * (default 2) of its contender unmeasured, then measures one. `BENCH_PROCESSES=0` runs every
- * sample in this one process instead, after one warm-up round of each, as this bench did
- * before 2026-12-05.
+ * Each contender runs in a process of its own, as in bench/http-overhead.ts: a user runs one
+ * runner in a process, and in one process the loop and the runner share undici's code and its
+ * optimizations, and each sample pays for the other's garbage and re-optimization (in one
+ * process the same code gave the loop 64–140 µs a URL across rounds). The processes stay up and
+ * take turns, a sample each (`startTurnTakers` in bench/lib.ts: the machine's speed switches
+ * between levels for seconds at a time; until 2026-12-05 evening each sample had a process of
+ * its own, and a round spanned a minute). A process runs BENCH_CHILD_WARMUP rounds (default 2) of
+ * its contender unmeasured first. `BENCH_CHILD=NAME BENCH_URL=URL BENCH_ROUND=N` measures one
+ * sample alone and prints it as JSON. `BENCH_PROCESSES=0` runs every sample in this one process
+ * instead, after one warm-up round of each.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -51,21 +55,29 @@ import { Agent, request } from 'undici';
 import { runBatch, Session } from '../src/index.js';
 import {
   fmt,
+  fmtPaired,
   machine,
   medianOf,
-  sampleInChild,
+  type Paired,
+  paired,
+  saveSamples,
+  serveTurns,
   startChaos,
   startStaticNginx,
+  startTurnTakers,
   table,
   verdict,
 } from './lib.js';
 
-const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MILLION = Number(process.env.BENCH_MILLION ?? 1_000_000);
 /** In a sample process: the contender to measure. */
 const CHILD = process.env.BENCH_CHILD as keyof Samples | undefined;
 const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
+/** In a sample process: take turns (see `startTurnTakers`) instead of measuring once. */
+const TURNS = process.env.BENCH_TURNS === '1';
+// More rounds when the contenders take turns (each round within seconds).
+const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 9 : 5));
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 2);
 const CONCURRENCY = 16;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -317,6 +329,18 @@ function sampleHere(base: string, which: keyof Samples, round: number | string):
   return batch(base, round, which);
 }
 
+if (CHILD !== undefined && TURNS) {
+  const base = process.env.BENCH_URL as string;
+  let turn = 0;
+  await serveTurns(
+    async () => {
+      for (let k = 0; k < CHILD_WARMUP; k++) await sampleHere(base, CHILD, `w${k}`);
+    },
+    () => sampleHere(base, CHILD, turn++),
+    async () => rmSync(work, { recursive: true, force: true }),
+  );
+}
+
 if (CHILD !== undefined) {
   const base = process.env.BENCH_URL as string;
   const round = Number(process.env.BENCH_ROUND);
@@ -324,15 +348,6 @@ if (CHILD !== undefined) {
   process.stdout.write(`${JSON.stringify(await sampleHere(base, CHILD, round))}\n`);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
-}
-
-/** One round of contender `which` in a process of its own (the default). */
-function sampleInProcess(base: string, which: keyof Samples, round: number): Promise<Sample> {
-  return sampleInChild(
-    import.meta.url,
-    { BENCH_CHILD: which, BENCH_URL: base, BENCH_ROUND: String(round) },
-    which,
-  );
 }
 
 const nginx = await startStaticNginx(1024);
@@ -345,6 +360,16 @@ const server = nginx ?? {
 };
 try {
   const samples: Samples = { undici: [], durable: [], session: [], none: [], db: [] };
+  const order: (keyof Samples)[] = ['undici', 'durable', 'session', 'none', 'db'];
+  // By default every contender has a process of its own, and they take turns (see
+  // `startTurnTakers` in bench/lib.ts).
+  const takers = PROCESSES
+    ? await startTurnTakers<Sample>(
+        import.meta.url,
+        order.map((which) => ({ BENCH_CHILD: which, BENCH_URL: server.url })),
+        order,
+      )
+    : undefined;
   if (!PROCESSES) {
     await undiciLoop(server.url, -1); // warm up connections and JIT
     await durableLoop(server.url, -1);
@@ -352,21 +377,25 @@ try {
     await batch(server.url, -1, 'none');
   }
   for (let round = 0; round < ROUNDS; round++) {
-    const order: (keyof Samples)[] =
-      round % 2 === 0
-        ? ['undici', 'durable', 'session', 'none', 'db']
-        : ['db', 'none', 'session', 'durable', 'undici'];
-    for (const which of order) {
+    for (const which of round % 2 === 0 ? order : [...order].reverse()) {
       samples[which].push(
-        PROCESSES
-          ? await sampleInProcess(server.url, which, round)
+        takers
+          ? await takers.turn(order.indexOf(which))
           : await sampleHere(server.url, which, round),
       );
     }
   }
+  await takers?.close();
   const rate = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.rate));
   const cpuUs = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.cpuUs));
-  const raw = rate('undici');
+  // Against the undici loop of the same round (see `paired`): the figure the goal reads.
+  const againstLoop = (which: keyof Samples): Paired =>
+    paired(
+      samples[which].map((s) => s.rate),
+      samples.undici.map((s) => s.rate),
+      'ratio',
+    );
+  saveSamples('batch', { server: server.name, ...samples });
   console.log(
     `\n## Batch runner: ${URLS.toLocaleString('en-US')} URLs per round, ${CONCURRENCY} concurrent, no failures, 1 KiB bodies from ${server.name} (${machine()})\n`,
   );
@@ -379,19 +408,19 @@ try {
   ];
   console.log(
     table(
-      ['runner', 'URLs/s', '× undici loop', 'CPU µs/URL'],
+      ['runner', 'URLs/s', '× undici loop (rounds)', 'CPU µs/URL'],
       rows.map(([name, which]) => [
         name,
         fmt(rate(which)),
-        fmt(rate(which) / raw),
+        which === 'undici' ? '1.00' : fmtPaired(againstLoop(which)),
         fmt(cpuUs(which), 1),
       ]),
     ),
   );
   console.log(
-    `\nMedians of ${ROUNDS} interleaved rounds${PROCESSES ? `, each sample in a process of its own after ${CHILD_WARMUP} unmeasured rounds` : ', every sample in one process'}; CPU: the sampling process's user + system time per URL (the server runs in its own process).`,
+    `\nURLs/s and CPU: medians of ${ROUNDS} interleaved rounds${PROCESSES ? `, each contender in a process of its own, taking turns (a sample each), after ${CHILD_WARMUP} unmeasured rounds` : ', every sample in one process'}; CPU: the sampling process's user + system time per URL (the server runs in its own process). × undici loop: the median of the rounds' own ratios to the loop of the same round, their range in brackets.`,
   );
-  const ratio = rate('none') / raw;
+  const ratio = againstLoop('none').median;
   console.log(
     `Goal (runBatch, bodies none, at least 0.9× the plain loop): ${verdict(ratio >= 0.9)} (${ratio.toFixed(3)})`,
   );

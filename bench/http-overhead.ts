@@ -14,19 +14,30 @@
  * Session of that checkout (e.g. `git archive <commit> src package.json | tar -x -C /tmp/base`,
  * with `node_modules` linked), to compare a change with what was there before, in the same run.
  *
- * Every round measures each contender for BENCH_REQUESTS requests (default 20,000), rounds
- * interleaved (the order alternates), BENCH_ROUNDS rounds (default 7); requests/s and client
+ * Every round measures each contender for BENCH_REQUESTS requests (default 5,000; 20,000 with
+ * BENCH_PROCESSES=0), rounds interleaved (the order alternates), BENCH_ROUNDS rounds (default
+ * 30; 7 with BENCH_PROCESSES=0); requests/s and client
  * CPU µs per request (process.cpuUsage around the measured loop: the steadier figure on a shared
- * machine) are the medians of the rounds. The server runs in its own process (bench/server.ts),
- * so its CPU is not counted as the client's.
+ * machine) are the medians of the rounds. `× bare` and `CPU − bare`, the figures the goals
+ * read, are the medians of each round's own ratio and difference against the bare call of that
+ * round, with the rounds' range (`paired` in bench/lib.ts: the machine's speed drifts between
+ * rounds, and a ratio of two medians mixes its fast and slow minutes). BENCH_SAMPLES=FILE saves
+ * every sample as JSON. The server runs in its own process (bench/server.ts), so its CPU is not
+ * counted as the client's.
  *
- * Each sample runs in a process of its own (the contenders take turns, in the same order,
- * against one server): a user runs one client, not five, and in one process the contenders
- * share undici's code and its optimizations, which slows the bare call and flatters the others.
- * Each sample process sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured, then
- * measures BENCH_REQUESTS in the steady state it reached: no forced collection (alone in its
- * process, a contender's optimized code then has nothing keeping its object shapes, and the
- * sample would measure its re-optimization).
+ * Each contender runs in a process of its own: a user runs one client, not five, and in one
+ * process the contenders share undici's code and its optimizations, which slows the bare call
+ * and flatters the others. The processes stay up and take turns, one sample each, against one
+ * server (`startTurnTakers` in bench/lib.ts): this VM's speed switches between levels for
+ * seconds at a time, and short turns put a round's samples within a second or two of each
+ * other (until 2026-12-05 each sample had a process of its own, started and warmed up for it: a
+ * round spanned half a minute, and the default Session read 0.98–1.29× the bare call in three
+ * runs of one hour, `undici.request` 0.72–0.99×; with turns, 0.86–0.90× and 0.66× twice). Each
+ * process sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured first, then measures
+ * its turns in the steady state it reached: no forced collection (alone in its process, a
+ * contender's optimized code then has nothing keeping its object shapes, and the sample would
+ * measure its re-optimization). `BENCH_CHILD=N BENCH_URL=URL` runs contender N alone for one
+ * sample of BENCH_REQUESTS (default 20,000) and prints it as JSON.
  *
  * BENCH_PIN=1 runs the server on CPU 0 and the clients on CPU 1 (`pinToCpus` in bench/lib.ts:
  * steadier samples, but not the same measure).
@@ -43,25 +54,32 @@ import { Agent, RetryAgent, request } from 'undici';
 import { Session } from '../src/index.js';
 import {
   fmt,
+  fmtPaired,
   machine,
   medianOf,
+  paired,
   pinToCpus,
-  sampleInChild,
+  saveSamples,
+  serveTurns,
   startBenchServer,
+  startTurnTakers,
   table,
   verdict,
 } from './lib.js';
 import { runLoad, type Send } from './peers-load.js';
 
-const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
-const CONCURRENCY = 64;
-const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? 7));
-const BODY_BYTES = 1024;
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
-
 /** In a sample process: the contender to measure, by its index. */
 const CHILD = process.env.BENCH_CHILD;
 const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
+/** In a sample process: take turns (see `startTurnTakers`) instead of measuring once. */
+const TURNS = process.env.BENCH_TURNS === '1';
+// Short samples in many rounds when the contenders take turns; longer, fewer, in one process.
+const TOTAL = Number(process.env.BENCH_REQUESTS ?? (PROCESSES || TURNS ? 5_000 : 20_000));
+const CONCURRENCY = 64;
+const ROUNDS = Math.max(5, Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 30 : 7)));
+const BODY_BYTES = 1024;
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
+
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
 
 // With BENCH_PIN=1, the parent (and so its sample processes) and the server get a CPU each.
@@ -160,6 +178,15 @@ async function closeClients(): Promise<void> {
   await Promise.all([bareAgent.close(), helperAgent.close(), retryAgent.close()]);
 }
 
+if (CHILD !== undefined && TURNS) {
+  const c = contenders[Number(CHILD)] as Contender;
+  await serveTurns(
+    () => runLoad(c.send, url, { total: CHILD_WARMUP, concurrency: CONCURRENCY }),
+    () => sample(c),
+    closeClients,
+  );
+}
+
 if (CHILD !== undefined) {
   const c = contenders[Number(CHILD)] as Contender;
   await runLoad(c.send, url, { total: CHILD_WARMUP, concurrency: CONCURRENCY });
@@ -168,14 +195,15 @@ if (CHILD !== undefined) {
   process.exit(0);
 }
 
-/** A sample of contender `index` in a process of its own (the default). */
-function sampleInProcess(index: number): Promise<{ rps: number; cpu: number }> {
-  return sampleInChild(
-    import.meta.url,
-    { BENCH_CHILD: String(index), BENCH_URL: url },
-    contenders[index]?.name ?? String(index),
-  );
-}
+// By default every contender has a process of its own, and they take turns (see
+// `startTurnTakers` in bench/lib.ts).
+const takers = PROCESSES
+  ? await startTurnTakers<{ rps: number; cpu: number }>(
+      import.meta.url,
+      contenders.map((_, index) => ({ BENCH_CHILD: String(index), BENCH_URL: url })),
+      contenders.map((c) => c.name),
+    )
+  : undefined;
 
 const samples = new Map(
   contenders.map((c) => [c.name, { rps: [] as number[], cpu: [] as number[] }]),
@@ -188,39 +216,48 @@ if (!PROCESSES)
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? contenders : [...contenders].reverse();
   for (const c of order) {
-    const { rps, cpu } = PROCESSES ? await sampleInProcess(contenders.indexOf(c)) : await sample(c);
+    const { rps, cpu } = takers ? await takers.turn(contenders.indexOf(c)) : await sample(c);
     const s = samples.get(c.name);
     s?.rps.push(rps);
     s?.cpu.push(cpu);
   }
 }
 
+const bareSamples = samples.get(contenders[0]?.name ?? '') ?? { rps: [], cpu: [] };
 const rows = contenders.map((c) => {
-  const s = samples.get(c.name);
-  return { name: c.name, rps: medianOf(s?.rps ?? [0]), cpu: medianOf(s?.cpu ?? [0]) };
+  const s = samples.get(c.name) ?? { rps: [], cpu: [] };
+  return {
+    name: c.name,
+    rps: medianOf(s.rps),
+    cpu: medianOf(s.cpu),
+    // Against the bare call of the same round (see `paired`): the figures the goals read.
+    ratio: paired(s.rps, bareSamples.rps, 'ratio'),
+    extra: paired(s.cpu, bareSamples.cpu, 'difference'),
+  };
 });
+saveSamples('http-overhead', Object.fromEntries(samples));
 const bare = rows[0] as (typeof rows)[number];
 console.log(
-  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each sample in a process of its own' : ', every sample in one process'} (${machine()})\n`,
+  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each contender in a process of its own, taking turns' : ', every sample in one process'} (${machine()})\n`,
 );
 console.log(
   table(
-    ['client', 'requests/s', '× bare', 'CPU µs/req', 'CPU − bare'],
+    ['client', 'requests/s', '× bare (rounds)', 'CPU µs/req', 'CPU − bare (rounds)'],
     rows.map((r) => [
       r.name,
       fmt(r.rps),
-      fmt(r.rps / bare.rps),
+      r === bare ? '1.00' : fmtPaired(r.ratio),
       fmt(r.cpu, 1),
-      r === bare ? '–' : `${r.cpu >= bare.cpu ? '+' : ''}${(r.cpu - bare.cpu).toFixed(1)}`,
+      r === bare ? '–' : fmtPaired(r.extra, 1, true),
     ]),
   ),
 );
 console.log(
-  `\nMedians of ${ROUNDS} rounds; CPU is the client process's user + system time per request${pinning ? `; ${pinning}` : ''}.`,
+  `\nRequests/s and CPU: medians of ${ROUNDS} rounds; CPU is the client process's user + system time per request${pinning ? `; ${pinning}` : ''}. × bare and CPU − bare: the median of the rounds' own figures against the bare call of the same round, the rounds' range in brackets (a ratio of the two medians would mix the machine's fast and slow minutes).`,
 );
 for (const row of rows.slice(3)) {
-  const ratio = row.rps / bare.rps;
-  const extra = row.cpu - bare.cpu;
+  const ratio = row.ratio.median;
+  const extra = row.extra.median;
   console.log(
     `Goal (${row.name} ≥ 0.9× bare Agent.request in requests/s): ${verdict(ratio >= 0.9)} (${ratio.toFixed(3)})`,
   );
@@ -237,5 +274,6 @@ for (const row of rows.filter((r) => r.name.endsWith('(base)'))) {
   );
 }
 
+await takers?.close();
 await closeClients();
 server?.stop();

@@ -1,6 +1,6 @@
 /** Small helpers shared by the benchmark scripts: interleaved rounds, medians, one table. */
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { on, once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -307,6 +307,130 @@ export function medianOf(values: number[]): number {
   return sorted.length % 2
     ? (sorted[mid] as number)
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** A contender's figure against the baseline's, round by round: the median and the range. */
+export interface Paired {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * `values` against `base` sampled in the same rounds (`values[i]` beside `base[i]`), as the
+ * median of the rounds' ratios (`ratio`) or differences (`difference`), with their range. On a
+ * shared VM the machine's speed drifts in phases of seconds to minutes (the same loop ran at
+ * 17,800 and 29,700 URLs/s within three minutes); two samples of one round are seconds apart and
+ * mostly in the same phase, so a round's ratio cancels most of the drift that a ratio of two
+ * medians (each over every phase) keeps.
+ */
+export function paired(values: number[], base: number[], how: 'ratio' | 'difference'): Paired {
+  if (values.length !== base.length || values.length === 0)
+    throw new Error(`paired: ${values.length} samples against ${base.length} of the baseline`);
+  const each = values.map((v, i) =>
+    how === 'ratio' ? v / (base[i] as number) : v - (base[i] as number),
+  );
+  return { median: medianOf(each), min: Math.min(...each), max: Math.max(...each) };
+}
+
+/** `p` for a table: the median, and the range of the rounds in brackets. */
+export function fmtPaired(p: Paired, digits = 2, signed = false): string {
+  const show = (n: number): string => `${signed && n >= 0 ? '+' : ''}${n.toFixed(digits)}`;
+  return `${show(p.median)} (${show(p.min)} to ${show(p.max)})`;
+}
+
+/**
+ * With BENCH_SAMPLES=FILE, writes a bench's raw samples there as JSON (every round of every
+ * contender), so that its figures can be computed again, or another way, from the same run.
+ */
+export function saveSamples(bench: string, samples: unknown): void {
+  const file = process.env.BENCH_SAMPLES;
+  if (!file) return;
+  writeFileSync(file, `${JSON.stringify({ bench, machine: machine(), samples }, null, 1)}\n`);
+}
+
+/**
+ * Sample processes that stay up and take turns: one per contender, each started (one after
+ * the other) with `env` and `BENCH_TURNS=1` added, warmed up by the script itself, then asked
+ * for one sample at a time ({@link serveTurns} is the script's side). Why: on a shared VM the
+ * machine's speed switches between levels for seconds at a time (the same bare undici loop,
+ * alone in one process, measured 20 and 35 µs of CPU a request in consecutive 0.7 s samples),
+ * so two samples compare fairly only when they are close in time. A sample process per sample
+ * (the harness before) started a process, warmed it up for seconds and measured once: a round of
+ * five contenders spanned half a minute, and its samples fell in different levels. Turns of a
+ * fraction of a second, contenders alternating, put a round within a second or two.
+ */
+export async function startTurnTakers<T>(
+  script: string,
+  envs: readonly Record<string, string>[],
+  labels: readonly string[],
+): Promise<{ turn(index: number): Promise<T>; close(): Promise<void> }> {
+  const children: ChildProcess[] = [];
+  const take = (child: ChildProcess, label: string): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void =>
+        reject(new Error(`the sample process of ${label} exited ${code} before its turn ended`));
+      child.once('exit', onExit);
+      child.once('message', (message) => {
+        child.off('exit', onExit);
+        resolve(message);
+      });
+    });
+  try {
+    for (const [i, env] of envs.entries()) {
+      const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(script)], {
+        env: { ...process.env, ...env, BENCH_TURNS: '1' },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      children.push(child);
+      await take(child, labels[i] ?? String(i)); // ready: warmed up
+    }
+  } catch (error) {
+    for (const child of children) child.kill();
+    throw error;
+  }
+  return {
+    async turn(index) {
+      const child = children[index] as ChildProcess;
+      const result = take(child, labels[index] ?? String(index));
+      child.send('turn');
+      return (await result) as T;
+    },
+    async close() {
+      await Promise.all(
+        children.map(async (child) => {
+          if (child.exitCode !== null) return;
+          const exited = once(child, 'exit');
+          child.send('exit');
+          await exited;
+        }),
+      );
+    },
+  };
+}
+
+/**
+ * The sample process's side of {@link startTurnTakers}: after `warmUp`, says it is ready, then
+ * answers each turn with one `sample()`, until told to exit.
+ */
+export async function serveTurns(
+  warmUp: () => Promise<unknown>,
+  sample: () => Promise<unknown>,
+  close: () => Promise<unknown>,
+): Promise<void> {
+  const send = (message: unknown): void => {
+    process.send?.(message as Parameters<NonNullable<typeof process.send>>[0]);
+  };
+  // The bench that started this process is gone: so is the reason to wait for turns.
+  process.once('disconnect', () => process.exit(1));
+  await warmUp();
+  send('ready');
+  for await (const [message] of on(process, 'message')) {
+    if (message !== 'turn') break;
+    send(await sample());
+  }
+  await close();
+  process.exit(0);
 }
 
 /**
