@@ -19,7 +19,7 @@
  * the fastest contenders, and their ratios read closer to 1 than the clients' costs are (two
  * full runs on one machine, 2026-12-05: `runBatch` at 0.947× the loop against the chaos server,
  * 0.679× against nginx ten minutes later).
- * Scale with BENCH_BATCH_URLS (per round, default 20,000), BENCH_ROUNDS (default 9; 5 with
+ * Scale with BENCH_BATCH_URLS (per round, default 20,000), BENCH_ROUNDS (default 15; 5 with
  * BENCH_PROCESSES=0), BENCH_MILLION (default 1,000,000; 0 skips it).
  *
  * Each contender runs in a process of its own, as in bench/http-overhead.ts: a user runs one
@@ -77,7 +77,7 @@ const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
 const TURNS = process.env.BENCH_TURNS === '1';
 // More rounds when the contenders take turns (each round within seconds).
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 9 : 5));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 15 : 5));
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 2);
 const CONCURRENCY = 16;
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -32,7 +32,8 @@
  * seconds at a time, and short turns put a round's samples within a second or two of each
  * other (until 2026-12-05 each sample had a process of its own, started and warmed up for it: a
  * round spanned half a minute, and the default Session read 0.98–1.29× the bare call in three
- * runs of one hour, `undici.request` 0.72–0.99×; with turns, 0.86–0.90× and 0.66× twice). Each
+ * runs of one hour, `undici.request` 0.75–0.99×; with turns, 0.86–0.90× and 0.66–0.69× in
+ * three runs). Each
  * process sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured first, then measures
  * its turns in the steady state it reached: no forced collection (alone in its process, a
  * contender's optimized code then has nothing keeping its object shapes, and the sample would
