@@ -28,8 +28,9 @@
  * process the same code gave the loop 64–140 µs a URL across rounds). The processes stay up and
  * take turns, a sample each (`startTurnTakers` in bench/lib.ts: the machine's speed switches
  * between levels for seconds at a time; until 2026-12-05 evening each sample had a process of
- * its own, and a round spanned a minute). A process runs BENCH_CHILD_WARMUP rounds (default 2) of
- * its contender unmeasured first. `BENCH_CHILD=NAME BENCH_URL=URL BENCH_ROUND=N` measures one
+ * its own, and a round spanned a minute). A process (replaced by a new one every
+ * BENCH_PROCESS_ROUNDS rounds, default 5) runs BENCH_CHILD_WARMUP rounds (default 2) of its
+ * contender unmeasured first. `BENCH_CHILD=NAME BENCH_URL=URL BENCH_ROUND=N` measures one
  * sample alone and prints it as JSON. `BENCH_PROCESSES=0` runs every sample in this one process
  * instead, after one warm-up round of each.
  */
@@ -79,6 +80,8 @@ const TURNS = process.env.BENCH_TURNS === '1';
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 15 : 5));
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 2);
+/** Rounds before the sample processes are replaced by new ones (see `startTurnTakers`). */
+const PROCESS_ROUNDS = Number(process.env.BENCH_PROCESS_ROUNDS ?? 5);
 const CONCURRENCY = 16;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'dogged-bench-batch-'));
@@ -368,6 +371,7 @@ try {
         import.meta.url,
         order.map((which) => ({ BENCH_CHILD: which, BENCH_URL: server.url })),
         order,
+        PROCESS_ROUNDS,
       )
     : undefined;
   if (!PROCESSES) {
@@ -377,6 +381,7 @@ try {
     await batch(server.url, -1, 'none');
   }
   for (let round = 0; round < ROUNDS; round++) {
+    await takers?.beginRound(round);
     for (const which of round % 2 === 0 ? order : [...order].reverse()) {
       samples[which].push(
         takers
@@ -418,7 +423,7 @@ try {
     ),
   );
   console.log(
-    `\nURLs/s and CPU: medians of ${ROUNDS} interleaved rounds${PROCESSES ? `, each contender in a process of its own, taking turns (a sample each), after ${CHILD_WARMUP} unmeasured rounds` : ', every sample in one process'}; CPU: the sampling process's user + system time per URL (the server runs in its own process). × undici loop: the median of the rounds' own ratios to the loop of the same round, their range in brackets.`,
+    `\nURLs/s and CPU: medians of ${ROUNDS} interleaved rounds${PROCESSES ? `, each contender in a process of its own (a new one every ${PROCESS_ROUNDS} rounds), taking turns (a sample each), after ${CHILD_WARMUP} unmeasured rounds` : ', every sample in one process'}; CPU: the sampling process's user + system time per URL (the server runs in its own process). × undici loop: the median of the rounds' own ratios to the loop of the same round, their range in brackets.`,
   );
   const ratio = againstLoop('none').median;
   console.log(

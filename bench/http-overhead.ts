@@ -33,9 +33,9 @@
  * other (until 2026-12-05 each sample had a process of its own, started and warmed up for it: a
  * round spanned half a minute, and the default Session read 0.98–1.29× the bare call in three
  * runs of one hour, `undici.request` 0.75–0.99×; with turns, 0.86–0.90× and 0.66–0.69× in
- * three runs). Each
- * process sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured first, then measures
- * its turns in the steady state it reached: no forced collection (alone in its process, a
+ * three runs). Each process (replaced by a new one every BENCH_PROCESS_ROUNDS rounds, default
+ * 10) sends BENCH_CHILD_WARMUP requests (default 100,000) unmeasured first, then measures its
+ * turns in the steady state it reached: no forced collection (alone in its process, a
  * contender's optimized code then has nothing keeping its object shapes, and the sample would
  * measure its re-optimization). `BENCH_CHILD=N BENCH_URL=URL` runs contender N alone for one
  * sample of BENCH_REQUESTS (default 20,000) and prints it as JSON.
@@ -82,6 +82,8 @@ const BODY_BYTES = 1024;
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 4000);
 
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 100_000);
+/** Rounds before the sample processes are replaced by new ones (see `startTurnTakers`). */
+const PROCESS_ROUNDS = Number(process.env.BENCH_PROCESS_ROUNDS ?? 10);
 
 // With BENCH_PIN=1, the parent (and so its sample processes) and the server get a CPU each.
 const pinning = CHILD === undefined ? pinToCpus() : undefined;
@@ -203,6 +205,7 @@ const takers = PROCESSES
       import.meta.url,
       contenders.map((_, index) => ({ BENCH_CHILD: String(index), BENCH_URL: url })),
       contenders.map((c) => c.name),
+      PROCESS_ROUNDS,
     )
   : undefined;
 
@@ -215,6 +218,7 @@ if (!PROCESSES)
     await runLoad(c.send, url, { total: 4000, concurrency: CONCURRENCY });
   }
 for (let round = 0; round < ROUNDS; round++) {
+  await takers?.beginRound(round);
   const order = round % 2 === 0 ? contenders : [...contenders].reverse();
   for (const c of order) {
     const { rps, cpu } = takers ? await takers.turn(contenders.indexOf(c)) : await sample(c);
@@ -239,7 +243,7 @@ const rows = contenders.map((c) => {
 saveSamples('http-overhead', Object.fromEntries(samples));
 const bare = rows[0] as (typeof rows)[number];
 console.log(
-  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? ', each contender in a process of its own, taking turns' : ', every sample in one process'} (${machine()})\n`,
+  `\n## HTTP overhead: no failures, ${CONCURRENCY} concurrent, 1 KiB bodies, ${fmt(TOTAL)} requests × ${ROUNDS} interleaved rounds${PROCESSES ? `, each contender in a process of its own (a new one every ${PROCESS_ROUNDS} rounds), taking turns` : ', every sample in one process'} (${machine()})\n`,
 );
 console.log(
   table(

@@ -349,6 +349,18 @@ export function saveSamples(bench: string, samples: unknown): void {
   writeFileSync(file, `${JSON.stringify({ bench, machine: machine(), samples }, null, 1)}\n`);
 }
 
+/** What {@link startTurnTakers} resolves with. */
+export interface TurnTakers<T> {
+  /**
+   * Call at the start of every round: every `roundsPerProcess` rounds, the processes are
+   * replaced by new ones (started and warmed up the same way).
+   */
+  beginRound(round: number): Promise<void>;
+  /** One sample of contender `index`, from its process. */
+  turn(index: number): Promise<T>;
+  close(): Promise<void>;
+}
+
 /**
  * Sample processes that stay up and take turns: one per contender, each started (one after
  * the other) with `env` and `BENCH_TURNS=1` added, warmed up by the script itself, then asked
@@ -359,13 +371,20 @@ export function saveSamples(bench: string, samples: unknown): void {
  * (the harness before) started a process, warmed it up for seconds and measured once: a round of
  * five contenders spanned half a minute, and its samples fell in different levels. Turns of a
  * fraction of a second, contenders alternating, put a round within a second or two.
+ *
+ * The processes are replaced every `roundsPerProcess` rounds ({@link TurnTakers.beginRound}):
+ * now and then a Node process runs slow for its whole life (in one run the default Session
+ * measured +31.1 µs a request over the bare call, against +3.4 to +4.3 in the runs around it;
+ * attempt-deadline.ts records one such mode, V8's allocation-site pretenuring), and with one
+ * process per contender for the whole run, that process would be all of its samples.
  */
 export async function startTurnTakers<T>(
   script: string,
   envs: readonly Record<string, string>[],
   labels: readonly string[],
-): Promise<{ turn(index: number): Promise<T>; close(): Promise<void> }> {
-  const children: ChildProcess[] = [];
+  roundsPerProcess: number,
+): Promise<TurnTakers<T>> {
+  let children: ChildProcess[] = [];
   const take = (child: ChildProcess, label: string): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const onExit = (code: number | null): void =>
@@ -376,36 +395,46 @@ export async function startTurnTakers<T>(
         resolve(message);
       });
     });
-  try {
-    for (const [i, env] of envs.entries()) {
-      const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(script)], {
-        env: { ...process.env, ...env, BENCH_TURNS: '1' },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
-      children.push(child);
-      await take(child, labels[i] ?? String(i)); // ready: warmed up
+  const start = async (): Promise<void> => {
+    children = [];
+    try {
+      for (const [i, env] of envs.entries()) {
+        const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(script)], {
+          env: { ...process.env, ...env, BENCH_TURNS: '1' },
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        children.push(child);
+        await take(child, labels[i] ?? String(i)); // ready: warmed up
+      }
+    } catch (error) {
+      for (const child of children) child.kill();
+      throw error;
     }
-  } catch (error) {
-    for (const child of children) child.kill();
-    throw error;
-  }
+  };
+  const close = async (): Promise<void> => {
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null) return;
+        const exited = once(child, 'exit');
+        child.send('exit');
+        await exited;
+      }),
+    );
+  };
+  await start();
   return {
+    async beginRound(round) {
+      if (round === 0 || round % Math.max(1, roundsPerProcess) !== 0) return;
+      await close();
+      await start();
+    },
     async turn(index) {
       const child = children[index] as ChildProcess;
       const result = take(child, labels[index] ?? String(index));
       child.send('turn');
       return (await result) as T;
     },
-    async close() {
-      await Promise.all(
-        children.map(async (child) => {
-          if (child.exitCode !== null) return;
-          const exited = once(child, 'exit');
-          child.send('exit');
-          await exited;
-        }),
-      );
-    },
+    close,
   };
 }
 
