@@ -76,8 +76,8 @@ const CHILD = process.env.BENCH_CHILD as keyof Samples | undefined;
 const PROCESSES = process.env.BENCH_PROCESSES !== '0' && CHILD === undefined;
 /** In a sample process: take turns (see `startTurnTakers`) instead of measuring once. */
 const TURNS = process.env.BENCH_TURNS === '1';
-// More rounds when the contenders take turns (each round within seconds).
 const URLS = Number(process.env.BENCH_BATCH_URLS ?? 20_000);
+// More rounds when the contenders take turns (each round within seconds).
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (PROCESSES ? 15 : 5));
 const CHILD_WARMUP = Number(process.env.BENCH_CHILD_WARMUP ?? 2);
 /** Rounds before the sample processes are replaced by new ones (see `startTurnTakers`). */
