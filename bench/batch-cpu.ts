@@ -12,8 +12,11 @@
  * gap between `runBatch` and the Session loop there read 32.5 and 40.5 µs a URL in two runs of
  * one afternoon); here the contenders share one process, a round takes about a second, and each
  * round's runner figure is read against the Session loop of the same round (`paired` in
- * bench/lib.ts): the difference read +19.7 to +23.0 µs in seven runs (2 × AMD EPYC,
- * 2026-12-05).
+ * bench/lib.ts). The difference in µs scales with the machine's speed level: +19.7 to +24.9 µs
+ * in twelve runs on 2 × AMD EPYC within an hour (2026-12-05), +37.9 in one where the whole
+ * machine ran 1.7× slower. The ratio of the two medians does not: 2.98–3.27 in eleven of those
+ * twelve (3.79 in one with a second copy of the runner loaded) and 3.08 in the slow one, so it
+ * is the figure to compare between runs.
  *
  * To compare two versions of the runner, run this bench on each, alternately, and compare their
  * `− Session loop` figures: two copies of the runner loaded into one process do not run alike
@@ -152,17 +155,18 @@ console.log(
 );
 console.log(
   table(
-    ['contender', 'CPU µs/URL', '− Session loop (rounds)'],
+    ['contender', 'CPU µs/URL', '× Session loop', '− Session loop (rounds)'],
     contenders.map((c, i) => {
       const own = samples[i] as number[];
       return [
         c.name,
         fmt(medianOf(own)),
+        i === 0 ? '–' : (medianOf(own) / medianOf(loop)).toFixed(2),
         i === 0 ? '–' : fmtPaired(paired(own, loop, 'difference'), 1, true),
       ];
     }),
   ),
 );
 console.log(
-  `\nCPU: this process's user + system time per URL, median of ${ROUNDS} rounds (after ${WARMUP_ROUNDS} unmeasured), every contender in this one process, its order alternating. − Session loop: the median of each round's own difference against the Session loop of that round, their range in brackets. The Session loop's figure includes the in-process dispatcher's own cost; the runner's difference is its scheduler, journal and decisions. Not a goal: throughput against a real server is bench/batch.ts.`,
+  `\nCPU: this process's user + system time per URL, median of ${ROUNDS} rounds (after ${WARMUP_ROUNDS} unmeasured), every contender in this one process, its order alternating. × Session loop: the ratio of the two medians, the figure to compare between runs (it holds when the machine's speed level changes from one run to the next; the µs scale with it). − Session loop: the median of each round's own difference against the Session loop of that round, their range in brackets. The Session loop's figure includes the in-process dispatcher's own cost; the runner's difference is its scheduler, journal and decisions. Not a goal: throughput against a real server is bench/batch.ts.`,
 );
