@@ -19,7 +19,7 @@
  * is the figure to compare between runs.
  *
  * To compare two versions of the runner, run this bench on each, alternately, and compare their
- * `− Session loop` figures: two copies of the runner loaded into one process do not run alike
+ * `× Session loop` figures: two copies of the runner loaded into one process do not run alike
  * (the same commit loaded twice read +0.4, +0.5 and +4.8 µs apart in three runs, 2026-12-05).
  *
  * Rounds: BENCH_ROUNDS (default 15) after BENCH_WARMUP_ROUNDS (default 2) unmeasured;
