@@ -22,11 +22,18 @@
  * `× Session loop` figures: two copies of the runner loaded into one process do not run alike
  * (the same commit loaded twice read +0.4, +0.5 and +4.8 µs apart in three runs, 2026-12-05).
  *
+ * Then what each contender allocates per URL: one more sample of each under V8's sampling heap
+ * profiler (objects freed by either collector included, so every allocation counts, not only
+ * what survives), with the runner's own allocation sites, its functions in src/batch/ (each
+ * site is the function V8 ran, inlined callees included). Unlike CPU time, the bytes do not move
+ * with the machine's speed level.
+ *
  * Rounds: BENCH_ROUNDS (default 15) after BENCH_WARMUP_ROUNDS (default 2) unmeasured;
  * BENCH_BATCH_URLS URLs per sample (default 10,000), 16 concurrent, bodies not kept; the order
  * of the contenders alternates between rounds. BENCH_SAMPLES=FILE saves every sample as JSON.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Session as Inspector } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dispatcher } from 'undici';
@@ -129,12 +136,59 @@ function batch(tag: string): Promise<number> {
   });
 }
 
+/** A node of V8's sampling heap profile. */
+interface HeapNode {
+  readonly callFrame: { readonly functionName: string; readonly url: string };
+  readonly selfSize: number;
+  readonly children: readonly HeapNode[];
+}
+
+/**
+ * Bytes allocated per URL by one sample of `sample` (V8's sampling heap profiler, every 256
+ * bytes on average, objects freed by either collector included), and the bytes per URL of each
+ * allocation site in src/batch/ (`function file`).
+ */
+async function allocations(
+  sample: (tag: string) => Promise<number>,
+  tag: string,
+): Promise<{ perUrl: number; sites: Map<string, number> }> {
+  const inspector = new Inspector();
+  inspector.connect();
+  try {
+    await inspector.post('HeapProfiler.startSampling', {
+      samplingInterval: 256,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    await sample(tag);
+    const { profile } = (await inspector.post('HeapProfiler.stopSampling')) as {
+      profile: { head: HeapNode };
+    };
+    let total = 0;
+    const sites = new Map<string, number>();
+    const walk = (node: HeapNode): void => {
+      total += node.selfSize;
+      const at = node.callFrame.url.indexOf('/src/batch/');
+      if (at >= 0 && node.selfSize > 0) {
+        const site = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.slice(at + 5)}`;
+        sites.set(site, (sites.get(site) ?? 0) + node.selfSize / URLS);
+      }
+      for (const child of node.children) walk(child);
+    };
+    walk(profile.head);
+    return { perUrl: total / URLS, sites };
+  } finally {
+    inspector.disconnect();
+  }
+}
+
 const contenders: { name: string; sample: (tag: string) => Promise<number> }[] = [
   { name: 'dogged Session loop (no journal)', sample: sessionLoop },
   { name: 'dogged runBatch, bodies none', sample: batch },
 ];
 
 const samples: number[][] = contenders.map(() => []);
+const allocated: Awaited<ReturnType<typeof allocations>>[] = [];
 try {
   for (let round = -WARMUP_ROUNDS; round < ROUNDS; round++) {
     const order = contenders.map((_, i) => i);
@@ -144,6 +198,8 @@ try {
       if (round >= 0) (samples[i] as number[]).push(cpu);
     }
   }
+  for (const [i, c] of contenders.entries())
+    allocated.push(await allocations(c.sample, `heap-c${i}`));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
@@ -155,18 +211,41 @@ console.log(
 );
 console.log(
   table(
-    ['contender', 'CPU µs/URL', '× Session loop', '− Session loop (rounds)'],
+    [
+      'contender',
+      'CPU µs/URL',
+      '× Session loop',
+      '− Session loop (rounds)',
+      'allocated KB/URL',
+      '− Session loop',
+    ],
     contenders.map((c, i) => {
       const own = samples[i] as number[];
+      const bytes = (allocated[i] as { perUrl: number }).perUrl;
+      const loopBytes = (allocated[0] as { perUrl: number }).perUrl;
       return [
         c.name,
         fmt(medianOf(own)),
         i === 0 ? '–' : (medianOf(own) / medianOf(loop)).toFixed(2),
         i === 0 ? '–' : fmtPaired(paired(own, loop, 'difference'), 1, true),
+        (bytes / 1024).toFixed(2),
+        i === 0 ? '–' : `+${((bytes - loopBytes) / 1024).toFixed(2)}`,
       ];
     }),
   ),
 );
 console.log(
   `\nCPU: this process's user + system time per URL, median of ${ROUNDS} rounds (after ${WARMUP_ROUNDS} unmeasured), every contender in this one process, its order alternating. × Session loop: the ratio of the two medians, the figure to compare between runs (it holds when the machine's speed level changes from one run to the next; the µs scale with it). − Session loop: the median of each round's own difference against the Session loop of that round, their range in brackets. The Session loop's figure includes the in-process dispatcher's own cost; the runner's difference is its scheduler, journal and decisions. Not a goal: throughput against a real server is bench/batch.ts.`,
+);
+const runnerSites = [...(allocated[1] as { sites: Map<string, number> }).sites]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 12);
+console.log(
+  `\nThe runner's allocation sites (src/batch/, bytes per URL, the runBatch sample above; a site is the function V8 ran, with what it inlined):\n`,
+);
+console.log(
+  table(
+    ['site', 'B/URL'],
+    runnerSites.map(([site, bytes]) => [site, Math.round(bytes).toLocaleString('en-US')]),
+  ),
 );
