@@ -276,6 +276,9 @@ export class Journal {
   /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
   readonly #claimMany = new Map<number, Database.Statement>();
   #nextDueExcept: Database.Statement | undefined;
+  /** The values of {@link record}'s two UPDATEs (written in place for each outcome). */
+  readonly #updateValues = new Array<unknown>(14).fill(null);
+  readonly #updateUnclaimedValues = new Array<unknown>(16).fill(null);
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
@@ -629,27 +632,29 @@ export class Journal {
       return;
     }
     const at = update.startedAt;
-    const history = update.history.length ? JSON.stringify(update.history) : null;
-    const values = [
-      update.state,
-      update.attempts,
-      update.nextAttemptAt,
-      history,
-      update.status,
-      update.errorCode,
-      update.errorMessage,
-      update.reason,
-      update.bodySize,
-      update.bodyPath,
-      update.finishedAt,
-      update.ttfbMs,
-      update.durationMs,
-    ];
-    const changed = (
-      at === undefined
-        ? s.update.run(...values, update.line)
-        : s.updateUnclaimed.run(...values, at, at, update.line)
-    ).changes;
+    // The statement's values, written into the array kept for it (bound at once, never held):
+    // no array a line.
+    const values = at === undefined ? this.#updateValues : this.#updateUnclaimedValues;
+    values[0] = update.state;
+    values[1] = update.attempts;
+    values[2] = update.nextAttemptAt;
+    values[3] = update.history.length ? JSON.stringify(update.history) : null;
+    values[4] = update.status;
+    values[5] = update.errorCode;
+    values[6] = update.errorMessage;
+    values[7] = update.reason;
+    values[8] = update.bodySize;
+    values[9] = update.bodyPath;
+    values[10] = update.finishedAt;
+    values[11] = update.ttfbMs;
+    values[12] = update.durationMs;
+    if (at === undefined) values[13] = update.line;
+    else {
+      values[13] = at;
+      values[14] = at;
+      values[15] = update.line;
+    }
+    const changed = (at === undefined ? s.update : s.updateUnclaimed).run(values).changes;
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)
       s.putResponse.run(update.line, update.responseHeaders, update.body);

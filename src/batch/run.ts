@@ -346,20 +346,18 @@ export class BatchRun {
     if (line.attempts > 0) this.#counts.retrying++;
   }
 
+  /**
+   * Starts the line's attempt; a failure of it (a body file not written...) fails the run. A
+   * `.catch` on the attempt's promise, not an async wrapper around it: one frame and one promise
+   * less a line.
+   */
   #launch(line: ClaimedLine): void {
     this.#inFlight.add(line.line);
-    void this.#attemptSafely(line);
-  }
-
-  /** {@link #attempt}, a failure of which (a body file not written...) fails the run. */
-  async #attemptSafely(line: ClaimedLine): Promise<void> {
-    try {
-      await this.#attempt(line);
-    } catch (error) {
+    this.#attempt(line).catch((error: unknown) => {
       this.#failWith(error);
       this.#settle(line);
       this.#queuePump();
-    }
+    });
   }
 
   /** The line leaves the in-flight set (its slot and host slot are free). */
@@ -418,12 +416,9 @@ export class BatchRun {
     const stored = keeping instanceof Promise ? await keeping : keeping;
     this.#settle(line);
     this.#attempts++;
-    this.#updates.push({
-      kind: isFinal ? 'final' : 'retry',
-      line: line.line,
-      startedAt: sentAt,
-      ...outcomeOf(decision, result, stored, line.attempts + 1, now),
-    });
+    this.#updates.push(
+      outcomeOf(line.line, sentAt, decision, result, stored, line.attempts + 1, now),
+    );
     this.#counts.in_flight--;
     if (decision.state === 'pending') {
       this.#counts.pending++;

@@ -374,7 +374,15 @@ async function record(
   // A body held in memory or only counted is kept at once (no promise to wait for).
   const keeping = keepIfFinal(result, isFinal, line.line);
   const stored = keeping instanceof Promise ? await keeping : keeping;
-  const outcome = outcomeOf(decision, result, stored, state.attempts + 1, now);
+  const outcome = outcomeOf(
+    line.line,
+    startedAt,
+    decision,
+    result,
+    stored,
+    state.attempts + 1,
+    now,
+  );
   const written = ctx.writer.write(
     encodeWrite(line.line, state.attempts, outcome, startedAt, ctx.workerId),
     line.host,
