@@ -13,7 +13,7 @@ import {
   SCHEMA_SQL,
   SCHEMA_VERSION,
 } from './journal-schema.js';
-import type { AttemptOutcome } from './outcome.js';
+import type { LineOutcome } from './outcome.js';
 
 /** A pending line handed to the runner, marked `in_flight` in the same transaction. */
 export interface ClaimedLine {
@@ -35,16 +35,7 @@ export interface ClaimedLine {
 
 /** What one attempt changed, written by {@link Journal.record}. */
 export type LineUpdate =
-  | ({
-      readonly kind: 'final' | 'retry';
-      readonly line: number;
-      /**
-       * When the attempt started, for a line claimed without a write (see
-       * {@link Journal.dueLines}'s callers): the line may still be `pending` in the journal (its
-       * start was never written), and its attempt times are stamped with the outcome.
-       */
-      readonly startedAt?: number;
-    } & AttemptOutcome)
+  | LineOutcome
   /**
    * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
    * the attempt is not counted, nor as unfinished), or it was claimed and never started.

@@ -36,7 +36,12 @@ export interface AttemptOutcome {
 export type LineOutcome = {
   readonly kind: 'final' | 'retry';
   readonly line: number;
-  readonly startedAt: number;
+  /**
+   * When the attempt started (epoch ms). The SQLite journal needs it for a line claimed without
+   * a write (see `Journal.dueLines`'s callers): the line may still be `pending` there (its
+   * start was never written), and its attempt times are stamped with the outcome.
+   */
+  readonly startedAt?: number;
 } & AttemptOutcome;
 
 /**
