@@ -40,10 +40,17 @@ function anchorsOf(text: string): Set<string> {
 /** The links to a heading in `text` that name no heading of their target. */
 function brokenLinks(file: string, text: string, read: (path: string) => string): string[] {
   const broken: string[] = [];
+  // Each target read and its headings slugged once, however many links name it.
+  const anchors = new Map<string, Set<string>>();
   for (const [, target = '', anchor = ''] of text.matchAll(/\]\(([^)\s#]*)#([^)\s]+)\)/g)) {
     if (/^[a-z]+:/.test(target)) continue;
     const path = target === '' ? file : resolve(dirname(file), target);
-    if (!anchorsOf(read(path)).has(anchor)) broken.push(`${target}#${anchor}`);
+    let known = anchors.get(path);
+    if (!known) {
+      known = anchorsOf(path === file ? text : read(path));
+      anchors.set(path, known);
+    }
+    if (!known.has(anchor)) broken.push(`${target}#${anchor}`);
   }
   return broken;
 }
