@@ -209,6 +209,7 @@ const loop = samples[0] as number[];
 console.log(
   `\n## The batch runner's own CPU per URL: ${URLS.toLocaleString('en-US')} URLs per sample, ${CONCURRENCY} concurrent, an in-process dispatcher answering 1 KiB (${machine()})\n`,
 );
+const loopBytes = (allocated[0] as { perUrl: number }).perUrl;
 console.log(
   table(
     [
@@ -222,7 +223,6 @@ console.log(
     contenders.map((c, i) => {
       const own = samples[i] as number[];
       const bytes = (allocated[i] as { perUrl: number }).perUrl;
-      const loopBytes = (allocated[0] as { perUrl: number }).perUrl;
       return [
         c.name,
         fmt(medianOf(own)),

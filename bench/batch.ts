@@ -394,11 +394,12 @@ try {
   await takers?.close();
   const rate = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.rate));
   const cpuUs = (which: keyof Samples): number => medianOf(samples[which].map((s) => s.cpuUs));
-  // Against the undici loop of the same round (see `paired`): the figure the goal reads.
-  const againstLoop = (which: keyof Samples): Paired =>
+  // Against the undici loop (or `base`) of the same round (see `paired`): the figure the goal
+  // reads.
+  const againstLoop = (which: keyof Samples, base: keyof Samples = 'undici'): Paired =>
     paired(
       samples[which].map((s) => s.rate),
-      samples.undici.map((s) => s.rate),
+      samples[base].map((s) => s.rate),
       'ratio',
     );
   saveSamples('batch', { server: server.name, ...samples });
@@ -432,13 +433,8 @@ try {
   );
   // Not a goal: the runner against the loop that records its outcomes too (docs/performance.md,
   // the runs of 2026-12-06: the reading the team may choose for a runner that loses nothing).
-  const againstDurable = paired(
-    samples.none.map((s) => s.rate),
-    samples.durable.map((s) => s.rate),
-    'ratio',
-  );
   console.log(
-    `Beside it, not a goal: runBatch, bodies none, against the durable loop of the same rounds: ${fmtPaired(againstDurable)}`,
+    `Beside it, not a goal: runBatch, bodies none, against the durable loop of the same rounds: ${fmtPaired(againstLoop('none', 'durable'))}`,
   );
   if (MILLION > 0 && process.platform === 'linux') {
     const m = await million((chaos as { url: string }).url);
