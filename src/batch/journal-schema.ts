@@ -64,6 +64,16 @@ CREATE TABLE IF NOT EXISTS responses (
   body    BLOB
 );
 
+-- While a run reads its input: the lines it has read and not yet attempted, a chunk of lines to
+-- a row (one INSERT a chunk, not a line). A line gets its row in requests with its first start
+-- or outcome; the lines still here when the run ends (or when the journal is next opened, after
+-- a crash) become pending rows of requests then. Empty between runs; readers (status, export,
+-- the report) see these lines as pending rows of requests.
+CREATE TABLE IF NOT EXISTS input_chunks (
+  first_line INTEGER PRIMARY KEY,
+  lines      TEXT NOT NULL               -- JSON array of [line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at]
+);
+
 -- With --cookies: each host's cookie jar (tough-cookie's JSON), written with the outcomes
 -- whose responses set them, so a resumed run keeps the sessions.
 CREATE TABLE IF NOT EXISTS cookies (
@@ -100,9 +110,11 @@ export function migrateSchema(db: {
  * bug) cannot stop the batch from finishing. An attempt that gets an outcome, or is cut off by
  * a stop, does not count; `dogged retry-failed` gives the line another chance (its count starts
  * again). Lines only claimed (waiting in the runner's queue) when it died do not count either.
- * An attempt counts once its start is committed: with the runner's next writes (within 50 ms),
- * and at once, before its request goes out, for a line the previous runner left in flight. So a
- * line that kills its runner within 50 ms of its very first attempt needs one more run.
+ * An attempt counts once its start is committed: with the runner's next writes (within 50 ms);
+ * for the first attempt of a line read by this run, once it has run 50 ms, with the next writes
+ * after that (within 100 ms); and at once, before its request goes out, for a line the previous
+ * runner left in flight. So a line that kills its runner within 100 ms of its very first
+ * attempt needs one more run.
  */
 export const MAX_CRASHES = 3;
 

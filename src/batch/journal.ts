@@ -31,6 +31,15 @@ export interface ClaimedLine {
   readonly nextAttemptAt: number;
   /** When its first attempt started (epoch ms); null for a line never attempted. */
   readonly firstAttemptAt: number | null;
+  /**
+   * A line read by this run and not yet in `requests` (see {@link Journal.deferRows}): its row
+   * is written with its first start or outcome, from this object.
+   */
+  readonly fresh: boolean;
+  /** The line's fingerprint, for a fresh line's row; null for a line read from `requests`. */
+  readonly hash: string | null;
+  /** The first line of a fresh line's chunk (its `input_chunks` row); 0 for any other line. */
+  readonly chunk: number;
 }
 
 /** What one attempt changed, written by {@link Journal.record}. */
@@ -40,7 +49,13 @@ export type LineUpdate =
    * The line goes back to pending without an outcome: a stop cut its attempt off (`started`:
    * the attempt is not counted, nor as unfinished), or it was claimed and never started.
    */
-  | { readonly kind: 'released'; readonly line: number; readonly started: boolean }
+  | {
+      readonly kind: 'released';
+      readonly line: number;
+      readonly started: boolean;
+      /** The line, when it is fresh (it may have no row: then nothing is written). */
+      readonly fresh?: ClaimedLine | undefined;
+    }
   /** The line's attempt started: it counts as unfinished until its outcome (no poison lines). */
   | {
       readonly kind: 'started';
@@ -50,6 +65,8 @@ export type LineUpdate =
        * in the journal, is marked `in_flight` (its attempt times stamped) with its start.
        */
       readonly at?: number;
+      /** The line, when it is fresh (no row yet: its start writes it). */
+      readonly fresh?: ClaimedLine | undefined;
     };
 
 /** A line to insert, from the input. */
@@ -192,7 +209,141 @@ function claimedLine(row: ClaimRow): ClaimedLine {
     history: row[8],
     nextAttemptAt: row[9],
     firstAttemptAt: row[10],
+    fresh: false,
+    hash: null,
+    chunk: 0,
   };
+}
+
+/** A line of an `input_chunks` row, as {@link chunkOf} writes it. */
+type ChunkEntry = [
+  line: number,
+  hash: string,
+  key: string | null,
+  method: string,
+  url: string,
+  host: string,
+  requestHeaders: string | null,
+  requestBody: string | null,
+  nextAttemptAt: number,
+];
+
+/** The JSON of an `input_chunks` row holding `lines[from..to)` (request lines). */
+function chunkOf(lines: readonly NewLine[], from: number, to: number): string {
+  const entries: ChunkEntry[] = [];
+  for (let k = from; k < to; k++) {
+    const l = lines[k] as NewRequestLine;
+    entries.push([
+      l.line,
+      l.hash,
+      l.key ?? null,
+      l.method,
+      l.url,
+      l.host,
+      hasKeys(l.headers) ? JSON.stringify(l.headers) : null,
+      l.body ?? null,
+      l.dueAt,
+    ]);
+  }
+  return JSON.stringify(entries);
+}
+
+/** A fresh line from its entry in the chunk that begins at line `chunk`. */
+function freshLine(e: ChunkEntry, chunk: number): ClaimedLine {
+  return {
+    line: e[0],
+    key: e[2],
+    method: e[3],
+    url: e[4],
+    host: e[5],
+    requestHeaders: e[6],
+    requestBody: e[7],
+    attempts: 0,
+    history: null,
+    nextAttemptAt: e[8],
+    firstAttemptAt: null,
+    fresh: true,
+    hash: e[1],
+    chunk,
+  };
+}
+
+/**
+ * The columns of a pending row of `requests`, as SQL over `e` (a chunk entry of `json_each`),
+ * by column name; a column not named is NULL.
+ */
+const CHUNK_COLUMNS: Readonly<Record<string, string>> = {
+  line: 'e.value ->> 0',
+  line_hash: 'e.value ->> 1',
+  key: 'e.value ->> 2',
+  method: 'e.value ->> 3',
+  url: 'e.value ->> 4',
+  host: 'e.value ->> 5',
+  request_headers: 'e.value ->> 6',
+  request_body: 'e.value ->> 7',
+  state: "'pending'",
+  attempts: '0',
+  next_attempt_at: 'e.value ->> 8',
+  unfinished: '0',
+};
+
+/** The chunks' lines that have no row in `requests`, as rows of `columns` (SQL). */
+function chunkRowsSql(columns: readonly string[], schema: string): string {
+  return `SELECT ${columns.map((c) => CHUNK_COLUMNS[c] ?? 'NULL').join(', ')}
+    FROM ${schema}input_chunks AS c, json_each(c.lines) AS e
+    WHERE NOT EXISTS (SELECT 1 FROM ${schema}requests AS r WHERE r.line = e.value ->> 0)`;
+}
+
+/** The columns of a fresh line's row, written with its first start or outcome. */
+const ROW_COLUMNS =
+  'line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at, first_attempt_at, last_attempt_at';
+
+/** The columns of a fresh line's row written with its outcome, in {@link pushOutcomeRow}'s order. */
+const OUTCOME_COLUMNS = `${ROW_COLUMNS}, state, attempts, history, status, error_code, error_message, reason, body_size, body_path, finished_at, ttfb_ms, duration_ms, unfinished`;
+/** One row of {@link OUTCOME_COLUMNS}'s values (`unfinished`: 0). */
+const OUTCOME_ROW = `(${Array.from({ length: 23 }, () => '?').join(', ')}, 0)`;
+/** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
+const ROW_BATCHES: readonly number[] = [32, 8];
+
+/** Appends the values of a fresh line's row at its outcome `o` to `values` (23 of them). */
+function pushOutcomeRow(values: unknown[], line: ClaimedLine, o: LineOutcome): void {
+  const at = o.startedAt ?? o.finishedAt ?? Date.now();
+  values.push(
+    line.line,
+    line.hash,
+    line.key,
+    line.method,
+    line.url,
+    line.host,
+    line.requestHeaders,
+    line.requestBody,
+    o.nextAttemptAt,
+    at,
+    at,
+    o.state,
+    o.attempts,
+    o.history.length ? JSON.stringify(o.history) : null,
+    o.status,
+    o.errorCode,
+    o.errorMessage,
+    o.reason,
+    o.bodySize,
+    o.bodyPath,
+    o.finishedAt,
+    o.ttfbMs,
+    o.durationMs,
+  );
+}
+
+/** The rows of the next multi-row INSERT when `left` rows are left to write. */
+function batchSize(left: number): number {
+  for (const n of ROW_BATCHES) if (left >= n) return n;
+  return 1;
+}
+
+/** True when a final outcome has a `responses` row to write. */
+function hasResponse(o: LineOutcome): boolean {
+  return o.kind === 'final' && (o.responseHeaders !== null || o.body !== null);
 }
 
 function prepareStatements(db: Database.Database) {
@@ -243,6 +394,17 @@ function prepareStatements(db: Database.Database) {
     nextDue: db
       .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
       .pluck(),
+    insertChunk: db.prepare('INSERT INTO input_chunks (first_line, lines) VALUES (?, ?)'),
+    deleteChunk: db.prepare('DELETE FROM input_chunks WHERE first_line = ?'),
+    nextChunk: db
+      .prepare(
+        'SELECT first_line, lines FROM input_chunks WHERE first_line > ? ORDER BY first_line LIMIT 1',
+      )
+      .raw(true),
+    startFresh: db.prepare(
+      `INSERT INTO requests (${ROW_COLUMNS}, state, unfinished)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', 1)`,
+    ),
   };
 }
 
@@ -264,6 +426,8 @@ export class Journal {
   readonly #transaction: (fn: () => unknown) => unknown;
   /** Multi-row INSERTs of new lines, by row count (see {@link insertLines}). */
   readonly #insertMany = new Map<number, Database.Statement>();
+  /** Multi-row INSERTs of fresh lines' rows (by row count) and of responses (by minus it). */
+  readonly #rowInserts = new Map<number, Database.Statement>();
   /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
   readonly #claimMany = new Map<number, Database.Statement>();
   #nextDueExcept: Database.Statement | undefined;
@@ -273,6 +437,20 @@ export class Journal {
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
+  /** New request lines go to `input_chunks` (see {@link deferRows}). */
+  #deferring = false;
+  /** Lines up to this one are checked against their rows when read again (a resume). */
+  #rowsMax = 0;
+  /** The first line of the last chunk written, and of the last one read back. */
+  #chunkWritten = 0;
+  #chunkRead = 0;
+  /** Fresh lines read back from `input_chunks` and not handed out yet, from `#freshHead` on. */
+  #fresh: ClaimedLine[] = [];
+  #freshHead = 0;
+  /** Fresh lines whose start was written (they have a row): their next write updates it. */
+  readonly #rowed = new Set<number>();
+  /** The lines without a row of each chunk read back: a chunk goes when all have one. */
+  readonly #chunkLeft = new Map<number, number>();
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -348,7 +526,125 @@ export class Journal {
     } else {
       Journal.#checkVersion(db, path, false);
     }
-    return new Journal(path, db, readonly);
+    const journal = new Journal(path, db, readonly);
+    if (readonly) journal.#showChunks();
+    return journal;
+  }
+
+  /**
+   * A read-only journal whose run is under way (or died) has lines in `input_chunks`: a
+   * temporary view named `requests`, which the readers' queries find before the table, shows
+   * them as the pending rows they will become.
+   */
+  #showChunks(): void {
+    // A journal of an earlier dogged has no such table.
+    const hasTable = this.db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'input_chunks'")
+      .get();
+    if (!hasTable || !this.db.prepare('SELECT 1 FROM input_chunks LIMIT 1').get()) return;
+    const columns = (
+      this.db.prepare('PRAGMA main.table_info(requests)').all() as { name: string }[]
+    ).map((c) => c.name);
+    this.db.exec(
+      `CREATE TEMP VIEW requests AS SELECT * FROM main.requests UNION ALL ${chunkRowsSql(columns, 'main.')}`,
+    );
+  }
+
+  /**
+   * The lines of `input_chunks` without a row become pending rows of `requests`: the lines a run
+   * read and never attempted, when it died. Call with the runner lock held (a running runner's
+   * lines are its own), before reading the journal's lines.
+   */
+  writeDeferredRows(): void {
+    this.#s; // read-only journals refuse
+    this.#materialize();
+  }
+
+  #materialize(): void {
+    this.transaction(() => {
+      const columns = [
+        'line',
+        'line_hash',
+        'key',
+        'method',
+        'url',
+        'host',
+        'request_headers',
+        'request_body',
+        'state',
+        'next_attempt_at',
+      ];
+      this.db.exec(
+        `INSERT INTO requests (${columns.join(', ')}) ${chunkRowsSql(columns, '')}; DELETE FROM input_chunks`,
+      );
+    });
+    this.#fresh = [];
+    this.#freshHead = 0;
+    this.#chunkRead = 0;
+    this.#chunkWritten = 0;
+    this.#rowed.clear();
+    this.#chunkLeft.clear();
+  }
+
+  /**
+   * With `on`, new request lines are written a chunk to a row (`input_chunks`), not a row each,
+   * and handed to the scheduler by {@link takeFresh}; each gets its row in `requests` with its
+   * first start or outcome (written once, where a row at its reading would be written twice).
+   * Turning it off writes the lines left in the chunks as pending rows (the run's end).
+   */
+  deferRows(on: boolean): void {
+    this.#s; // read-only journals refuse
+    if (on) {
+      this.#materialize();
+      this.#rowsMax = this.maxLine();
+    } else if (this.#deferring) this.#materialize();
+    this.#deferring = on;
+  }
+
+  /** True when fresh lines are left to hand out (see {@link takeFresh}). */
+  get hasFresh(): boolean {
+    return this.#freshHead < this.#fresh.length || this.#chunkRead < this.#chunkWritten;
+  }
+
+  /**
+   * Hands out up to `max` fresh lines, in line order, looking at `scan` lines at most: a line
+   * `accept` turns down stays at the front, for a later call.
+   */
+  takeFresh(max: number, scan: number, accept: (line: ClaimedLine) => boolean): ClaimedLine[] {
+    const taken: ClaimedLine[] = [];
+    const refused: ClaimedLine[] = [];
+    let seen = 0;
+    while (taken.length < max && seen < scan) {
+      if (this.#freshHead >= this.#fresh.length && !this.#readChunk()) break;
+      const line = this.#fresh[this.#freshHead++] as ClaimedLine;
+      seen++;
+      if (accept(line)) taken.push(line);
+      else refused.push(line);
+    }
+    if (refused.length > 0) {
+      this.#fresh = refused.concat(this.#fresh.slice(this.#freshHead));
+      this.#freshHead = 0;
+    }
+    return taken;
+  }
+
+  /** Reads the next chunk's lines into `#fresh`; false when none is left. */
+  #readChunk(): boolean {
+    if (this.#chunkRead >= this.#chunkWritten) return false;
+    const row = this.#s.nextChunk.get(this.#chunkRead) as [number, string] | undefined;
+    if (!row) {
+      this.#chunkRead = this.#chunkWritten;
+      return false;
+    }
+    const chunk = row[0];
+    this.#chunkRead = chunk;
+    const entries = JSON.parse(row[1]) as ChunkEntry[];
+    const lines = new Array<ClaimedLine>(entries.length);
+    for (let i = 0; i < entries.length; i++) lines[i] = freshLine(entries[i] as ChunkEntry, chunk);
+    this.#chunkLeft.set(chunk, entries.length);
+    this.#fresh = lines;
+    this.#freshHead = 0;
+    return true;
   }
 
   static #checkVersion(db: Database.Database, path: string, initialise: boolean): void {
@@ -443,9 +739,14 @@ export class Journal {
 
   /** The highest line number recorded (0 for an empty journal). */
   maxLine(): number {
-    return (
-      (this.db.prepare('SELECT coalesce(max(line), 0) FROM requests').pluck().get() as number) ?? 0
-    );
+    const rows =
+      (this.db.prepare('SELECT coalesce(max(line), 0) FROM requests').pluck().get() as number) ?? 0;
+    if (this.#chunkWritten === 0) return rows;
+    // The last chunk, unless every line of it has its row already (it is gone then).
+    const chunk = this.#s.nextChunk.get(this.#chunkWritten - 1) as [number, string] | undefined;
+    if (!chunk) return rows;
+    const entries = JSON.parse(chunk[1]) as ChunkEntry[];
+    return Math.max(rows, (entries[entries.length - 1] as ChunkEntry)[0]);
   }
 
   /**
@@ -467,6 +768,15 @@ export class Journal {
         let end = i;
         while (end < lines.length && end - i < MAX_INSERT_ROWS && lines[end]?.kind === 'request')
           end++;
+        if (this.#deferring && end > i && (lines[i] as NewLine).line > this.#rowsMax) {
+          // Lines never read before: a chunk row for all of them.
+          const first = (lines[i] as NewLine).line;
+          s.insertChunk.run(first, chunkOf(lines, i, end));
+          this.#chunkWritten = first;
+          pending += end - i;
+          i = end;
+          continue;
+        }
         if (end - i > 1) {
           // A run of request lines: one statement for all of them (a statement per line costs
           // about a microsecond more per line). Fewer rows inserted than given: some were
@@ -613,13 +923,37 @@ export class Journal {
   /** Writes the outcomes of attempts (call inside {@link transaction} to batch them). */
   record(update: LineUpdate): void {
     const s = this.#s;
+    const fresh = update.fresh;
     if (update.kind === 'released') {
+      // A fresh line without a row has nothing to undo: it becomes a pending row at the run's end.
+      if (fresh && !this.#rowed.delete(update.line)) return;
       (update.started ? s.releaseStarted : s.release).run(update.line);
       return;
     }
     if (update.kind === 'started') {
-      if (update.at === undefined) s.started.run(update.line);
+      if (fresh && !this.#rowed.has(update.line)) {
+        const at = update.at ?? Date.now();
+        s.startFresh.run(
+          fresh.line,
+          fresh.hash,
+          fresh.key,
+          fresh.method,
+          fresh.url,
+          fresh.host,
+          fresh.requestHeaders,
+          fresh.requestBody,
+          fresh.nextAttemptAt,
+          at,
+          at,
+        );
+        this.#rowed.add(update.line);
+        this.#rowWritten(fresh);
+      } else if (update.at === undefined) s.started.run(update.line);
       else s.startedUnclaimed.run(update.at, update.at, update.line);
+      return;
+    }
+    if (fresh && !this.#rowed.delete(update.line)) {
+      this.#insertOutcome(fresh, update);
       return;
     }
     const at = update.startedAt;
@@ -651,11 +985,94 @@ export class Journal {
       s.putResponse.run(update.line, update.responseHeaders, update.body);
   }
 
+  /** A fresh line's row, written once with its outcome (its start was not written). */
+  #insertOutcome(line: ClaimedLine, o: LineOutcome): void {
+    const values: unknown[] = [];
+    pushOutcomeRow(values, line, o);
+    this.#insertRows('requests', 1, values);
+    if (hasResponse(o)) this.#s.putResponse.run(o.line, o.responseHeaders, o.body);
+    this.#rowWritten(line);
+  }
+
+  /**
+   * Writes a turn's updates (call inside {@link transaction}), as {@link record} writes each, but
+   * the rows of fresh lines that end with this outcome in multi-row INSERTs (of 32 rows, then 8,
+   * then one at a time: a statement for each row count would cost its preparing each time).
+   */
+  recordAll(updates: readonly LineUpdate[]): void {
+    const outcomes = this.#freshOutcomes;
+    for (const update of updates) {
+      if (
+        (update.kind === 'final' || update.kind === 'retry') &&
+        update.fresh &&
+        !this.#rowed.has(update.line)
+      )
+        outcomes.push(update);
+      else this.record(update);
+    }
+    if (outcomes.length === 0) return;
+    this.#insertOutcomes(outcomes);
+    outcomes.length = 0;
+  }
+
+  /** The outcomes of {@link recordAll} that write a fresh line's row (reused). */
+  readonly #freshOutcomes: LineOutcome[] = [];
+
+  #insertOutcomes(outcomes: readonly LineOutcome[]): void {
+    const responses: unknown[] = [];
+    for (let i = 0; i < outcomes.length; ) {
+      const size = batchSize(outcomes.length - i);
+      const rows: unknown[] = [];
+      for (const end = i + size; i < end; i++) {
+        const o = outcomes[i] as LineOutcome;
+        pushOutcomeRow(rows, o.fresh as ClaimedLine, o);
+        if (hasResponse(o)) responses.push(o.line, o.responseHeaders, o.body);
+        this.#rowWritten(o.fresh as ClaimedLine);
+      }
+      this.#insertRows('requests', size, rows);
+    }
+    for (let r = 0; r < responses.length; ) {
+      const size = batchSize((responses.length - r) / 3);
+      this.#insertRows('responses', size, responses.slice(r, r + size * 3));
+      r += size * 3;
+    }
+  }
+
+  /** Runs the INSERT of `rows` rows into `table` (`requests`: a fresh line's whole row). */
+  #insertRows(table: 'requests' | 'responses', rows: number, values: unknown[]): void {
+    const key = table === 'requests' ? rows : -rows;
+    let statement = this.#rowInserts.get(key);
+    if (!statement) {
+      const row = table === 'requests' ? OUTCOME_ROW : '(?, ?, ?)';
+      statement = this.db.prepare(
+        table === 'requests'
+          ? `INSERT INTO requests (${OUTCOME_COLUMNS}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`
+          : `INSERT OR REPLACE INTO responses (line, headers, body) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`,
+      );
+      this.#rowInserts.set(key, statement);
+    }
+    statement.run(values);
+  }
+
+  /** A fresh line got its row: its chunk goes once every line of it has one. */
+  #rowWritten(line: ClaimedLine): void {
+    const left = (this.#chunkLeft.get(line.chunk) ?? 1) - 1;
+    if (left > 0) {
+      this.#chunkLeft.set(line.chunk, left);
+      return;
+    }
+    this.#chunkLeft.delete(line.chunk);
+    this.#s.deleteChunk.run(line.chunk);
+  }
+
   /**
    * When the earliest pending line is due (epoch ms), or undefined when none is pending; the
    * lines `except` left out.
    */
   nextDueAt(except: readonly number[] = NONE): number | undefined {
+    // Fresh lines left to hand out were due when they were read.
+    if (this.hasFresh)
+      return (this.#fresh[this.#freshHead] as ClaimedLine | undefined)?.nextAttemptAt ?? 0;
     if (except.length > 0) {
       // Lines claimed without a write are pending in the journal, not for the caller.
       this.#nextDueExcept ??= this.db

@@ -3,6 +3,7 @@ import { redactText, redactUrl } from '../http/redact.js';
 import { describeError } from '../retry/describe.js';
 import type { StoredBody } from './bodies.js';
 import type { AttemptResult, Decision } from './decide.js';
+import type { ClaimedLine } from './journal.js';
 import type { HistoryEntry } from './journal-schema.js';
 import type { BatchRetryEvent } from './progress-state.js';
 
@@ -42,6 +43,8 @@ export type LineOutcome = {
    * start was never written), and its attempt times are stamped with the outcome.
    */
   readonly startedAt?: number;
+  /** The line, when it is fresh (no row yet in the SQLite journal: the outcome writes it). */
+  readonly fresh?: ClaimedLine | undefined;
 } & AttemptOutcome;
 
 /**
@@ -58,12 +61,14 @@ export function outcomeOf(
   stored: StoredBody | undefined,
   attempts: number,
   now: number,
+  fresh?: ClaimedLine,
 ): LineOutcome {
   const final = decision.state !== 'pending';
   return {
     kind: final ? 'final' : 'retry',
     line,
     startedAt,
+    fresh,
     state: decision.state,
     attempts,
     nextAttemptAt: decision.nextAttemptAt,

@@ -29,6 +29,11 @@ export type BatchEnd =
 
 /** Outcomes are committed at least this often (ms): the most a crash can lose. */
 const FLUSH_MS = 50;
+/**
+ * An attempt's start is written once it has run this long (ms), with the next writes: within
+ * twice that of the start. Most attempts end sooner, and are written once, with their outcome.
+ */
+const START_WRITE_MS = 50;
 
 /** The history of a line never retried (shared: a decision copies it before adding to it). */
 const NO_HISTORY: readonly HistoryEntry[] = Object.freeze([]);
@@ -59,6 +64,8 @@ export class BatchRun {
   #updates: LineUpdate[] = [];
   /** Lines whose outcome is in the batch being written (see `#write`); reused. */
   readonly #ended = new Set<number>();
+  /** Lines released in the batch being written (see `#write`); reused. */
+  readonly #released = new Set<number>();
   #pumpQueued = false;
   #dirty = true;
   /**
@@ -136,6 +143,8 @@ export class BatchRun {
     if (options.input !== undefined) journal.setMeta('input', describeInput(options.input));
     journal.setMeta('bodies', this.#bodies.describe());
     journal.setMeta('last_run_at', new Date().toISOString());
+    // The lines this run reads get their rows with their first start or outcome.
+    journal.deferRows(true);
     for (const [name, value] of Object.entries(options.meta ?? {})) journal.setMeta(name, value);
     const ended = new Promise<BatchEnd>((resolve) => {
       this.#resolveEnd = resolve;
@@ -167,6 +176,8 @@ export class BatchRun {
     await ingestion;
     this.#clearTimers();
     this.#journal.transaction(() => this.#write());
+    // The lines read and not attempted become pending rows, as between runs.
+    this.#journal.deferRows(false);
     await this.#session.close();
     options.signal?.removeEventListener('abort', onAbort);
     if (this.#fatal !== undefined) throw this.#fatal;
@@ -230,20 +241,37 @@ export class BatchRun {
    * start left out: its outcome, in the same transaction, sets the unfinished count the start
    * would have raised back to 0 (a line is claimed only after the previous batch is written, so
    * a batch never holds the start of one attempt and the outcome of another of the same line).
-   * Most lines are written once, with their outcome.
+   * The start of a fresh line's attempt (a line with no row yet, which no refill reads) that
+   * began less than {@link START_WRITE_MS} ago waits for a later batch: most attempts end before
+   * that, and their line's row is then written once, with the outcome. Unless the line is
+   * released in this batch: a release undoes a start written before it. The start of a line
+   * that has a row is written with the next batch, as the refill that follows reads past it.
    */
-  #write(): void {
+  #write(now = Date.now()): void {
     // The jars first: an outcome committed is never ahead of the cookies its response set.
     if (this.#cookies) this.#journal.saveCookieJars(this.#cookies.takeChanged());
     const updates = this.#updates;
     if (updates.length === 0) return;
     this.#updates = [];
     const ended = this.#ended;
+    const released = this.#released;
     ended.clear();
+    released.clear();
     for (const update of updates)
-      if (update.kind === 'final' || update.kind === 'retry') ended.add(update.line);
-    for (const update of updates)
-      if (update.kind !== 'started' || !ended.has(update.line)) this.#journal.record(update);
+      if (update.kind === 'released') released.add(update.line);
+      else if (update.kind !== 'started') ended.add(update.line);
+    const written: LineUpdate[] = [];
+    for (const update of updates) {
+      if (update.kind === 'started' && !released.has(update.line)) {
+        if (ended.has(update.line)) continue;
+        if (update.fresh && update.at !== undefined && now - update.at < START_WRITE_MS) {
+          this.#updates.push(update);
+          continue;
+        }
+      }
+      written.push(update);
+    }
+    this.#journal.recordAll(written);
   }
 
   /** One turn: record outcomes and claim due lines in one transaction, then start what can. */
@@ -256,7 +284,7 @@ export class BatchRun {
     const refill = !this.#stopping && this.#dirty && this.#counts.pending > 0;
     this.#dirty = false;
     this.#journal.transaction(() => {
-      this.#write();
+      this.#write(now);
       if (refill) {
         const { claimed, wake: at } = this.#scheduler.refill(now);
         this.#dry = claimed.length === 0;
@@ -268,6 +296,9 @@ export class BatchRun {
         }
       }
     });
+    // Starts left for a later batch (see `#write`).
+    if (this.#updates.length > 0)
+      this.#flushTimer ??= setTimeout(() => this.#queuePump(), FLUSH_MS);
     wake = Math.min(wake, this.#startReady(now));
     if (this.#finishIfIdle()) return;
     if (this.#stopping) return;
@@ -327,10 +358,16 @@ export class BatchRun {
    * Counts the line's attempt as unfinished (no poison lines). A line that was in flight when
    * the last runner died is counted at once, in its own transaction, before its request goes
    * out: if it kills this runner too, that counts even when it does so at once. Any other line
-   * is counted with the next turn's writes (within FLUSH_MS), which costs no commit per attempt.
+   * is counted with the next turn's writes (within FLUSH_MS), which costs no commit per attempt;
+   * a line read by this run, once its attempt has run START_WRITE_MS (see `#write`).
    */
   #markStarted(line: ClaimedLine, now: number): void {
-    const update = { kind: 'started', line: line.line, at: now } as const;
+    const update = {
+      kind: 'started',
+      line: line.line,
+      at: now,
+      fresh: line.fresh ? line : undefined,
+    } as const;
     if (this.#suspects.delete(line.line)) {
       this.#journal.record(update);
       return;
@@ -340,7 +377,12 @@ export class BatchRun {
   }
 
   #release(line: ClaimedLine, started = false): void {
-    this.#updates.push({ kind: 'released', line: line.line, started });
+    this.#updates.push({
+      kind: 'released',
+      line: line.line,
+      started,
+      fresh: line.fresh ? line : undefined,
+    });
     this.#counts.in_flight--;
     this.#counts.pending++;
     if (line.attempts > 0) this.#counts.retrying++;
@@ -417,7 +459,16 @@ export class BatchRun {
     this.#settle(line);
     this.#attempts++;
     this.#updates.push(
-      outcomeOf(line.line, sentAt, decision, result, stored, line.attempts + 1, now),
+      outcomeOf(
+        line.line,
+        sentAt,
+        decision,
+        result,
+        stored,
+        line.attempts + 1,
+        now,
+        line.fresh ? line : undefined,
+      ),
     );
     this.#counts.in_flight--;
     if (decision.state === 'pending') {

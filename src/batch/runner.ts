@@ -64,6 +64,8 @@ export async function runBatch(
   let release: (() => void) | undefined;
   try {
     release = acquireLock(journal);
+    // Lines the last runner read and never attempted (it died) are rows again.
+    journal.writeDeferredRows();
     const suspects = journal.inFlightLines();
     const recovered = journal.releaseInFlight();
     const run = await new BatchRun(journal, options, resolved, suspects).run();

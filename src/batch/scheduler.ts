@@ -103,6 +103,24 @@ export class Scheduler {
       skipped ||= scan.skipped;
       if (room === 0) break;
     }
+    // Then the lines this run read and has not handed out yet (no row: see `Journal.deferRows`).
+    if (room > 0 && !this.#claimInJournal && this.#journal.hasFresh) {
+      const window = crowded ? Math.min(room, 4) : room;
+      const taken = this.#journal.takeFresh(window, crowded ? window : MAX_SCAN, (row) => {
+        if ((this.#held.get(row.host) ?? 0) >= this.#readyPerHost) {
+          skipped = true;
+          return false;
+        }
+        this.#hold(row.host, 1);
+        return true;
+      });
+      for (const row of taken) {
+        this.#ready.push(row);
+        this.#readyLines.add(row.line);
+        claimed.push(row);
+      }
+      room -= taken.length;
+    }
     // Room is left but the due lines belong to busy hosts: until something changes, read only
     // the head of the queue instead of rescanning it after every attempt.
     if (room > 0 && skipped && !crowded) this.#crowdedUntil = now + CROWDED_MS;

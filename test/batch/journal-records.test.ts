@@ -332,6 +332,9 @@ describe('lines in the journal', () => {
       history: null,
       nextAttemptAt: 100,
       firstAttemptAt: null,
+      fresh: false,
+      hash: null,
+      chunk: 0,
     });
   });
 
