@@ -298,41 +298,41 @@ function chunkRowsSql(columns: readonly string[], schema: string): string {
 const ROW_COLUMNS =
   'line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at, first_attempt_at, last_attempt_at';
 
-/** The columns of a fresh line's row written with its outcome, in {@link pushOutcomeRow}'s order. */
+/** The columns of a fresh line's row written with its outcome, in {@link setOutcomeRow}'s order. */
 const OUTCOME_COLUMNS = `${ROW_COLUMNS}, state, attempts, history, status, error_code, error_message, reason, body_size, body_path, finished_at, ttfb_ms, duration_ms, unfinished`;
-/** One row of {@link OUTCOME_COLUMNS}'s values (`unfinished`: 0). */
-const OUTCOME_ROW = `(${Array.from({ length: 23 }, () => '?').join(', ')}, 0)`;
+/** Values of one row of {@link OUTCOME_COLUMNS} (`unfinished` is 0). */
+const OUTCOME_VALUES = 23;
+/** One row of {@link OUTCOME_COLUMNS}' values in an INSERT. */
+const OUTCOME_ROW = `(${Array.from({ length: OUTCOME_VALUES }, () => '?').join(', ')}, 0)`;
 /** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
 const ROW_BATCHES: readonly number[] = [32, 8];
 
-/** Appends the values of a fresh line's row at its outcome `o` to `values` (23 of them). */
-function pushOutcomeRow(values: unknown[], line: ClaimedLine, o: LineOutcome): void {
-  const at = o.startedAt ?? o.finishedAt ?? Date.now();
-  values.push(
-    line.line,
-    line.hash,
-    line.key,
-    line.method,
-    line.url,
-    line.host,
-    line.requestHeaders,
-    line.requestBody,
-    o.nextAttemptAt,
-    at,
-    at,
-    o.state,
-    o.attempts,
-    o.history.length ? JSON.stringify(o.history) : null,
-    o.status,
-    o.errorCode,
-    o.errorMessage,
-    o.reason,
-    o.bodySize,
-    o.bodyPath,
-    o.finishedAt,
-    o.ttfbMs,
-    o.durationMs,
-  );
+/** Writes the values of a fresh line's row at its outcome `o` into `values` from `at`. */
+function setOutcomeRow(values: unknown[], i: number, line: ClaimedLine, o: LineOutcome): void {
+  const startedAt = o.startedAt ?? o.finishedAt ?? Date.now();
+  values[i] = line.line;
+  values[i + 1] = line.hash;
+  values[i + 2] = line.key;
+  values[i + 3] = line.method;
+  values[i + 4] = line.url;
+  values[i + 5] = line.host;
+  values[i + 6] = line.requestHeaders;
+  values[i + 7] = line.requestBody;
+  values[i + 8] = o.nextAttemptAt;
+  values[i + 9] = startedAt;
+  values[i + 10] = startedAt;
+  values[i + 11] = o.state;
+  values[i + 12] = o.attempts;
+  values[i + 13] = o.history.length ? JSON.stringify(o.history) : null;
+  values[i + 14] = o.status;
+  values[i + 15] = o.errorCode;
+  values[i + 16] = o.errorMessage;
+  values[i + 17] = o.reason;
+  values[i + 18] = o.bodySize;
+  values[i + 19] = o.bodyPath;
+  values[i + 20] = o.finishedAt;
+  values[i + 21] = o.ttfbMs;
+  values[i + 22] = o.durationMs;
 }
 
 /** The rows of the next multi-row INSERT when `left` rows are left to write. */
@@ -451,6 +451,12 @@ export class Journal {
   readonly #rowed = new Set<number>();
   /** The lines without a row of each chunk read back: a chunk goes when all have one. */
   readonly #chunkLeft = new Map<number, number>();
+  /** The outcomes of {@link recordAll} that write a fresh line's row (reused). */
+  readonly #freshOutcomes: LineOutcome[] = [];
+  /** The outcomes of {@link #insertOutcomes} with a `responses` row (reused). */
+  readonly #responseOutcomes: LineOutcome[] = [];
+  /** The values of each multi-row INSERT, by the key of {@link #rowInserts} (reused). */
+  readonly #rowValues = new Map<number, unknown[]>();
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -987,8 +993,8 @@ export class Journal {
 
   /** A fresh line's row, written once with its outcome (its start was not written). */
   #insertOutcome(line: ClaimedLine, o: LineOutcome): void {
-    const values: unknown[] = [];
-    pushOutcomeRow(values, line, o);
+    const values = this.#valuesOf('requests', 1);
+    setOutcomeRow(values, 0, line, o);
     this.#insertRows('requests', 1, values);
     if (hasResponse(o)) this.#s.putResponse.run(o.line, o.responseHeaders, o.body);
     this.#rowWritten(line);
@@ -1015,30 +1021,48 @@ export class Journal {
     outcomes.length = 0;
   }
 
-  /** The outcomes of {@link recordAll} that write a fresh line's row (reused). */
-  readonly #freshOutcomes: LineOutcome[] = [];
-
   #insertOutcomes(outcomes: readonly LineOutcome[]): void {
-    const responses: unknown[] = [];
+    const responses = this.#responseOutcomes;
     for (let i = 0; i < outcomes.length; ) {
       const size = batchSize(outcomes.length - i);
-      const rows: unknown[] = [];
-      for (const end = i + size; i < end; i++) {
+      const values = this.#valuesOf('requests', size);
+      for (let k = 0; k < size; k++, i++) {
         const o = outcomes[i] as LineOutcome;
-        pushOutcomeRow(rows, o.fresh as ClaimedLine, o);
-        if (hasResponse(o)) responses.push(o.line, o.responseHeaders, o.body);
+        setOutcomeRow(values, k * OUTCOME_VALUES, o.fresh as ClaimedLine, o);
+        if (hasResponse(o)) responses.push(o);
         this.#rowWritten(o.fresh as ClaimedLine);
       }
-      this.#insertRows('requests', size, rows);
+      this.#insertRows('requests', size, values);
     }
     for (let r = 0; r < responses.length; ) {
-      const size = batchSize((responses.length - r) / 3);
-      this.#insertRows('responses', size, responses.slice(r, r + size * 3));
-      r += size * 3;
+      const size = batchSize(responses.length - r);
+      const values = this.#valuesOf('responses', size);
+      for (let k = 0; k < size; k++, r++) {
+        const o = responses[r] as LineOutcome;
+        values[k * 3] = o.line;
+        values[k * 3 + 1] = o.responseHeaders;
+        values[k * 3 + 2] = o.body;
+      }
+      this.#insertRows('responses', size, values);
     }
+    responses.length = 0;
   }
 
-  /** Runs the INSERT of `rows` rows into `table` (`requests`: a fresh line's whole row). */
+  /** The values array of an INSERT of `rows` rows into `table`, reused from one to the next. */
+  #valuesOf(table: 'requests' | 'responses', rows: number): unknown[] {
+    const key = table === 'requests' ? rows : -rows;
+    let values = this.#rowValues.get(key);
+    if (!values) {
+      values = new Array<unknown>(rows * (table === 'requests' ? OUTCOME_VALUES : 3)).fill(null);
+      this.#rowValues.set(key, values);
+    }
+    return values;
+  }
+
+  /**
+   * Runs the INSERT of `rows` rows into `table` (`requests`: a fresh line's whole row) with
+   * `values` (from {@link #valuesOf}), then empties them: a body is not held past its write.
+   */
   #insertRows(table: 'requests' | 'responses', rows: number, values: unknown[]): void {
     const key = table === 'requests' ? rows : -rows;
     let statement = this.#rowInserts.get(key);
@@ -1051,7 +1075,11 @@ export class Journal {
       );
       this.#rowInserts.set(key, statement);
     }
-    statement.run(values);
+    try {
+      statement.run(values);
+    } finally {
+      values.fill(null);
+    }
   }
 
   /** A fresh line got its row: its chunk goes once every line of it has one. */
