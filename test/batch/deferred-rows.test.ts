@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -419,6 +421,40 @@ describe('runBatch with deferred rows', () => {
       expect.objectContaining({ line: 1, state: 'done', unfinished: 0, attempts: 1 }),
     ]);
     journal.close();
+  });
+
+  it('commits the outcomes of new lines within 50 ms while other lines are in flight', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const server = createServer((req, res) => {
+      if (req.url === '/hold') void held.then(() => res.end('held'));
+      else res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const db = join(dir, 'run.sqlite');
+    try {
+      const run = runBatch({
+        db,
+        input: [`${base}/hold`, ...[1, 2, 3, 4, 5].map((n) => `${base}/fast?n=${n}`)],
+      });
+      // The held line stays in flight: the others' rows must be committed all the same.
+      for (;;) {
+        const reader = Journal.open(db, { readonly: true });
+        const done = tableRows(reader).filter((r) => r.state === 'done').length;
+        reader.close();
+        if (done === 5) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      release();
+      expect((await run).counts).toMatchObject({ done: 6 });
+    } finally {
+      release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   /** A runner that read `input` into the journal at `db`, fetched nothing and died. */
