@@ -215,7 +215,7 @@ function claimedLine(row: ClaimRow): ClaimedLine {
   };
 }
 
-/** A line of an `input_chunks` row, as {@link chunkOf} writes it. */
+/** A line of an `input_chunks` row, as {@link chunkOf} writes it ({@link pushInsertValues}). */
 type ChunkEntry = [
   line: number,
   hash: string,
@@ -230,21 +230,9 @@ type ChunkEntry = [
 
 /** The JSON of an `input_chunks` row holding `lines[from..to)` (request lines). */
 function chunkOf(lines: readonly NewLine[], from: number, to: number): string {
-  const entries: ChunkEntry[] = [];
-  for (let k = from; k < to; k++) {
-    const l = lines[k] as NewRequestLine;
-    entries.push([
-      l.line,
-      l.hash,
-      l.key ?? null,
-      l.method,
-      l.url,
-      l.host,
-      hasKeys(l.headers) ? JSON.stringify(l.headers) : null,
-      l.body ?? null,
-      l.dueAt,
-    ]);
-  }
+  const entries: unknown[] = [];
+  // A line's entry holds what its row's INSERT would, in the same order.
+  for (let k = from; k < to; k++) entries.push(pushInsertValues([], lines[k] as NewRequestLine));
   return JSON.stringify(entries);
 }
 
@@ -307,7 +295,7 @@ const OUTCOME_ROW = `(${Array.from({ length: OUTCOME_VALUES }, () => '?').join('
 /** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
 const ROW_BATCHES: readonly number[] = [32, 8];
 
-/** Writes the values of a fresh line's row at its outcome `o` into `values` from `at`. */
+/** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
 function setOutcomeRow(values: unknown[], i: number, line: ClaimedLine, o: LineOutcome): void {
   const startedAt = o.startedAt ?? o.finishedAt ?? Date.now();
   values[i] = line.line;

@@ -6,10 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { hashLine } from '../../src/batch/input-line.js';
 import { type ClaimedLine, Journal, type NewLine } from '../../src/batch/journal.js';
 import type { LineOutcome } from '../../src/batch/outcome.js';
+import { collectReport } from '../../src/batch/report-data.js';
 import { summarize } from '../../src/batch/summary.js';
 import { exportRecords, InputChangedError, runBatch } from '../../src/index.js';
 import { type ChaosServer, startChaosServer } from '../../src/testing/index.js';
 import { journalRecords, tempDir } from './batch-support.js';
+import { attemptOutcome } from './outcome-support.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -34,27 +36,8 @@ function line(n: number, host = '127.0.0.1:1'): NewLine {
 }
 
 function done(fresh: ClaimedLine | undefined, n: number, at = 5000): LineOutcome {
-  return {
-    kind: 'final',
-    line: n,
-    startedAt: at - 10,
-    fresh,
-    state: 'done',
-    attempts: 1,
-    nextAttemptAt: 0,
-    history: [],
-    status: 200,
-    errorCode: null,
-    errorMessage: null,
-    reason: 'ok',
-    responseHeaders: '{"content-type":"text/plain"}',
-    body: null,
-    bodySize: 2,
-    bodyPath: null,
-    finishedAt: at,
-    ttfbMs: 1,
-    durationMs: 2,
-  };
+  const outcome = attemptOutcome({ attempts: 1, body: null, bodySize: 2, finishedAt: at });
+  return { kind: 'final', line: n, startedAt: at - 10, fresh, ...outcome };
 }
 
 /** Rows of the table itself (not the view a read-only journal may show). */
@@ -280,7 +263,7 @@ describe('a journal deferring the rows of new lines', () => {
     journal.close();
   });
 
-  it('shows a running or dead runner’s unattempted lines to a reader as pending rows', () => {
+  it('shows a running or dead runner’s unattempted lines to a reader as pending rows', async () => {
     const path = join(dir, 'j.sqlite');
     const writer = Journal.open(path);
     writer.deferRows(true);
@@ -297,6 +280,8 @@ describe('a journal deferring the rows of new lines', () => {
       [3, 'pending', 'http://127.0.0.1:1/3'],
     ]);
     expect(summarize(reader).counts).toMatchObject({ pending: 2, done: 1 });
+    const report = await collectReport(reader);
+    expect(report.hosts.map((h) => [h.host, h.lines])).toEqual([['127.0.0.1:1', 3]]);
     reader.close();
     // The next runner (the lock held) makes them rows again before reading the journal.
     const next = Journal.open(path);
