@@ -947,7 +947,8 @@ export class Journal {
       return;
     }
     if (fresh && !this.#rowed.delete(update.line)) {
-      this.#insertOutcome(fresh, update);
+      // A fresh line's row, written once with its outcome (its start was not written).
+      this.#insertOutcomes([update]);
       return;
     }
     const at = update.startedAt;
@@ -977,15 +978,6 @@ export class Journal {
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)
       s.putResponse.run(update.line, update.responseHeaders, update.body);
-  }
-
-  /** A fresh line's row, written once with its outcome (its start was not written). */
-  #insertOutcome(line: ClaimedLine, o: LineOutcome): void {
-    const values = this.#valuesOf('requests', 1);
-    setOutcomeRow(values, 0, line, o);
-    this.#insertRows('requests', 1, values);
-    if (hasResponse(o)) this.#s.putResponse.run(o.line, o.responseHeaders, o.body);
-    this.#rowWritten(line);
   }
 
   /**
