@@ -287,17 +287,124 @@ const ROW_COLUMNS =
   'line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at, first_attempt_at, last_attempt_at';
 
 /** The columns of a fresh line's row written with its outcome, in {@link setOutcomeRow}'s order. */
-const OUTCOME_COLUMNS = `${ROW_COLUMNS}, state, attempts, history, status, error_code, error_message, reason, body_size, body_path, finished_at, ttfb_ms, duration_ms, unfinished`;
-/** Values of one row of {@link OUTCOME_COLUMNS} (`unfinished` is 0). */
-const OUTCOME_VALUES = 23;
-/** One row of {@link OUTCOME_COLUMNS}' values in an INSERT. */
-const OUTCOME_ROW = `(${Array.from({ length: OUTCOME_VALUES }, () => '?').join(', ')}, 0)`;
+const OUTCOME_COLUMNS = `${ROW_COLUMNS}, state, attempts, history, status, error_code, error_message, reason, body_size, body_path, finished_at, ttfb_ms, duration_ms`;
+/**
+ * The columns of a plain outcome's row (see {@link isPlainOutcome}), in {@link setPlainRow}'s
+ * order: the row's other columns are NULL, and binding NULLs costs as much as binding values.
+ */
+const PLAIN_COLUMNS =
+  'line, line_hash, method, url, host, next_attempt_at, first_attempt_at, last_attempt_at, state, attempts, status, reason, body_size, finished_at, ttfb_ms, duration_ms';
 /** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
 const ROW_BATCHES: readonly number[] = [32, 8];
 
+/**
+ * A multi-row INSERT of one table and set of columns: its statement and its values array for
+ * each number of rows, prepared and built on first use, then reused.
+ */
+class RowInsert<T> {
+  readonly #db: Database.Database;
+  readonly #head: string;
+  readonly #row: string;
+  /** Values of one row. */
+  readonly width: number;
+  /** Writes the values of `item`'s row into `values`, from index `i`. */
+  readonly set: (values: unknown[], i: number, item: T) => void;
+  readonly #statements = new Map<number, Database.Statement>();
+  readonly #values = new Map<number, unknown[]>();
+
+  /** `head`: the statement up to its VALUES (`INSERT INTO t (a, b)`); `width`: its columns. */
+  constructor(
+    db: Database.Database,
+    head: string,
+    width: number,
+    set: (values: unknown[], i: number, item: T) => void,
+  ) {
+    this.#db = db;
+    this.#head = head;
+    this.width = width;
+    this.#row = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    this.set = set;
+  }
+
+  /**
+   * Writes `items` in statements of 32, then 8, then 1 row (a statement for each row count would
+   * cost its preparing each time). The values go to better-sqlite3 as arguments, not as one
+   * array: it reads an array's elements one by one through V8's API, which cost as much as
+   * SQLite's own work on the row (a third of the INSERT, measured on Node 20). The values are
+   * emptied after each statement: a body is not held past its write.
+   */
+  run(items: readonly T[]): void {
+    for (let i = 0; i < items.length; ) {
+      const rows = batchSize(items.length - i);
+      let values = this.#values.get(rows);
+      let statement = this.#statements.get(rows);
+      if (!values || !statement) {
+        values = new Array<unknown>(rows * this.width).fill(null);
+        statement = this.#db.prepare(
+          `${this.#head} VALUES ${Array.from({ length: rows }, () => this.#row).join(', ')}`,
+        );
+        this.#values.set(rows, values);
+        this.#statements.set(rows, statement);
+      }
+      for (let k = 0; k < rows; k++, i++) this.set(values, k * this.width, items[i] as T);
+      try {
+        statement.run(...values);
+      } finally {
+        values.fill(null);
+      }
+    }
+  }
+}
+
+/**
+ * True when the fresh line's row at outcome `o` has NULL in every column of
+ * {@link OUTCOME_COLUMNS} that {@link PLAIN_COLUMNS} leaves out: a plain line (no key, headers
+ * or body of its own) answered at its first attempt with no error, its body not in a file.
+ */
+function isPlainOutcome(o: LineOutcome): boolean {
+  const line = o.fresh as ClaimedLine;
+  return (
+    line.key === null &&
+    line.requestHeaders === null &&
+    line.requestBody === null &&
+    o.history.length === 0 &&
+    o.errorCode === null &&
+    o.errorMessage === null &&
+    o.bodyPath === null
+  );
+}
+
+/** When a fresh line's attempt started, for its row (epoch ms). */
+function startOf(o: LineOutcome): number {
+  return o.startedAt ?? o.finishedAt ?? Date.now();
+}
+
+/** Writes the values of a plain outcome's row ({@link PLAIN_COLUMNS}) into `values`, from `i`. */
+function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
+  const line = o.fresh as ClaimedLine;
+  const startedAt = startOf(o);
+  values[i] = line.line;
+  values[i + 1] = line.hash;
+  values[i + 2] = line.method;
+  values[i + 3] = line.url;
+  values[i + 4] = line.host;
+  values[i + 5] = o.nextAttemptAt;
+  values[i + 6] = startedAt;
+  values[i + 7] = startedAt;
+  values[i + 8] = o.state;
+  values[i + 9] = o.attempts;
+  values[i + 10] = o.status;
+  values[i + 11] = o.reason;
+  values[i + 12] = o.bodySize;
+  values[i + 13] = o.finishedAt;
+  values[i + 14] = o.ttfbMs;
+  values[i + 15] = o.durationMs;
+}
+
 /** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
-function setOutcomeRow(values: unknown[], i: number, line: ClaimedLine, o: LineOutcome): void {
-  const startedAt = o.startedAt ?? o.finishedAt ?? Date.now();
+function setOutcomeRow(values: unknown[], i: number, o: LineOutcome): void {
+  const line = o.fresh as ClaimedLine;
+  const startedAt = startOf(o);
   values[i] = line.line;
   values[i + 1] = line.hash;
   values[i + 2] = line.key;
@@ -321,6 +428,13 @@ function setOutcomeRow(values: unknown[], i: number, line: ClaimedLine, o: LineO
   values[i + 20] = o.finishedAt;
   values[i + 21] = o.ttfbMs;
   values[i + 22] = o.durationMs;
+}
+
+/** Writes the values of an outcome's `responses` row into `values`, from index `i`. */
+function setResponseRow(values: unknown[], i: number, o: LineOutcome): void {
+  values[i] = o.line;
+  values[i + 1] = o.responseHeaders;
+  values[i + 2] = o.body;
 }
 
 /** The rows of the next multi-row INSERT when `left` rows are left to write. */
@@ -414,8 +528,6 @@ export class Journal {
   readonly #transaction: (fn: () => unknown) => unknown;
   /** Multi-row INSERTs of new lines, by row count (see {@link insertLines}). */
   readonly #insertMany = new Map<number, Database.Statement>();
-  /** Multi-row INSERTs of fresh lines' rows (by row count) and of responses (by minus it). */
-  readonly #rowInserts = new Map<number, Database.Statement>();
   /** Multi-line claims, by the (power of two) number of lines (see {@link claim}). */
   readonly #claimMany = new Map<number, Database.Statement>();
   #nextDueExcept: Database.Statement | undefined;
@@ -441,10 +553,14 @@ export class Journal {
   readonly #chunkLeft = new Map<number, number>();
   /** The outcomes of {@link recordAll} that write a fresh line's row (reused). */
   readonly #freshOutcomes: LineOutcome[] = [];
-  /** The outcomes of {@link #insertOutcomes} with a `responses` row (reused). */
+  /** The outcomes of {@link #insertOutcomes} by the INSERT that writes them (reused). */
+  readonly #plainOutcomes: LineOutcome[] = [];
+  readonly #otherOutcomes: LineOutcome[] = [];
   readonly #responseOutcomes: LineOutcome[] = [];
-  /** The values of each multi-row INSERT, by the key of {@link #rowInserts} (reused). */
-  readonly #rowValues = new Map<number, unknown[]>();
+  /** The multi-row INSERTs of fresh lines' rows, plain or not, and of their responses. */
+  readonly #plainRows: RowInsert<LineOutcome>;
+  readonly #outcomeRows: RowInsert<LineOutcome>;
+  readonly #responseRows: RowInsert<LineOutcome>;
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -452,6 +568,19 @@ export class Journal {
     this.readonly = readonly;
     this.#statements = readonly ? undefined : prepareStatements(db);
     this.#transaction = db.transaction((fn: () => unknown) => fn());
+    this.#plainRows = new RowInsert(db, `INSERT INTO requests (${PLAIN_COLUMNS})`, 16, setPlainRow);
+    this.#outcomeRows = new RowInsert(
+      db,
+      `INSERT INTO requests (${OUTCOME_COLUMNS})`,
+      23,
+      setOutcomeRow,
+    );
+    this.#responseRows = new RowInsert(
+      db,
+      'INSERT OR REPLACE INTO responses (line, headers, body)',
+      3,
+      setResponseRow,
+    );
   }
 
   /**
@@ -822,7 +951,7 @@ export class Journal {
     }
     const values: unknown[] = [];
     for (let k = from; k < to; k++) pushInsertValues(values, lines[k] as NewRequestLine);
-    return statement.run(values).changes;
+    return statement.run(...values).changes;
   }
 
   /**
@@ -900,7 +1029,7 @@ export class Journal {
     }
     const values: number[] = [now, now, ...lines];
     for (let k = lines.length; k < size; k++) values.push(0);
-    const claimed = statement.all(values) as number[];
+    const claimed = statement.all(...values) as number[];
     if (claimed.length === lines.length) return NONE;
     const got = new Set(claimed);
     return lines.filter((line) => !got.has(line));
@@ -974,7 +1103,7 @@ export class Journal {
       values[14] = at;
       values[15] = update.line;
     }
-    const changed = (at === undefined ? s.update : s.updateUnclaimed).run(values).changes;
+    const changed = (at === undefined ? s.update : s.updateUnclaimed).run(...values).changes;
     if (changed === 0 || update.kind !== 'final') return;
     if (update.responseHeaders !== null || update.body !== null)
       s.putResponse.run(update.line, update.responseHeaders, update.body);
@@ -1002,63 +1131,22 @@ export class Journal {
   }
 
   #insertOutcomes(outcomes: readonly LineOutcome[]): void {
+    const plain = this.#plainOutcomes;
+    const other = this.#otherOutcomes;
     const responses = this.#responseOutcomes;
-    for (let i = 0; i < outcomes.length; ) {
-      const size = batchSize(outcomes.length - i);
-      const values = this.#valuesOf('requests', size);
-      for (let k = 0; k < size; k++, i++) {
-        const o = outcomes[i] as LineOutcome;
-        setOutcomeRow(values, k * OUTCOME_VALUES, o.fresh as ClaimedLine, o);
+    try {
+      for (const o of outcomes) {
+        (isPlainOutcome(o) ? plain : other).push(o);
         if (hasResponse(o)) responses.push(o);
         this.#rowWritten(o.fresh as ClaimedLine);
       }
-      this.#insertRows('requests', size, values);
-    }
-    for (let r = 0; r < responses.length; ) {
-      const size = batchSize(responses.length - r);
-      const values = this.#valuesOf('responses', size);
-      for (let k = 0; k < size; k++, r++) {
-        const o = responses[r] as LineOutcome;
-        values[k * 3] = o.line;
-        values[k * 3 + 1] = o.responseHeaders;
-        values[k * 3 + 2] = o.body;
-      }
-      this.#insertRows('responses', size, values);
-    }
-    responses.length = 0;
-  }
-
-  /** The values array of an INSERT of `rows` rows into `table`, reused from one to the next. */
-  #valuesOf(table: 'requests' | 'responses', rows: number): unknown[] {
-    const key = table === 'requests' ? rows : -rows;
-    let values = this.#rowValues.get(key);
-    if (!values) {
-      values = new Array<unknown>(rows * (table === 'requests' ? OUTCOME_VALUES : 3)).fill(null);
-      this.#rowValues.set(key, values);
-    }
-    return values;
-  }
-
-  /**
-   * Runs the INSERT of `rows` rows into `table` (`requests`: a fresh line's whole row) with
-   * `values` (from {@link #valuesOf}), then empties them: a body is not held past its write.
-   */
-  #insertRows(table: 'requests' | 'responses', rows: number, values: unknown[]): void {
-    const key = table === 'requests' ? rows : -rows;
-    let statement = this.#rowInserts.get(key);
-    if (!statement) {
-      const row = table === 'requests' ? OUTCOME_ROW : '(?, ?, ?)';
-      statement = this.db.prepare(
-        table === 'requests'
-          ? `INSERT INTO requests (${OUTCOME_COLUMNS}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`
-          : `INSERT OR REPLACE INTO responses (line, headers, body) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`,
-      );
-      this.#rowInserts.set(key, statement);
-    }
-    try {
-      statement.run(values);
+      this.#plainRows.run(plain);
+      this.#outcomeRows.run(other);
+      this.#responseRows.run(responses);
     } finally {
-      values.fill(null);
+      plain.length = 0;
+      other.length = 0;
+      responses.length = 0;
     }
   }
 

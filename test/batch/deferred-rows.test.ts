@@ -238,6 +238,65 @@ describe('a journal deferring the rows of new lines', () => {
     journal.close();
   });
 
+  it('writes the row of each kind of outcome as a journal that gave the line its row at once', () => {
+    const n = 45;
+    // Lines 1 and 2 have a key and headers of their own, line 3 a body; the rest are plain.
+    const lines = Array.from({ length: n }, (_, i) =>
+      i === 2 ? { ...line(3), method: 'POST', body: 'x=1' } : line(i + 1),
+    );
+    const outcomeOf = (l: number): Omit<LineOutcome, 'fresh'> => {
+      const o = done(undefined, l, 5000 + l);
+      if (l % 9 === 0)
+        return {
+          ...o,
+          state: 'failed',
+          status: null,
+          errorCode: 'ECONNRESET',
+          errorMessage: 'socket hang up',
+          reason: 'retries-exhausted',
+          responseHeaders: null,
+          body: null,
+          bodySize: null,
+        };
+      if (l % 7 === 0) return { ...o, bodyPath: `bodies/${l}`, body: null };
+      if (l % 5 === 0)
+        return {
+          ...o,
+          kind: 'retry',
+          state: 'pending',
+          nextAttemptAt: 9000,
+          history: [{ at: 5000 + l, status: 503, delayMs: 100, source: 'backoff' }],
+          finishedAt: null,
+          responseHeaders: null,
+        };
+      return o;
+    };
+    const deferred = Journal.open(join(dir, 'deferred.sqlite'));
+    deferred.deferRows(true);
+    deferred.insertLines(lines);
+    const fresh = deferred.takeFresh(n, n, () => true);
+    deferred.transaction(() =>
+      deferred.recordAll(fresh.map((l) => ({ ...outcomeOf(l.line), fresh: l }))),
+    );
+    const atOnce = Journal.open(join(dir, 'at-once.sqlite'));
+    atOnce.insertLines(lines);
+    atOnce.transaction(() =>
+      atOnce.recordAll(lines.map((l) => ({ ...outcomeOf(l.line), fresh: undefined }))),
+    );
+    const rows = tableRows(deferred);
+    // Every kind is there: plain, with a key, headers or body, failed, body in a file, retried.
+    expect(new Set(rows.map((r) => r.state))).toEqual(new Set(['done', 'failed', 'pending']));
+    expect(rows.filter((r) => r.body_path !== null)).toHaveLength(6);
+    expect(rows).toEqual(tableRows(atOnce));
+    const responses = (journal: Journal) =>
+      journal.db.prepare('SELECT * FROM responses ORDER BY line').all();
+    // No response row for the 5 failed lines (9, 18, ... 45) and the 7 retried (5, 10, ... 40).
+    expect(responses(deferred)).toHaveLength(n - 5 - 7);
+    expect(responses(deferred)).toEqual(responses(atOnce));
+    deferred.close();
+    atOnce.close();
+  });
+
   it('drops a chunk as soon as every line of it has its row', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
     journal.deferRows(true);
