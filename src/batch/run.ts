@@ -41,6 +41,24 @@ const WRITE_BATCH = 256;
  */
 const START_WRITE_MS = 50;
 
+/**
+ * Controllers of the runs that ended without aborting them, for the next runs of the process.
+ * Node gives each AbortSignal a hidden class of its own: with new controllers each run, V8
+ * dropped the optimized code of every function on the request path that had seen the last
+ * run's signal (the Session's checks of its options, the exchange, the attempt deadline, the
+ * input reader) and compiled it again, each run.
+ */
+const idleControllers: AbortController[] = [];
+
+function takeController(): AbortController {
+  return idleControllers.pop() ?? new AbortController();
+}
+
+/** Keeps `controller` for a later run, unless it aborted (nothing listens to it any more). */
+function releaseController(controller: AbortController): void {
+  if (!controller.signal.aborted) idleControllers.push(controller);
+}
+
 /** The history of a line never retried (shared: a decision copies it before adding to it). */
 const NO_HISTORY: readonly HistoryEntry[] = Object.freeze([]);
 /** What a host's answer adds to a decision's limits: nothing. */
@@ -63,8 +81,8 @@ export class BatchRun {
   readonly #inFlight = new Set<number>();
   /** Lines the last runner left in flight: counted at once when they start. */
   readonly #suspects: Set<number>;
-  readonly #stopController = new AbortController();
-  readonly #attemptsController = new AbortController();
+  readonly #stopController = takeController();
+  readonly #attemptsController = takeController();
   readonly #meter = new RateMeter();
   readonly #startedAt = performance.now();
   #updates: LineUpdate[] = [];
@@ -185,7 +203,8 @@ export class BatchRun {
     this.#queuePump();
     const end = await ended;
     clearInterval(progressTimer);
-    this.#stopController.abort();
+    // A run that ends with its input still being read (a stop, a deferred end) stops reading it.
+    if (this.#ingesting) this.#stopController.abort();
     await ingestion;
     this.#clearTimers();
     this.#journal.transaction(() => this.#write());
@@ -193,6 +212,8 @@ export class BatchRun {
     this.#journal.deferRows(false);
     await this.#session.close();
     options.signal?.removeEventListener('abort', onAbort);
+    releaseController(this.#stopController);
+    releaseController(this.#attemptsController);
     if (this.#fatal !== undefined) throw this.#fatal;
     this.#report();
     return { end, attempts: this.#attempts, elapsedMs: performance.now() - this.#startedAt };

@@ -136,6 +136,34 @@ describe('runBatch', () => {
     expect(resumed.attempts).toBe(40 - stopped.counts.done);
   });
 
+  it('cuts off only its own attempts: runs beside a stopped one, or after it, are not cut', async () => {
+    const u = chaos.url;
+    const lines = (tag: string, ms: number) =>
+      Array.from({ length: 6 }, (_, i) => `${u}/delay/${ms}?key=${tag}${i}`);
+    const controller = new AbortController();
+    const stopped = runBatch({
+      db: join(dir, 'stopped.sqlite'),
+      input: lines('a', 2000),
+      concurrency: 6,
+      graceMs: 0,
+      signal: controller.signal,
+    });
+    const beside = runBatch({ db: join(dir, 'beside.sqlite'), input: lines('b', 300) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort(); // its attempts in flight are cut off at once, the other run's are not
+    const a = await stopped;
+    expect(a.end).toBe('interrupted');
+    expect(a.counts).toMatchObject({ done: 0, pending: 6 });
+    expect((await beside).counts.done).toBe(6);
+    // Two runs at once after them: between them, they take over whatever both runs left.
+    const after = await Promise.all(
+      ['c', 'd'].map((tag) =>
+        runBatch({ db: join(dir, `after-${tag}.sqlite`), input: lines(tag, 20) }),
+      ),
+    );
+    for (const run of after) expect(run).toMatchObject({ end: 'complete', attempts: 6 });
+  });
+
   it('writes bodies to files with bodies: { dir }', async () => {
     const db = join(dir, 'run.sqlite');
     const out = join(dir, 'bodies');
