@@ -146,6 +146,9 @@ function openDatabase(path: string | Buffer, options: Database.Options): Databas
 
 const NONE: readonly number[] = Object.freeze([]);
 
+/** The page cache of the journal's writing connection, KiB. */
+const WRITER_CACHE_KIB = 4096;
+
 /** Request lines inserted by one statement at most (9 values each). */
 const MAX_INSERT_ROWS = 256;
 
@@ -643,6 +646,11 @@ export class Journal {
       // WAL + NORMAL: a committed transaction survives a crash or kill -9 of the process
       // (only a power loss may drop the last ones), without an fsync per commit.
       db.pragma('synchronous = NORMAL');
+      // A 4 MiB page cache, not better-sqlite3's 16 MiB: the runner's pages are the last ones
+      // written and the next ones read, and SQLite's sorter takes as much again for a GROUP BY
+      // over a large journal (the summary at a run's end); 1,000,000 lines peaked at 169–174
+      // MiB RSS with it, 189 MiB without.
+      db.pragma(`cache_size = -${WRITER_CACHE_KIB}`);
       db.exec(SCHEMA_SQL);
       Journal.#checkVersion(db, path, true);
       migrateSchema(db);
