@@ -289,14 +289,17 @@ function chunkRowsSql(columns: readonly string[], schema: string): string {
 const ROW_COLUMNS =
   'line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at, first_attempt_at, last_attempt_at';
 
-/** The columns of a fresh line's row written with its outcome, in {@link setOutcomeRow}'s order. */
-const OUTCOME_COLUMNS = `${ROW_COLUMNS}, state, attempts, history, status, error_code, error_message, reason, body_size, body_path, finished_at, ttfb_ms, duration_ms`;
 /**
  * The columns of a plain outcome's row (see {@link isPlainOutcome}), in {@link setPlainRow}'s
  * order: the row's other columns are NULL, and binding NULLs costs as much as binding values.
  */
 const PLAIN_COLUMNS =
   'line, line_hash, method, url, host, next_attempt_at, first_attempt_at, last_attempt_at, state, attempts, status, reason, body_size, finished_at, ttfb_ms, duration_ms';
+/**
+ * The columns of a fresh line's row written with its outcome, in {@link setOutcomeRow}'s order:
+ * a plain row's, then the ones NULL in it.
+ */
+const OUTCOME_COLUMNS = `${PLAIN_COLUMNS}, key, request_headers, request_body, history, error_code, error_message, body_path`;
 /** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
 const ROW_BATCHES: readonly number[] = [32, 8];
 
@@ -309,9 +312,9 @@ class RowInsert<T> {
   readonly #head: string;
   readonly #row: string;
   /** Values of one row. */
-  readonly width: number;
+  readonly #width: number;
   /** Writes the values of `item`'s row into `values`, from index `i`. */
-  readonly set: (values: unknown[], i: number, item: T) => void;
+  readonly #set: (values: unknown[], i: number, item: T) => void;
   readonly #statements = new Map<number, Database.Statement>();
   readonly #values = new Map<number, unknown[]>();
 
@@ -324,9 +327,9 @@ class RowInsert<T> {
   ) {
     this.#db = db;
     this.#head = head;
-    this.width = width;
+    this.#width = width;
     this.#row = `(${Array.from({ length: width }, () => '?').join(', ')})`;
-    this.set = set;
+    this.#set = set;
   }
 
   /**
@@ -342,14 +345,14 @@ class RowInsert<T> {
       let values = this.#values.get(rows);
       let statement = this.#statements.get(rows);
       if (!values || !statement) {
-        values = new Array<unknown>(rows * this.width).fill(null);
+        values = new Array<unknown>(rows * this.#width).fill(null);
         statement = this.#db.prepare(
           `${this.#head} VALUES ${Array.from({ length: rows }, () => this.#row).join(', ')}`,
         );
         this.#values.set(rows, values);
         this.#statements.set(rows, statement);
       }
-      for (let k = 0; k < rows; k++, i++) this.set(values, k * this.width, items[i] as T);
+      for (let k = 0; k < rows; k++, i++) this.#set(values, k * this.#width, items[i] as T);
       try {
         statement.run(...values);
       } finally {
@@ -406,31 +409,15 @@ function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
 
 /** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
 function setOutcomeRow(values: unknown[], i: number, o: LineOutcome): void {
+  setPlainRow(values, i, o);
   const line = o.fresh as ClaimedLine;
-  const startedAt = startOf(o);
-  values[i] = line.line;
-  values[i + 1] = line.hash;
-  values[i + 2] = line.key;
-  values[i + 3] = line.method;
-  values[i + 4] = line.url;
-  values[i + 5] = line.host;
-  values[i + 6] = line.requestHeaders;
-  values[i + 7] = line.requestBody;
-  values[i + 8] = o.nextAttemptAt;
-  values[i + 9] = startedAt;
-  values[i + 10] = startedAt;
-  values[i + 11] = o.state;
-  values[i + 12] = o.attempts;
-  values[i + 13] = o.history.length ? JSON.stringify(o.history) : null;
-  values[i + 14] = o.status;
-  values[i + 15] = o.errorCode;
-  values[i + 16] = o.errorMessage;
-  values[i + 17] = o.reason;
-  values[i + 18] = o.bodySize;
-  values[i + 19] = o.bodyPath;
-  values[i + 20] = o.finishedAt;
-  values[i + 21] = o.ttfbMs;
-  values[i + 22] = o.durationMs;
+  values[i + 16] = line.key;
+  values[i + 17] = line.requestHeaders;
+  values[i + 18] = line.requestBody;
+  values[i + 19] = o.history.length ? JSON.stringify(o.history) : null;
+  values[i + 20] = o.errorCode;
+  values[i + 21] = o.errorMessage;
+  values[i + 22] = o.bodyPath;
 }
 
 /** Writes the values of an outcome's `responses` row into `values`, from index `i`. */
@@ -648,7 +635,7 @@ export class Journal {
       db.pragma('synchronous = NORMAL');
       // A 4 MiB page cache, not better-sqlite3's 16 MiB: the runner's pages are the last ones
       // written and the next ones read, and SQLite's sorter takes as much again for a GROUP BY
-      // over a large journal (the summary at a run's end); 1,000,000 lines peaked at 169–174
+      // over a large journal (the summary at a run's end); 1,000,000 lines peaked at 166–174
       // MiB RSS with it, 189 MiB without.
       db.pragma(`cache_size = -${WRITER_CACHE_KIB}`);
       db.exec(SCHEMA_SQL);
