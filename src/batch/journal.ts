@@ -290,16 +290,31 @@ const ROW_COLUMNS =
   'line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at, first_attempt_at, last_attempt_at';
 
 /**
- * The columns of a plain outcome's row (see {@link isPlainOutcome}), in {@link setPlainRow}'s
- * order: the row's other columns are NULL, and binding NULLs costs as much as binding values.
+ * The columns of an answered line's row (see {@link isOkOutcome}) that take a value, in
+ * {@link setOkRow}'s order; its state, attempts, reason and next attempt are the statement's
+ * literals ({@link OK_ROW}), and its other columns NULL: binding a value costs about as much as
+ * SQLite's own work on it (with 12 values a row, a scratch benchmark of 20,000 rows in 32-row
+ * statements wrote 1.59 µs a row, against 1.82 with the 16 of a plain row).
  */
-const PLAIN_COLUMNS =
-  'line, line_hash, method, url, host, next_attempt_at, first_attempt_at, last_attempt_at, state, attempts, status, reason, body_size, finished_at, ttfb_ms, duration_ms';
+const OK_COLUMNS =
+  'line, line_hash, method, url, host, first_attempt_at, last_attempt_at, status, body_size, finished_at, ttfb_ms, duration_ms, state, attempts, reason, next_attempt_at';
+/** One row of {@link OK_COLUMNS}: 12 values, then the literals of a line done at once. */
+const OK_ROW = `(${'?, '.repeat(12)}'done', 1, 'ok', 0)`;
+/**
+ * The columns of a plain outcome's row (see {@link isPlainOutcome}), in {@link setPlainRow}'s
+ * order: an answered line's, its literals as values; the row's other columns are NULL.
+ */
+const PLAIN_COLUMNS = OK_COLUMNS;
 /**
  * The columns of a fresh line's row written with its outcome, in {@link setOutcomeRow}'s order:
  * a plain row's, then the ones NULL in it.
  */
 const OUTCOME_COLUMNS = `${PLAIN_COLUMNS}, key, request_headers, request_body, history, error_code, error_message, body_path`;
+
+/** A row of `values` values: `(?, ?, ?)`. */
+function rowOf(values: number): string {
+  return `(${Array.from({ length: values }, () => '?').join(', ')})`;
+}
 /** Rows in one multi-row INSERT of outcomes, largest first (fewest statement sizes). */
 const ROW_BATCHES: readonly number[] = [32, 8];
 
@@ -318,17 +333,20 @@ class RowInsert<T> {
   readonly #statements = new Map<number, Database.Statement>();
   readonly #values = new Map<number, unknown[]>();
 
-  /** `head`: the statement up to its VALUES (`INSERT INTO t (a, b)`); `width`: its columns. */
+  /**
+   * `head`: the statement up to its VALUES (`INSERT INTO t (a, b, c)`); `row`: one row's tuple,
+   * a `?` for each value `set` writes and literals for the rest (`(?, ?, 'done')`).
+   */
   constructor(
     db: Database.Database,
     head: string,
-    width: number,
+    row: string,
     set: (values: unknown[], i: number, item: T) => void,
   ) {
     this.#db = db;
     this.#head = head;
-    this.#width = width;
-    this.#row = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+    this.#row = row;
+    this.#width = row.split('?').length - 1;
     this.#set = set;
   }
 
@@ -380,13 +398,27 @@ function isPlainOutcome(o: LineOutcome): boolean {
   );
 }
 
+/**
+ * True when the fresh line's row at outcome `o` holds {@link OK_ROW}'s literals: a plain line
+ * (see {@link isPlainOutcome}) done at its first attempt with reason `ok`.
+ */
+function isOkOutcome(o: LineOutcome): boolean {
+  return (
+    o.state === 'done' &&
+    o.attempts === 1 &&
+    o.reason === 'ok' &&
+    o.nextAttemptAt === 0 &&
+    isPlainOutcome(o)
+  );
+}
+
 /** When a fresh line's attempt started, for its row (epoch ms). */
 function startOf(o: LineOutcome): number {
   return o.startedAt ?? o.finishedAt ?? Date.now();
 }
 
-/** Writes the values of a plain outcome's row ({@link PLAIN_COLUMNS}) into `values`, from `i`. */
-function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
+/** Writes the values of an answered line's row ({@link OK_COLUMNS}) into `values`, from `i`. */
+function setOkRow(values: unknown[], i: number, o: LineOutcome): void {
   const line = o.fresh as ClaimedLine;
   const startedAt = startOf(o);
   values[i] = line.line;
@@ -394,17 +426,22 @@ function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
   values[i + 2] = line.method;
   values[i + 3] = line.url;
   values[i + 4] = line.host;
-  values[i + 5] = o.nextAttemptAt;
+  values[i + 5] = startedAt;
   values[i + 6] = startedAt;
-  values[i + 7] = startedAt;
-  values[i + 8] = o.state;
-  values[i + 9] = o.attempts;
-  values[i + 10] = o.status;
-  values[i + 11] = o.reason;
-  values[i + 12] = o.bodySize;
-  values[i + 13] = o.finishedAt;
-  values[i + 14] = o.ttfbMs;
-  values[i + 15] = o.durationMs;
+  values[i + 7] = o.status;
+  values[i + 8] = o.bodySize;
+  values[i + 9] = o.finishedAt;
+  values[i + 10] = o.ttfbMs;
+  values[i + 11] = o.durationMs;
+}
+
+/** Writes the values of a plain outcome's row ({@link PLAIN_COLUMNS}) into `values`, from `i`. */
+function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
+  setOkRow(values, i, o);
+  values[i + 12] = o.state;
+  values[i + 13] = o.attempts;
+  values[i + 14] = o.reason;
+  values[i + 15] = o.nextAttemptAt;
 }
 
 /** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
@@ -544,10 +581,12 @@ export class Journal {
   /** The outcomes of {@link recordAll} that write a fresh line's row (reused). */
   readonly #freshOutcomes: LineOutcome[] = [];
   /** The outcomes of {@link #insertOutcomes} by the INSERT that writes them (reused). */
+  readonly #okOutcomes: LineOutcome[] = [];
   readonly #plainOutcomes: LineOutcome[] = [];
   readonly #otherOutcomes: LineOutcome[] = [];
   readonly #responseOutcomes: LineOutcome[] = [];
-  /** The multi-row INSERTs of fresh lines' rows, plain or not, and of their responses. */
+  /** The multi-row INSERTs of fresh lines' rows (answered, plain, or other) and responses. */
+  readonly #okRows: RowInsert<LineOutcome>;
   readonly #plainRows: RowInsert<LineOutcome>;
   readonly #outcomeRows: RowInsert<LineOutcome>;
   readonly #responseRows: RowInsert<LineOutcome>;
@@ -558,17 +597,23 @@ export class Journal {
     this.readonly = readonly;
     this.#statements = readonly ? undefined : prepareStatements(db);
     this.#transaction = db.transaction((fn: () => unknown) => fn());
-    this.#plainRows = new RowInsert(db, `INSERT INTO requests (${PLAIN_COLUMNS})`, 16, setPlainRow);
+    this.#okRows = new RowInsert(db, `INSERT INTO requests (${OK_COLUMNS})`, OK_ROW, setOkRow);
+    this.#plainRows = new RowInsert(
+      db,
+      `INSERT INTO requests (${PLAIN_COLUMNS})`,
+      rowOf(16),
+      setPlainRow,
+    );
     this.#outcomeRows = new RowInsert(
       db,
       `INSERT INTO requests (${OUTCOME_COLUMNS})`,
-      23,
+      rowOf(23),
       setOutcomeRow,
     );
     this.#responseRows = new RowInsert(
       db,
       'INSERT OR REPLACE INTO responses (line, headers, body)',
-      3,
+      rowOf(3),
       setResponseRow,
     );
   }
@@ -1126,19 +1171,22 @@ export class Journal {
   }
 
   #insertOutcomes(outcomes: readonly LineOutcome[]): void {
+    const ok = this.#okOutcomes;
     const plain = this.#plainOutcomes;
     const other = this.#otherOutcomes;
     const responses = this.#responseOutcomes;
     try {
       for (const o of outcomes) {
-        (isPlainOutcome(o) ? plain : other).push(o);
+        (isOkOutcome(o) ? ok : isPlainOutcome(o) ? plain : other).push(o);
         if (hasResponse(o)) responses.push(o);
         this.#rowWritten(o.fresh as ClaimedLine);
       }
+      this.#okRows.run(ok);
       this.#plainRows.run(plain);
       this.#outcomeRows.run(other);
       this.#responseRows.run(responses);
     } finally {
+      ok.length = 0;
       plain.length = 0;
       other.length = 0;
       responses.length = 0;

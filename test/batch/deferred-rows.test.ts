@@ -269,6 +269,8 @@ describe('a journal deferring the rows of new lines', () => {
           finishedAt: null,
           responseHeaders: null,
         };
+      // Plain, but not answered at once: its state, attempts and reason are values, not literals.
+      if (l % 11 === 0) return { ...o, state: 'failed', status: 404, reason: 'http-status' };
       return o;
     };
     const deferred = Journal.open(join(dir, 'deferred.sqlite'));
@@ -284,13 +286,16 @@ describe('a journal deferring the rows of new lines', () => {
       atOnce.recordAll(lines.map((l) => ({ ...outcomeOf(l.line), fresh: undefined }))),
     );
     const rows = tableRows(deferred);
-    // Every kind is there: plain, with a key, headers or body, failed, body in a file, retried.
+    // Every kind is there: done at once, plain and failed with a status, with a key, headers or
+    // body, failed with an error, body in a file, retried.
     expect(new Set(rows.map((r) => r.state))).toEqual(new Set(['done', 'failed', 'pending']));
+    expect(rows.filter((r) => r.status === 404 && r.reason === 'http-status')).toHaveLength(4);
     expect(rows.filter((r) => r.body_path !== null)).toHaveLength(6);
     expect(rows).toEqual(tableRows(atOnce));
     const responses = (journal: Journal) =>
       journal.db.prepare('SELECT * FROM responses ORDER BY line').all();
-    // No response row for the 5 failed lines (9, 18, ... 45) and the 7 retried (5, 10, ... 40).
+    // No response row for the 5 lines failed with an error (9, 18, ... 45) and the 7 retried (5,
+    // 10, ... 40).
     expect(responses(deferred)).toHaveLength(n - 5 - 7);
     expect(responses(deferred)).toEqual(responses(atOnce));
     deferred.close();
