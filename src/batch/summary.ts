@@ -103,20 +103,35 @@ function add<K>(map: Map<K, number>, key: K, n: number): void {
 }
 
 /**
- * Summarises a journal in two scans: one over its lines, grouped by everything the summary
- * tallies (a handful of groups for most journals, at most one per line), and one over the
- * history entries of the lines that have any. The tallies are made from the groups here.
+ * The lines done at their first attempt (`ANSWERED`): most lines of most journals. SQLite groups
+ * rows by sorting them, and comparing two columns of these rows costs less than comparing six
+ * (the summary of 20,000 such lines took about half the time).
+ */
+const ANSWERED = "state = 'done' AND attempts = 1 AND reason IS 'ok' AND error_code IS NULL";
+
+/**
+ * Summarises a journal in three scans: the lines done at their first attempt, grouped by host
+ * and status; the other lines, grouped by everything the summary tallies (a handful of groups
+ * for most journals, at most one per line); and the history entries of the lines that have
+ * any. The tallies are made from the groups here.
  */
 export function summarize(journal: Journal): BatchSummary {
   const db = journal.db;
+  const answered = db
+    .prepare(`SELECT host, status, count(*) FROM requests WHERE ${ANSWERED} GROUP BY host, status`)
+    .raw(true)
+    .all() as [host: string | null, status: number | null, count: number][];
   const groups = db
     .prepare(
       `SELECT state, status, reason, error_code, attempts, host, count(*), sum(attempts > 0),
               min(next_attempt_at)
-       FROM requests GROUP BY state, status, reason, error_code, attempts, host`,
+       FROM requests WHERE NOT (${ANSWERED})
+       GROUP BY state, status, reason, error_code, attempts, host`,
     )
     .raw(true)
     .all() as LineGroup[];
+  for (const [host, status, n] of answered)
+    groups.push(['done', status, 'ok', null, 1, host, n, n, null]);
   // A history entry is a retry, or (with `throttled` or `down`) attempts the host held.
   const history = db
     .prepare(
