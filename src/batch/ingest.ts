@@ -40,11 +40,12 @@ export async function ingest(
     if (result.pending || result.invalid) onInserted(result);
   };
   for await (const texts of readLineChunks(input, signal)) {
+    // When the lines read in one synchronous slice were read: one clock read for all of them.
+    let now = Date.now();
     for (const text of texts) {
       lineNumber++;
       const parsed = parseInputLine(text);
       if (parsed.kind === 'skip') continue;
-      const now = Date.now();
       const hash = hashLine(text);
       batch.push(
         parsed.kind === 'request'
@@ -68,6 +69,7 @@ export async function ingest(
         await new Promise<void>((resolve) => setImmediate(resolve));
         // Stopped meanwhile: the rest of the chunk is not read (a resume reads it).
         if (signal.aborted) return;
+        now = Date.now();
       }
     }
   }

@@ -352,7 +352,9 @@ export class BatchRun {
         }
       }
     };
-    if (write) this.#journal.transaction(turn);
+    // A refill's reads in the turn's transaction too: SQLite takes its file locks (a system
+    // call each) once for the turn, not for each statement.
+    if (write || refill) this.#journal.transaction(turn);
     else turn();
     // Updates left for a later turn (see `#write`), and starts left for a later batch.
     if (this.#updates.length > 0) this.#armFlush();
@@ -476,11 +478,13 @@ export class BatchRun {
     this.#scheduler.finished(line.host);
   }
 
-  /** After an outcome: start the next ready line now; commit outcomes within FLUSH_MS. */
-  #afterOutcome(): void {
+  /**
+   * After an outcome: start the next ready line now; commit outcomes within FLUSH_MS. `now`: the
+   * time, when the caller has just read the clock.
+   */
+  #afterOutcome(now = Date.now()): void {
     this.#dirty = true;
     this.#dry = false;
-    const now = Date.now();
     const wake = this.#startReady(now);
     if (wake !== Number.POSITIVE_INFINITY) this.#wakeAt(wake, now);
     if (this.#stopping || this.#inFlight.size === 0) this.#queuePump();
@@ -523,7 +527,8 @@ export class BatchRun {
     const isFinal = decision.state !== 'pending';
     // A body held in memory or only counted is kept at once (no promise to wait for).
     const keeping = keepIfFinal(result, isFinal, line.line);
-    const stored = keeping instanceof Promise ? await keeping : keeping;
+    const waits = keeping instanceof Promise;
+    const stored = waits ? await keeping : keeping;
     this.#settle(line);
     this.#attempts++;
     this.#updates.push(
@@ -549,7 +554,9 @@ export class BatchRun {
     } else {
       this.#counts[decision.state]++;
     }
-    this.#afterOutcome();
+    // The clock read for the outcome is still now, unless a body file was waited for or
+    // `onRetry` ran.
+    this.#afterOutcome(waits || decision.state === 'pending' ? undefined : now);
   }
 
   /**

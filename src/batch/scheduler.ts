@@ -199,7 +199,9 @@ export class Scheduler {
       const row = this.#ready[i] as ClaimedLine;
       const at = this.hosts.readyAt(row.host, now);
       if (at === 0) {
-        this.#ready.splice(i, 1);
+        // The head, most often: `shift` moves no element and makes no array, as `splice` does.
+        if (i === 0) this.#ready.shift();
+        else this.#ready.splice(i, 1);
         this.#readyLines.delete(row.line);
         if (i < this.#retries) this.#retries--;
         this.#hold(row.host, -1);
