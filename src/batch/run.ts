@@ -5,6 +5,7 @@ import { timeoutOptionOf } from '../http/timeouts.js';
 import { clampTimerMs, type LongTimer, setLongTimeout } from '../retry/timer.js';
 import { attemptOnce, keepIfFinal } from './attempt.js';
 import { BodyStore } from './bodies.js';
+import { releaseController, takeController } from './controllers.js';
 import { HostCookieJars } from './cookie-jars.js';
 import type { AttemptResult, DecisionLimits } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
@@ -42,24 +43,6 @@ const WRITE_BATCH = 1024;
  * twice that of the start. Most attempts end sooner, and are written once, with their outcome.
  */
 const START_WRITE_MS = 50;
-
-/**
- * Controllers of the runs that ended without aborting them, for the next runs of the process.
- * Node gives each AbortSignal a hidden class of its own: with new controllers each run, V8
- * dropped the optimized code of every function on the request path that had seen the last
- * run's signal (the Session's checks of its options, the exchange, the attempt deadline, the
- * input reader) and compiled it again, each run.
- */
-const idleControllers: AbortController[] = [];
-
-function takeController(): AbortController {
-  return idleControllers.pop() ?? new AbortController();
-}
-
-/** Keeps `controller` for a later run, unless it aborted (nothing listens to it any more). */
-function releaseController(controller: AbortController): void {
-  if (!controller.signal.aborted) idleControllers.push(controller);
-}
 
 /** The history of a line never retried (shared: a decision copies it before adding to it). */
 const NO_HISTORY: readonly HistoryEntry[] = Object.freeze([]);

@@ -7,6 +7,7 @@ import { Session } from '../../http/session.js';
 import { resolveTimeouts, timeoutOptionOf } from '../../http/timeouts.js';
 import { setLongTimeout } from '../../retry/timer.js';
 import { BodyStore } from '../bodies.js';
+import { releaseController, takeController } from '../controllers.js';
 import { HostCookieJars } from '../cookie-jars.js';
 import type { HostSnapshot } from '../host-events.js';
 import { BATCH_TIMEOUTS } from '../options.js';
@@ -85,7 +86,8 @@ export class JobWorker {
   readonly counters: JobCounters;
   readonly #session: Session;
   readonly #gate: FleetGate;
-  readonly #attempts = new AbortController();
+  /** The job's attempts' signal: a controller an earlier job of this process gave back. */
+  readonly #attempts = takeController();
   #attemptCount = 0;
 
   constructor(options: JobWorkerOptions) {
@@ -264,6 +266,8 @@ export class JobWorker {
       await this.#queue.close().catch(() => {});
       await this.#gate.close();
       await this.#session.close();
+      // Nothing listens any more: the next job's attempts reuse it (see `takeController`).
+      releaseController(this.#attempts);
     }
   }
 }

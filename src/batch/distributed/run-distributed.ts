@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { clampTimerMs, pause } from '../../retry/timer.js';
+import { releaseController, takeController } from '../controllers.js';
 import { type HostsMessage, hostsChannel } from '../host-events.js';
 import { describeInput } from '../input.js';
 import { batchMaxBodySize, GIVE_UP_AFTER_MS } from '../options.js';
@@ -70,7 +71,8 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
   queue.on('error', () => {});
   const counters = new JobCounters(redis, keys);
   let worker: JobWorker | undefined;
-  const stopController = new AbortController();
+  // Reused from an earlier run of this process, when one gave it back (see `takeController`).
+  const stopController = takeController();
   const onAbort = (): void => stopController.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   let stopping = false;
@@ -197,7 +199,8 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
     } finally {
       stopping = true;
       clearInterval(progressTimer);
-      stopController.abort();
+      // The input still being read (a stop, a failure) stops being read.
+      if (ingesting) stopController.abort();
       await ingestion;
       await worker.stop(options.graceMs ?? 2000);
       await report().catch(() => {});
@@ -215,6 +218,7 @@ export async function runDistributedBatch(options: DistributedBatchOptions): Pro
     options.signal?.removeEventListener('abort', onAbort);
     await queue.close().catch(() => {});
     await conn.close();
+    releaseController(stopController);
   }
 
   async function result(
