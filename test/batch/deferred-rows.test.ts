@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hashLine } from '../../src/batch/input-line.js';
 import { type ClaimedLine, Journal, type NewLine } from '../../src/batch/journal.js';
 import type { LineOutcome } from '../../src/batch/outcome.js';
@@ -501,6 +501,58 @@ describe('runBatch with deferred rows', () => {
       expect((await run).counts).toMatchObject({ done: 6 });
     } finally {
       release();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('commits the outcomes of new lines 1,024 at a time when its 50 ms timer never fires', async () => {
+    // Only setTimeout is faked: the runner's turns (setImmediate) and the sockets go on, and
+    // the flush timer never fires, so nothing but the count commits while a line is held.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = 0;
+    const server = createServer((req, res) => {
+      if (req.url === '/hold') void held.then(() => res.end('held'));
+      else res.end('ok', () => answered++);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const db = join(dir, 'run.sqlite');
+    const fast = 3000;
+    const committed = (): number => {
+      const reader = Journal.open(db, { readonly: true });
+      try {
+        return tableRows(reader).filter((r) => r.state === 'done').length;
+      } finally {
+        reader.close();
+      }
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      const run = runBatch({
+        db,
+        input: [`${base}/hold`, ...Array.from({ length: fast }, (_, n) => `${base}/fast?n=${n}`)],
+      });
+      while (answered < fast) await turn();
+      // The runner's last turns after the last answer: a bounded number of them.
+      let done = committed();
+      for (let i = 0; i < 200 && done < 1024; i++) {
+        await turn();
+        done = committed();
+      }
+      // Commits of 1,024 outcomes or more while the held line keeps one attempt in flight; the
+      // outcomes of the last lines, after the last turn that reads, wait for the timer.
+      expect(done).toBeGreaterThanOrEqual(1024);
+      expect(done).toBeLessThan(fast);
+      release();
+      expect((await run).counts).toMatchObject({ done: fast + 1 });
+    } finally {
+      release();
+      vi.useRealTimers();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
