@@ -472,17 +472,40 @@ describe('runBatch with deferred rows', () => {
     journal.close();
   });
 
-  it('commits the outcomes of new lines within 50 ms while other lines are in flight', async () => {
+  /**
+   * A server that answers `/hold` only once `release()` is called, and anything else at once
+   * (`answered()` counts those answers).
+   */
+  async function holdingServer(): Promise<{
+    base: string;
+    release: () => void;
+    answered: () => number;
+    close: () => Promise<void>;
+  }> {
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let answered = 0;
     const server = createServer((req, res) => {
       if (req.url === '/hold') void held.then(() => res.end('held'));
-      else res.end('ok');
+      else res.end('ok', () => answered++);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      release,
+      answered: () => answered,
+      close: async () => {
+        release();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  it('commits the outcomes of new lines within 50 ms while other lines are in flight', async () => {
+    const { base, release, close } = await holdingServer();
     const db = join(dir, 'run.sqlite');
     try {
       const run = runBatch({
@@ -500,9 +523,7 @@ describe('runBatch with deferred rows', () => {
       release();
       expect((await run).counts).toMatchObject({ done: 6 });
     } finally {
-      release();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 
@@ -510,17 +531,7 @@ describe('runBatch with deferred rows', () => {
     // Only setTimeout is faked: the runner's turns (setImmediate) and the sockets go on, and
     // the flush timer never fires, so nothing but the count commits while a line is held.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = 0;
-    const server = createServer((req, res) => {
-      if (req.url === '/hold') void held.then(() => res.end('held'));
-      else res.end('ok', () => answered++);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { base, release, answered, close } = await holdingServer();
     const db = join(dir, 'run.sqlite');
     const fast = 3000;
     const committed = (): number => {
@@ -537,7 +548,7 @@ describe('runBatch with deferred rows', () => {
         db,
         input: [`${base}/hold`, ...Array.from({ length: fast }, (_, n) => `${base}/fast?n=${n}`)],
       });
-      while (answered < fast) await turn();
+      while (answered() < fast) await turn();
       // The runner's last turns after the last answer: a bounded number of them.
       let done = committed();
       for (let i = 0; i < 200 && done < 1024; i++) {
@@ -551,10 +562,8 @@ describe('runBatch with deferred rows', () => {
       release();
       expect((await run).counts).toMatchObject({ done: fast + 1 });
     } finally {
-      release();
       vi.useRealTimers();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 
