@@ -37,6 +37,7 @@ const HOT_MODULES = [
   'src/batch/scheduler.ts',
   'src/batch/host-limits.ts',
   'src/batch/journal.ts',
+  'src/batch/header-fields.ts',
   'src/batch/distributed/processor.ts',
   'src/batch/distributed/store-chunks.ts',
   'src/batch/distributed/result-writer.ts',

@@ -1,3 +1,4 @@
+import { responseHeadersSql } from './header-fields.js';
 import type { StateCounts } from './journal.js';
 
 /**
@@ -5,7 +6,13 @@ import type { StateCounts } from './journal.js';
  * finds again), plus the line's fingerprint so a changed input is noticed. Retries are durable:
  * a line that must wait is `pending` with a future `next_attempt_at`, never a sleep in memory.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+/**
+ * Earlier schema versions this dogged reads, and brings to {@link SCHEMA_VERSION} when it opens
+ * them to write: version 1 kept each response's headers as a JSON object in `responses.headers`
+ * (it still reads them there).
+ */
+export const EARLIER_SCHEMA_VERSIONS: readonly number[] = [1];
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,10 +65,20 @@ CREATE INDEX IF NOT EXISTS requests_retry_due ON requests (next_attempt_at, line
 
 -- Final responses: headers, and the body with --bodies db. Kept apart, written once per line,
 -- so the requests table stays small to scan and its rows keep their size when they finish.
+-- Read the headers from the response_headers view (a JSON object per line).
 CREATE TABLE IF NOT EXISTS responses (
-  line    INTEGER PRIMARY KEY,
-  headers TEXT,                          -- JSON object
-  body    BLOB
+  line          INTEGER PRIMARY KEY,
+  headers       TEXT,                    -- JSON object (journals of schema version 1)
+  body          BLOB,
+  header_fields TEXT                     -- JSON array, in header order: ids of header_values, and [name, value] pairs
+);
+
+-- Header fields that repeat from one response to the next, each written once and named by id
+-- in responses.header_fields. Never deleted.
+CREATE TABLE IF NOT EXISTS header_values (
+  id    INTEGER PRIMARY KEY,
+  name  TEXT NOT NULL,
+  value TEXT NOT NULL
 );
 
 -- While a run reads its input: the lines it has read and not yet attempted, a chunk of lines to
@@ -84,14 +101,21 @@ CREATE TABLE IF NOT EXISTS cookies (
 
 /**
  * Columns added since the first journals, with their definitions: a journal made by an earlier
- * dogged gets them on open (`ALTER TABLE ... ADD COLUMN`), and its schema version stays the
- * same (an earlier dogged still reads it: it ignores the column).
+ * dogged gets them when it is opened to write (`ALTER TABLE ... ADD COLUMN`). `unfinished` left
+ * the schema version as it was (an earlier dogged ignores the column); `header_fields` came with
+ * version 2 (an earlier dogged would read no headers from the rows that use it, so it refuses
+ * the journal).
  */
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, definition: string])[] = [
   ['requests', 'unfinished', 'INTEGER NOT NULL DEFAULT 0'],
+  ['responses', 'header_fields', 'TEXT'],
 ];
 
-/** Adds the columns an older journal lacks (see {@link ADDED_COLUMNS}); idempotent. */
+/** Each final response's headers as a JSON object, whichever way its row holds them. */
+const RESPONSE_HEADERS_VIEW = `CREATE VIEW IF NOT EXISTS response_headers (line, headers) AS
+  SELECT r.line, ${responseHeadersSql('r')} FROM responses AS r`;
+
+/** Adds the columns an older journal lacks (see {@link ADDED_COLUMNS}) and the views; idempotent. */
 export function migrateSchema(db: {
   prepare(sql: string): { all(): unknown[] };
   exec(sql: string): unknown;
@@ -101,6 +125,7 @@ export function migrateSchema(db: {
     if (!columns.some((c) => c.name === column))
       db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
   }
+  db.exec(RESPONSE_HEADERS_VIEW);
 }
 
 /**

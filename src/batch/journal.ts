@@ -3,9 +3,11 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
+import { HeaderFieldEncoder, type HeaderValueRow, responseHeadersSql } from './header-fields.js';
 import type { InvalidLine } from './input-line.js';
 import { explainAccess, inMemoryCopy, isAccessError } from './journal-access.js';
 import {
+  EARLIER_SCHEMA_VERSIONS,
   type LineState,
   MAX_CRASHES,
   migrateSchema,
@@ -311,6 +313,11 @@ const PLAIN_COLUMNS = OK_COLUMNS;
  */
 const OUTCOME_COLUMNS = `${PLAIN_COLUMNS}, key, request_headers, request_body, history, error_code, error_message, body_path`;
 
+/** The first id free in `header_values`. */
+function nextHeaderValueId(db: Database.Database): number {
+  return db.prepare('SELECT coalesce(max(id), 0) + 1 FROM header_values').pluck().get() as number;
+}
+
 /** A row of `values` values: `(?, ?, ?)`. */
 function rowOf(values: number): string {
   return `(${Array.from({ length: values }, () => '?').join(', ')})`;
@@ -457,10 +464,18 @@ function setOutcomeRow(values: unknown[], i: number, o: LineOutcome): void {
   values[i + 22] = o.bodyPath;
 }
 
-/** Writes the values of an outcome's `responses` row into `values`, from index `i`. */
-function setResponseRow(values: unknown[], i: number, o: LineOutcome): void {
+/**
+ * Writes the values of an outcome's `responses` row into `values`, from index `i`: its headers
+ * as `fields` encodes them (see {@link HeaderFieldEncoder}).
+ */
+function setResponseRow(
+  fields: HeaderFieldEncoder,
+  values: unknown[],
+  i: number,
+  o: LineOutcome,
+): void {
   values[i] = o.line;
-  values[i + 1] = o.responseHeaders;
+  values[i + 1] = o.responseHeaders === null ? null : fields.encode(o.responseHeaders);
   values[i + 2] = o.body;
 }
 
@@ -518,8 +533,9 @@ function prepareStatements(db: Database.Database) {
        WHERE line = ? AND state IN ('pending', 'in_flight')`,
     ),
     putResponse: db.prepare(
-      'INSERT OR REPLACE INTO responses (line, headers, body) VALUES (?, ?, ?)',
+      'INSERT OR REPLACE INTO responses (line, header_fields, body) VALUES (?, ?, ?)',
     ),
+    putHeaderValue: db.prepare('INSERT INTO header_values (id, name, value) VALUES (?, ?, ?)'),
     nextDue: db
       .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
       .pluck(),
@@ -590,6 +606,8 @@ export class Journal {
   readonly #plainRows: RowInsert<LineOutcome>;
   readonly #outcomeRows: RowInsert<LineOutcome>;
   readonly #responseRows: RowInsert<LineOutcome>;
+  /** The response headers' encoder: the header fields that repeat get an id (`header_values`). */
+  readonly #fields: HeaderFieldEncoder;
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -610,11 +628,12 @@ export class Journal {
       rowOf(23),
       setOutcomeRow,
     );
+    this.#fields = new HeaderFieldEncoder(readonly ? 1 : nextHeaderValueId(db));
     this.#responseRows = new RowInsert(
       db,
-      'INSERT OR REPLACE INTO responses (line, headers, body)',
+      'INSERT OR REPLACE INTO responses (line, header_fields, body)',
       rowOf(3),
-      setResponseRow,
+      (values, i, o) => setResponseRow(this.#fields, values, i, o),
     );
   }
 
@@ -684,8 +703,12 @@ export class Journal {
       // MiB RSS with it, 189 MiB without.
       db.pragma(`cache_size = -${WRITER_CACHE_KIB}`);
       db.exec(SCHEMA_SQL);
-      Journal.#checkVersion(db, path, true);
+      const version = Journal.#checkVersion(db, path, true);
       migrateSchema(db);
+      if (version !== SCHEMA_VERSION)
+        db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(
+          String(SCHEMA_VERSION),
+        );
     } else {
       Journal.#checkVersion(db, path, false);
     }
@@ -810,7 +833,12 @@ export class Journal {
     return true;
   }
 
-  static #checkVersion(db: Database.Database, path: string, initialise: boolean): void {
+  /**
+   * Checks the journal's schema version (a new one gets {@link SCHEMA_VERSION} when
+   * `initialise`), and returns it: the current one, or an earlier one this dogged reads (see
+   * `EARLIER_SCHEMA_VERSIONS`).
+   */
+  static #checkVersion(db: Database.Database, path: string, initialise: boolean): number {
     const hasMeta = db
       .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
       .get();
@@ -824,13 +852,15 @@ export class Journal {
       const insert = db.prepare('INSERT INTO meta (name, value) VALUES (?, ?)');
       insert.run('schema_version', String(SCHEMA_VERSION));
       insert.run('created_at', new Date().toISOString());
-      return;
+      return SCHEMA_VERSION;
     }
-    if (Number(row.value) !== SCHEMA_VERSION) {
+    const version = Number(row.value);
+    if (version !== SCHEMA_VERSION && !EARLIER_SCHEMA_VERSIONS.includes(version)) {
       throw new JournalFormatError(
-        `${path} is a journal of schema version ${row.value}; this dogged reads version ${SCHEMA_VERSION}`,
+        `${path} is a journal of schema version ${row.value}; this dogged reads versions ${[...EARLIER_SCHEMA_VERSIONS, SCHEMA_VERSION].join(', ')}`,
       );
     }
+    return version;
   }
 
   /**
@@ -857,6 +887,20 @@ export class Journal {
     return statement;
   }
 
+  /**
+   * SQL of a final response's headers, a JSON object's text, from `responses` aliased `alias`
+   * (the `response_headers` view's expression; a read-only journal of schema version 1 has them
+   * in `headers` alone).
+   */
+  responseHeadersSql(alias: string): string {
+    const columns = this.db.prepare('PRAGMA main.table_info(responses)').all() as {
+      name: string;
+    }[];
+    return columns.some((c) => c.name === 'header_fields')
+      ? responseHeadersSql(alias)
+      : `${alias}.headers`;
+  }
+
   get #s(): Statements {
     if (!this.#statements) throw new Error(`${this.path} was opened read-only`);
     return this.#statements;
@@ -864,7 +908,14 @@ export class Journal {
 
   /** `fn` in one transaction (nested calls join it). */
   transaction<T>(fn: () => T): T {
-    return this.#transaction(fn) as T;
+    try {
+      return this.#transaction(fn) as T;
+    } catch (error) {
+      // Rolled back (a nested call: to its savepoint): the header values given ids in it were
+      // not written, and may not be named.
+      this.#fields.reset();
+      throw error;
+    }
   }
 
   getMeta(name: string): string | undefined {
@@ -1145,8 +1196,23 @@ export class Journal {
     }
     const changed = (at === undefined ? s.update : s.updateUnclaimed).run(...values).changes;
     if (changed === 0 || update.kind !== 'final') return;
-    if (update.responseHeaders !== null || update.body !== null)
-      s.putResponse.run(update.line, update.responseHeaders, update.body);
+    if (update.responseHeaders !== null || update.body !== null) {
+      const fields =
+        update.responseHeaders === null ? null : this.#fields.encode(update.responseHeaders);
+      // The values it names first, should this run outside a transaction.
+      this.#writeHeaderValues();
+      s.putResponse.run(update.line, fields, update.body);
+    }
+  }
+
+  /**
+   * Writes the header values given ids by the responses just written, in their transaction (the
+   * caller's: {@link record} and {@link recordAll} are called inside one).
+   */
+  #writeHeaderValues(): void {
+    if (!this.#fields.pending) return;
+    const put = this.#s.putHeaderValue;
+    for (const row of this.#fields.take() as HeaderValueRow[]) put.run(row.id, row.name, row.value);
   }
 
   /**
@@ -1185,6 +1251,7 @@ export class Journal {
       this.#plainRows.run(plain);
       this.#outcomeRows.run(other);
       this.#responseRows.run(responses);
+      this.#writeHeaderValues();
     } finally {
       ok.length = 0;
       plain.length = 0;

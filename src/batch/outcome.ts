@@ -3,6 +3,7 @@ import { redactText, redactUrl } from '../http/redact.js';
 import { describeError } from '../retry/describe.js';
 import type { StoredBody } from './bodies.js';
 import type { AttemptResult, Decision } from './decide.js';
+import type { ResponseHeaderFields } from './header-fields.js';
 import type { ClaimedLine } from './journal.js';
 import type { HistoryEntry } from './journal-schema.js';
 import type { BatchRetryEvent } from './progress-state.js';
@@ -20,8 +21,11 @@ export interface AttemptOutcome {
   readonly errorCode: string | null;
   readonly errorMessage: string | null;
   readonly reason: string | null;
-  /** JSON object text; final responses only. */
-  readonly responseHeaders: string | null;
+  /**
+   * The response's headers (lower-case names; a repeated header's values as an array); final
+   * responses only. Each backend serializes them its own way.
+   */
+  readonly responseHeaders: ResponseHeaderFields | null;
   readonly body: Buffer | null;
   readonly bodySize: number | null;
   readonly bodyPath: string | null;
@@ -80,7 +84,7 @@ export function outcomeOf(
     reason: decision.reason,
     responseHeaders:
       final && result.kind === 'response'
-        ? JSON.stringify(result.rawHeaders ?? Object.fromEntries(result.headers))
+        ? (result.rawHeaders ?? Object.fromEntries(result.headers))
         : null,
     body: stored?.body ?? null,
     bodySize: stored?.bodySize ?? null,

@@ -153,10 +153,19 @@ describe('a journal deferring the rows of new lines', () => {
       first_attempt_at: 4000,
       finished_at: 6000,
     });
-    const headers = journal.db.prepare('SELECT line, headers FROM responses ORDER BY line').all();
-    expect(headers).toEqual([
+    const headers = journal.db.prepare('SELECT line, headers FROM response_headers ORDER BY line');
+    expect(headers.all()).toEqual([
       { line: 1, headers: '{"content-type":"text/plain"}' },
       { line: 2, headers: '{"content-type":"text/plain"}' },
+    ]);
+    // The header came twice: the second response names it by its id.
+    const fields = journal.db.prepare('SELECT line, header_fields FROM responses ORDER BY line');
+    expect(fields.all()).toEqual([
+      { line: 1, header_fields: '[["content-type","text/plain"]]' },
+      { line: 2, header_fields: '[1]' },
+    ]);
+    expect(journal.db.prepare('SELECT * FROM header_values').all()).toEqual([
+      { id: 1, name: 'content-type', value: 'text/plain' },
     ]);
     // The run's end: the lines never attempted (4 released unstarted, 5 never handed out)
     // become pending rows, and the chunks go.

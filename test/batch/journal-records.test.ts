@@ -63,10 +63,13 @@ function thrown(fn: () => unknown): Error & { cause?: unknown; code?: unknown } 
 
 const row = (journal: Journal, line: number) =>
   journal.db.prepare('SELECT * FROM requests WHERE line = ?').get(line) as Record<string, unknown>;
+/** A line's response row, its headers as the `response_headers` view gives them (a JSON object). */
 const response = (journal: Journal, line: number) =>
-  journal.db.prepare('SELECT * FROM responses WHERE line = ?').get(line) as
-    | { headers: string | null; body: Buffer | null }
-    | undefined;
+  journal.db
+    .prepare(
+      'SELECT r.line, h.headers, r.body FROM responses AS r JOIN response_headers AS h USING (line) WHERE line = ?',
+    )
+    .get(line) as { headers: string | null; body: Buffer | null } | undefined;
 
 describe('the journal file', () => {
   it('is created empty and readable by its owner only; an existing file is left as it is', () => {
@@ -151,7 +154,7 @@ describe('the journal file', () => {
 
   it('a new journal records its schema version and when it was made', () => {
     const journal = journalAt();
-    expect(journal.getMeta('schema_version')).toBe('1');
+    expect(journal.getMeta('schema_version')).toBe('2');
     expect(Date.parse(journal.getMeta('created_at') ?? '')).not.toBeNaN();
     expect(journal.getMeta('nothing')).toBeUndefined();
     expect(journal.readonly).toBe(false);
@@ -168,7 +171,7 @@ describe('the journal file', () => {
     first.close();
     const again = journalAt(path);
     expect(again.getMeta('created_at')).toBe(created);
-    expect(again.getMeta('schema_version')).toBe('1');
+    expect(again.getMeta('schema_version')).toBe('2');
   });
 
   it('meta values are set and replaced', () => {
@@ -212,19 +215,24 @@ describe('the journal file', () => {
     expect(() => Journal.open(versionless, { readonly: true })).toThrow(
       `${versionless} is not a dogged journal (no schema version)`,
     );
-    expect(journalAt(versionless).getMeta('schema_version')).toBe('1');
+    expect(journalAt(versionless).getMeta('schema_version')).toBe('2');
   });
 
   it('refuses a journal of another schema version, for reading or writing', () => {
     const path = join(dir, 'j.sqlite');
-    journalAt(path).setMeta('schema_version', '2');
-    open.pop()?.close();
-    for (const readonly of [false, true]) {
-      const error = thrown(() => Journal.open(path, { readonly }));
-      expect(error).toBeInstanceOf(JournalFormatError);
-      expect(error.message).toBe(
-        `${path} is a journal of schema version 2; this dogged reads version 1`,
-      );
+    for (const version of ['3', '0', 'x']) {
+      journalAt(path).setMeta('schema_version', version);
+      open.pop()?.close();
+      for (const readonly of [false, true]) {
+        const error = thrown(() => Journal.open(path, { readonly }));
+        expect(error).toBeInstanceOf(JournalFormatError);
+        expect(error.message).toBe(
+          `${path} is a journal of schema version ${version}; this dogged reads versions 1, 2`,
+        );
+      }
+      const db = new Database(path);
+      db.prepare("UPDATE meta SET value = '2' WHERE name = 'schema_version'").run();
+      db.close();
     }
   });
 

@@ -11,7 +11,7 @@ export function attemptOutcome(overrides: Partial<AttemptOutcome> = {}): Attempt
     errorCode: null,
     errorMessage: null,
     reason: 'ok',
-    responseHeaders: '{"content-type":"text/plain"}',
+    responseHeaders: { 'content-type': 'text/plain' },
     body: Buffer.from('hello'),
     bodySize: 5,
     bodyPath: null,

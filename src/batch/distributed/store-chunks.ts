@@ -114,15 +114,14 @@ export function encodeWrite(
     lastWorker = worker;
     lastWorkerJson = text(worker);
   }
-  // The response headers are JSON text already (an object of strings): they go in as they are
-  // (read as jsonb), not as a string escaped a second time.
+  // The response headers go in as a JSON object (read as jsonb), not as a string escaped twice.
   const row =
     `{"l":${line},"p":${previousAttempts},"s":"${outcome.state}","a":${outcome.attempts}` +
     `,"n":${num(outcome.nextAttemptAt)}` +
     `,"h":${outcome.history.length ? JSON.stringify(outcome.history) : 'null'}` +
     `,"st":${num(outcome.status)},"c":${text(outcome.errorCode)}` +
     `,"m":${text(outcome.errorMessage)},"r":${text(outcome.reason)}` +
-    `,"hd":${outcome.responseHeaders ?? 'null'},"sz":${num(outcome.bodySize)}` +
+    `,"hd":${outcome.responseHeaders === null ? 'null' : JSON.stringify(outcome.responseHeaders)},"sz":${num(outcome.bodySize)}` +
     `,"pa":${text(outcome.bodyPath)},"t0":${num(startedAt)},"t1":${num(outcome.finishedAt)}` +
     `,"tt":${num(outcome.ttfbMs)},"du":${num(outcome.durationMs)},"w":${lastWorkerJson}`;
   return { line, state: outcome.state, row, body: outcome.body };

@@ -66,7 +66,7 @@ const base: AttemptRecord = {
   ...attemptOutcome({
     attempts: 1,
     reason: null,
-    responseHeaders: '{"content-type":"application/octet-stream"}',
+    responseHeaders: { 'content-type': 'application/octet-stream' },
     body: null,
     bodySize: null,
     finishedAt: 1_765_000_000_123,
@@ -246,7 +246,7 @@ describe('recordEncoded: many outcomes in one statement', () => {
           status: null,
           errorCode: 'E"Q\\',
           reason: 'reason \u2028 "quoted"',
-          responseHeaders: JSON.stringify(headers),
+          responseHeaders: headers,
           ttfbMs: Number.NaN,
           durationMs: Number.POSITIVE_INFINITY,
           worker: 'box "7" \u00e9',
@@ -255,7 +255,7 @@ describe('recordEncoded: many outcomes in one statement', () => {
       {
         line: 2,
         previousAttempts: 0,
-        record: { ...base, responseHeaders: '{}', ttfbMs: null, durationMs: 0.125 },
+        record: { ...base, responseHeaders: {}, ttfbMs: null, durationMs: 0.125 },
       },
     ]);
     expect(written.size).toBe(2);

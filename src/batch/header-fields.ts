@@ -1,0 +1,152 @@
+/**
+ * The journal's response headers, stored as fields: a header whose value repeats (`server:
+ * nginx`, `content-type: text/html`, a long `content-security-policy`, the same `date` within a
+ * second) is written once, in `header_values`, and each response names it by its id; the others
+ * are written in full. A response's `header_fields` is a JSON array in header order whose
+ * elements are either an id or a `[name, value]` pair (the value a string, or an array of
+ * strings for a header the server sent more than once). The `response_headers` view turns them
+ * back into the JSON object the journal stored before.
+ */
+
+/**
+ * A response's headers as undici parses them: lower-case names, a repeated header's values as an
+ * array. A name whose value is `undefined` is left out, as `JSON.stringify` leaves it out.
+ */
+export type ResponseHeaderFields = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** A row of `header_values`, to be written in the same transaction as the first response that names it. */
+export interface HeaderValueRow {
+  readonly id: number;
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * Values remembered per header name. A value gets an id when it comes again while remembered: a
+ * name with many values (a request id, an ETag) keeps being written in full, and costs at most
+ * this many string comparisons a response.
+ */
+const VALUES_PER_NAME = 16;
+/** Header names remembered; past this many the memory starts again (ids stay valid: rows are never deleted). */
+const MAX_NAMES = 256;
+/**
+ * Characters of values remembered, all names together; past this many the memory starts again.
+ * A server's headers are 16 KiB at most each (undici's limit), and the memory holds at most
+ * `MAX_NAMES · VALUES_PER_NAME` of them: without this bound, one that sent a different long value
+ * under each of many names could make it hold 64 MiB.
+ */
+const MAX_REMEMBERED = 1 << 20;
+
+/** The values remembered for one header name, with their ids (0: seen once, no id yet), in a ring. */
+interface NameSlot {
+  readonly values: string[];
+  readonly ids: number[];
+  next: number;
+}
+
+/**
+ * Encodes responses' headers into `header_fields` text, giving ids to the values that repeat.
+ * The rows it gives ids to are in {@link pending} until the caller writes them ({@link take}),
+ * in the transaction that writes the responses that name them.
+ */
+export class HeaderFieldEncoder {
+  #nextId: number;
+  readonly #names = new Map<string, NameSlot>();
+  /** The length of the values in {@link #names}, together. */
+  #remembered = 0;
+  #pending: HeaderValueRow[] = [];
+
+  /** `nextId`: the first id free in the journal's `header_values`. */
+  constructor(nextId: number) {
+    this.#nextId = nextId;
+  }
+
+  /** True when some ids given out are not written yet. */
+  get pending(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /** The rows given ids since the last call, to write now. */
+  take(): HeaderValueRow[] {
+    const rows = this.#pending;
+    this.#pending = [];
+    return rows;
+  }
+
+  /**
+   * Forgets what was remembered and what is pending: a transaction that wrote some rolled back,
+   * and the ids given in it may not be named. Ids go on from the last one given, never one given
+   * before (gaps in `header_values` are harmless).
+   */
+  reset(): void {
+    this.#forget();
+    this.#pending = [];
+  }
+
+  #forget(): void {
+    this.#names.clear();
+    this.#remembered = 0;
+  }
+
+  /** The `header_fields` text of `headers`. */
+  encode(headers: ResponseHeaderFields): string {
+    let out = '[';
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (out.length > 1) out += ',';
+      const id = typeof value === 'string' ? this.#idOf(name, value) : 0;
+      out += id > 0 ? id : `[${JSON.stringify(name)},${JSON.stringify(value)}]`;
+    }
+    return `${out}]`;
+  }
+
+  /** The id of `name: value`, given when it comes a second time; 0 while it has none. */
+  #idOf(name: string, value: string): number {
+    let slot = this.#names.get(name);
+    if (slot === undefined) {
+      if (this.#names.size >= MAX_NAMES) this.#forget();
+      slot = { values: [], ids: [], next: 0 };
+      this.#names.set(name, slot);
+    }
+    const values = slot.values;
+    for (let k = 0; k < values.length; k++) {
+      if (values[k] !== value) continue;
+      let id = slot.ids[k] as number;
+      if (id === 0) {
+        id = this.#nextId++;
+        slot.ids[k] = id;
+        this.#pending.push({ id, name, value });
+      }
+      return id;
+    }
+    // Not remembered: remember it in place of the oldest.
+    this.#remembered += value.length - (values[slot.next]?.length ?? 0);
+    if (this.#remembered > MAX_REMEMBERED) {
+      this.#forget();
+      this.#remembered = value.length;
+      slot = { values: [value], ids: [0], next: 1 };
+      this.#names.set(name, slot);
+      return 0;
+    }
+    const at = slot.next;
+    values[at] = value;
+    slot.ids[at] = 0;
+    slot.next = (at + 1) % VALUES_PER_NAME;
+    return 0;
+  }
+}
+
+/**
+ * SQL of a response's headers as a JSON object (text), from `responses` aliased `alias`: its
+ * `headers` when it has no `header_fields` (written by an earlier dogged), else its fields
+ * with their `header_values`.
+ */
+export function responseHeadersSql(alias: string): string {
+  return `CASE WHEN ${alias}.header_fields IS NULL THEN ${alias}.headers ELSE (
+    SELECT json_group_object(
+      CASE WHEN e.type = 'integer' THEN v.name ELSE e.value ->> 0 END,
+      CASE WHEN e.type = 'integer' THEN json_quote(v.value) ELSE json(e.value -> 1) END)
+    FROM json_each(${alias}.header_fields) AS e
+    LEFT JOIN header_values AS v ON e.type = 'integer' AND v.id = e.value) END`;
+}
