@@ -1,42 +1,16 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportRecords } from '../../src/batch/export.js';
 import type { ResponseHeaderFields } from '../../src/batch/header-fields.js';
-import { Journal, type NewLine } from '../../src/batch/journal.js';
+import type { Journal, NewLine } from '../../src/batch/journal.js';
 import { seededRandom } from '../../src/retry/random.js';
-import { tempDir } from './batch-support.js';
+import { journalsPerTest, requestLine } from './journal-support.js';
 import { attemptOutcome as outcome } from './outcome-support.js';
 
-let dir: string;
-let cleanup: () => void;
-const open: Journal[] = [];
-beforeEach(() => {
-  ({ dir, cleanup } = tempDir());
-});
-afterEach(() => {
-  for (const journal of open.splice(0)) journal.close();
-  cleanup();
-});
-
-function journalAt(path = join(dir, 'j.sqlite'), readonly = false): Journal {
-  const journal = Journal.open(path, { readonly });
-  open.push(journal);
-  return journal;
-}
-
-const request = (line: number): NewLine => ({
-  kind: 'request',
-  line,
-  hash: `h${line}`,
-  key: undefined,
-  method: 'GET',
-  url: `http://127.0.0.1:1/${line}`,
-  host: '127.0.0.1:1',
-  headers: {},
-  body: undefined,
-  dueAt: 0,
-});
+const journals = journalsPerTest();
+const { journalAt } = journals;
+const request = (line: number): NewLine => requestLine(line, { dueAt: 0 });
 
 /** Records line `line` done with a response carrying `headers` (and no body). */
 function answer(journal: Journal, line: number, headers: ResponseHeaderFields): void {
@@ -140,7 +114,7 @@ describe('response headers in the journal', () => {
   );
 
   it('a value gets an id the second time it comes; ids go on after the journal is reopened', () => {
-    const path = join(dir, 'j.sqlite');
+    const path = join(journals.dir(), 'j.sqlite');
     const headers = { server: 'nginx', date: 'one' };
     let journal = journalAt(path);
     answer(journal, 1, headers);
@@ -218,13 +192,13 @@ describe('response headers in the journal', () => {
   });
 
   it('a journal of schema version 1: read as it is, and brought to version 2 when written', () => {
-    const path = join(dir, 'old.sqlite');
+    const path = join(journals.dir(), 'old.sqlite');
     const made = journalAt(path);
     made.insertLines([request(1), request(2)]);
     made.markInFlight(1, 0);
     made.record({ kind: 'final', line: 1, ...outcome({ responseHeaders: null, body: null }) });
     made.close();
-    open.pop();
+    journals.open.pop();
     // What dogged wrote before the header fields: headers as JSON in `responses.headers`.
     const db = new Database(path);
     db.exec(`DROP VIEW response_headers; DROP TABLE header_values;

@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JournalFormatError } from '../../src/batch/errors.js';
 import { createJournalFile, Journal, type NewLine } from '../../src/batch/journal.js';
 import { MAX_CRASHES } from '../../src/batch/journal-schema.js';
-import { root, tempDir } from './batch-support.js';
+import { root } from './batch-support.js';
+import { journalsPerTest, requestLine } from './journal-support.js';
 import { attemptOutcome as outcome } from './outcome-support.js';
 
 /**
@@ -14,38 +15,9 @@ import { attemptOutcome as outcome } from './outcome-support.js';
  * outcomes recorded, the crash count, and the files it refuses to open.
  */
 
-let dir: string;
-let cleanup: () => void;
-const open: Journal[] = [];
-beforeEach(() => {
-  ({ dir, cleanup } = tempDir());
-});
-afterEach(() => {
-  for (const journal of open.splice(0)) journal.close();
-  cleanup();
-});
-
-function journalAt(path = join(dir, 'j.sqlite'), readonly = false): Journal {
-  const journal = Journal.open(path, { readonly });
-  open.push(journal);
-  return journal;
-}
-
-function request(n: number, overrides: Partial<NewLine & { kind: 'request' }> = {}): NewLine {
-  return {
-    kind: 'request',
-    line: n,
-    hash: `h${n}`,
-    key: undefined,
-    method: 'GET',
-    url: `http://127.0.0.1:1/${n}`,
-    host: '127.0.0.1:1',
-    headers: {},
-    body: undefined,
-    dueAt: 100,
-    ...overrides,
-  };
-}
+const journals = journalsPerTest();
+const { journalAt, open } = journals;
+const request = requestLine;
 
 function invalid(n: number, raw: string, hash = `i${n}`): NewLine {
   return { kind: 'invalid', line: n, hash, key: 'k', raw, reason: 'not JSON', at: 777 };
@@ -73,20 +45,20 @@ const response = (journal: Journal, line: number) =>
 
 describe('the journal file', () => {
   it('is created empty and readable by its owner only; an existing file is left as it is', () => {
-    const path = join(dir, 'new.sqlite');
+    const path = join(journals.dir(), 'new.sqlite');
     expect(createJournalFile(path)).toBe(true);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(path).size).toBe(0);
-    const existing = join(dir, 'old.sqlite');
+    const existing = join(journals.dir(), 'old.sqlite');
     writeFileSync(existing, 'x', { mode: 0o644 });
     expect(createJournalFile(existing)).toBe(false);
     expect(statSync(existing).mode & 0o777).toBe(0o644);
   });
 
   it('is not created in a directory that does not exist', () => {
-    const missing = join(dir, 'nope', 'j.sqlite');
+    const missing = join(journals.dir(), 'nope', 'j.sqlite');
     const error = thrown(() => createJournalFile(missing));
-    expect(error.message).toMatch(`its directory ${join(dir, 'nope')} does not exist`);
+    expect(error.message).toMatch(`its directory ${join(journals.dir(), 'nope')} does not exist`);
     expect(error.cause).toMatchObject({ code: 'ENOENT' });
     const wrapped = thrown(() => Journal.open(missing));
     expect(wrapped).toBeInstanceOf(JournalFormatError);
@@ -107,25 +79,25 @@ describe('the journal file', () => {
     `;
     const child = spawnSync(
       process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', script, dir],
+      ['--import', 'tsx', '--input-type=module', '-e', script, journals.dir()],
       { cwd: root, encoding: 'utf8' },
     );
     expect(child.stderr).toBe('');
     expect(child.status).toBe(0);
-    expect(statSync(join(dir, 'masked.sqlite')).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'file:j.sqlite')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(journals.dir(), 'masked.sqlite')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(journals.dir(), 'file:j.sqlite')).mode & 0o777).toBe(0o600);
   });
 
   it.skipIf(process.platform !== 'linux')('leaves no file descriptor open', () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     const before = fds();
-    for (let i = 0; i < 50; i++) createJournalFile(join(dir, `fd${i}.sqlite`));
+    for (let i = 0; i < 50; i++) createJournalFile(join(journals.dir(), `fd${i}.sqlite`));
     // 50 leaked would show; a little noise from elsewhere in the process would not matter.
     expect(fds() - before).toBeLessThan(10);
   });
 
   it('a journal opened for writing is made 0600 (SQLite would use the umask)', () => {
-    const path = join(dir, 'j.sqlite');
+    const path = join(journals.dir(), 'j.sqlite');
     journalAt(path);
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
@@ -146,8 +118,8 @@ describe('the journal file', () => {
 
   it('other errors creating it are thrown as they are', () => {
     // A path through a regular file: ENOTDIR.
-    writeFileSync(join(dir, 'file'), '');
-    expect(() => createJournalFile(join(dir, 'file', 'j.sqlite'))).toThrow(
+    writeFileSync(join(journals.dir(), 'file'), '');
+    expect(() => createJournalFile(join(journals.dir(), 'file', 'j.sqlite'))).toThrow(
       expect.objectContaining({ code: 'ENOTDIR' }),
     );
   });
@@ -165,7 +137,7 @@ describe('the journal file', () => {
   });
 
   it('reopening keeps the version and creation time', () => {
-    const path = join(dir, 'j.sqlite');
+    const path = join(journals.dir(), 'j.sqlite');
     const first = journalAt(path);
     const created = first.getMeta('created_at');
     first.close();
@@ -183,7 +155,7 @@ describe('the journal file', () => {
   });
 
   it('read-only: reads a journal, writes nothing, and refuses the write methods', () => {
-    const path = join(dir, 'j.sqlite');
+    const path = join(journals.dir(), 'j.sqlite');
     const writer = journalAt(path);
     writer.insertLines([request(1), request(2)]);
     writer.close();
@@ -199,7 +171,7 @@ describe('the journal file', () => {
   });
 
   it('read-only: refuses a database that is not a journal, and one without a version', () => {
-    const plain = join(dir, 'plain.sqlite');
+    const plain = join(journals.dir(), 'plain.sqlite');
     const db = new Database(plain);
     db.exec('CREATE TABLE t (x)');
     db.close();
@@ -208,7 +180,7 @@ describe('the journal file', () => {
     );
     // Opened for writing, a database without the meta table is not a journal either... once
     // the schema is made, though, it has one; with no version yet, it is given one.
-    const versionless = join(dir, 'versionless.sqlite');
+    const versionless = join(journals.dir(), 'versionless.sqlite');
     const v = new Database(versionless);
     v.exec('CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)');
     v.close();
@@ -219,7 +191,7 @@ describe('the journal file', () => {
   });
 
   it('refuses a journal of another schema version, for reading or writing', () => {
-    const path = join(dir, 'j.sqlite');
+    const path = join(journals.dir(), 'j.sqlite');
     for (const version of ['3', '0', 'x']) {
       journalAt(path).setMeta('schema_version', version);
       open.pop()?.close();
@@ -237,7 +209,7 @@ describe('the journal file', () => {
   });
 
   it('a file that is not SQLite is named as not a journal', () => {
-    const path = join(dir, 'text.sqlite');
+    const path = join(journals.dir(), 'text.sqlite');
     writeFileSync(path, 'hello, this is not a database at all, not even close to one');
     const error = thrown(() => Journal.open(path));
     expect(error).toBeInstanceOf(JournalFormatError);
@@ -246,7 +218,7 @@ describe('the journal file', () => {
   });
 
   it('gives an older journal the columns added since, keeping its rows', () => {
-    const path = join(dir, 'old.sqlite');
+    const path = join(journals.dir(), 'old.sqlite');
     const first = journalAt(path);
     first.insertLines([request(1)]);
     first.db.exec('ALTER TABLE requests DROP COLUMN unfinished');

@@ -7,6 +7,7 @@ import { JournalFormatError, JournalLockedError } from '../../src/batch/errors.j
 import { Journal, type NewLine } from '../../src/batch/journal.js';
 import { acquireLock, lockHolder } from '../../src/batch/lock.js';
 import { tempDir } from './batch-support.js';
+import { requestLine } from './journal-support.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -15,20 +16,7 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
-function line(n: number, hash = `h${n}`): NewLine {
-  return {
-    kind: 'request',
-    line: n,
-    hash,
-    key: undefined,
-    method: 'GET',
-    url: `http://127.0.0.1:1/${n}`,
-    host: '127.0.0.1:1',
-    headers: {},
-    body: undefined,
-    dueAt: 1000 + n,
-  };
-}
+const line = (n: number, hash = `h${n}`): NewLine => requestLine(n, { hash, dueAt: 1000 + n });
 
 describe('the journal', () => {
   it('records each line once, however often it is inserted', () => {
