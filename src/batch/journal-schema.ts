@@ -115,16 +115,24 @@ const ADDED_COLUMNS: readonly (readonly [table: string, column: string, definiti
 const RESPONSE_HEADERS_VIEW = `CREATE VIEW IF NOT EXISTS response_headers (line, headers) AS
   SELECT r.line, ${responseHeadersSql('r')} FROM responses AS r`;
 
+/** True when the journal's `table` has `column` (a journal of an earlier dogged may lack it). */
+export function hasColumn(
+  db: { prepare(sql: string): { all(): unknown[] } },
+  table: string,
+  column: string,
+): boolean {
+  const columns = db.prepare(`PRAGMA main.table_info(${table})`).all() as { name: string }[];
+  return columns.some((c) => c.name === column);
+}
+
 /** Adds the columns an older journal lacks (see {@link ADDED_COLUMNS}) and the views; idempotent. */
 export function migrateSchema(db: {
   prepare(sql: string): { all(): unknown[] };
   exec(sql: string): unknown;
 }): void {
-  for (const [table, column, definition] of ADDED_COLUMNS) {
-    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-    if (!columns.some((c) => c.name === column))
+  for (const [table, column, definition] of ADDED_COLUMNS)
+    if (!hasColumn(db, table, column))
       db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
-  }
   db.exec(RESPONSE_HEADERS_VIEW);
 }
 

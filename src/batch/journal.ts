@@ -3,11 +3,12 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
-import { HeaderFieldEncoder, type HeaderValueRow, responseHeadersSql } from './header-fields.js';
+import { HeaderFieldEncoder, responseHeadersSql } from './header-fields.js';
 import type { InvalidLine } from './input-line.js';
 import { explainAccess, inMemoryCopy, isAccessError } from './journal-access.js';
 import {
   EARLIER_SCHEMA_VERSIONS,
+  hasColumn,
   type LineState,
   MAX_CRASHES,
   migrateSchema,
@@ -893,10 +894,7 @@ export class Journal {
    * in `headers` alone).
    */
   responseHeadersSql(alias: string): string {
-    const columns = this.db.prepare('PRAGMA main.table_info(responses)').all() as {
-      name: string;
-    }[];
-    return columns.some((c) => c.name === 'header_fields')
+    return hasColumn(this.db, 'responses', 'header_fields')
       ? responseHeadersSql(alias)
       : `${alias}.headers`;
   }
@@ -1212,7 +1210,7 @@ export class Journal {
   #writeHeaderValues(): void {
     if (!this.#fields.pending) return;
     const put = this.#s.putHeaderValue;
-    for (const row of this.#fields.take() as HeaderValueRow[]) put.run(row.id, row.name, row.value);
+    for (const row of this.#fields.take()) put.run(row.id, row.name, row.value);
   }
 
   /**
