@@ -38,6 +38,7 @@ import {
   type SessionOptions,
 } from './session-options.js';
 import { StormControl } from './storm.js';
+import { TargetCache } from './target-cache.js';
 import { DEFAULT_TIMEOUTS, type ResolvedTimeouts, resolveTimeouts } from './timeouts.js';
 import { basicAuthOf, hostNameProblem } from './url-checks.js';
 
@@ -62,9 +63,6 @@ interface ParsedTarget {
 
 /** The options of a request that gives none: one object for all (nothing writes to it). */
 const NO_OPTIONS: RequestOptions = Object.freeze({});
-
-/** How many URLs a Session keeps parsed (all are dropped when it is full). */
-const TARGET_CACHE_SIZE = 256;
 
 const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -95,8 +93,8 @@ export class Session {
   readonly #dispatcher: Dispatcher | undefined;
   readonly #dispatchers: Dispatchers;
   readonly #environment: EnvironmentProxies | undefined;
-  /** URLs as requests gave them (no query option), parsed and checked: most repeat. */
-  readonly #targets = new Map<string, ParsedTarget>();
+  /** URLs as requests gave them (no query option), parsed and checked, while they repeat. */
+  readonly #targets = new TargetCache<ParsedTarget>();
   #closed = false;
 
   constructor(options: SessionOptions = {}) {
@@ -260,7 +258,8 @@ export class Session {
 
   /**
    * The request's URL, parsed and checked once: a URL string given again (without a `query`
-   * option) is looked up instead of parsed again.
+   * option) is looked up instead of parsed again, while the Session's URLs repeat (see
+   * TargetCache).
    */
   #target(input: string | URL, query: RequestOptions['query']): ParsedTarget {
     const cacheable = typeof input === 'string' && query === undefined;
@@ -277,10 +276,7 @@ export class Session {
       redacted: redactUrl(href) as string,
       authorization: basicAuthOf(url),
     });
-    if (cacheable) {
-      if (this.#targets.size >= TARGET_CACHE_SIZE) this.#targets.clear();
-      this.#targets.set(input, target);
-    }
+    if (cacheable) this.#targets.set(input, target);
     return target;
   }
 
