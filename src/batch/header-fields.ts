@@ -37,6 +37,16 @@ const MAX_NAMES = 256;
  */
 const MAX_REMEMBERED = 1 << 20;
 
+/** Texts of lists of ids kept at most (see `HeaderFieldEncoder.encode`); emptied when full. */
+const MAX_TEXTS = 64;
+
+/** True when `kept` is the first `n` of `ids`. */
+function sameIds(kept: readonly number[], ids: readonly number[], n: number): boolean {
+  if (kept.length !== n) return false;
+  for (let k = 0; k < n; k++) if (kept[k] !== ids[k]) return false;
+  return true;
+}
+
 /** The values remembered for one header name, with their ids (0: seen once, no id yet), in a ring. */
 interface NameSlot {
   readonly values: string[];
@@ -55,6 +65,13 @@ export class HeaderFieldEncoder {
   /** The length of the values in {@link #names}, together. */
   #remembered = 0;
   #pending: HeaderValueRow[] = [];
+  /** The texts of lists of ids given before, by a hash of the list (see {@link encode}). */
+  readonly #texts = new Map<number, { readonly ids: readonly number[]; readonly text: string }>();
+  /** The fields of the response being encoded: their ids (0: written in full), reused. */
+  readonly #ids: number[] = [];
+  /** The names and values of the fields written in full, by field index (see {@link #build}). */
+  readonly #fieldNames: (string | undefined)[] = [];
+  readonly #fieldValues: (string | readonly string[] | undefined)[] = [];
 
   /** `nextId`: the first id free in the journal's `header_values`. */
   constructor(nextId: number) {
@@ -85,19 +102,59 @@ export class HeaderFieldEncoder {
 
   #forget(): void {
     this.#names.clear();
+    // A kept text may name ids of a transaction that rolled back (see reset).
+    this.#texts.clear();
     this.#remembered = 0;
   }
 
-  /** The `header_fields` text of `headers`. */
+  /**
+   * The `header_fields` text of `headers`. A response whose fields all have ids most often names
+   * the same ids as one before it (a server's headers differ in a few values a second): the text
+   * of such a list is kept ({@link #texts}, by a hash of the ids) and given again, where building
+   * it anew, a number turned into text and a string joined to another per field, cost about as
+   * much as the rest of the encoding.
+   */
   encode(headers: ResponseHeaderFields): string {
-    let out = '[';
+    const ids = this.#ids;
+    let n = 0;
+    let hash = 0;
+    let whole = true;
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
-      if (out.length > 1) out += ',';
       const id = typeof value === 'string' ? this.#idOf(name, value) : 0;
-      out += id > 0 ? id : `[${JSON.stringify(name)},${JSON.stringify(value)}]`;
+      if (id === 0) {
+        whole = false;
+        this.#fieldNames[n] = name;
+        this.#fieldValues[n] = value;
+      }
+      ids[n++] = id;
+      hash = (Math.imul(hash, 31) + id) | 0;
     }
+    if (!whole) return this.#build(n);
+    const known = this.#texts.get(hash);
+    if (known !== undefined && sameIds(known.ids, ids, n)) return known.text;
+    const text = this.#build(n);
+    if (this.#texts.size >= MAX_TEXTS) this.#texts.clear();
+    this.#texts.set(hash, { ids: ids.slice(0, n), text });
+    return text;
+  }
+
+  /** The text of the first `n` fields gathered by {@link encode}. */
+  #build(n: number): string {
+    const ids = this.#ids;
+    let out = '[';
+    for (let k = 0; k < n; k++) {
+      if (k > 0) out += ',';
+      const id = ids[k] as number;
+      out +=
+        id > 0
+          ? id
+          : `[${JSON.stringify(this.#fieldNames[k])},${JSON.stringify(this.#fieldValues[k])}]`;
+    }
+    // The names and values written in full are not held past this response.
+    this.#fieldNames.fill(undefined, 0, n);
+    this.#fieldValues.fill(undefined, 0, n);
     return `${out}]`;
   }
 

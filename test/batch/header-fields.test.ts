@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { exportRecords } from '../../src/batch/export.js';
-import type { ResponseHeaderFields } from '../../src/batch/header-fields.js';
+import { HeaderFieldEncoder, type ResponseHeaderFields } from '../../src/batch/header-fields.js';
 import type { Journal, NewLine } from '../../src/batch/journal.js';
 import { seededRandom } from '../../src/retry/random.js';
 import { journalsPerTest, requestLine } from './journal-support.js';
@@ -229,5 +229,32 @@ describe('response headers in the journal', () => {
       { server: 'old', x: ['a', 'b'] },
       { server: 'new' },
     ]);
+  });
+});
+
+describe('HeaderFieldEncoder', () => {
+  it('gives the same text for the same ids, and the right text for lists whose hashes collide', () => {
+    const encoder = new HeaderFieldEncoder(1);
+    // Names h1..h32 with ids 1..32: each value seen twice.
+    for (let i = 1; i <= 32; i++) {
+      encoder.encode({ [`h${i}`]: `v${i}` });
+      expect(encoder.encode({ [`h${i}`]: `v${i}` })).toBe(`[${i}]`);
+    }
+    expect(encoder.take().map((row) => row.id)).toEqual(
+      Array.from({ length: 32 }, (_, i) => i + 1),
+    );
+    // [1,32] and [2,1] hash alike (1·31 + 32 = 2·31 + 1): each keeps its own text.
+    for (let round = 0; round < 3; round++) {
+      expect(encoder.encode({ h1: 'v1', h32: 'v32' })).toBe('[1,32]');
+      expect(encoder.encode({ h2: 'v2', h1: 'v1' })).toBe('[2,1]');
+      expect(encoder.encode({ h2: 'v2', h1: 'v1', h3: 'v3' })).toBe('[2,1,3]');
+      expect(encoder.encode({ h2: 'v2' })).toBe('[2]');
+    }
+    // A field written in full is never taken from a kept text.
+    expect(encoder.encode({ h1: 'v1', h32: 'other' })).toBe('[1,["h32","other"]]');
+    expect(encoder.encode({ h1: 'v1', h32: 'more', x: ['a', 'b'] })).toBe(
+      '[1,["h32","more"],["x",["a","b"]]]',
+    );
+    expect(encoder.take()).toEqual([]);
   });
 });
