@@ -176,7 +176,7 @@ export function* exportRecords(
     ? ''
     : `WHERE r.state IN (${states.map(() => '?').join(', ')})${retrying ? " OR (r.state = 'pending' AND r.attempts > 0)" : ''}`;
   const sql = `SELECT r.line, r.key, r.method, r.url, r.raw, r.state, r.status, r.reason, r.error_code, r.error_message,
-      r.attempts, r.history, ${journal.responseHeadersSql('b')} AS response_headers, r.body_size, r.body_path, r.first_attempt_at, r.finished_at,
+      r.attempts, r.history, ${journal.responseHeadersSql('r', 'b')} AS response_headers, r.body_size, r.body_path, r.first_attempt_at, r.finished_at,
       r.ttfb_ms, r.duration_ms${options.bodies ? ', b.body' : ''}
     FROM requests AS r LEFT JOIN responses AS b ON b.line = r.line
     ${where} ORDER BY r.line`;

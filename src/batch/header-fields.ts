@@ -2,10 +2,10 @@
  * The journal's response headers, stored as fields: a header whose value repeats (`server:
  * nginx`, `content-type: text/html`, a long `content-security-policy`, the same `date` within a
  * second) is written once, in `header_values`, and each response names it by its id; the others
- * are written in full. A response's `header_fields` is a JSON array in header order whose
- * elements are either an id or a `[name, value]` pair (the value a string, or an array of
- * strings for a header the server sent more than once). The `response_headers` view turns them
- * back into the JSON object the journal stored before.
+ * are written in full. A final response's `header_fields`, in its line's `requests` row, is a
+ * JSON array in header order whose elements are either an id or a `[name, value]` pair (the
+ * value a string, or an array of strings for a header the server sent more than once). The
+ * `response_headers` view turns them back into the JSON object the journal stored before.
  */
 
 /**
@@ -194,16 +194,42 @@ export class HeaderFieldEncoder {
   }
 }
 
-/**
- * SQL of a response's headers as a JSON object (text), from `responses` aliased `alias`: its
- * `headers` when it has no `header_fields` (written by an earlier dogged), else its fields
- * with their `header_values`.
- */
-export function responseHeadersSql(alias: string): string {
-  return `CASE WHEN ${alias}.header_fields IS NULL THEN ${alias}.headers ELSE (
-    SELECT json_group_object(
+/** SQL of the headers in `column`, a `header_fields` array, as a JSON object (text). */
+function fieldsSql(column: string): string {
+  return `(SELECT json_group_object(
       CASE WHEN e.type = 'integer' THEN v.name ELSE e.value ->> 0 END,
       CASE WHEN e.type = 'integer' THEN json_quote(v.value) ELSE json(e.value -> 1) END)
-    FROM json_each(${alias}.header_fields) AS e
-    LEFT JOIN header_values AS v ON e.type = 'integer' AND v.id = e.value) END`;
+    FROM json_each(${column}) AS e
+    LEFT JOIN header_values AS v ON e.type = 'integer' AND v.id = e.value)`;
+}
+
+/**
+ * Where a journal holds a line's final response headers: `requests.header_fields` (schema
+ * version 3 on), `responses.header_fields` (version 2) and `responses.headers` (version 1, a
+ * JSON object). A journal opened read-only keeps the columns of its version.
+ */
+export interface HeaderColumns {
+  /** `requests` has `header_fields`. */
+  readonly requests: boolean;
+  /** `responses` has `header_fields`. */
+  readonly responses: boolean;
+}
+
+/**
+ * SQL of a line's final response headers as a JSON object (text), or NULL when it has none,
+ * from its `requests` row aliased `line` and its `responses` row (if any, as by a LEFT JOIN)
+ * aliased `response`: the line's fields when it has them, else what an earlier dogged wrote in
+ * its `responses` row.
+ */
+export function responseHeadersSql(
+  line: string,
+  response: string,
+  columns: HeaderColumns = { requests: true, responses: true },
+): string {
+  const earlier = columns.responses
+    ? `CASE WHEN ${response}.header_fields IS NULL THEN ${response}.headers ELSE ${fieldsSql(`${response}.header_fields`)} END`
+    : `${response}.headers`;
+  return columns.requests
+    ? `CASE WHEN ${line}.header_fields IS NOT NULL THEN ${fieldsSql(`${line}.header_fields`)} ELSE ${earlier} END`
+    : earlier;
 }

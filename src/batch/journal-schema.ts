@@ -6,13 +6,14 @@ import type { StateCounts } from './journal.js';
  * finds again), plus the line's fingerprint so a changed input is noticed. Retries are durable:
  * a line that must wait is `pending` with a future `next_attempt_at`, never a sleep in memory.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /**
  * Earlier schema versions this dogged reads, and brings to {@link SCHEMA_VERSION} when it opens
- * them to write: version 1 kept each response's headers as a JSON object in `responses.headers`
- * (it still reads them there).
+ * them to write: version 1 kept each final response's headers as a JSON object in
+ * `responses.headers`, version 2 as fields in `responses.header_fields` (it still reads both
+ * there; the lines it writes have them in `requests.header_fields`).
  */
-export const EARLIER_SCHEMA_VERSIONS: readonly number[] = [1];
+export const EARLIER_SCHEMA_VERSIONS: readonly number[] = [1, 2];
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -54,7 +55,8 @@ CREATE TABLE IF NOT EXISTS requests (
   finished_at      INTEGER,
   ttfb_ms          REAL,                 -- of the last attempt: until the response head
   duration_ms      REAL,                 -- of the last attempt: until the body was read
-  unfinished       INTEGER NOT NULL DEFAULT 0  -- attempts started since the last outcome: runs that died with the line in flight (see MAX_CRASHES)
+  unfinished       INTEGER NOT NULL DEFAULT 0, -- attempts started since the last outcome: runs that died with the line in flight (see MAX_CRASHES)
+  header_fields    TEXT                  -- the final response's headers: a JSON array, in header order, of ids of header_values and [name, value] pairs
 );
 
 -- The scheduler's queue: only pending lines, in due order. Due retries are read first, from
@@ -102,18 +104,21 @@ CREATE TABLE IF NOT EXISTS cookies (
 /**
  * Columns added since the first journals, with their definitions: a journal made by an earlier
  * dogged gets them when it is opened to write (`ALTER TABLE ... ADD COLUMN`). `unfinished` left
- * the schema version as it was (an earlier dogged ignores the column); `header_fields` came with
- * version 2 (an earlier dogged would read no headers from the rows that use it, so it refuses
- * the journal).
+ * the schema version as it was (an earlier dogged ignores the column); `responses.header_fields`
+ * came with version 2, `requests.header_fields` with version 3 (an earlier dogged would read no
+ * headers from the rows that use them, so it refuses the journal).
  */
 const ADDED_COLUMNS: readonly (readonly [table: string, column: string, definition: string])[] = [
   ['requests', 'unfinished', 'INTEGER NOT NULL DEFAULT 0'],
   ['responses', 'header_fields', 'TEXT'],
+  ['requests', 'header_fields', 'TEXT'],
 ];
 
 /** Each final response's headers as a JSON object, whichever way its row holds them. */
-const RESPONSE_HEADERS_VIEW = `CREATE VIEW IF NOT EXISTS response_headers (line, headers) AS
-  SELECT r.line, ${responseHeadersSql('r')} FROM responses AS r`;
+const RESPONSE_HEADERS_VIEW = `CREATE VIEW response_headers (line, headers) AS
+  SELECT q.line, ${responseHeadersSql('q', 'r')}
+  FROM requests AS q LEFT JOIN responses AS r ON r.line = q.line
+  WHERE q.header_fields IS NOT NULL OR r.line IS NOT NULL`;
 
 /** True when the journal's `table` has `column` (a journal of an earlier dogged may lack it). */
 export function hasColumn(
@@ -133,6 +138,12 @@ export function migrateSchema(db: {
   for (const [table, column, definition] of ADDED_COLUMNS)
     if (!hasColumn(db, table, column))
       db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+  // The view of an earlier version read `responses` alone: replaced.
+  const view = db
+    .prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'response_headers'")
+    .all() as { sql: string }[];
+  if (view[0]?.sql === RESPONSE_HEADERS_VIEW) return;
+  if (view.length > 0) db.exec('DROP VIEW response_headers');
   db.exec(RESPONSE_HEADERS_VIEW);
 }
 

@@ -300,9 +300,9 @@ const ROW_COLUMNS =
  * statements wrote 1.59 µs a row, against 1.82 with the 16 of a plain row).
  */
 const OK_COLUMNS =
-  'line, line_hash, method, url, host, first_attempt_at, last_attempt_at, status, body_size, finished_at, ttfb_ms, duration_ms, state, attempts, reason, next_attempt_at';
-/** One row of {@link OK_COLUMNS}: 12 values, then the literals of a line done at once. */
-const OK_ROW = `(${'?, '.repeat(12)}'done', 1, 'ok', 0)`;
+  'line, line_hash, method, url, host, first_attempt_at, last_attempt_at, status, body_size, finished_at, ttfb_ms, duration_ms, header_fields, state, attempts, reason, next_attempt_at';
+/** One row of {@link OK_COLUMNS}: 13 values, then the literals of a line done at once. */
+const OK_ROW = `(${'?, '.repeat(13)}'done', 1, 'ok', 0)`;
 /**
  * The columns of a plain outcome's row (see {@link isPlainOutcome}), in {@link setPlainRow}'s
  * order: an answered line's, its literals as values; the row's other columns are NULL.
@@ -425,8 +425,19 @@ function startOf(o: LineOutcome): number {
   return o.startedAt ?? o.finishedAt ?? Date.now();
 }
 
-/** Writes the values of an answered line's row ({@link OK_COLUMNS}) into `values`, from `i`. */
-function setOkRow(values: unknown[], i: number, o: LineOutcome): void {
+/**
+ * The `header_fields` of an outcome's row: its final response's headers as `fields` encodes them
+ * (see {@link HeaderFieldEncoder}), or null.
+ */
+function headerFieldsOf(fields: HeaderFieldEncoder, o: LineOutcome): string | null {
+  return o.kind === 'final' && o.responseHeaders !== null ? fields.encode(o.responseHeaders) : null;
+}
+
+/**
+ * Writes the values of an answered line's row ({@link OK_COLUMNS}) into `values`, from `i`; its
+ * headers encoded by `fields`.
+ */
+function setOkRow(fields: HeaderFieldEncoder, values: unknown[], i: number, o: LineOutcome): void {
   const line = o.fresh as ClaimedLine;
   const startedAt = startOf(o);
   values[i] = line.line;
@@ -441,43 +452,45 @@ function setOkRow(values: unknown[], i: number, o: LineOutcome): void {
   values[i + 9] = o.finishedAt;
   values[i + 10] = o.ttfbMs;
   values[i + 11] = o.durationMs;
+  values[i + 12] = headerFieldsOf(fields, o);
 }
 
 /** Writes the values of a plain outcome's row ({@link PLAIN_COLUMNS}) into `values`, from `i`. */
-function setPlainRow(values: unknown[], i: number, o: LineOutcome): void {
-  setOkRow(values, i, o);
-  values[i + 12] = o.state;
-  values[i + 13] = o.attempts;
-  values[i + 14] = o.reason;
-  values[i + 15] = o.nextAttemptAt;
-}
-
-/** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
-function setOutcomeRow(values: unknown[], i: number, o: LineOutcome): void {
-  setPlainRow(values, i, o);
-  const line = o.fresh as ClaimedLine;
-  values[i + 16] = line.key;
-  values[i + 17] = line.requestHeaders;
-  values[i + 18] = line.requestBody;
-  values[i + 19] = o.history.length ? JSON.stringify(o.history) : null;
-  values[i + 20] = o.errorCode;
-  values[i + 21] = o.errorMessage;
-  values[i + 22] = o.bodyPath;
-}
-
-/**
- * Writes the values of an outcome's `responses` row into `values`, from index `i`: its headers
- * as `fields` encodes them (see {@link HeaderFieldEncoder}).
- */
-function setResponseRow(
+function setPlainRow(
   fields: HeaderFieldEncoder,
   values: unknown[],
   i: number,
   o: LineOutcome,
 ): void {
+  setOkRow(fields, values, i, o);
+  values[i + 13] = o.state;
+  values[i + 14] = o.attempts;
+  values[i + 15] = o.reason;
+  values[i + 16] = o.nextAttemptAt;
+}
+
+/** Writes the values of a fresh line's row at its outcome `o` into `values`, from index `i`. */
+function setOutcomeRow(
+  fields: HeaderFieldEncoder,
+  values: unknown[],
+  i: number,
+  o: LineOutcome,
+): void {
+  setPlainRow(fields, values, i, o);
+  const line = o.fresh as ClaimedLine;
+  values[i + 17] = line.key;
+  values[i + 18] = line.requestHeaders;
+  values[i + 19] = line.requestBody;
+  values[i + 20] = o.history.length ? JSON.stringify(o.history) : null;
+  values[i + 21] = o.errorCode;
+  values[i + 22] = o.errorMessage;
+  values[i + 23] = o.bodyPath;
+}
+
+/** Writes the values of an outcome's `responses` row (its body) into `values`, from index `i`. */
+function setResponseRow(values: unknown[], i: number, o: LineOutcome): void {
   values[i] = o.line;
-  values[i + 1] = o.responseHeaders === null ? null : fields.encode(o.responseHeaders);
-  values[i + 2] = o.body;
+  values[i + 1] = o.body;
 }
 
 /** The rows of the next multi-row INSERT when `left` rows are left to write. */
@@ -486,9 +499,9 @@ function batchSize(left: number): number {
   return 1;
 }
 
-/** True when a final outcome has a `responses` row to write. */
-function hasResponse(o: LineOutcome): boolean {
-  return o.kind === 'final' && (o.responseHeaders !== null || o.body !== null);
+/** True when the outcome has a body to keep in `responses` (`--bodies db`). */
+function hasBody(o: LineOutcome): boolean {
+  return o.kind === 'final' && o.body !== null;
 }
 
 function prepareStatements(db: Database.Database) {
@@ -509,7 +522,7 @@ function prepareStatements(db: Database.Database) {
     update: db.prepare(
       `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
          error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
-         ttfb_ms = ?, duration_ms = ?, unfinished = 0
+         ttfb_ms = ?, duration_ms = ?, header_fields = ?, unfinished = 0
        WHERE line = ? AND state = 'in_flight'`,
     ),
     release: db.prepare(
@@ -529,13 +542,11 @@ function prepareStatements(db: Database.Database) {
     updateUnclaimed: db.prepare(
       `UPDATE requests SET state = ?, attempts = ?, next_attempt_at = ?, history = ?, status = ?, error_code = ?,
          error_message = ?, reason = ?, body_size = ?, body_path = ?, finished_at = ?,
-         ttfb_ms = ?, duration_ms = ?, unfinished = 0, last_attempt_at = ?,
+         ttfb_ms = ?, duration_ms = ?, header_fields = ?, unfinished = 0, last_attempt_at = ?,
          first_attempt_at = coalesce(first_attempt_at, ?)
        WHERE line = ? AND state IN ('pending', 'in_flight')`,
     ),
-    putResponse: db.prepare(
-      'INSERT OR REPLACE INTO responses (line, header_fields, body) VALUES (?, ?, ?)',
-    ),
+    putResponse: db.prepare('INSERT OR REPLACE INTO responses (line, body) VALUES (?, ?)'),
     putHeaderValue: db.prepare('INSERT INTO header_values (id, name, value) VALUES (?, ?, ?)'),
     nextDue: db
       .prepare("SELECT min(next_attempt_at) FROM requests WHERE state = 'pending'")
@@ -576,8 +587,8 @@ export class Journal {
   readonly #claimMany = new Map<number, Database.Statement>();
   #nextDueExcept: Database.Statement | undefined;
   /** The values of {@link record}'s two UPDATEs (written in place for each outcome). */
-  readonly #updateValues = new Array<unknown>(14).fill(null);
-  readonly #updateUnclaimedValues = new Array<unknown>(16).fill(null);
+  readonly #updateValues = new Array<unknown>(15).fill(null);
+  readonly #updateUnclaimedValues = new Array<unknown>(17).fill(null);
   /** Prepared on first use (only runs with `--cookies` touch the cookies table). */
   #cookieRead: Database.Statement | undefined;
   #cookieWrite: Database.Statement | undefined;
@@ -616,25 +627,28 @@ export class Journal {
     this.readonly = readonly;
     this.#statements = readonly ? undefined : prepareStatements(db);
     this.#transaction = db.transaction((fn: () => unknown) => fn());
-    this.#okRows = new RowInsert(db, `INSERT INTO requests (${OK_COLUMNS})`, OK_ROW, setOkRow);
+    const fields = new HeaderFieldEncoder(readonly ? 1 : nextHeaderValueId(db));
+    this.#fields = fields;
+    this.#okRows = new RowInsert(db, `INSERT INTO requests (${OK_COLUMNS})`, OK_ROW, (v, i, o) =>
+      setOkRow(fields, v, i, o),
+    );
     this.#plainRows = new RowInsert(
       db,
       `INSERT INTO requests (${PLAIN_COLUMNS})`,
-      rowOf(16),
-      setPlainRow,
+      rowOf(17),
+      (v, i, o) => setPlainRow(fields, v, i, o),
     );
     this.#outcomeRows = new RowInsert(
       db,
       `INSERT INTO requests (${OUTCOME_COLUMNS})`,
-      rowOf(23),
-      setOutcomeRow,
+      rowOf(24),
+      (v, i, o) => setOutcomeRow(fields, v, i, o),
     );
-    this.#fields = new HeaderFieldEncoder(readonly ? 1 : nextHeaderValueId(db));
     this.#responseRows = new RowInsert(
       db,
-      'INSERT OR REPLACE INTO responses (line, header_fields, body)',
-      rowOf(3),
-      (values, i, o) => setResponseRow(this.#fields, values, i, o),
+      'INSERT OR REPLACE INTO responses (line, body)',
+      rowOf(2),
+      setResponseRow,
     );
   }
 
@@ -704,12 +718,16 @@ export class Journal {
       // MiB RSS with it, 189 MiB without.
       db.pragma(`cache_size = -${WRITER_CACHE_KIB}`);
       db.exec(SCHEMA_SQL);
-      const version = Journal.#checkVersion(db, path, true);
-      migrateSchema(db);
-      if (version !== SCHEMA_VERSION)
-        db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(
-          String(SCHEMA_VERSION),
-        );
+      // One transaction: a reader never sees a view replaced halfway, or a version without its
+      // columns.
+      db.transaction(() => {
+        const version = Journal.#checkVersion(db, path, true);
+        migrateSchema(db);
+        if (version !== SCHEMA_VERSION)
+          db.prepare("UPDATE meta SET value = ? WHERE name = 'schema_version'").run(
+            String(SCHEMA_VERSION),
+          );
+      })();
     } else {
       Journal.#checkVersion(db, path, false);
     }
@@ -889,14 +907,16 @@ export class Journal {
   }
 
   /**
-   * SQL of a final response's headers, a JSON object's text, from `responses` aliased `alias`
-   * (the `response_headers` view's expression; a read-only journal of schema version 1 has them
-   * in `headers` alone).
+   * SQL of a line's final response headers, a JSON object's text, from its `requests` row
+   * aliased `line` and its `responses` row (by a LEFT JOIN) aliased `response`: the
+   * `response_headers` view's expression, for the columns this journal has (a journal of an
+   * earlier schema version opened read-only keeps its own).
    */
-  responseHeadersSql(alias: string): string {
-    return hasColumn(this.db, 'responses', 'header_fields')
-      ? responseHeadersSql(alias)
-      : `${alias}.headers`;
+  responseHeadersSql(line: string, response: string): string {
+    return responseHeadersSql(line, response, {
+      requests: hasColumn(this.db, 'requests', 'header_fields'),
+      responses: hasColumn(this.db, 'responses', 'header_fields'),
+    });
   }
 
   get #s(): Statements {
@@ -1186,21 +1206,18 @@ export class Journal {
     values[10] = update.finishedAt;
     values[11] = update.ttfbMs;
     values[12] = update.durationMs;
-    if (at === undefined) values[13] = update.line;
+    values[13] = headerFieldsOf(this.#fields, update);
+    if (at === undefined) values[14] = update.line;
     else {
-      values[13] = at;
       values[14] = at;
-      values[15] = update.line;
+      values[15] = at;
+      values[16] = update.line;
     }
+    // The header values the row names first, should this run outside a transaction.
+    this.#writeHeaderValues();
     const changed = (at === undefined ? s.update : s.updateUnclaimed).run(...values).changes;
     if (changed === 0 || update.kind !== 'final') return;
-    if (update.responseHeaders !== null || update.body !== null) {
-      const fields =
-        update.responseHeaders === null ? null : this.#fields.encode(update.responseHeaders);
-      // The values it names first, should this run outside a transaction.
-      this.#writeHeaderValues();
-      s.putResponse.run(update.line, fields, update.body);
-    }
+    if (update.body !== null) s.putResponse.run(update.line, update.body);
   }
 
   /**
@@ -1242,7 +1259,7 @@ export class Journal {
     try {
       for (const o of outcomes) {
         (isOkOutcome(o) ? ok : isPlainOutcome(o) ? plain : other).push(o);
-        if (hasResponse(o)) responses.push(o);
+        if (hasBody(o)) responses.push(o);
         this.#rowWritten(o.fresh as ClaimedLine);
       }
       this.#okRows.run(ok);

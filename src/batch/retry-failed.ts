@@ -72,7 +72,7 @@ export function resetFailed(journal: Journal, filter: FailedFilter = {}): number
           `UPDATE requests SET state = 'pending', attempts = 0, history = NULL, next_attempt_at = ?,
              status = NULL, error_code = NULL, error_message = NULL, reason = NULL,
              body_size = NULL, body_path = NULL, finished_at = NULL, ttfb_ms = NULL, duration_ms = NULL,
-             unfinished = 0
+             header_fields = NULL, unfinished = 0
            WHERE ${where}`,
         )
         .run(Date.now(), ...params).changes;

@@ -159,7 +159,9 @@ describe('a journal deferring the rows of new lines', () => {
       { line: 2, headers: '{"content-type":"text/plain"}' },
     ]);
     // The header came twice: the second response names it by its id.
-    const fields = journal.db.prepare('SELECT line, header_fields FROM responses ORDER BY line');
+    const fields = journal.db.prepare(
+      'SELECT line, header_fields FROM requests WHERE header_fields IS NOT NULL ORDER BY line',
+    );
     expect(fields.all()).toEqual([
       { line: 1, header_fields: '[["content-type","text/plain"]]' },
       { line: 2, header_fields: '[1]' },
@@ -238,7 +240,10 @@ describe('a journal deferring the rows of new lines', () => {
     expect(JSON.parse(rows[19]?.history as string)).toHaveLength(1);
     expect(rows[44]).toMatchObject({ state: 'done', url: 'http://127.0.0.1:1/45' });
     expect(rows[45]).toMatchObject({ state: 'in_flight', unfinished: 1 });
-    const responses = journal.db.prepare('SELECT line FROM responses ORDER BY line').pluck().all();
+    const responses = journal.db
+      .prepare('SELECT line FROM response_headers ORDER BY line')
+      .pluck()
+      .all();
     expect(responses).toEqual(
       Array.from({ length: n }, (_, i) => i + 1).filter((l) => l !== 10 && l !== 20),
     );
@@ -300,9 +305,18 @@ describe('a journal deferring the rows of new lines', () => {
     expect(new Set(rows.map((r) => r.state))).toEqual(new Set(['done', 'failed', 'pending']));
     expect(rows.filter((r) => r.status === 404 && r.reason === 'http-status')).toHaveLength(4);
     expect(rows.filter((r) => r.body_path !== null)).toHaveLength(6);
-    expect(rows).toEqual(tableRows(atOnce));
+    // The rows alike but for their headers' fields: the deferred journal encodes a turn's rows
+    // by kind (done at once, plain, other), the other line by line, so a field written in full in
+    // one may be named by its id in the other. Their headers read alike (below).
+    const withoutFields = (all: Record<string, unknown>[]) =>
+      all.map(({ header_fields, ...rest }) => rest);
+    expect(withoutFields(rows)).toEqual(withoutFields(tableRows(atOnce)));
     const responses = (journal: Journal) =>
-      journal.db.prepare('SELECT * FROM responses ORDER BY line').all();
+      journal.db
+        .prepare(
+          'SELECT h.line, h.headers, r.body FROM response_headers AS h LEFT JOIN responses AS r USING (line) ORDER BY h.line',
+        )
+        .all();
     // No response row for the 5 lines failed with an error (9, 18, ... 45) and the 7 retried (5,
     // 10, ... 40).
     expect(responses(deferred)).toHaveLength(n - 5 - 7);

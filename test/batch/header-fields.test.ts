@@ -2,7 +2,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { exportRecords } from '../../src/batch/export.js';
-import { HeaderFieldEncoder, type ResponseHeaderFields } from '../../src/batch/header-fields.js';
+import {
+  HeaderFieldEncoder,
+  type ResponseHeaderFields,
+  responseHeadersSql,
+} from '../../src/batch/header-fields.js';
 import type { Journal, NewLine } from '../../src/batch/journal.js';
 import { seededRandom } from '../../src/retry/random.js';
 import { journalsPerTest, requestLine } from './journal-support.js';
@@ -31,7 +35,7 @@ function viewed(journal: Journal): Map<number, string | null> {
 function namedIds(journal: Journal): { id: number; present: boolean }[] {
   return journal.db
     .prepare(
-      `SELECT e.value AS id, v.id IS NOT NULL AS present FROM responses AS r, json_each(r.header_fields) AS e
+      `SELECT e.value AS id, v.id IS NOT NULL AS present FROM requests AS r, json_each(r.header_fields) AS e
        LEFT JOIN header_values AS v ON v.id = e.value WHERE e.type = 'integer'`,
     )
     .all()
@@ -101,7 +105,7 @@ describe('response headers in the journal', () => {
       // JSON (57–58% with these seeds; written in full, with no ids, 100% and more).
       const ordinary = [...expected].filter(([, h]) => Object.keys(h).length < 50);
       const fieldsOf = journal.db
-        .prepare('SELECT length(header_fields) FROM responses WHERE line = ?')
+        .prepare('SELECT length(header_fields) FROM requests WHERE line = ?')
         .pluck();
       const fields = ordinary.reduce((n, [line]) => n + (fieldsOf.get(line) as number), 0);
       const dictionary = journal.db
@@ -121,7 +125,7 @@ describe('response headers in the journal', () => {
     answer(journal, 2, headers);
     answer(journal, 3, { ...headers, date: 'two' });
     const fields = () =>
-      journal.db.prepare('SELECT header_fields FROM responses ORDER BY line').pluck().all();
+      journal.db.prepare('SELECT header_fields FROM requests ORDER BY line').pluck().all();
     expect(fields()).toEqual([
       '[["server","nginx"],["date","one"]]',
       '[1,2]',
@@ -186,12 +190,12 @@ describe('response headers in the journal', () => {
     // Both were forgotten: written in full (remembered, `a` would be named by its id 1, and `b`
     // get the next: `[1,2]`).
     expect(
-      journal.db.prepare('SELECT header_fields FROM responses WHERE line = ?').pluck().get(line),
+      journal.db.prepare('SELECT header_fields FROM requests WHERE line = ?').pluck().get(line),
     ).toBe('[["a","kept"],["b","once"]]');
     expect(viewed(journal).get(line)).toBe('{"a":"kept","b":"once"}');
   });
 
-  it('a journal of schema version 1: read as it is, and brought to version 2 when written', () => {
+  it('a journal of schema version 1: read as it is, and brought to version 3 when written', () => {
     const path = join(journals.dir(), 'old.sqlite');
     const made = journalAt(path);
     made.insertLines([request(1), request(2)]);
@@ -203,6 +207,7 @@ describe('response headers in the journal', () => {
     const db = new Database(path);
     db.exec(`DROP VIEW response_headers; DROP TABLE header_values;
       ALTER TABLE responses DROP COLUMN header_fields;
+      ALTER TABLE requests DROP COLUMN header_fields;
       UPDATE meta SET value = '1' WHERE name = 'schema_version';
       INSERT INTO responses (line, headers, body) VALUES (1, '{"server":"old","x":["a","b"]}', NULL);`);
     db.close();
@@ -214,7 +219,7 @@ describe('response headers in the journal', () => {
     ]);
     reader.close();
     const writer = journalAt(path);
-    expect(writer.getMeta('schema_version')).toBe('2');
+    expect(writer.getMeta('schema_version')).toBe('3');
     writer.markInFlight(2, 0);
     writer.record({
       kind: 'final',
@@ -228,6 +233,71 @@ describe('response headers in the journal', () => {
     expect([...exportRecords(writer)].map((r) => r.headers)).toEqual([
       { server: 'old', x: ['a', 'b'] },
       { server: 'new' },
+    ]);
+  });
+
+  it('a journal of schema version 2 (fields in responses): read as it is, then brought to version 3', () => {
+    const path = join(journals.dir(), 'v2.sqlite');
+    const made = journalAt(path);
+    made.insertLines([request(1), request(2), request(3)]);
+    made.close();
+    journals.open.pop();
+    // What dogged 2 wrote: the fields in `responses`, its view reading that table alone.
+    const db = new Database(path);
+    db.exec(`DROP VIEW response_headers;
+      ALTER TABLE requests DROP COLUMN header_fields;
+      UPDATE meta SET value = '2' WHERE name = 'schema_version';
+      UPDATE requests SET state = 'done', status = 200, attempts = 1, reason = 'ok' WHERE line = 1;
+      INSERT INTO header_values (id, name, value) VALUES (1, 'server', 'v2');
+      INSERT INTO responses (line, header_fields, body) VALUES (1, '[1,["x",["a","b"]]]', X'6f6b');
+      CREATE VIEW response_headers (line, headers) AS
+        SELECT r.line, ${responseHeadersSql('q', 'r', { requests: false, responses: true })} FROM responses AS r;`);
+    db.close();
+    const reader = journalAt(path, true);
+    expect(reader.getMeta('schema_version')).toBe('2');
+    expect(viewed(reader).get(1)).toBe('{"server":"v2","x":["a","b"]}');
+    expect([...exportRecords(reader, { bodies: true })].map((r) => [r.headers, r.body])).toEqual([
+      [{ server: 'v2', x: ['a', 'b'] }, 'ok'],
+      [null, null],
+      [null, null],
+    ]);
+    reader.close();
+    const writer = journalAt(path);
+    expect(writer.getMeta('schema_version')).toBe('3');
+    expect(
+      writer.db
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'response_headers'")
+        .pluck()
+        .get(),
+    ).toContain('FROM requests AS q');
+    for (const line of [2, 3]) {
+      writer.markInFlight(line, 0);
+      writer.record({
+        kind: 'final',
+        line,
+        ...outcome({
+          responseHeaders: { server: 'v2' },
+          body: line === 3 ? Buffer.from('b3') : null,
+        }),
+      });
+    }
+    // Ids go on after the journal's: `server: v2` gets a new id on its second sighting.
+    expect(writer.db.prepare('SELECT line, header_fields FROM requests').raw().all()).toEqual([
+      [1, null],
+      [2, '[["server","v2"]]'],
+      [3, '[2]'],
+    ]);
+    expect([...viewed(writer)]).toEqual([
+      [1, '{"server":"v2","x":["a","b"]}'],
+      [2, '{"server":"v2"}'],
+      [3, '{"server":"v2"}'],
+    ]);
+    expect(
+      [...exportRecords(writer, { bodies: true })].map((r) => [r.line, r.headers, r.body]),
+    ).toEqual([
+      [1, { server: 'v2', x: ['a', 'b'] }, 'ok'],
+      [2, { server: 'v2' }, null],
+      [3, { server: 'v2' }, 'b3'],
     ]);
   });
 });

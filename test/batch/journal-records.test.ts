@@ -35,11 +35,14 @@ function thrown(fn: () => unknown): Error & { cause?: unknown; code?: unknown } 
 
 const row = (journal: Journal, line: number) =>
   journal.db.prepare('SELECT * FROM requests WHERE line = ?').get(line) as Record<string, unknown>;
-/** A line's response row, its headers as the `response_headers` view gives them (a JSON object). */
+/**
+ * A line's final response: its headers as the `response_headers` view gives them (a JSON
+ * object), and its body from `responses`.
+ */
 const response = (journal: Journal, line: number) =>
   journal.db
     .prepare(
-      'SELECT r.line, h.headers, r.body FROM responses AS r JOIN response_headers AS h USING (line) WHERE line = ?',
+      'SELECT h.line, h.headers, r.body FROM response_headers AS h LEFT JOIN responses AS r USING (line) WHERE h.line = ?',
     )
     .get(line) as { headers: string | null; body: Buffer | null } | undefined;
 
@@ -126,7 +129,7 @@ describe('the journal file', () => {
 
   it('a new journal records its schema version and when it was made', () => {
     const journal = journalAt();
-    expect(journal.getMeta('schema_version')).toBe('2');
+    expect(journal.getMeta('schema_version')).toBe('3');
     expect(Date.parse(journal.getMeta('created_at') ?? '')).not.toBeNaN();
     expect(journal.getMeta('nothing')).toBeUndefined();
     expect(journal.readonly).toBe(false);
@@ -143,7 +146,7 @@ describe('the journal file', () => {
     first.close();
     const again = journalAt(path);
     expect(again.getMeta('created_at')).toBe(created);
-    expect(again.getMeta('schema_version')).toBe('2');
+    expect(again.getMeta('schema_version')).toBe('3');
   });
 
   it('meta values are set and replaced', () => {
@@ -187,23 +190,23 @@ describe('the journal file', () => {
     expect(() => Journal.open(versionless, { readonly: true })).toThrow(
       `${versionless} is not a dogged journal (no schema version)`,
     );
-    expect(journalAt(versionless).getMeta('schema_version')).toBe('2');
+    expect(journalAt(versionless).getMeta('schema_version')).toBe('3');
   });
 
   it('refuses a journal of another schema version, for reading or writing', () => {
     const path = join(journals.dir(), 'j.sqlite');
-    for (const version of ['3', '0', 'x']) {
+    for (const version of ['4', '0', 'x']) {
       journalAt(path).setMeta('schema_version', version);
       open.pop()?.close();
       for (const readonly of [false, true]) {
         const error = thrown(() => Journal.open(path, { readonly }));
         expect(error).toBeInstanceOf(JournalFormatError);
         expect(error.message).toBe(
-          `${path} is a journal of schema version ${version}; this dogged reads versions 1, 2`,
+          `${path} is a journal of schema version ${version}; this dogged reads versions 1, 2, 3`,
         );
       }
       const db = new Database(path);
-      db.prepare("UPDATE meta SET value = '2' WHERE name = 'schema_version'").run();
+      db.prepare("UPDATE meta SET value = '3' WHERE name = 'schema_version'").run();
       db.close();
     }
   });
