@@ -8,6 +8,7 @@ import {
   responseHeadersSql,
 } from '../../src/batch/header-fields.js';
 import type { Journal, NewLine } from '../../src/batch/journal.js';
+import { resetFailed } from '../../src/batch/retry-failed.js';
 import { seededRandom } from '../../src/retry/random.js';
 import { journalsPerTest, requestLine } from './journal-support.js';
 import { attemptOutcome as outcome } from './outcome-support.js';
@@ -193,6 +194,37 @@ describe('response headers in the journal', () => {
       journal.db.prepare('SELECT header_fields FROM requests WHERE line = ?').pluck().get(line),
     ).toBe('[["a","kept"],["b","once"]]');
     expect(viewed(journal).get(line)).toBe('{"a":"kept","b":"once"}');
+  });
+
+  it('retry-failed drops a failed line response with its outcome: headers and body', () => {
+    const journal = journalAt();
+    journal.insertLines([request(1), request(2)]);
+    for (const [line, status] of [
+      [1, 500],
+      [2, 200],
+    ] as const) {
+      journal.markInFlight(line, 0);
+      journal.record({
+        kind: 'final',
+        line,
+        ...outcome({
+          state: status === 500 ? 'failed' : 'done',
+          status,
+          reason: status === 500 ? 'http-status' : 'ok',
+          responseHeaders: { server: `s${line}` },
+        }),
+      });
+    }
+    expect([...viewed(journal).keys()]).toEqual([1, 2]);
+    expect(resetFailed(journal)).toBe(1);
+    expect([...viewed(journal)]).toEqual([[2, '{"server":"s2"}']]);
+    expect(
+      journal.db.prepare('SELECT line, header_fields FROM requests ORDER BY line').raw().all(),
+    ).toEqual([
+      [1, null],
+      [2, '[["server","s2"]]'],
+    ]);
+    expect(journal.db.prepare('SELECT line FROM responses').pluck().all()).toEqual([2]);
   });
 
   it('a journal of schema version 1: read as it is, and brought to version 3 when written', () => {
