@@ -102,7 +102,8 @@ export class HeaderFieldEncoder {
 
   #forget(): void {
     this.#names.clear();
-    // A kept text may name ids of a transaction that rolled back (see reset).
+    // The kept texts go with the memory they came from: their lists are never built again (an id
+    // given is never given again), so they would only take room.
     this.#texts.clear();
     this.#remembered = 0;
   }

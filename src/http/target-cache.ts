@@ -5,12 +5,13 @@
  *
  * Only worth it while URLs repeat. When they do not (a scraper or a batch run, every URL new),
  * a lookup and an insertion per request cost more than the parse they never save: hashing each
- * new string, and entries that live through a few young-generation collections (0.5 µs a
- * request of a Session loop over unique URLs, and 0.7 µs a line of a batch run, in one process
- * with the cache switched between rounds). So each time the cache fills, it looks at its hits
- * since it was last emptied: fewer than {@link MIN_HITS} (under a fifth of the lookups), and it
- * stands aside for the next {@link BYPASS_LOOKUPS} lookups, which neither look nor insert, then
- * starts again empty. A workload whose URLs repeat keeps it; one that changes over to repeating
+ * new string, and entries that live through a few young-generation collections (this policy
+ * against the plain cache, in one process, switched in blocks of four rounds: 0.24–0.57 µs a
+ * request of a Session loop over unique URLs, 0.25–0.65 µs a line of a batch run; see
+ * docs/performance.md, the runs of 2026-12-06 12:35–13:55 UTC). So each time the cache fills,
+ * it looks at its hits since it was last emptied: fewer than {@link MIN_HITS} (under a fifth of
+ * the lookups), and it stands aside for the next {@link BYPASS_LOOKUPS} lookups, which neither
+ * look nor insert, then starts again empty. A workload whose URLs repeat keeps it; one that changes over to repeating
  * URLs gets it back within those lookups.
  */
 
@@ -29,8 +30,8 @@ export class TargetCache<T> {
   #bypass = 0;
 
   /**
-   * The entry for `key`, or undefined: then `compute` the value and {@link set} it (a lookup
-   * while the cache stands aside looks at nothing, and counts towards its return).
+   * The entry for `key`, or undefined: the caller then parses the URL and {@link set}s it. A
+   * lookup while the cache stands aside looks at nothing, and counts towards its return.
    */
   get(key: string): T | undefined {
     if (this.#bypass > 0) {
