@@ -105,19 +105,11 @@ export function requestWithin(
   return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
     // An abort rejects at once; the signal drops its listeners when it aborts.
     signal.addEventListener('abort', reject);
-    const previous = current;
-    // undici starts a request with a streamed body in a microtask queued by the dispatch:
-    // bracket that one too (microtasks run in order).
-    const deferred = !isInlineBody(options.body);
-    if (deferred) queueMicrotask(() => (current = signal));
-    current = signal;
-    options.signal = signal as unknown as AbortSignal;
     try {
-      // The callback form: one promise per attempt (this one), not two.
-      dispatcher.request(options, (error, response) => {
+      dispatchUnder(dispatcher, options, signal, (error, response) => {
         if (signal.aborted) {
           // Aborted first (already rejected): a response that arrives anyway is discarded.
-          if (!error) response.body.on('error', ignore).destroy();
+          if (!error) discard(response);
           return;
         }
         signal.removeEventListener('abort', reject);
@@ -127,14 +119,98 @@ export function requestWithin(
     } catch (error) {
       signal.removeEventListener('abort', reject);
       reject(error);
-    } finally {
-      current = previous;
-      if (deferred)
-        queueMicrotask(() => {
-          if (current === signal) current = previous;
-        });
     }
   });
+}
+
+/**
+ * What {@link dispatchWithin} makes of an attempt: of its response head, or of its failure
+ * (undici's error, or the signal's reason when it aborted first). Neither may throw.
+ */
+export interface AttemptOutcome<T> {
+  head(raw: Dispatcher.ResponseData): T | PromiseLike<T>;
+  failed(error: unknown): T | PromiseLike<T>;
+}
+
+/**
+ * {@link requestWithin} that settles its one promise with what `outcome` makes of the head or of
+ * the failure: an attempt whose answer needs nothing more is one promise, with no reaction of
+ * its own between undici's callback and the caller.
+ */
+export function dispatchWithin<T>(
+  dispatcher: Dispatcher,
+  options: Dispatcher.RequestOptions,
+  signal: AttemptSignal,
+  outcome: AttemptOutcome<T>,
+): Promise<T> {
+  return new Promise<T>((resolve) => {
+    if (signal.aborted) {
+      resolve(outcome.failed(signal.reason));
+      return;
+    }
+    const failed = settleFailure(resolve, outcome);
+    signal.addEventListener('abort', failed);
+    try {
+      dispatchUnder(dispatcher, options, signal, (error, response) => {
+        if (signal.aborted) {
+          if (!error) discard(response);
+          return;
+        }
+        signal.removeEventListener('abort', failed);
+        if (error) failed(error);
+        else resolve(outcome.head(response));
+      });
+    } catch (error) {
+      signal.removeEventListener('abort', failed);
+      failed(error);
+    }
+  });
+}
+
+/**
+ * The listener that settles {@link dispatchWithin}'s promise with what `outcome` makes of a
+ * failure. Made here, not as an arrow assigned to a name in the caller: a keepNames transpiler
+ * (tsx) names every such function at a call each time one is made.
+ */
+function settleFailure<T>(
+  resolve: (value: T | PromiseLike<T>) => void,
+  outcome: AttemptOutcome<T>,
+): (error: unknown) => void {
+  return (error) => resolve(outcome.failed(error));
+}
+
+/** A response that arrived after its attempt was aborted: its body is destroyed unread. */
+function discard(response: Dispatcher.ResponseData): void {
+  response.body.on('error', ignore).destroy();
+}
+
+/**
+ * `dispatcher.request(options, callback)` (the callback form: no promise of undici's) with
+ * `signal` as the request's signal and, around the dispatch, as the attempt whose connect it is
+ * ({@link abortableConnector}).
+ */
+function dispatchUnder(
+  dispatcher: Dispatcher,
+  options: Dispatcher.RequestOptions,
+  signal: AttemptSignal,
+  callback: (error: Error | null, response: Dispatcher.ResponseData) => void,
+): void {
+  const previous = current;
+  // undici starts a request with a streamed body in a microtask queued by the dispatch:
+  // bracket that one too (microtasks run in order).
+  const deferred = !isInlineBody(options.body);
+  if (deferred) queueMicrotask(() => (current = signal));
+  current = signal;
+  options.signal = signal as unknown as AbortSignal;
+  try {
+    dispatcher.request(options, callback);
+  } finally {
+    current = previous;
+    if (deferred)
+      queueMicrotask(() => {
+        if (current === signal) current = previous;
+      });
+  }
 }
 
 /** A body undici sends as it is, without waiting a microtask for a stream to start. */

@@ -98,12 +98,12 @@ export function cookieHeader(
   own: string | undefined,
 ): string | undefined | Promise<string | undefined> {
   // A jar that never took a cookie (the common case) answers at once, without a promise.
-  if (isEmptyMemoryJar(store)) return own;
+  if (jarIsEmpty(store)) return own;
   return mergedCookieHeader(store, url, own);
 }
 
 /**
- * The two classes {@link isEmptyMemoryJar} tests every request against, read from the module
+ * The two classes {@link jarIsEmpty} tests every request against, read from the module
  * once: its exports are getters, two calls a request otherwise.
  */
 let memoryJarClasses: { Jar: typeof CookieJar; Memory: typeof MemoryCookieStore } | undefined;
@@ -112,7 +112,7 @@ let memoryJarClasses: { Jar: typeof CookieJar; Memory: typeof MemoryCookieStore 
  * Whether `store` is a tough-cookie jar over its in-memory store that holds no cookie at all
  * (no domain in its index; a jar that held some and lost them takes the ordinary path).
  */
-function isEmptyMemoryJar(store: CookieStore): boolean {
+export function jarIsEmpty(store: CookieStore): boolean {
   if (memoryJarClasses === undefined) {
     const { CookieJar, MemoryCookieStore } = toughCookie();
     memoryJarClasses = { Jar: CookieJar, Memory: MemoryCookieStore };

@@ -1,9 +1,10 @@
 import type { Dispatcher } from 'undici';
+import type { CircuitPermit } from '../retry/breaker.js';
 import { describeError } from '../retry/describe.js';
 import { AttemptDeadline } from './attempt-deadline.js';
 import { classifyError } from './classify.js';
-import { requestWithin } from './connect-abort.js';
-import { type CookieStore, cookieHeader, storeCookies } from './cookies.js';
+import { type AttemptOutcome, dispatchWithin, requestWithin } from './connect-abort.js';
+import { type CookieStore, cookieHeader, jarIsEmpty, storeCookies } from './cookies.js';
 import { undiciTimeout } from './dispatchers.js';
 import {
   ConnectionResetError,
@@ -27,17 +28,29 @@ import {
   requestStartChannel,
 } from './observe.js';
 import type { RetryPolicy } from './policy.js';
-import { REDIRECT_STATUSES, redirectTarget } from './redirect.js';
+import { REDIRECT_STATUSES, redirectTarget, type Target } from './redirect.js';
 import { type BodyRetry, DoggedResponse } from './response.js';
 import { parseRetryAfter } from './retry-after.js';
 import { describeStatus } from './status.js';
+import type { OriginGuard } from './storm.js';
+
+/** The first attempt {@link Exchange} made without its loop, while in flight. */
+interface FirstAttempt {
+  readonly guard: OriginGuard;
+  readonly deadline: AttemptDeadline;
+}
+
+/** How the first attempt made without the loop ended, for the loop to take over from. */
+type FirstOutcome =
+  | { raw: Dispatcher.ResponseData; response: DoggedResponse; guard: OriginGuard }
+  | { error: unknown; deadline: AttemptDeadline };
 
 /**
  * One logical request and its retries: the attempt loop of the Session. It asks the policy
  * what to do, sleeps on the Session's clock, drains what it will not return, and keeps its state
  * so that a body cut short later can be retried within the same policy.
  */
-export class Exchange extends ExchangeBase {
+export class Exchange extends ExchangeBase implements AttemptOutcome<DoggedResponse>, BodyRetry {
   #redirects = 0;
   /** The stale keep-alive retry is free, but only once per logical request. */
   #staleRetried = false;
@@ -51,116 +64,185 @@ export class Exchange extends ExchangeBase {
   #sentAt = 0;
   /** Retries this request drew from its origin's budget (a throttle's retry draws none). */
   #charged = 0;
-  /** The responses' body retry ({@link #retryBody}), made once per request. */
-  #bodyRetryFn: BodyRetry | undefined;
+  /** The first attempt's guard and deadline while {@link #sendAtOnce} has it in flight. */
+  #first: FirstAttempt | undefined;
 
   /** Makes attempts until a response is returned or a final error is thrown. */
-  async send(): Promise<DoggedResponse> {
+  send(): Promise<DoggedResponse> {
+    if (this.attempt === 0) {
+      const sent = this.#sendAtOnce();
+      if (sent !== undefined) return sent;
+    }
+    return this.#attempts(undefined);
+  }
+
+  /**
+   * The first attempt of a request that nothing stands before (no proxy rotation, total
+   * timeout, beforeRequest hook, cookie in the jar, diagnostics subscriber, or wait for
+   * admission), made without the attempt loop's async frame: its one promise settles with the
+   * response when the answer needs nothing more (see {@link head}), else with the loop, which
+   * takes over from the head or the failure. Undefined when the request does not qualify;
+   * nothing was done then.
+   */
+  #sendAtOnce(): Promise<DoggedResponse> | undefined {
     const init = this.init;
-    init.signal?.throwIfAborted();
+    if (
+      this.rotation !== undefined ||
+      this.deadlineController !== undefined ||
+      init.hooks.beforeRequest.length > 0 ||
+      (init.cookies !== undefined && !jarIsEmpty(init.cookies)) ||
+      requestStartChannel.hasSubscribers ||
+      attemptStartChannel.hasSubscribers ||
+      init.signal?.aborted
+    )
+      return undefined;
+    const guard = this.guard();
+    if (guard.admitNow() !== 'admitted') return undefined;
+    this.#counted = true;
+    guard.budget?.recordRequest();
+    this.attempt = 1;
+    const target = this.target;
+    this.#sentAt = init.clock.now();
+    const deadline = this.#attemptDeadline(target);
+    this.#first = { guard, deadline };
+    return dispatchWithin(
+      init.dispatcher,
+      this.#requestOptions(target, target.headers, deadline),
+      deadline,
+      this,
+    );
+  }
+
+  /**
+   * The first attempt's head, on {@link #sendAtOnce}'s path: the response itself when the loop
+   * would return it as it is (no cookie to store, no response hook, redirect, retry, status
+   * error or diagnostics subscriber), else the loop, taking over from this head.
+   */
+  head(raw: Dispatcher.ResponseData): DoggedResponse | Promise<DoggedResponse> {
+    const { guard, deadline } = this.#first as FirstAttempt;
+    this.#first = undefined;
+    const response = this.#responseFor(raw, deadline);
+    const init = this.init;
+    const status = raw.statusCode;
+    if (
+      (init.cookies !== undefined && raw.headers['set-cookie'] !== undefined) ||
+      init.hooks.response.length > 0 ||
+      (REDIRECT_STATUSES.has(status) && raw.headers.location !== undefined) ||
+      this.policy.isRetry(
+        this.target.method,
+        status,
+        raw.headers['retry-after'] !== undefined,
+        init.replaySafe,
+      ) ||
+      (init.throwOnStatus && status >= 400) ||
+      attemptEndChannel.hasSubscribers ||
+      requestEndChannel.hasSubscribers
+    )
+      return this.#attempts({ raw, response, guard });
+    this.#answered(guard, status, undefined);
+    this.#logAnswer(status, undefined);
+    return response;
+  }
+
+  /** The first attempt failed, on {@link #sendAtOnce}'s path: the loop takes over. */
+  failed(error: unknown): Promise<DoggedResponse> {
+    const { deadline } = this.#first as FirstAttempt;
+    this.#first = undefined;
+    return this.#attempts({ error, deadline });
+  }
+
+  /**
+   * The attempt loop. `first`: the outcome of a first attempt {@link #sendAtOnce} made, to
+   * take over from.
+   */
+  async #attempts(first: FirstOutcome | undefined): Promise<DoggedResponse> {
+    const init = this.init;
+    if (first === undefined) init.signal?.throwIfAborted();
     const timer = this.armDeadline();
     // [otel] dogged:request:start, once per logical request (a body retry comes back here).
     if (this.attempt === 0 && requestStartChannel.hasSubscribers)
       publishRequestStart(this, this.target);
     try {
       for (;;) {
-        const guard = this.guard();
-        if (!this.#counted) {
-          this.#counted = true;
-          guard.budget?.recordRequest();
-        }
-        // Cooldown after a Retry-After, client-side rate limit, circuit breaker; at once,
-        // without a promise, when none of them stands in the way (the common case).
-        const admission = guard.admitNow();
-        const permit =
-          admission === 'admitted'
-            ? undefined
-            : await guard.admit(
-                {
-                  method: this.target.method,
-                  url: this.target.url,
-                  attempt: this.attempt + 1,
-                  request: this, // [otel] dogged:wait
-                  signal: this.signal,
-                  maxRetryAfterMs: this.policy.maxRetryAfter,
-                  sleep: (ms) => this.sleep(ms),
-                },
-                admission === 'limited',
-              );
-        const dispatcher = this.rotation ? await this.route() : init.dispatcher;
-        this.attempt++;
-        const target = this.target;
-        const proxy = this.rotation?.proxy;
-        let headers = this.#resume
-          ? Object.assign({}, target.headers, resumeHeaders(this.#resume))
-          : target.headers;
-        // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
-        if (init.cookies) {
-          const withJar = withCookies(init.cookies, target.url, headers);
-          headers = withJar instanceof Promise ? await withJar : withJar;
-        }
-        // [otel] dogged:attempt:start (a subscriber may add a traceparent to a copy).
-        if (attemptStartChannel.hasSubscribers)
-          headers = publishAttemptStart(this, target, this.attempt, headers);
-        if (init.hooks.beforeRequest.length) {
-          const context = Object.freeze({
-            method: target.method,
-            url: target.url,
-            attempt: this.attempt,
-            headers,
-            ...(proxy !== undefined && { proxy }),
-          });
-          for (const hook of init.hooks.beforeRequest) await hook(context);
-        }
         let raw: Dispatcher.ResponseData;
-        const sentAt = init.clock.now();
-        this.#sentAt = sentAt;
-        // The caller's signal, the total deadline and this attempt's own deadline, which runs
-        // until the body is read; any of them ends the attempt at once, even mid-connect.
-        const deadline = new AttemptDeadline(this.signal, init.timeouts.attempt, {
-          method: target.method,
-          url: target.url,
-          attempt: this.attempt,
-        });
-        try {
-          const options: Dispatcher.RequestOptions = {
-            origin: target.origin,
-            path: target.path,
-            method: target.method as Dispatcher.HttpMethod,
-            headers,
-            body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
-            headersTimeout: undiciTimeout(init.timeouts.read),
-            bodyTimeout: undiciTimeout(init.timeouts.read),
-            // Set here, not added later by requestWithin: one shape for every attempt's options.
-            signal: deadline as unknown as AbortSignal,
-          };
-          raw = await requestWithin(dispatcher, options, deadline);
-        } catch (error) {
-          deadline.end();
-          // [otel] dogged:attempt:end
-          if (attemptEndChannel.hasSubscribers)
-            publishAttemptEnd(this, this.attempt, undefined, error);
-          if (this.signal?.aborted) permit?.release();
-          else permit?.failure(error);
-          await this.#retryAfterError(error, 'request');
-          continue;
+        let response: DoggedResponse;
+        let guard: OriginGuard;
+        let permit: CircuitPermit | undefined;
+        let proxy: string | undefined;
+        if (first !== undefined) {
+          const given = first;
+          first = undefined;
+          if ('error' in given) {
+            await this.#attemptFailed(given.error, given.deadline, undefined);
+            continue;
+          }
+          ({ raw, response, guard } = given);
+        } else {
+          guard = this.guard();
+          if (!this.#counted) {
+            this.#counted = true;
+            guard.budget?.recordRequest();
+          }
+          // Cooldown after a Retry-After, client-side rate limit, circuit breaker; at once,
+          // without a promise, when none of them stands in the way (the common case).
+          const admission = guard.admitNow();
+          permit =
+            admission === 'admitted'
+              ? undefined
+              : await guard.admit(
+                  {
+                    method: this.target.method,
+                    url: this.target.url,
+                    attempt: this.attempt + 1,
+                    request: this, // [otel] dogged:wait
+                    signal: this.signal,
+                    maxRetryAfterMs: this.policy.maxRetryAfter,
+                    sleep: (ms) => this.sleep(ms),
+                  },
+                  admission === 'limited',
+                );
+          const dispatcher = this.rotation ? await this.route() : init.dispatcher;
+          this.attempt++;
+          const target = this.target;
+          proxy = this.rotation?.proxy;
+          let headers = this.#resume
+            ? Object.assign({}, target.headers, resumeHeaders(this.#resume))
+            : target.headers;
+          // The jar's cookies for this hop's URL, never a Cookie header copied from another hop.
+          if (init.cookies) {
+            const withJar = withCookies(init.cookies, target.url, headers);
+            headers = withJar instanceof Promise ? await withJar : withJar;
+          }
+          // [otel] dogged:attempt:start (a subscriber may add a traceparent to a copy).
+          if (attemptStartChannel.hasSubscribers)
+            headers = publishAttemptStart(this, target, this.attempt, headers);
+          if (init.hooks.beforeRequest.length) {
+            const context = Object.freeze({
+              method: target.method,
+              url: target.url,
+              attempt: this.attempt,
+              headers,
+              ...(proxy !== undefined && { proxy }),
+            });
+            for (const hook of init.hooks.beforeRequest) await hook(context);
+          }
+          this.#sentAt = init.clock.now();
+          // The caller's signal, the total deadline and this attempt's own deadline, which runs
+          // until the body is read; any of them ends the attempt at once, even mid-connect.
+          const deadline = this.#attemptDeadline(target);
+          try {
+            raw = await requestWithin(
+              dispatcher,
+              this.#requestOptions(target, headers, deadline),
+              deadline,
+            );
+          } catch (error) {
+            await this.#attemptFailed(error, deadline, permit);
+            continue;
+          }
+          response = this.#responseFor(raw, deadline);
         }
-        deadline.headArrived(raw.body);
-        const resumedFrom = this.#resume?.start;
-        this.#resume = undefined;
-        const responseInit: ConstructorParameters<typeof DoggedResponse>[1] = {
-          url: target.url,
-          method: target.method,
-          attempts: this.attempt,
-          history: this.policy.history,
-          retryBody: this.#bodyRetry(),
-          deadline,
-          maxBodySize: init.maxBodySize,
-          decompress: init.decompress,
-        };
-        // Set only when there is one (no object spread on the common path).
-        if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
-        const response = new DoggedResponse(raw, responseInit);
+        const target = this.target;
         // Every response's Set-Cookie, a redirect's and a retried one's too.
         const setCookie = raw.headers['set-cookie'];
         if (init.cookies && setCookie !== undefined)
@@ -169,10 +251,7 @@ export class Exchange extends ExchangeBase {
         // [otel] dogged:attempt:end
         if (attemptEndChannel.hasSubscribers)
           publishAttemptEnd(this, this.attempt, status, undefined);
-        if (status === 429) guard.throttled(sentAt);
-        else guard.answered(sentAt);
-        if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
-        else permit?.success();
+        this.#answered(guard, status, permit);
         if (init.hooks.response.length)
           for (const hook of init.hooks.response) await hook(response);
         if (
@@ -196,9 +275,7 @@ export class Exchange extends ExchangeBase {
         ) {
           if (await this.#retryStatus(response)) continue;
         }
-        init.logger?.debug(
-          `${target.method} ${target.url} answered ${describeStatus(status)} (attempt ${this.attempt}${proxy === undefined ? '' : ` via proxy ${proxy}`})`,
-        );
+        this.#logAnswer(status, proxy);
         if (init.throwOnStatus && status >= 400) {
           await response.drain();
           const error = this.#statusError(response);
@@ -221,10 +298,83 @@ export class Exchange extends ExchangeBase {
     }
   }
 
-  #bodyRetry(): BodyRetry {
-    // Assigned, not declared: no per-request function naming under a keepNames transpiler.
-    this.#bodyRetryFn ??= (error, resume) => this.#retryBody(error, resume);
-    return this.#bodyRetryFn;
+  /** This attempt's signal and deadline (see AttemptDeadline), under the request's signal. */
+  #attemptDeadline(target: Target): AttemptDeadline {
+    return new AttemptDeadline(this.signal, this.init.timeouts.attempt, {
+      method: target.method,
+      url: target.url,
+      attempt: this.attempt,
+    });
+  }
+
+  /** undici's options for an attempt at `target` with `headers`, under `deadline`. */
+  #requestOptions(
+    target: Target,
+    headers: HeaderRecord,
+    deadline: AttemptDeadline,
+  ): Dispatcher.RequestOptions {
+    const read = undiciTimeout(this.init.timeouts.read);
+    return {
+      origin: target.origin,
+      path: target.path,
+      method: target.method as Dispatcher.HttpMethod,
+      headers,
+      body: target.body.next() as NonNullable<Dispatcher.RequestOptions['body']>,
+      headersTimeout: read,
+      bodyTimeout: read,
+      // Set here, not added later by requestWithin: one shape for every attempt's options.
+      signal: deadline as unknown as AbortSignal,
+    };
+  }
+
+  /** The response of an attempt whose head arrived; its deadline now runs until its body closes. */
+  #responseFor(raw: Dispatcher.ResponseData, deadline: AttemptDeadline): DoggedResponse {
+    deadline.headArrived(raw.body);
+    const resumedFrom = this.#resume?.start;
+    this.#resume = undefined;
+    const init = this.init;
+    const responseInit: ConstructorParameters<typeof DoggedResponse>[1] = {
+      url: this.target.url,
+      method: this.target.method,
+      attempts: this.attempt,
+      history: this.policy.history,
+      retryBody: this,
+      deadline,
+      maxBodySize: init.maxBodySize,
+      decompress: init.decompress,
+    };
+    // Set only when there is one (no object spread on the common path).
+    if (resumedFrom !== undefined) responseInit.resumedFrom = resumedFrom;
+    return new DoggedResponse(raw, responseInit);
+  }
+
+  /** An attempt failed before its head arrived: throw the final error, or sleep and return. */
+  #attemptFailed(
+    error: unknown,
+    deadline: AttemptDeadline,
+    permit: CircuitPermit | undefined,
+  ): Promise<void> {
+    deadline.end();
+    // [otel] dogged:attempt:end
+    if (attemptEndChannel.hasSubscribers) publishAttemptEnd(this, this.attempt, undefined, error);
+    if (this.signal?.aborted) permit?.release();
+    else permit?.failure(error);
+    return this.#retryAfterError(error, 'request');
+  }
+
+  /** The origin's guard (and the breaker's permit, if any) learn how the attempt was answered. */
+  #answered(guard: OriginGuard, status: number, permit: CircuitPermit | undefined): void {
+    if (status === 429) guard.throttled(this.#sentAt);
+    else guard.answered(this.#sentAt);
+    if (status >= 500 || status === 429) permit?.failure(new Error(describeStatus(status)));
+    else permit?.success();
+  }
+
+  /** The debug line of an answer that is returned. */
+  #logAnswer(status: number, proxy: string | undefined): void {
+    this.init.logger?.debug(
+      `${this.target.method} ${this.target.url} answered ${describeStatus(status)} (attempt ${this.attempt}${proxy === undefined ? '' : ` via proxy ${proxy}`})`,
+    );
   }
 
   /** A 3xx with a Location: true to follow it; false to return the response. */
@@ -433,7 +583,7 @@ export class Exchange extends ExchangeBase {
    * Reading the body failed: retry within the same policy (from `resume.start` with a Range
    * request when the download can be resumed), or throw the final error.
    */
-  async #retryBody(error: unknown, resume: ResumeFrom | undefined): Promise<DoggedResponse> {
+  async retryBody(error: unknown, resume: ResumeFrom | undefined): Promise<DoggedResponse> {
     await this.#retryAfterError(error, 'body');
     this.#resume = resume;
     return this.send();

@@ -38,12 +38,14 @@ import { describeStatus } from './status.js';
 
 type RawResponse = Dispatcher.ResponseData;
 
-/**
- * Called when reading the body failed: retries the request within the same policy (if it may),
- * from `resume.start` with a Range request when given, and returns the new attempt's response,
- * or throws the final error.
- */
-export type BodyRetry = (error: unknown, resume?: ResumeFrom) => Promise<DoggedResponse>;
+/** What a response calls when reading its body failed (its request's Exchange). */
+export interface BodyRetry {
+  /**
+   * Retries the request within the same policy (if it may), from `resume.start` with a Range
+   * request when given, and returns the new attempt's response, or throws the final error.
+   */
+  retryBody(error: unknown, resume?: ResumeFrom): Promise<DoggedResponse>;
+}
 
 /** The most a drained response keeps in memory, and how long draining may take. */
 export const DRAIN_LIMIT_BYTES = 64 * 1024;
@@ -81,8 +83,11 @@ export class DoggedResponse {
   readonly #retryBody: BodyRetry | undefined;
   /** The absolute position of this body's first byte (not 0 for a resumed download). */
   readonly #offset: number;
-  /** How to resume this body after a cut, when the server allows it. */
-  #validators: Validators | undefined;
+  /**
+   * How to resume this body after a cut, when the server allows it: read from the head when first
+   * needed (see {@link #resumeValidators}); `null` when there are none.
+   */
+  #validators: Validators | null | undefined;
   /** The stream {@link body} handed out, once it has been asked for. */
   #bodyOut: Readable | undefined;
   /** The attempt's deadline, which runs until the body is read. */
@@ -129,8 +134,19 @@ export class DoggedResponse {
     this.#codings = this.#decompress
       ? codingsToUndo(init.method, raw.statusCode, raw.headers)
       : undefined;
-    if (init.resumedFrom === undefined)
-      this.#validators = resumeValidators(init.method, raw.statusCode, raw.headers);
+    // A resumed download's are the first response's, which its reader sets.
+    this.#validators = init.resumedFrom === undefined ? undefined : null;
+  }
+
+  /**
+   * The validators to resume this body with, read from the head the first time: only a cut
+   * needs them, and most bodies are read without one.
+   */
+  #resumeValidators(): Validators | undefined {
+    if (this.#validators === undefined)
+      this.#validators =
+        resumeValidators(this.method, this.#raw.statusCode, this.#raw.headers) ?? null;
+    return this.#validators ?? undefined;
   }
 
   /** The HTTP status code. */
@@ -218,7 +234,7 @@ export class DoggedResponse {
     this.#deadline?.streamed();
     const raw = this.#raw.body;
     const stream =
-      !this.#validators || !this.#retryBody
+      !this.#retryBody || !this.#resumeValidators()
         ? raw
         : resumingStream(raw, async (error, delivered) => {
             const next = await this.#continueAfterCut(error, delivered);
@@ -389,13 +405,13 @@ export class DoggedResponse {
     restartAllowed = false,
   ): Promise<DoggedResponse> {
     const retry = this.#retryBody as BodyRetry;
-    const v = this.#validators;
+    const v = this.#resumeValidators();
     const start = this.#offset + delivered;
     const resume: ResumeFrom | undefined =
       v?.ranges && delivered > 0
         ? { start, ...(v.etag ? { etag: v.etag } : { lastModified: v.lastModified as string }) }
         : undefined;
-    let next = await retry(error, resume);
+    let next = await retry.retryBody(error, resume);
     if (resume && next.status === 206) {
       const at = contentRangeStart(next.headers.get('content-range'));
       if (at !== start) {
@@ -410,7 +426,7 @@ export class DoggedResponse {
           },
         );
       }
-      next.#validators = v;
+      next.#validators = v ?? null;
       return next;
     }
     if (resume && next.status === 412) {
@@ -425,7 +441,7 @@ export class DoggedResponse {
         },
       );
       if (!restartAllowed) throw changed;
-      next = await (next.#retryBody as BodyRetry)(changed);
+      next = await (next.#retryBody as BodyRetry).retryBody(changed);
     }
     if (delivered > 0 && this.#offset === 0 && !restartAllowed) {
       // A stream that restarts at 0 must be the same bytes to skip what was delivered.
