@@ -125,7 +125,8 @@ export function requestWithin(
 
 /**
  * What {@link dispatchWithin} makes of an attempt: of its response head, or of its failure
- * (undici's error, or the signal's reason when it aborted first). Neither may throw.
+ * (undici's error, or the signal's reason when it aborted first). `failed` must not throw; a
+ * throw of `head` rejects the attempt's promise.
  */
 export interface AttemptOutcome<T> {
   head(raw: Dispatcher.ResponseData): T | PromiseLike<T>;
@@ -158,7 +159,7 @@ export function dispatchWithin<T>(
         }
         signal.removeEventListener('abort', failed);
         if (error) failed(error);
-        else resolve(outcome.head(response));
+        else resolve(headOf(outcome, response));
       });
     } catch (error) {
       signal.removeEventListener('abort', failed);
@@ -177,6 +178,21 @@ function settleFailure<T>(
   outcome: AttemptOutcome<T>,
 ): (error: unknown) => void {
   return (error) => resolve(outcome.failed(error));
+}
+
+/**
+ * What `outcome` makes of the head; a throw becomes the rejection, not a throw out of undici's
+ * callback (undici would rethrow it as an uncaught exception).
+ */
+function headOf<T>(
+  outcome: AttemptOutcome<T>,
+  response: Dispatcher.ResponseData,
+): T | PromiseLike<T> {
+  try {
+    return outcome.head(response);
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 /** A response that arrived after its attempt was aborted: its body is destroyed unread. */
