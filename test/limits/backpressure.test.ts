@@ -214,11 +214,13 @@ needs('haproxy')('dogged batch against HAProxy (a stick-table rate)', () => {
     const { dir, file } = urlsFile(haproxy.url, 300);
     const result = await runBatch({ db: join(dir, 'run.sqlite'), input: file });
     expect(result.counts).toMatchObject({ done: 300, failed: 0 });
-    // Every attempt is a request in the log (429s too): wait for all of them, not 300 rows
-    // (the 429s made 300 rows while HAProxy had not yet written the last 200s, once).
-    const stats = await haproxy.stats(result.attempts);
-    expect(stats.byStatus[200]).toBe(300);
-    expect((stats.byStatus[429] ?? 0) / stats.total).toBeLessThan(0.05);
+    // HAProxy's own counters, not its log: it writes the log to a pipe without blocking and
+    // drops a line the pipe cannot take at once (in a full CI run, 2 of about 300 once: 298
+    // 200s logged for 300 lines done). The counters count every request it answered.
+    const counters = await haproxy.counters();
+    expect(counters.responses['2xx']).toBe(300);
+    expect(counters.requests).toBe(result.attempts);
+    expect(counters.responses['4xx'] / counters.requests).toBeLessThan(0.05);
   }, 30_000);
 });
 

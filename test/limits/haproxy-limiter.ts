@@ -21,7 +21,9 @@ import {
  * (`-db`) and this module reads that pipe, one line per request (`%Ts.%ms %ST %HU`); `stats()`
  * / `arrivals()` parse it. HAProxy's own counters are there too: `counters()` reads its stats
  * page (a second loopback port, `;csv`: `req_tot`, `hrsp_2xx`..., `dreq` of the frontend), as a
- * cross-check.
+ * cross-check. HAProxy writes its log without blocking and drops the lines the pipe cannot take
+ * at once (with the pipe's reader stalled, 1,024 lines of 3,000 requests arrived, and the
+ * counters said 3,000): count hundreds of requests with `counters()`, not the log.
  */
 
 export interface HaproxyLimiterOptions {
