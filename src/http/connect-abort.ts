@@ -92,36 +92,21 @@ export function connectorFor(options: buildConnector.BuildOptions): Connector {
  * aborts (with its reason), even while undici is still connecting: the socket being opened for
  * it is destroyed by {@link abortableConnector}, and a response that arrives anyway is
  * discarded. `options` must not carry a signal of its own; it is given `signal`.
- *
- * One promise and one callback per attempt: the promise's own `reject` is the abort listener
- * (the attempt signal calls it with the reason), and the signal is the connect ticket.
+ * {@link dispatchWithin} with the head as it is and the failure as the rejection.
  */
 export function requestWithin(
   dispatcher: Dispatcher,
   options: Dispatcher.RequestOptions,
   signal: AttemptSignal,
 ): Promise<Dispatcher.ResponseData> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
-    // An abort rejects at once; the signal drops its listeners when it aborts.
-    signal.addEventListener('abort', reject);
-    try {
-      dispatchUnder(dispatcher, options, signal, (error, response) => {
-        if (signal.aborted) {
-          // Aborted first (already rejected): a response that arrives anyway is discarded.
-          if (!error) discard(response);
-          return;
-        }
-        signal.removeEventListener('abort', reject);
-        if (error) reject(error);
-        else resolve(response);
-      });
-    } catch (error) {
-      signal.removeEventListener('abort', reject);
-      reject(error);
-    }
-  });
+  return dispatchWithin(dispatcher, options, signal, AS_IT_IS);
 }
+
+/** The head as it is, the failure as a rejection. */
+const AS_IT_IS: AttemptOutcome<Dispatcher.ResponseData> = Object.freeze({
+  head: (raw: Dispatcher.ResponseData) => raw,
+  failed: (error: unknown) => Promise.reject(error),
+});
 
 /**
  * What {@link dispatchWithin} makes of an attempt: of its response head, or of its failure
@@ -134,9 +119,10 @@ export interface AttemptOutcome<T> {
 }
 
 /**
- * {@link requestWithin} that settles its one promise with what `outcome` makes of the head or of
- * the failure: an attempt whose answer needs nothing more is one promise, with no reaction of
- * its own between undici's callback and the caller.
+ * `dispatcher.request(options)` under `signal` (see {@link requestWithin}) whose one promise
+ * settles with what `outcome` makes of the head or of the failure: an attempt whose answer needs
+ * nothing more is one promise, with no reaction of its own between undici's callback and the
+ * caller. One callback per attempt, and the signal is the connect ticket.
  */
 export function dispatchWithin<T>(
   dispatcher: Dispatcher,

@@ -105,6 +105,7 @@ export class Exchange extends ExchangeBase implements AttemptOutcome<DoggedRespo
     this.#sentAt = init.clock.now();
     const deadline = this.#attemptDeadline(target);
     this.#first = { guard, deadline };
+    // The headers as they are: a jar with no cookie adds none.
     return dispatchWithin(
       init.dispatcher,
       this.#requestOptions(target, target.headers, deadline),
