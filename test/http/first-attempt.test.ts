@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HTTPStatusError, Session } from '../../src/http/index.js';
+import { HTTPStatusError, Session, type SessionOptions } from '../../src/http/index.js';
 import { closedPort, fastSession, rejectionOf } from './session-support.js';
 
 /**
@@ -72,63 +72,61 @@ afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 
+/** `use` with a fast session (see `fastSession`) of `options`, closed afterwards. */
+async function withSession(
+  options: SessionOptions,
+  use: (session: Session) => Promise<void>,
+): Promise<void> {
+  const { session } = fastSession(options);
+  try {
+    await use(session);
+  } finally {
+    await session.close();
+  }
+}
+
 describe('the first attempt, made without the attempt loop', () => {
   it('returns a response that needs nothing more as it is', async () => {
-    const { session } = fastSession();
-    try {
+    await withSession({}, async (session) => {
       const response = await session.get(`${base}/ok`);
       expect(response.status).toBe(200);
       expect(response.attempts).toBe(1);
       expect(await response.text()).toBe('fine');
-    } finally {
-      await session.close();
-    }
+    });
   });
 
   it('hands a Set-Cookie to the loop, which stores it for the next request', async () => {
-    const { session } = fastSession();
-    try {
+    await withSession({}, async (session) => {
       await (await session.get(`${base}/set-cookie`)).text();
       await (await session.get(`${base}/echo-cookie`)).text();
       expect(cookies.at(-1)).toBe('first=1');
-    } finally {
-      await session.close();
-    }
+    });
   });
 
   it('hands a status to retry to the loop', async () => {
-    const { session } = fastSession();
-    try {
+    await withSession({}, async (session) => {
       const response = await session.get(`${base}/flaky`);
       expect(response.status).toBe(200);
       expect(response.attempts).toBe(2);
       expect(await response.text()).toBe('recovered');
-    } finally {
-      await session.close();
-    }
+    });
   });
 
   it('hands a redirect to the loop, which follows it', async () => {
-    const { session } = fastSession();
-    try {
+    await withSession({}, async (session) => {
       const response = await session.get(`${base}/moved`);
       expect(response.status).toBe(200);
       expect(response.url).toBe(`${base}/ok`);
       expect(await response.text()).toBe('fine');
-    } finally {
-      await session.close();
-    }
+    });
   });
 
   it('hands a status error to the loop with throwOnStatus', async () => {
-    const { session } = fastSession();
-    try {
+    await withSession({}, async (session) => {
       const error = await rejectionOf(session.get(`${base}/missing`, { throwOnStatus: true }));
       expect(error).toBeInstanceOf(HTTPStatusError);
       expect((error as HTTPStatusError).attempts).toBe(1);
-    } finally {
-      await session.close();
-    }
+    });
   });
 
   it('runs response hooks on the first response', async () => {
@@ -181,13 +179,10 @@ describe('the first attempt, made without the attempt loop', () => {
   });
 
   it('hands a connection failure to the loop, which retries it', async () => {
-    const { session } = fastSession({ retry: { total: 2, backoffFactor: 0 } });
-    try {
+    await withSession({ retry: { total: 2, backoffFactor: 0 } }, async (session) => {
       const port = await closedPort();
       const error = await rejectionOf(session.get(`http://127.0.0.1:${port}/ok`));
       expect((error as { attempts?: number }).attempts).toBe(3);
-    } finally {
-      await session.close();
-    }
+    });
   });
 });
