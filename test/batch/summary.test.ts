@@ -174,6 +174,33 @@ function randomRows(seed: number, n: number): Row[] {
 }
 
 describe('the summary of a journal', () => {
+  it('reads the histories of lines answered at their first attempt after the host held them', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    const answered: Row = {
+      state: 'done',
+      host: 'a:80',
+      attempts: 1,
+      nextAttemptAt: 0,
+      history: null,
+      status: 200,
+      errorCode: null,
+      reason: 'ok',
+    };
+    insert(journal, [
+      answered,
+      // Turned away twice by a 429 (no retry spent), then answered: its only history.
+      {
+        ...answered,
+        history: [{ at: 1, status: 429, delayMs: 5, source: 'retry-after', throttled: 2 }],
+      },
+    ]);
+    const summary = summarize(journal);
+    expect(summary).toEqual(reference(journal));
+    expect(summary.held).toEqual([{ value: '429', count: 2 }]);
+    expect(summary.retries).toBe(0);
+    journal.close();
+  });
+
   it('tallies lines, failures, retries, held attempts and hosts', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
     insert(journal, [
