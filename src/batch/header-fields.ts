@@ -91,13 +91,12 @@ export class HeaderFieldEncoder {
   }
 
   /**
-   * Forgets what was remembered and what is pending: a transaction that wrote some rolled back,
-   * and the ids given in it may not be named. Ids go on from the last one given, never one given
-   * before (gaps in `header_values` are harmless).
+   * Puts back rows {@link take}n before, to write again: the transaction that wrote them rolled
+   * back. Their ids stay given (an outcome encoded before that transaction and written after it
+   * names them), and are written with the next responses.
    */
-  reset(): void {
-    this.#forget();
-    this.#pending = [];
+  restore(rows: readonly HeaderValueRow[]): void {
+    if (rows.length > 0) this.#pending = [...rows, ...this.#pending];
   }
 
   #forget(): void {

@@ -3,7 +3,12 @@ import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { truncate } from '../retry/describe.js';
 import { JournalFormatError } from './errors.js';
-import { HeaderFieldEncoder, responseHeadersSql } from './header-fields.js';
+import {
+  HeaderFieldEncoder,
+  type HeaderValueRow,
+  type ResponseHeaderFields,
+  responseHeadersSql,
+} from './header-fields.js';
 import type { InvalidLine } from './input-line.js';
 import { explainAccess, inMemoryCopy, isAccessError } from './journal-access.js';
 import {
@@ -427,10 +432,13 @@ function startOf(o: LineOutcome): number {
 
 /**
  * The `header_fields` of an outcome's row: its final response's headers as `fields` encodes them
- * (see {@link HeaderFieldEncoder}), or null.
+ * (see {@link HeaderFieldEncoder}), encoded already ({@link Journal.encodeHeaders}) or now, or
+ * null.
  */
 function headerFieldsOf(fields: HeaderFieldEncoder, o: LineOutcome): string | null {
-  return o.kind === 'final' && o.responseHeaders !== null ? fields.encode(o.responseHeaders) : null;
+  if (o.kind !== 'final') return null;
+  if (o.headerFields != null) return o.headerFields;
+  return o.responseHeaders !== null ? fields.encode(o.responseHeaders) : null;
 }
 
 /**
@@ -596,6 +604,14 @@ export class Journal {
   #deferring = false;
   /** Lines up to this one are checked against their rows when read again (a resume). */
   #rowsMax = 0;
+  /**
+   * False once `requests` was seen to hold no pending row, until a write may add one (a retry,
+   * a release, lines inserted as rows). While a run holds the journal ({@link deferRows} on:
+   * every write goes through these methods), {@link dueLines} then has nothing to read and runs
+   * no query: a run over new input keeps its lines in chunks until their outcome, and its
+   * refills (two due-lines queries each, about every 50 lines) read nothing from `requests`.
+   */
+  #pendingRows = true;
   /** The first line of the last chunk written, and of the last one read back. */
   #chunkWritten = 0;
   #chunkRead = 0;
@@ -620,6 +636,11 @@ export class Journal {
   readonly #responseRows: RowInsert<LineOutcome>;
   /** The response headers' encoder: the header fields that repeat get an id (`header_values`). */
   readonly #fields: HeaderFieldEncoder;
+  /**
+   * The header values written in the transaction under way: put back to write again if it rolls
+   * back (see {@link transaction}).
+   */
+  readonly #writtenFields: HeaderValueRow[] = [];
 
   private constructor(path: string, db: Database.Database, readonly: boolean) {
     this.path = path;
@@ -783,6 +804,7 @@ export class Journal {
         `INSERT INTO requests (${columns.join(', ')}) ${chunkRowsSql(columns, '')}; DELETE FROM input_chunks`,
       );
     });
+    this.#pendingRows = true;
     this.#fresh = [];
     this.#freshHead = 0;
     this.#chunkRead = 0;
@@ -802,6 +824,7 @@ export class Journal {
     if (on) {
       this.#materialize();
       this.#rowsMax = this.maxLine();
+      this.#pendingRows = this.#s.nextDue.get() !== null;
     } else if (this.#deferring) this.#materialize();
     this.#deferring = on;
   }
@@ -924,14 +947,30 @@ export class Journal {
     return this.#statements;
   }
 
+  /**
+   * The `header_fields` text of a final response's headers, for an outcome given to
+   * {@link record} or {@link recordAll} with the next writes (`LineOutcome.headerFields`): the
+   * header values it gives ids to are written with them (or, should their transaction roll
+   * back, with the next ones).
+   */
+  encodeHeaders(headers: ResponseHeaderFields): string {
+    return this.#fields.encode(headers);
+  }
+
   /** `fn` in one transaction (nested calls join it). */
   transaction<T>(fn: () => T): T {
+    const written = this.#writtenFields;
+    const from = written.length;
     try {
-      return this.#transaction(fn) as T;
+      const result = this.#transaction(fn) as T;
+      // Committed (a nested call: its savepoint released, the transaction still under way).
+      if (!this.db.inTransaction) written.length = 0;
+      return result;
     } catch (error) {
-      // Rolled back (a nested call: to its savepoint): the header values given ids in it were
-      // not written, and may not be named.
-      this.#fields.reset();
+      // Rolled back (a nested call: to its savepoint): the header values written in it are not
+      // in the journal. Outcomes that name them may still be written (encoded before it, see
+      // `encodeHeaders`): they are written again, with the next outcomes.
+      this.#fields.restore(written.splice(from));
       throw error;
     }
   }
@@ -1009,6 +1048,7 @@ export class Journal {
           i = end;
           continue;
         }
+        if (end > i) this.#pendingRows = true;
         if (end - i > 1) {
           // A run of request lines: one statement for all of them (a statement per line costs
           // about a microsecond more per line). Fewer rows inserted than given: some were
@@ -1069,6 +1109,7 @@ export class Journal {
    * `crashed-runner` instead (no poison line). Returns how many went back to pending.
    */
   releaseInFlight(now: number = Date.now()): number {
+    this.#pendingRows = true;
     return this.transaction(() => {
       this.db
         .prepare(
@@ -1097,6 +1138,7 @@ export class Journal {
     limit: number,
     after?: { at: number; line: number },
   ): ClaimedLine[] {
+    if (this.#deferring && !this.#pendingRows) return [];
     const n = Math.max(1, Math.min(1024, Math.trunc(limit)));
     const rows = (
       after
@@ -1159,6 +1201,7 @@ export class Journal {
     if (update.kind === 'released') {
       // A fresh line without a row has nothing to undo: it becomes a pending row at the run's end.
       if (fresh && !this.#rowed.delete(update.line)) return;
+      this.#pendingRows = true;
       (update.started ? s.releaseStarted : s.release).run(update.line);
       return;
     }
@@ -1189,6 +1232,7 @@ export class Journal {
       this.#insertOutcomes([update]);
       return;
     }
+    if (update.state === 'pending') this.#pendingRows = true;
     const at = update.startedAt;
     // The statement's values, written into the array kept for it (bound at once, never held):
     // no array a line.
@@ -1227,7 +1271,12 @@ export class Journal {
   #writeHeaderValues(): void {
     if (!this.#fields.pending) return;
     const put = this.#s.putHeaderValue;
-    for (const row of this.#fields.take()) put.run(row.id, row.name, row.value);
+    const rows = this.#fields.take();
+    const inTransaction = this.db.inTransaction;
+    for (const row of rows) {
+      put.run(row.id, row.name, row.value);
+      if (inTransaction) this.#writtenFields.push(row);
+    }
   }
 
   /**
@@ -1258,6 +1307,7 @@ export class Journal {
     const responses = this.#responseOutcomes;
     try {
       for (const o of outcomes) {
+        if (o.state === 'pending') this.#pendingRows = true;
         (isOkOutcome(o) ? ok : isPlainOutcome(o) ? plain : other).push(o);
         if (hasBody(o)) responses.push(o);
         this.#rowWritten(o.fresh as ClaimedLine);
@@ -1306,6 +1356,7 @@ export class Journal {
       return (this.#nextDueExcept.get(JSON.stringify(except)) as number | undefined) ?? undefined;
     }
     const value = this.#s.nextDue.get() as number | null;
+    if (value === null) this.#pendingRows = false;
     return value ?? undefined;
   }
 

@@ -9,6 +9,7 @@ import { releaseController, takeController } from './controllers.js';
 import { HostCookieJars } from './cookie-jars.js';
 import type { AttemptResult, DecisionLimits } from './decide.js';
 import { decide, hostSignalOf } from './decide.js';
+import type { ResponseHeaderFields } from './header-fields.js';
 import { type HostsMessage, hostsChannel } from './host-events.js';
 import { ingest } from './ingest.js';
 import { describeInput } from './input.js';
@@ -106,6 +107,8 @@ export class BatchRun {
   readonly #wake = { at: Number.POSITIVE_INFINITY };
   /** The decision's limits when the host gave no signal (one object for the run). */
   readonly #limits: DecisionLimits;
+  /** Encodes a final response's headers as the outcome is made (see `outcomeOf`). */
+  readonly #encodeHeaders: (headers: ResponseHeaderFields) => string;
 
   /**
    * @param suspects - lines the last runner left in flight (it died): their attempts are counted
@@ -148,6 +151,7 @@ export class BatchRun {
       giveUpAfterMs: resolved.giveUpAfter,
     };
     this.#counts = journal.counts();
+    this.#encodeHeaders = (headers) => journal.encodeHeaders(headers);
     // Every attempt in flight listens to this one signal.
     setMaxListeners(0, this.#attemptsController.signal);
   }
@@ -441,18 +445,10 @@ export class BatchRun {
     if (line.attempts > 0) this.#counts.retrying++;
   }
 
-  /**
-   * Starts the line's attempt; a failure of it (a body file not written...) fails the run. A
-   * `.catch` on the attempt's promise, not an async wrapper around it: one frame and one promise
-   * less a line.
-   */
+  /** Starts the line's attempt (its failure fails the run: see `#attempt`). */
   #launch(line: ClaimedLine): void {
     this.#inFlight.add(line.line);
-    this.#attempt(line).catch((error: unknown) => {
-      this.#failWith(error);
-      this.#settle(line);
-      this.#queuePump();
-    });
+    void this.#attempt(line);
   }
 
   /** The line leaves the in-flight set (its slot and host slot are free). */
@@ -474,72 +470,84 @@ export class BatchRun {
     else this.#armFlush();
   }
 
+  /**
+   * One attempt of the line, and its outcome. A failure of its own (a body file not written...)
+   * fails the run: caught here, where a `.catch` on its promise would cost a closure and a
+   * promise a line.
+   */
   async #attempt(line: ClaimedLine): Promise<void> {
-    const headers = line.requestHeaders
-      ? (JSON.parse(line.requestHeaders) as Record<string, string>)
-      : undefined;
-    const sentAt = Date.now();
-    const result = await attemptOnce(
-      this.#session,
-      { url: line.url, method: line.method, headers, body: line.requestBody ?? undefined },
-      this.#attemptsController.signal,
-      this.#bodies,
-    );
-    if (!result) {
-      this.#settle(line);
-      this.#release(line, true);
-      this.#afterOutcome();
-      return;
-    }
-    const now = Date.now();
-    const host = this.#hostSignal(line.host, result, now, sentAt);
-    const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : NO_HISTORY;
-    const decision = decide(
-      this.#o.policy,
-      {
-        method: line.method,
-        url: line.url,
-        replaySafe: headers?.['idempotency-key'] !== undefined,
-        history,
-        firstAttemptAt: line.firstAttemptAt ?? sentAt,
-      },
-      result,
-      now,
-      host === NO_HOST_SIGNAL ? this.#limits : Object.assign({}, this.#limits, host),
-    );
-    const isFinal = decision.state !== 'pending';
-    // A body held in memory or only counted is kept at once (no promise to wait for).
-    const keeping = keepIfFinal(result, isFinal, line.line);
-    const waits = keeping instanceof Promise;
-    const stored = waits ? await keeping : keeping;
-    this.#settle(line);
-    this.#attempts++;
-    this.#updates.push(
-      outcomeOf(
-        line.line,
-        sentAt,
-        decision,
-        result,
-        stored,
-        line.attempts + 1,
-        now,
-        line.fresh ? line : undefined,
-      ),
-    );
-    if (!line.fresh) this.#rowUpdates++;
-    this.#counts.in_flight--;
-    if (decision.state === 'pending') {
-      this.#counts.pending++;
-      this.#counts.retrying++;
-      this.#options.onRetry?.(
-        retryEventOf(line, line.attempts + 1, this.#maxAttempts, decision, result),
+    try {
+      const headers = line.requestHeaders
+        ? (JSON.parse(line.requestHeaders) as Record<string, string>)
+        : undefined;
+      const sentAt = Date.now();
+      const result = await attemptOnce(
+        this.#session,
+        { url: line.url, method: line.method, headers, body: line.requestBody ?? undefined },
+        this.#attemptsController.signal,
+        this.#bodies,
       );
-    } else {
-      this.#counts[decision.state]++;
+      if (!result) {
+        this.#settle(line);
+        this.#release(line, true);
+        this.#afterOutcome();
+        return;
+      }
+      const now = Date.now();
+      const host = this.#hostSignal(line.host, result, now, sentAt);
+      const history = line.history ? (JSON.parse(line.history) as HistoryEntry[]) : NO_HISTORY;
+      const decision = decide(
+        this.#o.policy,
+        {
+          method: line.method,
+          url: line.url,
+          replaySafe: headers?.['idempotency-key'] !== undefined,
+          history,
+          firstAttemptAt: line.firstAttemptAt ?? sentAt,
+        },
+        result,
+        now,
+        host === NO_HOST_SIGNAL ? this.#limits : Object.assign({}, this.#limits, host),
+      );
+      const isFinal = decision.state !== 'pending';
+      // A body held in memory or only counted is kept at once (no promise to wait for).
+      const keeping = keepIfFinal(result, isFinal, line.line);
+      const waits = keeping instanceof Promise;
+      const stored = waits ? await keeping : keeping;
+      this.#settle(line);
+      this.#attempts++;
+      this.#updates.push(
+        outcomeOf(
+          line.line,
+          sentAt,
+          decision,
+          result,
+          stored,
+          line.attempts + 1,
+          now,
+          line.fresh ? line : undefined,
+          this.#encodeHeaders,
+        ),
+      );
+      if (!line.fresh) this.#rowUpdates++;
+      this.#counts.in_flight--;
+      if (decision.state === 'pending') {
+        this.#counts.pending++;
+        this.#counts.retrying++;
+        this.#options.onRetry?.(
+          retryEventOf(line, line.attempts + 1, this.#maxAttempts, decision, result),
+        );
+      } else {
+        this.#counts[decision.state]++;
+      }
+      // The clock read for the outcome is still now, unless a body file was waited for or
+      // `onRetry` ran.
+      this.#afterOutcome(waits || decision.state === 'pending' ? undefined : now);
+    } catch (error) {
+      this.#failWith(error);
+      this.#settle(line);
+      this.#queuePump();
     }
-    // The clock read for the outcome is still now, unless a body file was waited for or
-    // `onRetry` ran.
-    this.#afterOutcome(waits || decision.state === 'pending' ? undefined : now);
   }
 
   /**

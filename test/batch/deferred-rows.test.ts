@@ -53,6 +53,52 @@ function chunkCount(journal: Journal): number {
 }
 
 describe('a journal deferring the rows of new lines', () => {
+  it('runs no due-lines query while no row is pending, and reads the rows a release or a retry makes pending', () => {
+    const journal = Journal.open(join(dir, 'j.sqlite'));
+    journal.deferRows(true);
+    journal.insertLines([line(1), line(3)]);
+    const prepare = vi.spyOn(journal.db, 'prepare');
+    const dueQueries = (): number =>
+      prepare.mock.calls.filter(([sql]) => String(sql).includes('INDEXED BY requests_')).length;
+    const finish = (n: number): void =>
+      journal.transaction(() => {
+        journal.claim([n], 7000);
+        journal.record({ kind: 'final', line: n, ...attemptOutcome({ body: null }) });
+      });
+    // Every line is in a chunk: `requests` has no pending row, and nothing is read from it.
+    expect(journal.dueLines('retry', 1e13, 64)).toEqual([]);
+    expect(journal.dueLines('fresh', 1e13, 64)).toEqual([]);
+    expect(dueQueries()).toBe(0);
+    const [first, third] = journal.takeFresh(2, 10, () => true);
+    // A line whose start was written, released (a stop): pending again, and read.
+    journal.record({ kind: 'started', line: 3, at: 5000, fresh: third });
+    journal.record({ kind: 'released', line: 3, started: true, fresh: third });
+    expect(journal.dueLines('fresh', 1e13, 64).map((l) => l.line)).toEqual([3]);
+    expect(dueQueries()).toBe(1);
+    finish(3);
+    // No pending row seen again: the queries stop.
+    expect(journal.nextDueAt()).toBeUndefined();
+    expect(journal.dueLines('fresh', 1e13, 32)).toEqual([]);
+    expect(dueQueries()).toBe(1);
+    // A retry is a pending row: read.
+    journal.transaction(() =>
+      journal.recordAll([
+        {
+          kind: 'retry',
+          line: 1,
+          startedAt: 4990,
+          fresh: first,
+          ...attemptOutcome({ state: 'pending', attempts: 1, nextAttemptAt: 6000, status: 503 }),
+          responseHeaders: null,
+          finishedAt: null,
+        },
+      ]),
+    );
+    expect(journal.dueLines('retry', 6000, 64).map((l) => l.line)).toEqual([1]);
+    expect(dueQueries()).toBe(2);
+    journal.close();
+  });
+
   it('writes new lines a chunk to a row and hands them out in line order', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
     journal.deferRows(true);

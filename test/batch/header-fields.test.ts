@@ -151,7 +151,7 @@ describe('response headers in the journal', () => {
       expect(viewed(journal).get(line)).toBe(JSON.stringify(headers));
   });
 
-  it('the ids of a transaction that rolled back are never named', () => {
+  it('the header values of a transaction that rolled back are written with the next responses', () => {
     const journal = journalAt();
     const headers = { server: 'nginx' };
     expect(() =>
@@ -165,12 +165,74 @@ describe('response headers in the journal', () => {
     answer(journal, 3, headers);
     answer(journal, 4, headers);
     answer(journal, 5, headers);
-    // Id 1 was given in the transaction that rolled back: the next is 2.
+    // Id 1 was given in the transaction that rolled back: still given (all three name it), and
+    // written now.
     expect(namedIds(journal)).toEqual([
-      { id: 2, present: true },
-      { id: 2, present: true },
+      { id: 1, present: true },
+      { id: 1, present: true },
+      { id: 1, present: true },
     ]);
     for (const line of [3, 4, 5]) expect(viewed(journal).get(line)).toBe('{"server":"nginx"}');
+  });
+
+  it('an outcome encoded before a transaction that rolled back names ids written after it', () => {
+    const journal = journalAt();
+    const headers = { server: 'nginx' };
+    answer(journal, 1, headers);
+    journal.insertLines([request(2), request(3)]);
+    journal.markInFlight(2, 0);
+    journal.markInFlight(3, 0);
+    // Encoded as the attempt ended (the runner's way): the second time `server: nginx` comes,
+    // it gets an id, to be written with the outcome.
+    const encoded = journal.encodeHeaders(headers);
+    expect(encoded).toBe('[1]');
+    // A transaction that writes no outcome rolls back (a refill, an input chunk).
+    expect(() =>
+      journal.transaction(() => {
+        journal.record({ kind: 'final', line: 3, ...outcome({ body: null }) });
+        throw new Error('the disk is full');
+      }),
+    ).toThrow('the disk is full');
+    journal.transaction(() =>
+      journal.recordAll([
+        {
+          kind: 'final',
+          line: 2,
+          ...outcome({ responseHeaders: null, body: null }),
+          headerFields: encoded,
+        },
+      ]),
+    );
+    expect(namedIds(journal)).toEqual([{ id: 1, present: true }]);
+    expect(viewed(journal).get(2)).toBe('{"server":"nginx"}');
+  });
+
+  it('a savepoint that rolled back puts back only its own header values', () => {
+    const journal = journalAt();
+    journal.transaction(() => {
+      answer(journal, 1, { a: '1' });
+      answer(journal, 2, { a: '1' });
+      expect(() =>
+        journal.transaction(() => {
+          answer(journal, 3, { b: '2' });
+          answer(journal, 4, { b: '2' });
+          throw new Error('the disk is full');
+        }),
+      ).toThrow('the disk is full');
+      answer(journal, 5, { a: '1', b: '2' });
+    });
+    // `a` (id 1) was written before the savepoint and stays; `b` (id 2) is written again with
+    // line 5, once (a second write of id 1 would break its primary key).
+    expect(namedIds(journal)).toEqual([
+      { id: 1, present: true },
+      { id: 1, present: true },
+      { id: 2, present: true },
+    ]);
+    expect(journal.db.prepare('SELECT id, name, value FROM header_values').raw().all()).toEqual([
+      [1, 'a', '1'],
+      [2, 'b', '2'],
+    ]);
+    expect(viewed(journal).get(5)).toBe('{"a":"1","b":"2"}');
   });
 
   it('remembers at most a mebibyte of values: a server that sends long different ones is forgotten', () => {

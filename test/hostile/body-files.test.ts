@@ -3,13 +3,16 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runBatch } from '../../src/index.js';
+import { BodyFileError, runBatch } from '../../src/index.js';
 import { runCli, tempDir } from '../batch/batch-support.js';
 import { type HostileServer, startBigBody } from './hostile-servers.js';
 
@@ -66,6 +69,35 @@ describe.skipIf(process.platform === 'win32')('body files', () => {
     });
     expect(mode(created)).toBe(0o700);
     expect(mode(join(created, '1.body'))).toBe(0o600);
+  });
+
+  it('a body file that cannot be written fails the run, and the next run fetches its line again', async () => {
+    const out = join(dir, 'bodies');
+    let requests = 0;
+    // The bodies' directory becomes a file while the first request is answered: its body has
+    // nowhere to go.
+    const http = createServer((_req, res) => {
+      if (requests++ === 0) {
+        rmSync(out, { recursive: true });
+        writeFileSync(out, 'not a directory');
+      }
+      res.end('body');
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/x`;
+    try {
+      const db = join(dir, 'run.sqlite');
+      await expect(runBatch({ db, input: [url], bodies: { dir: out } })).rejects.toThrow(
+        BodyFileError,
+      );
+      rmSync(out);
+      const again = await runBatch({ db, input: [url], bodies: { dir: out } });
+      expect(again.counts).toMatchObject({ done: 1, pending: 0 });
+      expect(readFileSync(join(out, '1.body'), 'utf8')).toBe('body');
+      expect(requests).toBe(2);
+    } finally {
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 
   it('get -o writes a new 0600 file and replaces a planted symlink instead of following it', async () => {
