@@ -1310,8 +1310,21 @@ export class Journal {
         if (o.state === 'pending') this.#pendingRows = true;
         (isOkOutcome(o) ? ok : isPlainOutcome(o) ? plain : other).push(o);
         if (hasBody(o)) responses.push(o);
-        this.#rowWritten(o.fresh as ClaimedLine);
       }
+      // A chunk's count of lines without a row, once for each run of its lines (the outcomes of
+      // a turn are mostly of consecutive lines), not once a line.
+      let chunk = 0;
+      let rows = 0;
+      for (const o of outcomes) {
+        const line = o.fresh as ClaimedLine;
+        if (line.chunk !== chunk) {
+          if (rows > 0) this.#rowsWritten(chunk, rows);
+          chunk = line.chunk;
+          rows = 0;
+        }
+        rows++;
+      }
+      if (rows > 0) this.#rowsWritten(chunk, rows);
       this.#okRows.run(ok);
       this.#plainRows.run(plain);
       this.#outcomeRows.run(other);
@@ -1327,13 +1340,18 @@ export class Journal {
 
   /** A fresh line got its row: its chunk goes once every line of it has one. */
   #rowWritten(line: ClaimedLine): void {
-    const left = (this.#chunkLeft.get(line.chunk) ?? 1) - 1;
+    this.#rowsWritten(line.chunk, 1);
+  }
+
+  /** `rows` fresh lines of the chunk that begins at line `chunk` got their rows. */
+  #rowsWritten(chunk: number, rows: number): void {
+    const left = (this.#chunkLeft.get(chunk) ?? rows) - rows;
     if (left > 0) {
-      this.#chunkLeft.set(line.chunk, left);
+      this.#chunkLeft.set(chunk, left);
       return;
     }
-    this.#chunkLeft.delete(line.chunk);
-    this.#s.deleteChunk.run(line.chunk);
+    this.#chunkLeft.delete(chunk);
+    this.#s.deleteChunk.run(chunk);
   }
 
   /**
