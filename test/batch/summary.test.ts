@@ -173,24 +173,26 @@ function randomRows(seed: number, n: number): Row[] {
   return rows;
 }
 
+/** A line answered at its first attempt, with nothing else to tell. */
+const ANSWERED_ROW: Row = {
+  state: 'done',
+  host: 'a:80',
+  attempts: 1,
+  nextAttemptAt: 0,
+  history: null,
+  status: 200,
+  errorCode: null,
+  reason: 'ok',
+};
+
 describe('the summary of a journal', () => {
   it('reads the histories of lines answered at their first attempt after the host held them', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
-    const answered: Row = {
-      state: 'done',
-      host: 'a:80',
-      attempts: 1,
-      nextAttemptAt: 0,
-      history: null,
-      status: 200,
-      errorCode: null,
-      reason: 'ok',
-    };
     insert(journal, [
-      answered,
+      ANSWERED_ROW,
       // Turned away twice by a 429 (no retry spent), then answered: its only history.
       {
-        ...answered,
+        ...ANSWERED_ROW,
         history: [{ at: 1, status: 429, delayMs: 5, source: 'retry-after', throttled: 2 }],
       },
     ]);
@@ -204,16 +206,7 @@ describe('the summary of a journal', () => {
   it('tallies lines, failures, retries, held attempts and hosts', () => {
     const journal = Journal.open(join(dir, 'j.sqlite'));
     insert(journal, [
-      {
-        state: 'done',
-        host: 'a:80',
-        attempts: 1,
-        nextAttemptAt: 0,
-        history: null,
-        status: 200,
-        errorCode: null,
-        reason: 'ok',
-      },
+      ANSWERED_ROW,
       {
         state: 'done',
         host: 'a:80',
