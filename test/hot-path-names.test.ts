@@ -28,6 +28,7 @@ const ALLOWED: Record<string, string[]> = {
   // Made when a body is drained (a retried, redirected or unread response).
   'src/http/response.ts': ['finish', 'onData', 'onEnd', 'onError'],
   'src/http/target-cache.ts': [],
+  'src/http/plain-url.ts': [],
   'src/http/storm.ts': [],
   'src/http/resume.ts': ['attach'],
   'src/http/cookies.ts': ['at'],

@@ -1,4 +1,5 @@
 import { hash, randomUUID } from 'node:crypto';
+import { plainUrl } from '../http/plain-url.js';
 import { redactUrl } from '../http/redact.js';
 import { truncate } from '../retry/describe.js';
 
@@ -51,6 +52,8 @@ const METHOD = /^[A-Za-z]+$/;
 const JSON_FIELDS = new Set(['url', 'method', 'headers', 'body', 'json', 'key', 'idempotencyKey']);
 
 function checkUrl(text: string): { url: string; host: string } | string {
+  const plain = plainUrl(text);
+  if (plain !== undefined) return { url: plain.href, host: plain.host };
   let url: URL;
   try {
     url = new URL(text);

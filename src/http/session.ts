@@ -22,6 +22,7 @@ import { type HeaderRecord, mergeHeaders } from './headers.js';
 import { NO_HOOKS } from './hooks.js';
 import { checkHttp2 } from './http2.js';
 import { environmentLogger } from './observe.js';
+import { plainUrl } from './plain-url.js';
 import { RetryPolicy } from './policy.js';
 import { mayProxy, poolFor, ROOT_PROXY_CONFIG } from './proxy-config.js';
 import { type EnvironmentProxies, proxiesFromEnvironment } from './proxy-env.js';
@@ -263,9 +264,22 @@ export class Session {
    */
   #target(input: string | URL, query: RequestOptions['query']): ParsedTarget {
     const cacheable = typeof input === 'string' && query === undefined;
-    if (cacheable) {
+    if (typeof input === 'string' && query === undefined) {
       const known = this.#targets.get(input);
       if (known) return known;
+      // Most URLs need no parse: written as the parser would write them (see plainUrl).
+      const plain = plainUrl(input);
+      if (plain !== undefined) {
+        const target: ParsedTarget = Object.freeze({
+          href: plain.href,
+          origin: plain.origin,
+          path: plain.path,
+          redacted: redactUrl(plain.href) as string,
+          authorization: undefined,
+        });
+        this.#targets.set(input, target);
+        return target;
+      }
     }
     const url = this.#resolveUrl(input, query);
     const href = url.href;
