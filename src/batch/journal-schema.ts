@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS header_values (
 -- the report) see these lines as pending rows of requests.
 CREATE TABLE IF NOT EXISTS input_chunks (
   first_line INTEGER PRIMARY KEY,
-  lines      TEXT NOT NULL               -- JSON array of [line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at]
+  lines      TEXT NOT NULL               -- JSON object of columns, an array each, one value a line: l (line), h (line_hash), u (url), o (host), m (method), d (next_attempt_at), k (key), q (request_headers), b (request_body); m and d one value when every line shares it, k, q, b left out when no line has one. (an earlier dogged wrote a JSON array of [line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at]; both are read)
 );
 
 -- With --cookies: each host's cookie jar (tough-cookie's JSON), written with the outcomes

@@ -226,52 +226,142 @@ function claimedLine(row: ClaimRow): ClaimedLine {
   };
 }
 
-/** A line of an `input_chunks` row, as {@link chunkOf} writes it ({@link pushInsertValues}). */
-type ChunkEntry = [
-  line: number,
-  hash: string,
-  key: string | null,
-  method: string,
-  url: string,
-  host: string,
-  requestHeaders: string | null,
-  requestBody: string | null,
-  nextAttemptAt: number,
-];
-
-/** The JSON of an `input_chunks` row holding `lines[from..to)` (request lines). */
-function chunkOf(lines: readonly NewLine[], from: number, to: number): string {
-  const entries: unknown[] = [];
-  // A line's entry holds what its row's INSERT would, in the same order.
-  for (let k = from; k < to; k++) entries.push(pushInsertValues([], lines[k] as NewRequestLine));
-  return JSON.stringify(entries);
+/**
+ * An `input_chunks` row's lines, as {@link chunkOf} writes them: a column (an array, one value a
+ * line, in line order) of each field of a pending row. A field that every line of the chunk
+ * shares is one value instead (`m`, `d`); one that no line has is left out (`k`, `q`, `b`).
+ * Columns, not an array a line: JSON of 200 lines took 0.22 µs a line to write and 0.17 to
+ * read this way against 0.50 and 0.49 (a scratch benchmark, Node 20), and 30% fewer bytes.
+ * Journals of an earlier dogged may hold chunks written as an array a line (see
+ * {@link ENTRY_COLUMNS}), left by a run that died: the SQL that makes them rows reads both.
+ */
+interface ChunkColumns {
+  /** Line numbers. */
+  readonly l: number[];
+  /** `line_hash`. */
+  readonly h: string[];
+  /** `url`. */
+  readonly u: string[];
+  /** `host`. */
+  readonly o: string[];
+  /** `method`. */
+  readonly m: string | string[];
+  /** `next_attempt_at`. */
+  readonly d: number | number[];
+  /** `key`. */
+  readonly k?: (string | null)[] | undefined;
+  /** `request_headers` (JSON). */
+  readonly q?: (string | null)[] | undefined;
+  /** `request_body`. */
+  readonly b?: (string | null)[] | undefined;
 }
 
-/** A fresh line from its entry in the chunk that begins at line `chunk`. */
-function freshLine(e: ChunkEntry, chunk: number): ClaimedLine {
-  return {
-    line: e[0],
-    key: e[2],
-    method: e[3],
-    url: e[4],
-    host: e[5],
-    requestHeaders: e[6],
-    requestBody: e[7],
-    attempts: 0,
-    history: null,
-    nextAttemptAt: e[8],
-    firstAttemptAt: null,
-    fresh: true,
-    hash: e[1],
-    chunk,
+/** `column` (a column of `n` lines, made of nulls when there is none yet) with `value` at `i`. */
+function setAt(
+  column: (string | null)[] | undefined,
+  n: number,
+  i: number,
+  value: string,
+): (string | null)[] {
+  const c = column ?? new Array<string | null>(n).fill(null);
+  c[i] = value;
+  return c;
+}
+
+/** The JSON of an `input_chunks` row holding `lines[from..to)` (request lines): {@link ChunkColumns}. */
+function chunkOf(lines: readonly NewLine[], from: number, to: number): string {
+  const n = to - from;
+  const l = new Array<number>(n);
+  const h = new Array<string>(n);
+  const u = new Array<string>(n);
+  const o = new Array<string>(n);
+  const m = new Array<string>(n);
+  const d = new Array<number>(n);
+  let k: (string | null)[] | undefined;
+  let q: (string | null)[] | undefined;
+  let b: (string | null)[] | undefined;
+  let sameMethod = true;
+  let sameDue = true;
+  for (let i = 0; i < n; i++) {
+    const line = lines[from + i] as NewRequestLine;
+    l[i] = line.line;
+    h[i] = line.hash;
+    u[i] = line.url;
+    o[i] = line.host;
+    m[i] = line.method;
+    d[i] = line.dueAt;
+    if (line.method !== m[0]) sameMethod = false;
+    if (line.dueAt !== d[0]) sameDue = false;
+    if (line.key !== undefined) k = setAt(k, n, i, line.key);
+    if (hasKeys(line.headers)) q = setAt(q, n, i, JSON.stringify(line.headers));
+    if (line.body !== undefined) b = setAt(b, n, i, line.body);
+  }
+  const columns: ChunkColumns = {
+    l,
+    h,
+    u,
+    o,
+    m: sameMethod ? (m[0] as string) : m,
+    d: sameDue ? (d[0] as number) : d,
+    k,
+    q,
+    b,
   };
+  return JSON.stringify(columns);
+}
+
+/** The fresh lines of a chunk's columns (the chunk begins at line `chunk`). */
+function freshLines(c: ChunkColumns, chunk: number): ClaimedLine[] {
+  const n = c.l.length;
+  const lines = new Array<ClaimedLine>(n);
+  const { m, d, k, q, b } = c;
+  for (let i = 0; i < n; i++)
+    lines[i] = {
+      line: c.l[i] as number,
+      key: k ? (k[i] as string | null) : null,
+      method: typeof m === 'string' ? m : (m[i] as string),
+      url: c.u[i] as string,
+      host: c.o[i] as string,
+      requestHeaders: q ? (q[i] as string | null) : null,
+      requestBody: b ? (b[i] as string | null) : null,
+      attempts: 0,
+      history: null,
+      nextAttemptAt: typeof d === 'number' ? d : (d[i] as number),
+      firstAttemptAt: null,
+      fresh: true,
+      hash: c.h[i] as string,
+      chunk,
+    };
+  return lines;
 }
 
 /**
- * The columns of a pending row of `requests`, as SQL over `e` (a chunk entry of `json_each`),
- * by column name; a column not named is NULL.
+ * The columns of a pending row of `requests`, as SQL over `c` (an `input_chunks` row) and `e`
+ * (a line of it, by `json_each`), by column name; a column not named is NULL. For a chunk of
+ * columns ({@link ChunkColumns}: `e` iterates `$.l`, `e.key` is the line's index; a column
+ * left out, or one value for all, reads as NULL at an index), and for one of an earlier dogged
+ * ({@link ENTRY_COLUMNS}).
  */
 const CHUNK_COLUMNS: Readonly<Record<string, string>> = {
+  line: 'e.value',
+  line_hash: "c.lines ->> ('$.h[' || e.key || ']')",
+  key: "c.lines ->> ('$.k[' || e.key || ']')",
+  method: "coalesce(c.lines ->> ('$.m[' || e.key || ']'), c.lines ->> '$.m')",
+  url: "c.lines ->> ('$.u[' || e.key || ']')",
+  host: "c.lines ->> ('$.o[' || e.key || ']')",
+  request_headers: "c.lines ->> ('$.q[' || e.key || ']')",
+  request_body: "c.lines ->> ('$.b[' || e.key || ']')",
+  state: "'pending'",
+  attempts: '0',
+  next_attempt_at: "coalesce(c.lines ->> ('$.d[' || e.key || ']'), c.lines ->> '$.d')",
+  unfinished: '0',
+};
+/**
+ * {@link CHUNK_COLUMNS} for a chunk of an earlier dogged: a JSON array with an entry a line,
+ * `[line, line_hash, key, method, url, host, request_headers, request_body, next_attempt_at]`
+ * (`e` iterates the entries).
+ */
+const ENTRY_COLUMNS: Readonly<Record<string, string>> = {
   line: 'e.value ->> 0',
   line_hash: 'e.value ->> 1',
   key: 'e.value ->> 2',
@@ -288,9 +378,13 @@ const CHUNK_COLUMNS: Readonly<Record<string, string>> = {
 
 /** The chunks' lines that have no row in `requests`, as rows of `columns` (SQL). */
 function chunkRowsSql(columns: readonly string[], schema: string): string {
-  return `SELECT ${columns.map((c) => CHUNK_COLUMNS[c] ?? 'NULL').join(', ')}
-    FROM ${schema}input_chunks AS c, json_each(c.lines) AS e
-    WHERE NOT EXISTS (SELECT 1 FROM ${schema}requests AS r WHERE r.line = e.value ->> 0)`;
+  const select = (of: Readonly<Record<string, string>>, each: string, kind: string): string =>
+    `SELECT ${columns.map((c) => of[c] ?? 'NULL').join(', ')}
+    FROM ${schema}input_chunks AS c, ${each} AS e
+    WHERE json_type(c.lines) = '${kind}'
+      AND NOT EXISTS (SELECT 1 FROM ${schema}requests AS r WHERE r.line = ${of.line})`;
+  return `${select(CHUNK_COLUMNS, "json_each(c.lines, '$.l')", 'object')}
+    UNION ALL ${select(ENTRY_COLUMNS, 'json_each(c.lines)', 'array')}`;
 }
 
 /** The columns of a fresh line's row, written with its first start or outcome. */
@@ -866,10 +960,9 @@ export class Journal {
     }
     const chunk = row[0];
     this.#chunkRead = chunk;
-    const entries = JSON.parse(row[1]) as ChunkEntry[];
-    const lines = new Array<ClaimedLine>(entries.length);
-    for (let i = 0; i < entries.length; i++) lines[i] = freshLine(entries[i] as ChunkEntry, chunk);
-    this.#chunkLeft.set(chunk, entries.length);
+    // A chunk this journal wrote: earlier dogged's chunks were made rows when the run began.
+    const lines = freshLines(JSON.parse(row[1]) as ChunkColumns, chunk);
+    this.#chunkLeft.set(chunk, lines.length);
     this.#fresh = lines;
     this.#freshHead = 0;
     return true;
@@ -1016,8 +1109,8 @@ export class Journal {
     // The last chunk, unless every line of it has its row already (it is gone then).
     const chunk = this.#s.nextChunk.get(this.#chunkWritten - 1) as [number, string] | undefined;
     if (!chunk) return rows;
-    const entries = JSON.parse(chunk[1]) as ChunkEntry[];
-    return Math.max(rows, (entries[entries.length - 1] as ChunkEntry)[0]);
+    const lines = (JSON.parse(chunk[1]) as ChunkColumns).l;
+    return Math.max(rows, lines[lines.length - 1] as number);
   }
 
   /**

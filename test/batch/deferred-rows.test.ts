@@ -429,6 +429,139 @@ describe('a journal deferring the rows of new lines', () => {
     next.close();
   });
 
+  it('reads every field of a chunk alike from the runner and from SQL: shared, per line, left out', () => {
+    const path = join(dir, 'j.sqlite');
+    const writer = Journal.open(path);
+    writer.deferRows(true);
+    const post: NewLine = {
+      kind: 'request',
+      line: 3,
+      hash: 'h3',
+      key: 'third',
+      method: 'POST',
+      url: 'http://127.0.0.1:1/3',
+      host: '127.0.0.1:1',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+      dueAt: 1003,
+    };
+    // One chunk with two methods and keys, headers and a body on some lines only; a second
+    // where every line has the same method and due time, and none has a key, header or body.
+    writer.insertLines([line(1), line(2), post]);
+    const plain = (n: number): NewLine => ({
+      ...(line(n) as Extract<NewLine, { kind: 'request' }>),
+      key: undefined,
+      headers: {},
+      dueAt: 7,
+    });
+    writer.insertLines([plain(4), plain(5)]);
+    // A line's fields, from a row (`request_headers`...) or a line handed out (`requestHeaders`...).
+    const fields = (l: ClaimedLine | Record<string, unknown>) => {
+      const r = l as Record<string, unknown>;
+      const claimed = 'requestHeaders' in r;
+      return [
+        r.line,
+        claimed ? r.hash : r.line_hash,
+        r.key,
+        r.method,
+        r.url,
+        r.host,
+        claimed ? r.requestHeaders : r.request_headers,
+        claimed ? r.requestBody : r.request_body,
+        claimed ? r.nextAttemptAt : r.next_attempt_at,
+      ];
+    };
+    const expected = [
+      [1, 'h1', 'first', 'GET', 'http://127.0.0.1:1/1', '127.0.0.1:1', null, null, 1001],
+      [
+        2,
+        'h2',
+        null,
+        'GET',
+        'http://127.0.0.1:1/2',
+        '127.0.0.1:1',
+        '{"accept":"text/plain"}',
+        null,
+        1002,
+      ],
+      [
+        3,
+        'h3',
+        'third',
+        'POST',
+        'http://127.0.0.1:1/3',
+        '127.0.0.1:1',
+        '{"content-type":"text/plain"}',
+        'hello',
+        1003,
+      ],
+      [4, 'h4', null, 'GET', 'http://127.0.0.1:1/4', '127.0.0.1:1', null, null, 7],
+      [5, 'h5', null, 'GET', 'http://127.0.0.1:1/5', '127.0.0.1:1', null, null, 7],
+    ];
+    // A reader sees them through SQL while the run is under way.
+    const reader = Journal.open(path, { readonly: true });
+    const viewed = reader.db.prepare('SELECT * FROM requests ORDER BY line').all() as Record<
+      string,
+      unknown
+    >[];
+    expect(viewed.map(fields)).toEqual(expected);
+    expect(viewed.every((r) => r.state === 'pending' && r.attempts === 0)).toBe(true);
+    reader.close();
+    // The runner reads them from the chunks themselves.
+    expect(writer.takeFresh(5, 5, () => true).map(fields)).toEqual(expected);
+    expect(writer.maxLine()).toBe(5);
+    writer.close();
+    // A run that died: the next makes them rows, through SQL again.
+    const next = Journal.open(path);
+    next.writeDeferredRows();
+    expect(tableRows(next).map(fields)).toEqual(expected);
+    next.close();
+  });
+
+  it('shows and resumes the lines an earlier dogged left in its chunks, an array a line', () => {
+    const path = join(dir, 'j.sqlite');
+    Journal.open(path).close();
+    const db = new Database(path);
+    // A chunk as dogged 0.1 wrote it: each line [line, hash, key, method, url, host, request
+    // headers, request body, next attempt at].
+    db.prepare('INSERT INTO input_chunks (first_line, lines) VALUES (?, ?)').run(
+      1,
+      JSON.stringify([
+        [1, 'h1', 'k1', 'GET', 'http://127.0.0.1:1/1', '127.0.0.1:1', null, null, 11],
+        [2, 'h2', null, 'PUT', 'http://127.0.0.1:1/2', '127.0.0.1:1', '{"a":"b"}', 'x', 12],
+      ]),
+    );
+    db.close();
+    const expected = [
+      [1, 'h1', 'k1', 'GET', 'http://127.0.0.1:1/1', '127.0.0.1:1', null, null, 11],
+      [2, 'h2', null, 'PUT', 'http://127.0.0.1:1/2', '127.0.0.1:1', '{"a":"b"}', 'x', 12],
+    ];
+    const row = (r: Record<string, unknown>) => [
+      r.line,
+      r.line_hash,
+      r.key,
+      r.method,
+      r.url,
+      r.host,
+      r.request_headers,
+      r.request_body,
+      r.next_attempt_at,
+    ];
+    const reader = Journal.open(path, { readonly: true });
+    expect(reader.counts()).toMatchObject({ pending: 2 });
+    const viewed = reader.db.prepare('SELECT * FROM requests ORDER BY line').all() as Record<
+      string,
+      unknown
+    >[];
+    expect(viewed.map(row)).toEqual(expected);
+    reader.close();
+    const next = Journal.open(path);
+    next.deferRows(true);
+    expect(tableRows(next).map(row)).toEqual(expected);
+    expect(chunkCount(next)).toBe(0);
+    next.close();
+  });
+
   it('opens the journal of an earlier dogged, which has no chunk table', () => {
     const path = join(dir, 'j.sqlite');
     const writer = Journal.open(path);
