@@ -264,7 +264,7 @@ export class Session {
    */
   #target(input: string | URL, query: RequestOptions['query']): ParsedTarget {
     const cacheable = typeof input === 'string' && query === undefined;
-    if (typeof input === 'string' && query === undefined) {
+    if (cacheable) {
       const known = this.#targets.get(input);
       if (known) return known;
       // Most URLs need no parse: written as the parser would write them (see plainUrl).
