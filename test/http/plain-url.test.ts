@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { plainUrl } from '../../src/http/plain-url.js';
 import { hostNameProblem } from '../../src/http/url-checks.js';
-
-/** A small seeded generator (mulberry32): the same URLs every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../src/retry/random.js';
 
 const SCHEMES = ['http://', 'https://', 'HTTP://', 'ftp://', 'http:/', 'https:', 'ws://'];
 const HOSTS = [
@@ -155,7 +144,8 @@ describe('plainUrl', () => {
   });
 
   it('never gives other parts than the parser for 20,000 generated URLs, and takes most plain ones', () => {
-    const next = random(20261206);
+    // Seeded: the same URLs every run.
+    const next = seededRandom(20261206);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
     let taken = 0;
     let plainLooking = 0;
