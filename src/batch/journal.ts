@@ -342,6 +342,12 @@ function freshLines(c: ChunkColumns, chunk: number): ClaimedLine[] {
  * left out, or one value for all, reads as NULL at an index), and for one of an earlier dogged
  * ({@link ENTRY_COLUMNS}).
  */
+/** The columns every pending row of a chunk's line has alike, as SQL. */
+const PENDING_LITERALS: Readonly<Record<string, string>> = {
+  state: "'pending'",
+  attempts: '0',
+  unfinished: '0',
+};
 const CHUNK_COLUMNS: Readonly<Record<string, string>> = {
   line: 'e.value',
   line_hash: "c.lines ->> ('$.h[' || e.key || ']')",
@@ -351,10 +357,8 @@ const CHUNK_COLUMNS: Readonly<Record<string, string>> = {
   host: "c.lines ->> ('$.o[' || e.key || ']')",
   request_headers: "c.lines ->> ('$.q[' || e.key || ']')",
   request_body: "c.lines ->> ('$.b[' || e.key || ']')",
-  state: "'pending'",
-  attempts: '0',
   next_attempt_at: "coalesce(c.lines ->> ('$.d[' || e.key || ']'), c.lines ->> '$.d')",
-  unfinished: '0',
+  ...PENDING_LITERALS,
 };
 /**
  * {@link CHUNK_COLUMNS} for a chunk of an earlier dogged: a JSON array with an entry a line,
@@ -370,10 +374,8 @@ const ENTRY_COLUMNS: Readonly<Record<string, string>> = {
   host: 'e.value ->> 5',
   request_headers: 'e.value ->> 6',
   request_body: 'e.value ->> 7',
-  state: "'pending'",
-  attempts: '0',
   next_attempt_at: 'e.value ->> 8',
-  unfinished: '0',
+  ...PENDING_LITERALS,
 };
 
 /** The chunks' lines that have no row in `requests`, as rows of `columns` (SQL). */
